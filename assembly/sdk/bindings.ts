@@ -1,0 +1,133 @@
+// The canonical-ABI bindings of the wasmux plugin world, written by hand in
+// this one file (AssemblyScript has no wit-bindgen generator).
+//
+// Each import below is the core-wasm signature that the component model's
+// canonical ABI gives the WIT function in wit/ (flattened parameters; a
+// result wider than one core value is written by the host at `retptr`).
+// The byte layouts of those results are the constants at the end of this
+// file. test/abi.test.ts runs the `abi` test plugin through stock jco glue
+// and through the wasmux host and checks that both agree with these.
+
+// ---- wasmux:plugin/poll@0.1.0 ------------------------------------------------
+
+// register(h, token, interest) -> result<_, error-code>
+@external("wasmux:plugin/poll@0.1.0", "register")
+export declare function poll_register(h: u32, token: u64, interest: u32, retptr: usize): void;
+
+// reregister(h, token, interest) -> result<_, error-code>
+@external("wasmux:plugin/poll@0.1.0", "reregister")
+export declare function poll_reregister(h: u32, token: u64, interest: u32, retptr: usize): void;
+
+// deregister(h) -> result<_, error-code>
+@external("wasmux:plugin/poll@0.1.0", "deregister")
+export declare function poll_deregister(h: u32, retptr: usize): void;
+
+// wait(max-events, timeout-ms: option<u32>) -> list<event>
+// The list is allocated through cabi_realloc (see entry.ts).
+@external("wasmux:plugin/poll@0.1.0", "wait")
+export declare function poll_wait(maxEvents: u32, hasTimeout: u32, timeoutMs: u32, retptr: usize): void;
+
+// ---- wasmux:plugin/tcp@0.1.0 ---------------------------------------------------
+// A socket-address flattens to 10 values: the ip-address discriminant
+// (0 ipv4, 1 ipv6), eight payload slots (ipv4 uses the first four as bytes,
+// ipv6 all eight as 16-bit groups), then the port.
+
+// listen(address, backlog) -> result<handle, error-code>
+@external("wasmux:plugin/tcp@0.1.0", "listen")
+export declare function tcp_listen(
+  family: u32, a0: u32, a1: u32, a2: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7: u32, port: u32,
+  backlog: u32, retptr: usize): void;
+
+// accept(l) -> result<tuple<handle, socket-address>, error-code>
+@external("wasmux:plugin/tcp@0.1.0", "accept")
+export declare function tcp_accept(l: u32, retptr: usize): void;
+
+// connect(address) -> result<handle, error-code>
+@external("wasmux:plugin/tcp@0.1.0", "connect")
+export declare function tcp_connect(
+  family: u32, a0: u32, a1: u32, a2: u32, a3: u32, a4: u32, a5: u32, a6: u32, a7: u32, port: u32,
+  retptr: usize): void;
+
+// recv(s, max-bytes) -> result<list<u8>, error-code>
+// The list is allocated through cabi_realloc (see entry.ts).
+@external("wasmux:plugin/tcp@0.1.0", "recv")
+export declare function tcp_recv(s: u32, maxBytes: u32, retptr: usize): void;
+
+// send(s, data) -> result<u32, error-code>
+@external("wasmux:plugin/tcp@0.1.0", "send")
+export declare function tcp_send(s: u32, ptr: usize, len: usize, retptr: usize): void;
+
+// shutdown(s, how) -> result<_, error-code>
+@external("wasmux:plugin/tcp@0.1.0", "shutdown")
+export declare function tcp_shutdown(s: u32, how: u32, retptr: usize): void;
+
+// close(h) -> result<_, error-code>
+@external("wasmux:plugin/tcp@0.1.0", "close")
+export declare function tcp_close(h: u32, retptr: usize): void;
+
+// local-address(h) -> result<socket-address, error-code>
+@external("wasmux:plugin/tcp@0.1.0", "local-address")
+export declare function tcp_local_address(h: u32, retptr: usize): void;
+
+// peer-address(s) -> result<socket-address, error-code>
+@external("wasmux:plugin/tcp@0.1.0", "peer-address")
+export declare function tcp_peer_address(s: u32, retptr: usize): void;
+
+// ---- wasmux:plugin/log@0.1.0 ---------------------------------------------------
+
+// log(level, message)
+@external("wasmux:plugin/log@0.1.0", "log")
+export declare function log_log(level: u32, ptr: usize, len: usize): void;
+
+// ---- wasi:clocks@0.2.0 -------------------------------------------------------------
+
+// monotonic-clock.now() -> instant (u64 nanoseconds)
+@external("wasi:clocks/monotonic-clock@0.2.0", "now")
+export declare function monotonic_now(): u64;
+
+// wall-clock.now() -> datetime { seconds: u64, nanoseconds: u32 }
+@external("wasi:clocks/wall-clock@0.2.0", "now")
+export declare function wall_now(retptr: usize): void;
+
+// ---- Layouts (canonical ABI: size, alignment, field offsets) ------------------------
+
+// result<T, error-code>: discriminant byte at 0 (0 ok, 1 err); the payload at
+// the alignment of the widest case.
+export const RESULT_IS_ERR: usize = 0;
+
+// result<_, error-code>: size 2, align 1; error-code at 1.
+export const RESULT_UNIT_ERR: usize = 1;
+// result<handle, error-code> and result<u32, error-code>: size 8, align 4.
+export const RESULT_U32_PAYLOAD: usize = 4;
+// result<list<u8>, error-code>: size 12, align 4; ptr at 4, len at 8.
+export const RESULT_LIST_PTR: usize = 4;
+export const RESULT_LIST_LEN: usize = 8;
+// result<tuple<handle, socket-address>, error-code>: size 28, align 4;
+// handle at 4, socket-address at 8 (error-code at 4).
+export const RESULT_ACCEPT_HANDLE: usize = 4;
+export const RESULT_ACCEPT_ADDR: usize = 8;
+// result<socket-address, error-code>: size 22, align 2; payload at 2.
+export const RESULT_ADDR_PAYLOAD: usize = 2;
+
+// socket-address: size 20, align 2. ip-address discriminant at 0, its
+// payload at 2 (ipv4: 4 bytes; ipv6: 8 x u16), port (u16) at 18.
+export const ADDR_SIZE: usize = 20;
+export const ADDR_FAMILY: usize = 0;
+export const ADDR_PAYLOAD: usize = 2;
+export const ADDR_PORT: usize = 18;
+
+// list<event>: ptr at 0, len at 4. event: size 16, align 8; token (u64) at
+// 0, readiness (u8 flags) at 8.
+export const EVENT_SIZE: usize = 16;
+export const EVENT_TOKEN: usize = 0;
+export const EVENT_READY: usize = 8;
+
+// datetime: size 16, align 8; seconds at 0, nanoseconds at 8.
+export const DATETIME_SECONDS: usize = 0;
+export const DATETIME_NANOS: usize = 8;
+
+// The export run(ctx: context) -> result<_, string>.
+// context flattens to (config ptr, config len, listen ptr, listen len,
+// instance); listen elements are socket-addresses (size 20). The result is
+// returned as a pointer to: discriminant byte at 0, string ptr at 4, len at 8.
+export const RUN_RESULT_SIZE: usize = 12;

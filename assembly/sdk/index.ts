@@ -1,0 +1,11 @@
+// The wasmux plugin SDK: a small mio-like API over the plugin world.
+export { IoError, errorName } from "./error";
+export { Interest, Readiness } from "./interest";
+export { Events } from "./events";
+export { Poll, Source } from "./poll";
+export { SocketAddress } from "./net";
+export { TcpListener, TcpStream, Shutdown, lastError } from "./tcp";
+export { Level, log, info, warn, error, debug } from "./log";
+export { nowNanos, nowMillis, unixSeconds } from "./time";
+export { Context, Main } from "./context";
+export { serve } from "./serve";

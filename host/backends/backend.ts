@@ -1,0 +1,93 @@
+/**
+ * The backend contract: what every I/O backend (epoll, and later kqueue,
+ * IOCP, poll(2)) provides, modelled on mio's selector plus the socket calls
+ * the WIT `tcp` interface needs. A backend knows nothing of guests, handles,
+ * policy or workers: it deals in OS sockets and opaque u32 keys.
+ *
+ * Return values: a non-negative number is success (a socket, a byte count,
+ * an event count, 0); a negative number is `fail(ErrorCode)` (see
+ * host/wit/error-code.ts), already translated from the OS's error by the
+ * backend's errno table. No method throws for an OS failure.
+ *
+ * Readiness semantics (the guest's contract, see wit/poll.wit):
+ * edge-triggered. After an event the consumer drains until would-block; a
+ * backend may report spurious events but must never miss a transition to
+ * ready that happens after a would-block. One event per key per `wait`.
+ */
+import type { SocketAddress } from './address.js';
+
+export type BackendName = 'epoll';
+
+export interface Backend {
+  readonly name: BackendName;
+
+  // ---- selector ---------------------------------------------------------------
+
+  /**
+   * Watches `sock` for `interest` (WIT interest bits) and reports events
+   * under `key`. Registering a socket already registered fails with `closed`.
+   */
+  register(sock: number, key: number, interest: number): number;
+  /** Replaces key and interest of a registered socket; re-arms its edges. */
+  reregister(sock: number, key: number, interest: number): number;
+  /** Stops watching `sock`. */
+  deregister(sock: number): number;
+  /**
+   * Blocks up to `timeoutMs` (-1: forever) until an event or a wake-up, then
+   * writes up to `max` events into `out` as pairs (key, WIT readiness bits)
+   * and returns how many. Returns 0 on timeout and on a wake-up (the caller
+   * decides what a wake-up meant).
+   */
+  wait(out: Uint32Array, max: number, timeoutMs: number): number;
+  /**
+   * Descriptors the backend itself owns (its poller and waker). The host
+   * records them so that it can close them if the worker dies.
+   */
+  readonly ownDescriptors: readonly number[];
+  /** Passed to `BackendModule.wake` from another thread to end a `wait`. */
+  readonly wakeTarget: number;
+  /** Closes the poller and the waker. Sockets are closed by their owner. */
+  close(): void;
+
+  // ---- sockets --------------------------------------------------------------------
+  // Every socket is non-blocking and close-on-exec. Streams have TCP_NODELAY.
+
+  /**
+   * A listening socket on `addr`. `shared` sets SO_REUSEPORT (several
+   * workers listening on one port).
+   */
+  listen(addr: SocketAddress, backlog: number, shared: boolean): number;
+  /** Accepts one connection; fills `peer`. */
+  accept(listener: number, peer: SocketAddress): number;
+  /** Starts a non-blocking connect; success means "in progress or done". */
+  connect(addr: SocketAddress): number;
+  /** Receives into memory at absolute address `ptr`. 0 = end of stream. */
+  recv(sock: number, ptr: number, len: number): number;
+  /** Sends from memory at absolute address `ptr`; never raises SIGPIPE. */
+  send(sock: number, ptr: number, len: number): number;
+  /** how: 0 receive, 1 send, 2 both (the WIT shutdown-how). */
+  shutdown(sock: number, how: number): number;
+  /** Closes a socket (deregistering it from this backend first if needed). */
+  closeSocket(sock: number): void;
+  localAddress(sock: number, out: SocketAddress): number;
+  peerAddress(sock: number, out: SocketAddress): number;
+  /** The OS error number behind the most recent `other` result (for logs). */
+  lastOsError(): string;
+}
+
+/** What a backend file exports: availability, construction, and calls safe from any thread. */
+export interface BackendModule {
+  readonly name: BackendName;
+  /** null when usable here; otherwise why not (shown to the user). */
+  unavailableReason(): string | null;
+  open(): Backend;
+  /** Ends a `wait` in progress on another thread. */
+  wake(wakeTarget: number): void;
+  /** Closes a descriptor left behind by a dead worker. */
+  closeDescriptor(fd: number): void;
+  /**
+   * Binds (without listening) a socket that reserves `addr` for
+   * SO_REUSEPORT listeners; resolves port 0. Returns the socket or fail().
+   */
+  reserve(addr: SocketAddress, out: SocketAddress): number;
+}

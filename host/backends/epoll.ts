@@ -1,0 +1,144 @@
+/**
+ * The Linux backend: epoll in edge-triggered mode, an eventfd as the waker.
+ */
+import * as c from '../ffi/libc-linux.js';
+import { ErrorCode, fail, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP,
+  READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../wit/error-code.js';
+import type { Backend, BackendModule } from './backend.js';
+import { PosixSockets } from './posix-sockets.js';
+import { SocketAddress } from './address.js';
+
+// The eventfd is registered under a key no handle can have (handles keep bit 31 clear).
+const WAKE_KEY = 0xffffffff;
+const MAX_EVENTS = 1024;
+
+class Epoll extends PosixSockets implements Backend {
+  readonly name = 'epoll' as const;
+  readonly ownDescriptors: readonly number[];
+  readonly wakeTarget: number;
+  private readonly epfd: number;
+  // One epoll_event for epoll_ctl, and the array epoll_wait fills; read
+  // through u32 views (12-byte packed records: events, data lo, data hi).
+  private readonly ctlEvent = Buffer.alloc(c.EPOLL_EVENT_SIZE);
+  private readonly events = Buffer.alloc(c.EPOLL_EVENT_SIZE * MAX_EVENTS);
+  private readonly events32 = new Uint32Array(this.events.buffer, this.events.byteOffset, 3 * MAX_EVENTS);
+  private readonly drain = Buffer.alloc(8);
+
+  constructor() {
+    super();
+    const epfd = c.epoll_create1(c.EPOLL_CLOEXEC);
+    if (epfd < 0) throw new Error(`epoll_create1 failed: ${this.lastOsErrorNow()}`);
+    const efd = c.eventfd(0, c.EFD_NONBLOCK | c.EFD_CLOEXEC);
+    if (efd < 0) {
+      c.close(epfd);
+      throw new Error(`eventfd failed: ${this.lastOsErrorNow()}`);
+    }
+    this.epfd = epfd;
+    this.wakeTarget = efd;
+    this.ownDescriptors = [epfd, efd];
+    // The waker is level-triggered: it stays ready until drained, so a wake
+    // that lands between two waits is not lost.
+    this.ctl(c.EPOLL_CTL_ADD, efd, WAKE_KEY, c.EPOLLIN);
+  }
+
+  private lastOsErrorNow(): string {
+    this.failErrno();
+    return this.lastOsError();
+  }
+
+  private ctl(op: number, fd: number, key: number, events: number): number {
+    const ev = this.ctlEvent;
+    ev.writeUInt32LE(events >>> 0, 0);
+    ev.writeUInt32LE(key >>> 0, 4);
+    ev.writeUInt32LE(0, 8);
+    return c.epoll_ctl(this.epfd, op, fd, ev) < 0 ? this.failErrno() : 0;
+  }
+
+  private static mask(interest: number): number {
+    let ev = c.EPOLLET;
+    if (interest & INTEREST_READABLE) ev |= c.EPOLLIN | c.EPOLLRDHUP;
+    if (interest & INTEREST_WRITABLE) ev |= c.EPOLLOUT;
+    return ev;
+  }
+
+  register(sock: number, key: number, interest: number): number {
+    return this.ctl(c.EPOLL_CTL_ADD, sock, key, Epoll.mask(interest));
+  }
+
+  reregister(sock: number, key: number, interest: number): number {
+    // EPOLL_CTL_MOD re-evaluates readiness: a ready socket fires again.
+    return this.ctl(c.EPOLL_CTL_MOD, sock, key, Epoll.mask(interest));
+  }
+
+  deregister(sock: number): number {
+    return this.ctl(c.EPOLL_CTL_DEL, sock, 0, 0);
+  }
+
+  wait(out: Uint32Array, max: number, timeoutMs: number): number {
+    const n = c.epoll_wait(this.epfd, this.events, Math.min(max, MAX_EVENTS), timeoutMs) as number;
+    if (n < 0) {
+      const r = this.failErrno();
+      return r === fail(ErrorCode.WouldBlock) ? 0 : r; // EINTR: report nothing
+    }
+    const ev = this.events32;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      const flags = ev[3 * i]!;
+      const key = ev[3 * i + 1]!;
+      if (key === WAKE_KEY) {
+        c.read(this.wakeTarget, this.drain, 8);
+        continue;
+      }
+      let ready = 0;
+      if (flags & c.EPOLLIN) ready |= READY_READABLE;
+      if (flags & c.EPOLLOUT) ready |= READY_WRITABLE;
+      if (flags & c.EPOLLRDHUP) ready |= READY_READ_CLOSED | READY_READABLE;
+      if (flags & c.EPOLLHUP) ready |= READY_HANG_UP | READY_READABLE | READY_WRITABLE;
+      if (flags & c.EPOLLERR) ready |= READY_ERROR | READY_READABLE | READY_WRITABLE;
+      out[2 * count] = key;
+      out[2 * count + 1] = ready;
+      count++;
+    }
+    return count;
+  }
+
+  closeSocket(sock: number): void {
+    // close() removes the socket from the epoll set (it is the only
+    // reference to the open file: accept4/socket never dup).
+    c.close(sock);
+  }
+
+  close(): void {
+    c.close(this.epfd);
+    c.close(this.wakeTarget);
+  }
+}
+
+const WAKE_VALUE = new BigUint64Array([1n]);
+
+export const epoll: BackendModule = {
+  name: 'epoll',
+  unavailableReason() {
+    return process.platform === 'linux' ? null : `epoll exists only on Linux (this is ${process.platform})`;
+  },
+  open() {
+    return new Epoll();
+  },
+  wake(target: number) {
+    c.write(target, WAKE_VALUE, 8);
+  },
+  closeDescriptor(fd: number) {
+    c.close(fd);
+  },
+  reserve(addr: SocketAddress, out: SocketAddress) {
+    const s = new PosixSockets();
+    const fd = s.bound(addr, true);
+    if (fd < 0) return fd;
+    const r = s.localAddress(fd, out);
+    if (r < 0) {
+      c.close(fd);
+      return r;
+    }
+    return fd;
+  },
+};

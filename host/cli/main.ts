@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/** The `wasmux` command: wiring only; each command lives in its own file. */
+import { WasmuxError } from '../errors.js';
+import { runCommand, runHelp } from './run.js';
+import { inspectCommand, inspectHelp } from './inspect.js';
+
+const HELP = `Usage: wasmux <command> [options]
+
+Commands:
+  run <plugin.wasm>       serve a plugin (see wasmux run --help)
+  inspect <plugin.wasm>   show a plugin's world, imports, exports, size, sha256
+
+Options:
+  -h, --help              show this help
+  --version               show the version
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      return runCommand(rest);
+    case 'inspect':
+      return inspectCommand(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(rest[0] === 'run' ? runHelp() : rest[0] === 'inspect' ? inspectHelp() : HELP);
+      return command === undefined ? 2 : 0;
+    case '--version': {
+      const { createRequire } = await import('node:module');
+      process.stdout.write(`${createRequire(import.meta.url)('../../../package.json').version}\n`);
+      return 0;
+    }
+    default:
+      throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `unknown command "${command}" (see wasmux --help)`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof WasmuxError) {
+      process.stderr.write(`wasmux: error ${e.code}: ${e.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`wasmux: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+      process.exitCode = 70;
+    }
+  },
+);

@@ -1,0 +1,28 @@
+/**
+ * Errors the host raises to its own callers (the CLI, the programmatic API).
+ *
+ * Every error carries a stable `code` (listed in the README). Errors the
+ * *guest* sees are not these: they are WIT `error-code` values, produced by
+ * the errno tables in host/ffi/.
+ */
+export type WasmuxErrorCode =
+  | 'WASMUX_ERR_NOT_WASM' // the file is not a WebAssembly binary at all
+  | 'WASMUX_ERR_NOT_COMPONENT' // a core module (or other wasm), not a component
+  | 'WASMUX_ERR_MALFORMED' // truncated or structurally invalid binary
+  | 'WASMUX_ERR_FORBIDDEN_IMPORT' // imports something outside the allowed set
+  | 'WASMUX_ERR_MISSING_EXPORT' // does not export what the plugin world requires
+  | 'WASMUX_ERR_UNSUPPORTED_SHAPE' // a valid component wasmux cannot run (nested components, ...)
+  | 'WASMUX_ERR_BAD_ARGUMENT' // CLI or API argument invalid
+  | 'WASMUX_ERR_BACKEND_UNAVAILABLE' // the requested I/O backend does not exist on this OS
+  | 'WASMUX_ERR_LISTEN' // the host could not listen where asked
+  | 'WASMUX_ERR_PLUGIN_FAILED' // the plugin's run returned an error or trapped at start
+  | 'WASMUX_ERR_IO'; // reading the plugin file failed
+
+export class WasmuxError extends Error {
+  readonly code: WasmuxErrorCode;
+  constructor(code: WasmuxErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'WasmuxError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * wasmux's programmatic API.
+ *
+ *   const server = await serve({ plugin: 'dist/plugins/echo.wasm', listen: ['127.0.0.1:0'] });
+ *   await server.ready;             // every instance listens
+ *   server.addresses[0].port;       // the port chosen
+ *   await server.stop();
+ */
+import { WasmuxError } from './errors.js';
+import { SocketAddress } from './backends/address.js';
+import { selectBackend } from './backends/index.js';
+import { loadPlugin, type LoadedPlugin } from './loader/plugin.js';
+import { PluginServer } from './supervisor/plugin-server.js';
+import { stderrLogger, type Logger } from './supervisor/logger.js';
+
+export { WasmuxError, type WasmuxErrorCode } from './errors.js';
+export { SocketAddress } from './backends/address.js';
+export { BACKEND_NAMES, selectBackend } from './backends/index.js';
+export { loadPlugin, compilePlugin, checkComponent, importName, type LoadedPlugin } from './loader/plugin.js';
+export { readComponent, type ComponentInfo } from './loader/component.js';
+export { PluginServer, type InstanceStats } from './supervisor/plugin-server.js';
+export { stderrLogger, type Logger, type LogEntry } from './supervisor/logger.js';
+
+export interface ServeOptions {
+  /** A path to a plugin component, or one already loaded. */
+  plugin: string | LoadedPlugin;
+  /** Addresses to serve ("127.0.0.1:7000", "[::1]:0"); the plugin may listen on exactly these. */
+  listen?: readonly string[];
+  /** Instances (worker threads) of the plugin. Default 1. */
+  workers?: number;
+  /** I/O backend: "auto" (default) or a name from BACKEND_NAMES. */
+  backend?: string;
+  /** Passed to the plugin's run() as ctx.config. Default "". */
+  config?: string;
+  /** Where log lines go. Default: stderr, info and above. */
+  logger?: Logger;
+  /** Handles (listeners + connections) per instance. Default 16384. */
+  maxHandles?: number;
+  /** Cap on events returned by one poll.wait. Default 1024. */
+  maxEventsPerWait?: number;
+  /** Cap on bytes returned by one tcp.recv. Default 1 MiB. */
+  maxRecvBytes?: number;
+  /** How long stop() lets an instance end by itself. Default 2000 ms. */
+  stopTimeoutMs?: number;
+}
+
+export const DEFAULTS = {
+  workers: 1,
+  backend: 'auto',
+  maxHandles: 16384,
+  maxEventsPerWait: 1024,
+  maxRecvBytes: 1 << 20,
+  stopTimeoutMs: 2000,
+} as const;
+
+export function parseAddress(text: string): SocketAddress {
+  const a = SocketAddress.parse(text);
+  if (!a) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `"${text}" is not an address (expected host:port, e.g. 127.0.0.1:7000 or [::1]:7000)`);
+  return a;
+}
+
+function positive(name: string, v: number | undefined, dflt: number, max: number): number {
+  const n = v ?? dflt;
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `${name} must be an integer from 1 to ${max} (got ${v})`);
+  }
+  return n;
+}
+
+/** Loads (if needed) and starts a plugin. Await `server.ready` before connecting. */
+export async function serve(opts: ServeOptions): Promise<PluginServer> {
+  const listen = (opts.listen ?? []).map(parseAddress);
+  const workers = positive('workers', opts.workers, DEFAULTS.workers, 256);
+  const backend = selectBackend(opts.backend ?? DEFAULTS.backend);
+  const plugin = typeof opts.plugin === 'string' ? await loadPlugin(opts.plugin) : opts.plugin;
+  return PluginServer.start(plugin, {
+    listen,
+    workers,
+    backend,
+    config: opts.config ?? '',
+    logger: opts.logger ?? stderrLogger(),
+    maxHandles: positive('maxHandles', opts.maxHandles, DEFAULTS.maxHandles, 1 << 19),
+    maxEventsPerWait: positive('maxEventsPerWait', opts.maxEventsPerWait, DEFAULTS.maxEventsPerWait, 1024),
+    maxRecvBytes: positive('maxRecvBytes', opts.maxRecvBytes, DEFAULTS.maxRecvBytes, 1 << 26),
+    stopTimeoutMs: positive('stopTimeoutMs', opts.stopTimeoutMs, DEFAULTS.stopTimeoutMs, 600_000),
+  });
+}

@@ -1,0 +1,52 @@
+/**
+ * Everything the per-interface glue files (poll.ts, tcp.ts, log.ts,
+ * clocks.ts) share for one plugin instance.
+ */
+import type { Backend } from '../backends/backend.js';
+import type { SocketAddress } from '../backends/address.js';
+import type { HandleTable } from '../sandbox/handle-table.js';
+import type { GuestMemory } from './guest-memory.js';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+
+/** Limits the glue enforces (the policy, as far as this instance needs it). */
+export interface InstanceLimits {
+  /** Addresses `tcp.listen` may bind (port 0 in the policy allows any port). */
+  readonly listen: readonly SocketAddress[];
+  /** May `tcp.connect` reach `addr`? */
+  connectAllowed(addr: SocketAddress): boolean;
+  readonly maxEventsPerWait: number;
+  readonly maxRecvBytes: number;
+  readonly maxBacklog: number;
+  /** Whether listeners set SO_REUSEPORT (several workers share the port). */
+  readonly sharedListen: boolean;
+}
+
+/** Per-instance counters in shared memory, readable by the supervisor at any time. */
+export const STAT_ACCEPTED = 0;
+export const STAT_OPEN = 1;
+export const STAT_BYTES_IN = 2;
+export const STAT_BYTES_OUT = 3;
+export const STAT_EVENTS = 4;
+export const STAT_WAITS = 5;
+export const STAT_COUNT = 6;
+
+/** Control words shared with the supervisor (Int32Array over a SharedArrayBuffer). */
+export const CTRL_STOP = 0; // non-zero: stop at the next wait
+export const CTRL_IN_WAIT = 1; // 1 while blocked in wait (the guest is not running)
+export const CTRL_COUNT = 2;
+
+export interface InstanceContext {
+  readonly mem: GuestMemory;
+  readonly table: HandleTable;
+  readonly backend: Backend;
+  readonly limits: InstanceLimits;
+  readonly stats: Float64Array;
+  readonly control: Int32Array;
+  log(level: LogLevel, message: string): void;
+  /** Called once per listen/connect that the policy refused. */
+  denied(operation: 'listen' | 'connect', addr: SocketAddress, rule: string): void;
+  /** Called when the guest starts listening (the supervisor reports the address). */
+  listening(addr: SocketAddress): void;
+}

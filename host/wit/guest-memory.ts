@@ -1,0 +1,85 @@
+/**
+ * The guest's linear memory and allocator, as the glue sees them: typed
+ * views, the absolute address for the kernel, and the bounds and alignment
+ * checks of the canonical ABI.
+ *
+ * Views are re-derived lazily: when the guest grows its memory the old
+ * ArrayBuffer is detached (its byteLength becomes 0), which `sync()` notices
+ * at the cost of one property read.
+ */
+import koffi from 'koffi';
+import { GuestTrap } from './traps.js';
+
+type Realloc = (old: number, oldSize: number, align: number, newSize: number) => number;
+
+export class GuestMemory {
+  u8!: Uint8Array;
+  u16!: Uint16Array;
+  u32!: Uint32Array;
+  /** Absolute address of byte 0 of guest memory, for syscalls. */
+  base = 0;
+  private memory: WebAssembly.Memory | null = null;
+  private realloc: Realloc | null = null;
+
+  /** Called once the instance exists (imports are created before it). */
+  attach(memory: WebAssembly.Memory, realloc: Realloc | null): void {
+    this.memory = memory;
+    this.realloc = realloc;
+    this.refresh();
+  }
+
+  private refresh(): void {
+    const buf = this.memory!.buffer;
+    this.u8 = new Uint8Array(buf);
+    this.u16 = new Uint16Array(buf, 0, buf.byteLength >>> 1);
+    this.u32 = new Uint32Array(buf, 0, buf.byteLength >>> 2);
+    this.base = Number(koffi.address(buf));
+  }
+
+  /** Makes the views current; call at the start of every import touching memory. */
+  sync(): void {
+    if (this.u8.byteLength === 0) this.refresh();
+  }
+
+  /** Traps unless [ptr, ptr+len) lies in memory. */
+  check(ptr: number, len: number): void {
+    if (ptr < 0 || len < 0 || ptr + len > this.u8.length) {
+      throw new GuestTrap(`out-of-bounds memory access: ${len} bytes at ${ptr} (memory is ${this.u8.length} bytes)`);
+    }
+  }
+
+  /** Traps unless a `size`-byte area at `ptr` is in memory and `align`-aligned. */
+  checkArea(ptr: number, size: number, align: number): void {
+    if ((ptr & (align - 1)) !== 0) throw new GuestTrap(`misaligned return area at ${ptr} (needs ${align})`);
+    this.check(ptr, size);
+  }
+
+  /** Calls the guest's cabi_realloc for a new block and checks what it returned. */
+  alloc(size: number, align: number): number {
+    if (this.realloc === null) throw new GuestTrap('the plugin does not export cabi_realloc');
+    const ptr = this.realloc(0, 0, align, size) >>> 0;
+    this.sync();
+    if ((ptr & (align - 1)) !== 0) throw new GuestTrap(`cabi_realloc returned a misaligned pointer ${ptr}`);
+    this.check(ptr, size);
+    return ptr;
+  }
+
+  /** Gives back a block from `alloc` that ended up unused (see wit/tcp.wit, recv). */
+  release(ptr: number, size: number, align: number): void {
+    this.realloc!(ptr, size, align, 0);
+    this.sync();
+  }
+
+  writeString(s: string): { ptr: number; len: number } {
+    const bytes = Buffer.from(s, 'utf8');
+    const ptr = this.alloc(bytes.length, 1);
+    this.u8.set(bytes, ptr);
+    return { ptr, len: bytes.length };
+  }
+
+  readString(ptr: number, len: number, max: number): string {
+    this.check(ptr, len);
+    const n = Math.min(len, max);
+    return Buffer.from(this.u8.buffer, ptr, n).toString('utf8');
+  }
+}

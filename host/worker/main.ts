@@ -1,0 +1,81 @@
+/**
+ * A plugin instance's thread: opens a backend, instantiates the guest with
+ * the glue, runs it, and reports how it ended. The guest blocks this thread
+ * inside `poll.wait`; the supervisor ends that wait through the backend's
+ * waker.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SocketAddress } from '../backends/address.js';
+import { backendModule } from '../backends/index.js';
+import { HandleTable } from '../sandbox/handle-table.js';
+import { GuestMemory } from '../wit/guest-memory.js';
+import { PluginInstance } from '../wit/instance.js';
+import { GuestTrap, StopSignal } from '../wit/traps.js';
+import type { InstanceContext, LogLevel } from '../wit/context.js';
+import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
+
+const input = workerData as WorkerInput;
+const port = parentPort!;
+const post = (m: WorkerMessage) => port.postMessage(m);
+
+function toAddress(d: AddressData): SocketAddress {
+  const a = new SocketAddress();
+  a.v6 = d.v6;
+  a.groups.set(d.groups);
+  a.port = d.port;
+  return a;
+}
+
+function toData(a: SocketAddress): AddressData {
+  return { v6: a.v6, groups: Array.from(a.groups), port: a.port };
+}
+
+const backend = backendModule(input.backend).open();
+const table = new HandleTable(input.registry, (Math.random() * 0x7ff) | 0);
+backend.ownDescriptors.forEach((fd, i) => table.recordOwn(i, fd));
+
+const ctx: InstanceContext = {
+  mem: new GuestMemory(),
+  table,
+  backend,
+  limits: {
+    listen: input.listen.map(toAddress),
+    connectAllowed: () => false,
+    sharedListen: input.sharedListen,
+    ...input.limits,
+  },
+  stats: new Float64Array(input.stats),
+  control: new Int32Array(input.control),
+  log: (level: LogLevel, message: string) => post({ type: 'log', level, message }),
+  denied: (op, addr, rule) =>
+    post({ type: 'log', level: 'warn', message: `denied: ${op} ${addr} (${rule})` }),
+  listening: (addr) => post({ type: 'listening', address: toData(addr) }),
+};
+
+post({ type: 'started', wakeTarget: backend.wakeTarget });
+
+let reason: ExitReason;
+let message: string | null = null;
+try {
+  const plugin = new PluginInstance(input.module, ctx);
+  plugin.initialize();
+  message = plugin.run({ config: input.config, listen: ctx.limits.listen, instance: input.instance });
+  reason = message === null ? 'returned' : 'failed';
+} catch (e) {
+  if (e instanceof StopSignal) {
+    reason = 'stopped';
+  } else if (e instanceof GuestTrap || e instanceof WebAssembly.RuntimeError) {
+    reason = 'trapped';
+    message = e.message;
+  } else {
+    reason = 'crashed';
+    message = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  }
+}
+
+// Close what the guest left open. The backend's own descriptors stay: the
+// supervisor closes them once this thread is gone, so that a wake-up racing
+// with this exit can never write to a reused descriptor number.
+for (const slot of table.openSlots()) backend.closeSocket(table.remove(slot));
+
+post({ type: 'exit', reason, message });

@@ -1,0 +1,42 @@
+/**
+ * Messages between the supervisor (main thread) and an instance's worker.
+ * Everything crossing is structured-clone data; the shared arrays are the
+ * only state both sides touch.
+ */
+import type { BackendName } from '../backends/backend.js';
+import type { LogLevel } from '../wit/context.js';
+
+export interface AddressData {
+  v6: boolean;
+  groups: number[];
+  port: number;
+}
+
+export interface WorkerInput {
+  plugin: string;
+  module: WebAssembly.Module;
+  backend: BackendName;
+  instance: number;
+  config: string;
+  listen: AddressData[];
+  sharedListen: boolean;
+  limits: {
+    maxEventsPerWait: number;
+    maxRecvBytes: number;
+    maxBacklog: number;
+  };
+  /** Int32Array control words (see CTRL_* in wit/context.ts). */
+  control: SharedArrayBuffer;
+  /** Float64Array counters (STAT_*). */
+  stats: SharedArrayBuffer;
+  /** Float64Array descriptor registry (sandbox/handle-table.ts). */
+  registry: SharedArrayBuffer;
+}
+
+export type ExitReason = 'returned' | 'failed' | 'stopped' | 'trapped' | 'crashed';
+
+export type WorkerMessage =
+  | { type: 'started'; wakeTarget: number }
+  | { type: 'log'; level: LogLevel; message: string }
+  | { type: 'listening'; address: AddressData }
+  | { type: 'exit'; reason: ExitReason; message: string | null };

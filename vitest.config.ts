@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Each file in its own process: worker threads, koffi and sockets of one
+    // file never meet another's, and the fd counts a test takes are its own.
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 30_000,
+    // Two cores: two files at a time keeps load tests from starving each other.
+    maxWorkers: 2,
+  },
+});
