@@ -10,7 +10,7 @@
 // end up in the output; test/build.test.ts checks it).
 //
 // Usage: node build/plugins.mjs [name...]   (default: all)
-import { readdir, readFile, writeFile, mkdir, stat } from 'node:fs/promises';
+import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve, dirname, relative } from 'node:path';
@@ -61,8 +61,16 @@ async function compileCore(entry) {
 async function buildOne({ name, dir }) {
   const pluginDir = join(root, dir, name);
   const core = await compileCore(join(pluginDir, 'index.ts'));
-  const witPath = existsSync(join(pluginDir, 'wit')) ? join(pluginDir, 'wit') : join(root, 'wit');
-  const embedded = await componentEmbed({ binary: core, witPath, world: WORLD, stringEncoding: 'utf8' });
+  // A test plugin that must differ from the standard world brings its own
+  // wit/ (a package whose world is named `plugin`).
+  let witPath = join(root, 'wit');
+  let world = WORLD;
+  if (existsSync(join(pluginDir, 'wit'))) {
+    witPath = join(pluginDir, 'wit');
+    const text = await readFile(join(witPath, 'world.wit'), 'utf8');
+    world = `${/^package\s+([^;@]+)/m.exec(text)[1]}/plugin`;
+  }
+  const embedded = await componentEmbed({ binary: core, witPath, world, stringEncoding: 'utf8' });
   const component = await componentNew(embedded);
   const outDir = join(root, 'dist', dir.replace(/^assembly\//, ''));
   await mkdir(outDir, { recursive: true });
