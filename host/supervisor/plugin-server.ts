@@ -167,6 +167,7 @@ export class PluginServer {
         fds[i] = -1;
       }
     }
+    inst.stats[STAT_OPEN] = 0;
     if (inst.exitReason === null) {
       inst.exitReason = 'crashed';
       this.log('error', 'instance thread ended without reporting', inst.index);

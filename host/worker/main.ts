@@ -11,7 +11,7 @@ import { HandleTable } from '../sandbox/handle-table.js';
 import { GuestMemory } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
 import { GuestTrap, StopSignal } from '../wit/traps.js';
-import type { InstanceContext, LogLevel } from '../wit/context.js';
+import { STAT_OPEN, type InstanceContext, type LogLevel } from '../wit/context.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
 
 const input = workerData as WorkerInput;
@@ -77,5 +77,6 @@ try {
 // supervisor closes them once this thread is gone, so that a wake-up racing
 // with this exit can never write to a reused descriptor number.
 for (const slot of table.openSlots()) backend.closeSocket(table.remove(slot));
+ctx.stats[STAT_OPEN] = 0;
 
 post({ type: 'exit', reason, message });

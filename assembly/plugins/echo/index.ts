@@ -13,6 +13,9 @@ export * from "../../sdk/entry";
 // Tokens at or above LISTENER_TOKEN name listeners; below, connection slots.
 const LISTENER_TOKEN: u64 = 1 << 32;
 const CHUNK: i32 = 64 * 1024;
+// After accept failed for lack of handles or descriptors, retry this often:
+// the pending connections bring no new readable edge by themselves.
+const ACCEPT_RETRY_MS: i32 = 50;
 
 class Conn {
   // Bytes received but not yet sent back (only when the peer reads slowly).
@@ -42,12 +45,17 @@ function main(ctx: Context): string | null {
   }
 
   const events = new Events(256);
+  let acceptStalled = false;
   while (true) {
-    const n = poll.poll(events);
+    const n = poll.poll(events, acceptStalled ? ACCEPT_RETRY_MS : -1);
+    if (acceptStalled) {
+      acceptStalled = false;
+      for (let l = 0; l < listeners.length; l++) acceptStalled = !acceptAll(listeners[l]) || acceptStalled;
+    }
     for (let i: u32 = 0; i < n; i++) {
       const token = events.token(i);
       if (token >= LISTENER_TOKEN) {
-        acceptAll(listeners[<i32>(token - LISTENER_TOKEN)]);
+        acceptStalled = !acceptAll(listeners[<i32>(token - LISTENER_TOKEN)]) || acceptStalled;
         continue;
       }
       const conn = conns[<i32>token];
@@ -62,13 +70,17 @@ function main(ctx: Context): string | null {
   return null;
 }
 
-function acceptAll(listener: TcpListener): void {
+// Accepts until would-block. Returns false when it had to stop early (out
+// of handles or descriptors): the caller retries after a short wait.
+function acceptAll(listener: TcpListener): bool {
   while (true) {
     const stream = listener.accept();
     if (stream === null) {
       const err = lastError();
-      if (err != IoError.WouldBlock) warn("accept failed: " + errorName(err));
-      return;
+      if (err == IoError.WouldBlock) return true;
+      if (err == IoError.Reset) continue; // the client gave up while queued
+      warn("accept failed: " + errorName(err));
+      return false;
     }
     const slot = freeSlots.length > 0 ? freeSlots.pop() : <u32>conns.length;
     const conn = new Conn(stream, slot);
