@@ -8,14 +8,15 @@
  */
 import { WasmuxError } from './errors.js';
 import { SocketAddress } from './backends/address.js';
-import { selectBackend } from './backends/index.js';
+import { loadBackend, resolveBackend } from './backends/index.js';
 import { loadPlugin, type LoadedPlugin } from './loader/plugin.js';
 import { PluginServer } from './supervisor/plugin-server.js';
 import { stderrLogger, type Logger } from './supervisor/logger.js';
 
 export { WasmuxError, type WasmuxErrorCode } from './errors.js';
 export { SocketAddress } from './backends/address.js';
-export { BACKEND_NAMES, selectBackend } from './backends/index.js';
+export { BACKEND_NAMES, availableBackends, resolveBackend } from './backends/index.js';
+export type { BackendName } from './backends/backend.js';
 export { loadPlugin, compilePlugin, checkComponent, importName, type LoadedPlugin } from './loader/plugin.js';
 export { readComponent, type ComponentInfo } from './loader/component.js';
 export { PluginServer, type InstanceStats } from './supervisor/plugin-server.js';
@@ -71,7 +72,7 @@ function positive(name: string, v: number | undefined, dflt: number, max: number
 export async function serve(opts: ServeOptions): Promise<PluginServer> {
   const listen = (opts.listen ?? []).map(parseAddress);
   const workers = positive('workers', opts.workers, DEFAULTS.workers, 256);
-  const backend = selectBackend(opts.backend ?? DEFAULTS.backend);
+  const backend = await loadBackend(resolveBackend(opts.backend ?? DEFAULTS.backend));
   const plugin = typeof opts.plugin === 'string' ? await loadPlugin(opts.plugin) : opts.plugin;
   return PluginServer.start(plugin, {
     listen,

@@ -75,11 +75,9 @@ export interface Backend {
   lastOsError(): string;
 }
 
-/** What a backend file exports: availability, construction, and calls safe from any thread. */
+/** What a backend file exports: construction, and calls safe from any thread. */
 export interface BackendModule {
   readonly name: BackendName;
-  /** null when usable here; otherwise why not (shown to the user). */
-  unavailableReason(): string | null;
   open(): Backend;
   /** Ends a `wait` in progress on another thread. */
   wake(wakeTarget: number): void;

@@ -118,9 +118,6 @@ const WAKE_VALUE = new BigUint64Array([1n]);
 
 export const epoll: BackendModule = {
   name: 'epoll',
-  unavailableReason() {
-    return process.platform === 'linux' ? null : `epoll exists only on Linux (this is ${process.platform})`;
-  },
   open() {
     return new Epoll();
   },

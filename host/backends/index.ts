@@ -1,28 +1,51 @@
-/** The backends this host knows, by name. */
+/**
+ * The backends this host knows. Each backend file is loaded only when chosen:
+ * it loads its OS's libraries through koffi at import, which must not happen
+ * on an OS where they do not exist.
+ */
 import type { BackendModule, BackendName } from './backend.js';
-import { epoll } from './epoll.js';
 import { WasmuxError } from '../errors.js';
 
-const BACKENDS: Record<BackendName, BackendModule> = { epoll };
-
-export const BACKEND_NAMES = Object.keys(BACKENDS) as BackendName[];
-
-export function backendModule(name: BackendName): BackendModule {
-  return BACKENDS[name];
+interface Entry {
+  /** null when the backend can run here; otherwise why not. No FFI involved. */
+  unavailableReason(): string | null;
+  load(): Promise<BackendModule>;
 }
 
-/** Resolves `auto` and checks availability; throws a WasmuxError with the reason. */
-export function selectBackend(name: string): BackendModule {
+const ENTRIES: Record<BackendName, Entry> = {
+  epoll: {
+    unavailableReason: () => (process.platform === 'linux' ? null : `epoll exists only on Linux (this is ${process.platform})`),
+    load: async () => (await import('./epoll.js')).epoll,
+  },
+};
+
+/** Every backend name, in the order `auto` tries them. */
+export const BACKEND_NAMES = Object.keys(ENTRIES) as BackendName[];
+
+/**
+ * Resolves `auto` (the first backend available here) or checks that the
+ * named one is available. Throws a WasmuxError with the reason otherwise.
+ */
+export function resolveBackend(name: string): BackendName {
   if (name === 'auto') {
-    const usable = BACKEND_NAMES.map((n) => BACKENDS[n]).find((b) => b.unavailableReason() === null);
+    const usable = BACKEND_NAMES.find((n) => ENTRIES[n].unavailableReason() === null);
     if (!usable) throw new WasmuxError('WASMUX_ERR_BACKEND_UNAVAILABLE', `no I/O backend works on ${process.platform}`);
     return usable;
   }
-  const b = BACKENDS[name as BackendName];
-  if (!b) {
+  const entry = ENTRIES[name as BackendName];
+  if (!entry) {
     throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `unknown backend "${name}" (choose from: auto, ${BACKEND_NAMES.join(', ')})`);
   }
-  const why = b.unavailableReason();
+  const why = entry.unavailableReason();
   if (why !== null) throw new WasmuxError('WASMUX_ERR_BACKEND_UNAVAILABLE', `backend ${name} is not available: ${why}`);
-  return b;
+  return name as BackendName;
+}
+
+/** The backends available here, in `auto` order. */
+export function availableBackends(): BackendName[] {
+  return BACKEND_NAMES.filter((n) => ENTRIES[n].unavailableReason() === null);
+}
+
+export function loadBackend(name: BackendName): Promise<BackendModule> {
+  return ENTRIES[name].load();
 }

@@ -1,5 +1,5 @@
 /** `wasmux run`: serve a plugin until SIGINT or SIGTERM. */
-import { serve, DEFAULTS, BACKEND_NAMES, selectBackend, stderrLogger } from '../index.js';
+import { serve, DEFAULTS, BACKEND_NAMES, resolveBackend, stderrLogger } from '../index.js';
 import { WasmuxError } from '../errors.js';
 import { parseArgs } from 'node:util';
 import { parsed, integer } from './args.js';
@@ -7,7 +7,7 @@ import { parsed, integer } from './args.js';
 export function runHelp(): string {
   let auto: string;
   try {
-    auto = selectBackend('auto').name;
+    auto = resolveBackend('auto');
   } catch {
     auto = 'none available';
   }
@@ -86,7 +86,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const where = server.addresses.map(String).join(', ') || '(no addresses)';
   const workers = server.stats().length;
-  process.stdout.write(`wasmux: ${server.name} listening on ${where} (backend ${selectBackend(values.backend ?? 'auto').name}, ${workers} worker${workers === 1 ? '' : 's'})\n`);
+  process.stdout.write(`wasmux: ${server.name} listening on ${where} (backend ${server.backend}, ${workers} worker${workers === 1 ? '' : 's'})\n`);
 
   // Every instance ends: stopped by a signal, or by itself.
   await server.finished();

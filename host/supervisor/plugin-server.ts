@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { WasmuxError } from '../errors.js';
 import { SocketAddress } from '../backends/address.js';
-import type { BackendModule } from '../backends/backend.js';
+import type { BackendModule, BackendName } from '../backends/backend.js';
 import { registryBytes } from '../sandbox/handle-table.js';
 import { CTRL_COUNT, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS,
   STAT_OPEN, STAT_WAITS } from '../wit/context.js';
@@ -62,6 +62,8 @@ class Instance {
 
 export class PluginServer {
   readonly name: string;
+  /** The I/O backend every instance uses. */
+  readonly backend: BackendName;
   /** The addresses served, with port 0 resolved. */
   readonly addresses: readonly SocketAddress[];
   private readonly instances: Instance[] = [];
@@ -74,6 +76,7 @@ export class PluginServer {
 
   private constructor(readonly plugin: LoadedPlugin, private readonly opts: PluginServerOptions, addresses: SocketAddress[]) {
     this.name = plugin.name;
+    this.backend = opts.backend.name;
     this.addresses = addresses;
     this.ready = new Promise((res, rej) => {
       this.readyResolve = res;

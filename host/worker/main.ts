@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SocketAddress } from '../backends/address.js';
-import { backendModule } from '../backends/index.js';
+import { loadBackend } from '../backends/index.js';
 import { HandleTable } from '../sandbox/handle-table.js';
 import { GuestMemory } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
@@ -30,7 +30,7 @@ function toData(a: SocketAddress): AddressData {
   return { v6: a.v6, groups: Array.from(a.groups), port: a.port };
 }
 
-const backend = backendModule(input.backend).open();
+const backend = (await loadBackend(input.backend)).open();
 const table = new HandleTable(input.registry, (Math.random() * 0x7ff) | 0);
 backend.ownDescriptors.forEach((fd, i) => table.recordOwn(i, fd));
 
