@@ -31,11 +31,19 @@ export function realloc(old: usize, oldSize: usize, align: usize, newSize: usize
   if (old == 0 && reallocTarget != 0 && newSize <= reallocTargetSize) {
     const p = reallocTarget;
     reallocTarget = 0;
+    lastLent = p;
     return p;
   }
-  if (newSize == 0) return align; // any aligned non-null pointer will do for an empty list
+  if (newSize == 0) {
+    // A hand-back (see wit/tcp.wit, recv): free heap blocks, never a lent buffer.
+    if (old != 0 && old != lastLent && old > align) heap.free(old);
+    return align; // any aligned non-null pointer will do for an empty list
+  }
   return old == 0 ? heap.alloc(newSize) : heap.realloc(old, newSize);
 }
+
+// The buffer most recently lent out, which a hand-back must not free.
+let lastLent: usize = 0;
 
 /** Reads a result<_, error-code> from RET: 0 or an IoError. */
 // @ts-ignore: decorator

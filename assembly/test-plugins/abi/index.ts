@@ -154,7 +154,7 @@ function main(ctx: Context): string | null {
   // flat slots 4..7 are garbage for ipv4: the canonical ABI ignores them).
   const c = connectLine(SocketAddress.parse("10.20.30.40:65535")!);
   connectLine(SocketAddress.parse("[2606:4700:ab01:cd02:ef03:1204:3405:5606]:853")!);
-  tcp_connect(0, 192, 168, 255, 254, 0, 0, 0, 0, 32768, RET);
+  tcp_connect(0, 192, 168, 255, 254, 0xdead, 0xbeef, 0x1234, 0x5678, 32768, RET);
   const raw = u32Result();
   line("connect (raw) 192.168.255.254:32768 -> " + (raw >= 0 ? "ok " + hex32(<u32>raw) : "err " + errorName(raw)));
   if (c === null) return "abi: connect failed";
