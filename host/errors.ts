@@ -13,9 +13,12 @@ export type WasmuxErrorCode =
   | 'WASMUX_ERR_MISSING_EXPORT' // does not export what the plugin world requires
   | 'WASMUX_ERR_UNSUPPORTED_SHAPE' // a valid component wasmux cannot run (nested components, ...)
   | 'WASMUX_ERR_BAD_ARGUMENT' // CLI or API argument invalid
+  | 'WASMUX_ERR_BAD_POLICY' // a policy file or policy flag is invalid
+  | 'WASMUX_ERR_POLICY' // the plugin cannot run under its policy (e.g. needs more memory than allowed)
   | 'WASMUX_ERR_BACKEND_UNAVAILABLE' // the requested I/O backend does not exist on this OS
   | 'WASMUX_ERR_LISTEN' // the host could not listen where asked
   | 'WASMUX_ERR_PLUGIN_FAILED' // the plugin's run returned an error or trapped at start
+  | 'WASMUX_ERR_CRASH_LOOP' // an instance kept failing at start; the plugin was stopped
   | 'WASMUX_ERR_IO'; // reading the plugin file failed
 
 export class WasmuxError extends Error {

@@ -10,6 +10,7 @@ import { WasmuxError } from './errors.js';
 import { SocketAddress } from './backends/address.js';
 import { loadBackend, resolveBackend } from './backends/index.js';
 import { loadPlugin, type LoadedPlugin } from './loader/plugin.js';
+import { buildPolicy, type PolicyInput, type PolicyLayer } from './sandbox/policy.js';
 import { PluginServer } from './supervisor/plugin-server.js';
 import { stderrLogger, type Logger } from './supervisor/logger.js';
 
@@ -21,12 +22,19 @@ export { loadPlugin, compilePlugin, checkComponent, importName, type LoadedPlugi
 export { readComponent, type ComponentInfo } from './loader/component.js';
 export { PluginServer, type InstanceStats } from './supervisor/plugin-server.js';
 export { stderrLogger, type Logger, type LogEntry } from './supervisor/logger.js';
+export { POLICY_DEFAULTS, buildPolicy, describePolicy, type Policy, type PolicyInput, type PolicyLayer } from './sandbox/policy.js';
 
 export interface ServeOptions {
   /** A path to a plugin component, or one already loaded. */
   plugin: string | LoadedPlugin;
   /** Addresses to serve ("127.0.0.1:7000", "[::1]:0"); the plugin may listen on exactly these. */
   listen?: readonly string[];
+  /**
+   * The plugin's policy (see POLICY_DEFAULTS); `listen` above is added to
+   * its listen list. Defaults: no outbound connections, 1024 connections,
+   * 64 MiB memory, 200 ms CPU between waits, 256 KiB send buffer, 60 s idle.
+   */
+  policy?: PolicyInput | PolicyLayer[];
   /** Instances (worker threads) of the plugin. Default 1. */
   workers?: number;
   /** I/O backend: "auto" (default) or a name from BACKEND_NAMES. */
@@ -35,10 +43,6 @@ export interface ServeOptions {
   config?: string;
   /** Where log lines go. Default: stderr, info and above. */
   logger?: Logger;
-  /** Handles (listeners + connections) per instance. Default 16384. */
-  maxHandles?: number;
-  /** Cap on events returned by one poll.wait. Default 1024. */
-  maxEventsPerWait?: number;
   /** Cap on bytes returned by one tcp.recv. Default 1 MiB. */
   maxRecvBytes?: number;
   /** How long stop() lets an instance end by itself. Default 2000 ms. */
@@ -48,8 +52,6 @@ export interface ServeOptions {
 export const DEFAULTS = {
   workers: 1,
   backend: 'auto',
-  maxHandles: 16384,
-  maxEventsPerWait: 1024,
   maxRecvBytes: 1 << 20,
   stopTimeoutMs: 2000,
 } as const;
@@ -71,17 +73,17 @@ function positive(name: string, v: number | undefined, dflt: number, max: number
 /** Loads (if needed) and starts a plugin. Await `server.ready` before connecting. */
 export async function serve(opts: ServeOptions): Promise<PluginServer> {
   const listen = (opts.listen ?? []).map(parseAddress);
+  const policy = buildPolicy(Array.isArray(opts.policy) ? opts.policy : [{ where: 'policy', input: opts.policy ?? {} }]);
+  for (const a of listen) if (!policy.listen.some((p) => p.equals(a))) policy.listen.push(a);
   const workers = positive('workers', opts.workers, DEFAULTS.workers, 256);
   const backend = await loadBackend(resolveBackend(opts.backend ?? DEFAULTS.backend));
   const plugin = typeof opts.plugin === 'string' ? await loadPlugin(opts.plugin) : opts.plugin;
   return PluginServer.start(plugin, {
-    listen,
+    policy,
     workers,
     backend,
     config: opts.config ?? '',
     logger: opts.logger ?? stderrLogger(),
-    maxHandles: positive('maxHandles', opts.maxHandles, DEFAULTS.maxHandles, 1 << 19),
-    maxEventsPerWait: positive('maxEventsPerWait', opts.maxEventsPerWait, DEFAULTS.maxEventsPerWait, 1024),
     maxRecvBytes: positive('maxRecvBytes', opts.maxRecvBytes, DEFAULTS.maxRecvBytes, 1 << 26),
     stopTimeoutMs: positive('stopTimeoutMs', opts.stopTimeoutMs, DEFAULTS.stopTimeoutMs, 600_000),
   });

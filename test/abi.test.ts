@@ -512,9 +512,13 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
       maxRecvBytes: 1 << 20,
       maxBacklog: 0xffffffff,
       sharedListen: false,
+      maxConnections: 1024,
+      idleTimeoutMs: 0,
+      maxSendQueueBytes: 65536,
     },
     stats: new Float64Array(STAT_COUNT),
     control: new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4)),
+    clock: { nowMs: 0 },
     log(level, message) {
       settle();
       run.transcript.push(`${level} ${message}`);

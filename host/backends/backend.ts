@@ -50,7 +50,8 @@ export interface Backend {
   close(): void;
 
   // ---- sockets --------------------------------------------------------------------
-  // Every socket is non-blocking and close-on-exec. Streams have TCP_NODELAY.
+  // Every socket is non-blocking and close-on-exec. Streams have TCP_NODELAY
+  // and the send buffer size of BackendOptions.
 
   /**
    * A listening socket on `addr`. `shared` sets SO_REUSEPORT (several
@@ -75,10 +76,19 @@ export interface Backend {
   lastOsError(): string;
 }
 
+/** Settings fixed when a backend is opened (from the plugin's policy). */
+export interface BackendOptions {
+  /**
+   * SO_SNDBUF for every accepted or connected socket: bounds what a peer
+   * that never reads can make the kernel hold for one connection.
+   */
+  readonly sendBufferBytes: number;
+}
+
 /** What a backend file exports: construction, and calls safe from any thread. */
 export interface BackendModule {
   readonly name: BackendName;
-  open(): Backend;
+  open(options: BackendOptions): Backend;
   /** Ends a `wait` in progress on another thread. */
   wake(wakeTarget: number): void;
   /** Closes a descriptor left behind by a dead worker. */

@@ -4,7 +4,7 @@
 import * as c from '../ffi/libc-linux.js';
 import { ErrorCode, fail, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP,
   READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../wit/error-code.js';
-import type { Backend, BackendModule } from './backend.js';
+import type { Backend, BackendModule, BackendOptions } from './backend.js';
 import { PosixSockets } from './posix-sockets.js';
 import { SocketAddress } from './address.js';
 
@@ -24,8 +24,8 @@ class Epoll extends PosixSockets implements Backend {
   private readonly events32 = new Uint32Array(this.events.buffer, this.events.byteOffset, 3 * MAX_EVENTS);
   private readonly drain = Buffer.alloc(8);
 
-  constructor() {
-    super();
+  constructor(options: BackendOptions) {
+    super(options);
     const epfd = c.epoll_create1(c.EPOLL_CLOEXEC);
     if (epfd < 0) throw new Error(`epoll_create1 failed: ${this.lastOsErrorNow()}`);
     const efd = c.eventfd(0, c.EFD_NONBLOCK | c.EFD_CLOEXEC);
@@ -118,8 +118,8 @@ const WAKE_VALUE = new BigUint64Array([1n]);
 
 export const epoll: BackendModule = {
   name: 'epoll',
-  open() {
-    return new Epoll();
+  open(options: BackendOptions) {
+    return new Epoll(options);
   },
   wake(target: number) {
     c.write(target, WAKE_VALUE, 8);
@@ -128,7 +128,7 @@ export const epoll: BackendModule = {
     c.close(fd);
   },
   reserve(addr: SocketAddress, out: SocketAddress) {
-    const s = new PosixSockets();
+    const s = new PosixSockets(null);
     const fd = s.bound(addr, true);
     if (fd < 0) return fd;
     const r = s.localAddress(fd, out);

@@ -6,6 +6,7 @@ import * as c from '../ffi/libc-linux.js';
 import { errnoToErrorCode, errnoName } from '../ffi/errno-linux.js';
 import { fail } from '../wit/error-code.js';
 import type { SocketAddress } from './address.js';
+import type { BackendOptions } from './backend.js';
 
 const SOCKADDR_MAX = 28; // sizeof(struct sockaddr_in6)
 
@@ -15,7 +16,18 @@ export class PosixSockets {
   private readonly sa = Buffer.alloc(SOCKADDR_MAX);
   private readonly saLen = Buffer.alloc(4);
   private readonly one = Buffer.from([1, 0, 0, 0]);
+  private readonly sendBuffer = Buffer.alloc(4);
   private lastErrno = 0;
+
+  constructor(options: BackendOptions | null) {
+    if (options) this.sendBuffer.writeInt32LE(options.sendBufferBytes, 0);
+  }
+
+  /** Per-connection options: no Nagle delay; the policy's send buffer. */
+  private tune(fd: number): void {
+    c.setsockopt(fd, c.IPPROTO_TCP, c.TCP_NODELAY, this.one, 4);
+    if (this.sendBuffer.readInt32LE(0) > 0) c.setsockopt(fd, c.SOL_SOCKET, c.SO_SNDBUF, this.sendBuffer, 4);
+  }
 
   protected failErrno(): number {
     this.lastErrno = c.errno();
@@ -59,7 +71,7 @@ export class PosixSockets {
     this.saLen.writeUInt32LE(SOCKADDR_MAX, 0);
     const fd = c.accept4(listener, this.sa, this.saLen, c.SOCK_NONBLOCK | c.SOCK_CLOEXEC);
     if (fd < 0) return this.failErrno();
-    c.setsockopt(fd, c.IPPROTO_TCP, c.TCP_NODELAY, this.one, 4);
+    this.tune(fd);
     this.decode(peer);
     return fd;
   }
@@ -67,7 +79,7 @@ export class PosixSockets {
   connect(addr: SocketAddress): number {
     const fd = c.socket(addr.v6 ? c.AF_INET6 : c.AF_INET, c.SOCK_STREAM | c.SOCK_NONBLOCK | c.SOCK_CLOEXEC, 0);
     if (fd < 0) return this.failErrno();
-    c.setsockopt(fd, c.IPPROTO_TCP, c.TCP_NODELAY, this.one, 4);
+    this.tune(fd);
     const len = this.encode(addr);
     if (c.connect(fd, this.sa, len) < 0) {
       const e = c.errno();

@@ -1,8 +1,12 @@
-/** `wasmux run`: serve a plugin until SIGINT or SIGTERM. */
-import { serve, DEFAULTS, BACKEND_NAMES, resolveBackend, stderrLogger } from '../index.js';
-import { WasmuxError } from '../errors.js';
+/** `wasmux run`: serve one or more plugins until SIGINT or SIGTERM. */
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { serve, DEFAULTS, BACKEND_NAMES, POLICY_DEFAULTS, resolveBackend, stderrLogger, type PluginServer,
+  type PolicyInput, type Logger } from '../index.js';
+import { WasmuxError } from '../errors.js';
 import { parsed, integer } from './args.js';
+
+const DRAIN_DEFAULT_MS = 5000;
 
 export function runHelp(): string {
   let auto: string;
@@ -11,88 +15,235 @@ export function runHelp(): string {
   } catch {
     auto = 'none available';
   }
-  return `Usage: wasmux run <plugin.wasm> [options]
+  const d = POLICY_DEFAULTS;
+  return `Usage: wasmux run <plugin.wasm> [plugin options] [<plugin.wasm> [plugin options]]... [host options]
+       wasmux run --manifest host.json [host options]
 
-Serves a plugin component: starts its instances, each in its own worker
-thread with its own event loop, and stops them cleanly on SIGINT/SIGTERM.
+Serves plugin components: starts each plugin's instances, each in its own
+worker thread with its own event loop, restarts an instance that dies, and
+drains and stops them all on SIGINT/SIGTERM. Options after a plugin file
+apply to that plugin.
 
-Options:
-  --listen <host:port>   an address to serve; repeat for several; port 0
-                         picks a free port (printed at start). The plugin
-                         may listen on exactly these addresses.
-  --workers <n>          instances of the plugin, sharing the listen
-                         addresses (SO_REUSEPORT)            [default: ${DEFAULTS.workers}]
-  --backend <name>       I/O backend: auto, ${BACKEND_NAMES.join(', ')}
-                                                             [default: auto = ${auto} here]
-  --config <string>      passed to the plugin as ctx.config  [default: ""]
-  --max-handles <n>      listeners + connections per instance [default: ${DEFAULTS.maxHandles}]
-  --log-level <level>    trace, debug, info, warn, error     [default: info]
-  -h, --help             show this help
+Plugin options:
+  --listen <host:port>      an address to serve; repeat for several; port 0
+                            picks a free port (printed at start). The plugin
+                            may listen on exactly these addresses.
+  --workers <n>             instances sharing the addresses (SO_REUSEPORT) [default: ${DEFAULTS.workers}]
+  --config <string>         passed to the plugin as ctx.config           [default: ""]
+  --policy <file.json>      the plugin's policy (keys below, in camelCase); flags override it
+  --allow-connect <rule>    allow outbound connections: host[/prefix]:port[-port] or host:*,
+                            IPv6 in brackets; repeat for several          [default: none allowed]
+  --max-connections <n>     open connections per instance; more are closed [default: ${d.maxConnections}]
+  --max-memory <MiB>        linear memory per instance (enforced in the module) [default: ${d.maxMemoryMiB}]
+  --cpu-budget <ms>         guest time allowed between two waits; over it the
+                            instance is killed and restarted              [default: ${d.cpuBudgetMs}]
+  --max-send-queue <bytes>  kernel send buffer per connection             [default: ${d.maxSendQueueBytes}]
+  --idle-timeout <ms>       shut down connections idle this long; 0 = never [default: ${d.idleTimeoutMs}]
+  --max-events <n>          events returned by one poll.wait              [default: ${d.maxEventsPerWait}]
 
-Example:
+Host options:
+  --backend <name>          I/O backend: auto, ${BACKEND_NAMES.join(', ')}
+                                                              [default: auto = ${auto} here]
+  --drain-timeout <ms>      on SIGTERM/SIGINT, time open connections get to
+                            finish after the listeners close              [default: ${DRAIN_DEFAULT_MS}]
+  --manifest <host.json>    plugins to serve: {"plugins": [{"plugin": "x.wasm",
+                            "listen": [...], "workers": 1, "config": "", "policy": {...}}]}
+  --log-level <level>       trace, debug, info, warn, error               [default: info]
+  -h, --help                show this help
+
+Signals: SIGTERM/SIGINT drain then stop (a second one stops at once);
+SIGUSR2 prints every instance's counters.
+
+Examples:
   wasmux run dist/plugins/echo.wasm --listen 127.0.0.1:7000
+  wasmux run dist/plugins/echo.wasm --listen 127.0.0.1:7000 --workers 2 \\
+             other.wasm --listen 127.0.0.1:7001 --cpu-budget 100 --max-memory 16
 `;
 }
 
+interface PluginSpec {
+  plugin: string;
+  listen: string[];
+  workers?: number;
+  config?: string;
+  policy: PolicyInput;
+  policyFile?: string;
+}
+
+const PLUGIN_OPTIONS = new Set(['listen', 'workers', 'config', 'policy', 'allow-connect', 'max-connections',
+  'max-memory', 'cpu-budget', 'max-send-queue', 'idle-timeout', 'max-events']);
+
+/** Splits the command line into host options and one spec per plugin file. */
+function parseCommandLine(argv: string[]) {
+  const { tokens } = parsed(() => parseArgs({
+    args: argv,
+    allowPositionals: true,
+    tokens: true,
+    options: {
+      listen: { type: 'string', multiple: true },
+      workers: { type: 'string' },
+      config: { type: 'string' },
+      policy: { type: 'string' },
+      'allow-connect': { type: 'string', multiple: true },
+      'max-connections': { type: 'string' },
+      'max-memory': { type: 'string' },
+      'cpu-budget': { type: 'string' },
+      'max-send-queue': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'max-events': { type: 'string' },
+      backend: { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      manifest: { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }));
+  const host: Record<string, string | boolean> = {};
+  const specs: PluginSpec[] = [];
+  for (const t of tokens) {
+    if (t.kind === 'positional') {
+      specs.push({ plugin: t.value, listen: [], policy: {} });
+      continue;
+    }
+    if (t.kind !== 'option') continue;
+    const value = t.value ?? true;
+    if (!PLUGIN_OPTIONS.has(t.name)) {
+      host[t.name] = value;
+      continue;
+    }
+    const spec = specs[specs.length - 1];
+    if (!spec) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `${t.rawName} applies to a plugin: put it after the plugin file`);
+    const v = String(value);
+    const n = (flag: string) => integer(flag, v)!;
+    switch (t.name) {
+      case 'listen': spec.listen.push(v); break;
+      case 'workers': spec.workers = n('--workers'); break;
+      case 'config': spec.config = v; break;
+      case 'policy': spec.policyFile = v; break;
+      case 'allow-connect': (spec.policy.connect ??= []).push(v); break;
+      case 'max-connections': spec.policy.maxConnections = n('--max-connections'); break;
+      case 'max-memory': spec.policy.maxMemoryMiB = n('--max-memory'); break;
+      case 'cpu-budget': spec.policy.cpuBudgetMs = n('--cpu-budget'); break;
+      case 'max-send-queue': spec.policy.maxSendQueueBytes = n('--max-send-queue'); break;
+      case 'idle-timeout': spec.policy.idleTimeoutMs = n('--idle-timeout'); break;
+      case 'max-events': spec.policy.maxEventsPerWait = n('--max-events'); break;
+    }
+  }
+  return { host, specs };
+}
+
+async function readJson(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new WasmuxError('WASMUX_ERR_IO', `cannot read ${what} ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new WasmuxError(what === 'policy' ? 'WASMUX_ERR_BAD_POLICY' : 'WASMUX_ERR_BAD_ARGUMENT', `${what} ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+async function manifestSpecs(path: string): Promise<PluginSpec[]> {
+  const m = (await readJson(path, 'manifest')) as { plugins?: unknown };
+  if (!m || !Array.isArray(m.plugins) || m.plugins.length === 0) {
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `manifest ${path} must be {"plugins": [ ... ]} with at least one plugin`);
+  }
+  return m.plugins.map((p: Record<string, unknown>, i: number) => {
+    const where = `manifest ${path}, plugins[${i}]`;
+    if (typeof p?.plugin !== 'string') throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `${where}: "plugin" must be a file path`);
+    const known = new Set(['plugin', 'listen', 'workers', 'config', 'policy']);
+    for (const k of Object.keys(p)) if (!known.has(k)) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `${where}: unknown key "${k}"`);
+    return {
+      plugin: p.plugin,
+      listen: Array.isArray(p.listen) ? p.listen.map(String) : [],
+      workers: p.workers as number | undefined,
+      config: p.config as string | undefined,
+      policy: typeof p.policy === 'object' && p.policy !== null ? (p.policy as PolicyInput) : {},
+      policyFile: typeof p.policy === 'string' ? p.policy : undefined,
+    };
+  });
+}
+
+function printStats(servers: PluginServer[]): void {
+  for (const s of servers) {
+    for (const st of s.stats()) {
+      const ends = Object.entries(st.ends).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+      process.stderr.write(
+        `${s.name}[${st.instance}] ${st.running ? 'running' : 'ended'}: accepted ${st.accepted}, open ${st.open}, ` +
+        `bytes in ${st.bytesIn}, out ${st.bytesOut}, events ${st.events}, refused ${st.refused}, ` +
+        `idle-closed ${st.idleClosed}, restarts ${st.restarts}, ends: ${ends}\n`);
+    }
+  }
+}
+
 export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parsed(() => parseArgs({ args: argv, allowPositionals: true, options: {
-    listen: { type: 'string', multiple: true },
-    workers: { type: 'string' },
-    backend: { type: 'string' },
-    config: { type: 'string' },
-    'max-handles': { type: 'string' },
-    'log-level': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  } }));
-  if (values.help) {
+  const { host, specs: cliSpecs } = parseCommandLine(argv);
+  if (host.help) {
     process.stdout.write(runHelp());
     return 0;
   }
-  if (positionals.length !== 1) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', 'run needs exactly one plugin file (see wasmux run --help)');
-  const level = values['log-level'] ?? 'info';
+  const specs = typeof host.manifest === 'string' ? [...(await manifestSpecs(host.manifest)), ...cliSpecs] : cliSpecs;
+  if (specs.length === 0) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', 'run needs a plugin file (see wasmux run --help)');
+  const level = typeof host['log-level'] === 'string' ? host['log-level'] : 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error'].includes(level)) {
     throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `--log-level must be trace, debug, info, warn or error (got "${level}")`);
   }
-  const logger = stderrLogger(level as 'info');
+  const drainMs = integer('--drain-timeout', typeof host['drain-timeout'] === 'string' ? host['drain-timeout'] : undefined) ?? DRAIN_DEFAULT_MS;
+  const backend = typeof host.backend === 'string' ? host.backend : undefined;
+  const logger: Logger = stderrLogger(level as 'info');
 
-  const server = await serve({
-    plugin: positionals[0]!,
-    listen: values.listen ?? [],
-    workers: integer('--workers', values.workers),
-    backend: values.backend,
-    config: values.config,
-    maxHandles: integer('--max-handles', values['max-handles']),
-    logger,
-  });
+  const servers: PluginServer[] = [];
+  const stopAll = () => Promise.all(servers.map((s) => s.stop()));
+  try {
+    for (const spec of specs) {
+      // The file first, then the flags: a flag overrides the file's value, connect rules add up.
+      const policy = [{ where: 'command line', input: spec.policy }];
+      if (spec.policyFile) policy.unshift({ where: `policy ${spec.policyFile}`, input: (await readJson(spec.policyFile, 'policy')) as PolicyInput });
+      servers.push(await serve({ plugin: spec.plugin, listen: spec.listen, workers: spec.workers, config: spec.config, policy, backend, logger }));
+    }
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
 
   let signalled = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (signalled) {
-      process.stderr.write(`wasmux: ${sig} again, exiting at once\n`);
-      process.exit(1);
+      process.stderr.write(`wasmux: ${sig} again, stopping at once\n`);
+      void stopAll();
+      return;
     }
     signalled = true;
-    process.stderr.write(`wasmux: ${sig}, stopping\n`);
-    void server.stop();
+    process.stderr.write(`wasmux: ${sig}, draining (up to ${drainMs} ms)\n`);
+    void Promise.all(servers.map((s) => s.drain(drainMs)));
   };
+  const onUsr2 = () => printStats(servers);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGUSR2', onUsr2);
 
-  try {
-    await server.ready;
-  } catch (e) {
-    await server.stop();
-    throw e;
-  }
-  const where = server.addresses.map(String).join(', ') || '(no addresses)';
-  const workers = server.stats().length;
-  process.stdout.write(`wasmux: ${server.name} listening on ${where} (backend ${server.backend}, ${workers} worker${workers === 1 ? '' : 's'})\n`);
+  let failed = false;
+  await Promise.all(servers.map(async (s) => {
+    try {
+      await s.ready;
+      const where = s.addresses.map(String).join(', ') || '(no addresses)';
+      const n = s.stats().length;
+      process.stdout.write(`wasmux: ${s.name} listening on ${where} (backend ${s.backend}, ${n} worker${n === 1 ? '' : 's'})\n`);
+    } catch (e) {
+      failed = true;
+      process.stderr.write(`wasmux: error ${(e as WasmuxError).code ?? 'WASMUX_ERR_PLUGIN_FAILED'}: ${(e as Error).message}\n`);
+    }
+  }));
 
-  // Every instance ends: stopped by a signal, or by itself.
-  await server.finished();
-  await server.stop();
+  // Every plugin ends: drained and stopped by a signal, or by itself.
+  await Promise.all(servers.map((s) => s.finished()));
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  const failed = server.stats().length > 0 && !signalled && server.exitReasons().some((r) => r !== 'returned');
+  process.off('SIGUSR2', onUsr2);
+  printStats(servers);
+  if (servers.some((s) => s.failed)) failed = true;
   return failed ? 1 : 0;
 }

@@ -35,6 +35,7 @@ export const getpeername = libc.func('int getpeername(int fd, void *addr, void *
 export const write = libc.func('intptr_t write(int fd, void *buf, uintptr_t len)');
 export const read = libc.func('intptr_t read(int fd, void *buf, uintptr_t len)');
 export const poll = libc.func('int poll(void *fds, uint64_t nfds, int timeout)');
+export const pipe2 = libc.func('int pipe2(void *fds, int flags)');
 
 export const EPOLL_CLOEXEC = 0x80000;
 export const EPOLL_CTL_ADD = 1;
@@ -52,6 +53,18 @@ export const EPOLL_EVENT_SIZE = 12;
 export const EFD_NONBLOCK = 0x800;
 export const EFD_CLOEXEC = 0x80000;
 
+// poll(2). POLLRDHUP is a Linux extension (the peer shut down its sending side).
+export const POLLIN = 0x001;
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+export const POLLNVAL = 0x020;
+export const POLLRDHUP = 0x2000;
+/** struct pollfd: int fd, short events, short revents = 8 bytes. */
+export const POLLFD_SIZE = 8;
+export const O_NONBLOCK = 0x800;
+export const O_CLOEXEC = 0x80000;
+
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
@@ -60,6 +73,7 @@ export const SOCK_CLOEXEC = 0x80000;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_ERROR = 4;
+export const SO_SNDBUF = 7;
 export const SO_REUSEPORT = 15;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_IPV6 = 41;
@@ -73,4 +87,7 @@ export const SHUT_RDWR = 2;
 // Struct layouts this file relies on, checked once at load.
 if (koffi.sizeof(koffi.pack({ events: 'uint32', data: 'uint64' })) !== EPOLL_EVENT_SIZE) {
   throw new Error('wasmux: unexpected struct epoll_event size');
+}
+if (koffi.sizeof(koffi.struct({ fd: 'int', events: 'short', revents: 'short' })) !== POLLFD_SIZE) {
+  throw new Error('wasmux: unexpected struct pollfd size');
 }

@@ -13,6 +13,12 @@
  */
 export const KIND_LISTENER = 1;
 export const KIND_STREAM = 2;
+/** A listener the host closed for draining: its handle stays valid, accept says would-block. */
+export const KIND_DRAINED = 3;
+
+/** `fds` values: a free slot, and an occupied slot without a descriptor (a drained listener). */
+export const FREE = -1;
+export const NO_FD = -2;
 
 export const FIRST_SLOT = 4;
 const INDEX_BITS = 20;
@@ -43,6 +49,10 @@ export class HandleTable {
   readonly writeReady: Uint8Array;
   /** An event reported read-closed, hang-up or error: reads must reach the kernel. */
   readonly peerClosed: Uint8Array;
+  /** Last traffic on each stream (ms, the glue's coarse clock), for the idle timeout. */
+  readonly active: Float64Array;
+  /** The idle timeout already shut this stream down. */
+  readonly idleShut: Uint8Array;
   private readonly free: Int32Array;
   private freeTop = 0;
   private openCount = 0;
@@ -52,7 +62,7 @@ export class HandleTable {
     const slots = this.fds.length;
     this.capacity = slots - FIRST_SLOT;
     if (slots > INDEX_MASK) throw new Error('handle table too large');
-    this.fds.fill(-1);
+    this.fds.fill(FREE);
     this.kind = new Uint8Array(slots);
     this.gen = new Uint16Array(slots).fill(salt & GEN_MASK);
     this.registered = new Uint8Array(slots);
@@ -62,6 +72,8 @@ export class HandleTable {
     this.readReady = new Uint8Array(slots);
     this.writeReady = new Uint8Array(slots);
     this.peerClosed = new Uint8Array(slots);
+    this.active = new Float64Array(slots);
+    this.idleShut = new Uint8Array(slots);
     this.free = new Int32Array(this.capacity);
     // Lowest slots first, so a fresh instance's first handles are small.
     for (let s = slots - 1; s >= FIRST_SLOT; s--) this.free[this.freeTop++] = s;
@@ -86,6 +98,7 @@ export class HandleTable {
     this.readReady[slot] = 1;
     this.writeReady[slot] = 1;
     this.peerClosed[slot] = 0;
+    this.idleShut[slot] = 0;
     this.openCount++;
     return slot | (this.gen[slot]! << INDEX_BITS);
   }
@@ -94,7 +107,7 @@ export class HandleTable {
   lookup(handle: number): number {
     const slot = handle & INDEX_MASK;
     if (slot < FIRST_SLOT || slot >= this.fds.length) return -1;
-    if (this.fds[slot]! < 0 || handle >>> INDEX_BITS !== this.gen[slot]) return -1;
+    if (this.fds[slot] === FREE || handle >>> INDEX_BITS !== this.gen[slot]) return -1;
     return slot;
   }
 
@@ -104,14 +117,14 @@ export class HandleTable {
   }
 
   /**
-   * Frees a slot and returns its socket for the caller to close. The shared
+   * Frees a slot and returns its socket (or NO_FD) for the caller to close. The shared
    * record is cleared first: if the worker dies between the two steps the
    * socket leaks rather than being closed twice (a second close could hit a
    * descriptor number the OS has already reused).
    */
   remove(slot: number): number {
     const fd = this.fds[slot]!;
-    this.fds[slot] = -1;
+    this.fds[slot] = FREE;
     this.gen[slot] = (this.gen[slot]! + 1) & GEN_MASK;
     this.registered[slot] = 0;
     this.free[this.freeTop++] = slot;
@@ -119,8 +132,8 @@ export class HandleTable {
     return fd;
   }
 
-  /** Every open slot, for closing all at shutdown. */
+  /** Every occupied slot (for closing all at shutdown, draining, the idle sweep). */
   *openSlots(): Generator<number> {
-    for (let s = FIRST_SLOT; s < this.fds.length; s++) if (this.fds[s]! >= 0) yield s;
+    for (let s = FIRST_SLOT; s < this.fds.length; s++) if (this.fds[s] !== FREE) yield s;
   }
 }

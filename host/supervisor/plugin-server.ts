@@ -1,14 +1,19 @@
 /**
- * Runs one plugin: N instances, each in its own worker thread, all serving
- * the same listen addresses. Lives on the main thread and never blocks it.
+ * Runs one plugin under its policy: N instances, each in its own worker
+ * thread, all serving the same listen addresses. Lives on the main thread
+ * and never blocks it. It watches every instance (the CPU watchdog),
+ * restarts one that dies with backoff, gives up on a plugin that keeps
+ * dying at start, drains and stops.
  */
 import { Worker } from 'node:worker_threads';
 import { WasmuxError } from '../errors.js';
 import { SocketAddress } from '../backends/address.js';
 import type { BackendModule, BackendName } from '../backends/backend.js';
 import { registryBytes } from '../sandbox/handle-table.js';
-import { CTRL_COUNT, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS,
-  STAT_OPEN, STAT_WAITS } from '../wit/context.js';
+import { capMemory } from '../sandbox/memory-cap.js';
+import { describePolicy, type Policy } from '../sandbox/policy.js';
+import { CTRL_COUNT, CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
+  STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_OPEN, STAT_REFUSED, STAT_WAITS } from '../wit/context.js';
 import { ERROR_CODE_NAMES, codeOf } from '../wit/error-code.js';
 import type { LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
@@ -16,48 +21,83 @@ import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from '../wor
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url);
 
+/** Restart delays double from RESTART_MIN_MS up to RESTART_MAX_MS. */
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 5000;
+/** An instance that ends sooner than this after starting (or before it was ready) died "at start". */
+const EARLY_DEATH_MS = 2000;
+/** This many deaths at start in a row and the plugin is stopped: it is not going to work. */
+const CRASH_LOOP_LIMIT = 5;
+
 export interface PluginServerOptions {
-  listen: readonly SocketAddress[];
+  policy: Policy;
   workers: number;
   config: string;
   backend: BackendModule;
   logger: Logger;
-  /** Handles per instance (listeners and connections). */
-  maxHandles: number;
-  maxEventsPerWait: number;
   maxRecvBytes: number;
-  /** How long `stop()` waits for an instance to end before terminating its thread. */
+  /** How long `stop()` lets an instance end by itself before terminating its thread. */
   stopTimeoutMs: number;
 }
 
 export interface InstanceStats {
   instance: number;
   running: boolean;
+  /** Counters summed over every incarnation of this instance. */
   accepted: number;
   open: number;
   bytesIn: number;
   bytesOut: number;
   events: number;
   waits: number;
+  /** Connections closed at accept because the instance was at maxConnections. */
+  refused: number;
+  /** Connections shut down by the idle timeout. */
+  idleClosed: number;
+  restarts: number;
+  /** Ends by cause (trapped, killed by the watchdog, failed, crashed), over all incarnations. */
+  ends: Record<string, number>;
 }
 
-class Instance {
+const COUNTERS = [STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_EVENTS, STAT_WAITS, STAT_REFUSED, STAT_IDLE_CLOSED];
+
+/** One incarnation of an instance: a worker thread and its shared state. */
+class Incarnation {
   readonly control = new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4));
   readonly stats = new Float64Array(new SharedArrayBuffer(STAT_COUNT * 8));
   readonly registry: SharedArrayBuffer;
   readonly worker: Worker;
+  readonly startedAt = performance.now();
   wakeTarget = -1;
   exitReason: ExitReason | null = null;
+  exitMessage: string | null = null;
   listening = 0;
+  // Watchdog state: the run counter last seen and when it last moved.
+  seenSeq = 0;
+  seenAt = performance.now();
   readonly gone: Promise<void>;
 
-  constructor(readonly index: number, input: Omit<WorkerInput, 'control' | 'stats' | 'registry' | 'instance'>, maxHandles: number) {
-    this.registry = new SharedArrayBuffer(registryBytes(maxHandles));
-    const data: WorkerInput = { ...input, instance: index, control: this.control.buffer as SharedArrayBuffer,
-      stats: this.stats.buffer as SharedArrayBuffer, registry: this.registry };
-    this.worker = new Worker(WORKER_URL, { workerData: data, stdout: false, stderr: false });
+  constructor(input: Omit<WorkerInput, 'control' | 'stats'>) {
+    this.registry = input.registry;
+    const data: WorkerInput = { ...input, control: this.control.buffer as SharedArrayBuffer, stats: this.stats.buffer as SharedArrayBuffer };
+    this.worker = new Worker(WORKER_URL, {
+      workerData: data,
+      stdout: false,
+      stderr: false,
+    });
     this.gone = new Promise((resolve) => this.worker.once('exit', () => resolve()));
   }
+}
+
+/** An instance slot: its current incarnation and what outlives incarnations. */
+class Slot {
+  current: Incarnation | null = null;
+  restarts = 0;
+  earlyDeaths = 0;
+  readonly totals = new Float64Array(STAT_COUNT);
+  readonly ends: Record<string, number> = {};
+  restartTimer: NodeJS.Timeout | null = null;
+  constructor(readonly index: number) {}
 }
 
 export class PluginServer {
@@ -66,33 +106,49 @@ export class PluginServer {
   readonly backend: BackendName;
   /** The addresses served, with port 0 resolved. */
   readonly addresses: readonly SocketAddress[];
-  private readonly instances: Instance[] = [];
+  readonly policy: Policy;
+  private readonly module: WebAssembly.Module;
+  private readonly slots: Slot[] = [];
   private readonly reservations: number[] = [];
+  private readonly watchdog: NodeJS.Timeout;
   private stopping: Promise<void> | null = null;
+  private failure: WasmuxError | null = null;
   private readyResolve!: () => void;
   private readyReject!: (e: Error) => void;
-  /** Resolves once every instance listens on every address; rejects if one ends first. */
+  private doneResolve!: () => void;
+  /** Resolves once every instance listens on every address; rejects if the plugin fails first. */
   readonly ready: Promise<void>;
+  /** Resolves when the plugin has ended: stopped, every instance returned, or given up on. */
+  readonly done: Promise<void>;
 
-  private constructor(readonly plugin: LoadedPlugin, private readonly opts: PluginServerOptions, addresses: SocketAddress[]) {
+  private constructor(plugin: LoadedPlugin, module: WebAssembly.Module, private readonly opts: PluginServerOptions,
+    addresses: SocketAddress[]) {
     this.name = plugin.name;
     this.backend = opts.backend.name;
+    this.policy = opts.policy;
+    this.module = module;
     this.addresses = addresses;
     this.ready = new Promise((res, rej) => {
       this.readyResolve = res;
       this.readyReject = rej;
     });
-    this.ready.catch(() => {}); // observed through `ready` or `start`
+    this.ready.catch(() => {}); // observed through `ready`
+    this.done = new Promise((res) => (this.doneResolve = res));
+    const period = Math.max(5, Math.min(50, Math.floor(opts.policy.cpuBudgetMs / 4)));
+    this.watchdog = setInterval(() => this.checkBudgets(), period);
+    this.watchdog.unref();
   }
 
   static async start(plugin: LoadedPlugin, opts: PluginServerOptions): Promise<PluginServer> {
-    const { backend } = opts;
+    const { backend, policy } = opts;
+    // The memory cap lives in the module: compile the capped copy once for all instances.
+    const module = await WebAssembly.compile(capMemory(plugin.info.mainModule.bytes, policy.maxMemoryBytes) as Uint8Array<ArrayBuffer>);
     // Reserve every address first: port 0 becomes a concrete port that all
     // instances share, and a port in use fails here, clearly, before any
     // guest runs.
     const resolved: SocketAddress[] = [];
     const reservations: number[] = [];
-    for (const addr of opts.listen) {
+    for (const addr of policy.listen) {
       const out = new SocketAddress();
       const fd = backend.reserve(addr, out);
       if (fd < 0) {
@@ -102,78 +158,144 @@ export class PluginServer {
       reservations.push(fd);
       resolved.push(out);
     }
-    const server = new PluginServer(plugin, opts, resolved);
+    const server = new PluginServer(plugin, module, opts, resolved);
     server.reservations.push(...reservations);
-    for (let i = 0; i < opts.workers; i++) server.spawn(i);
-    if (opts.listen.length === 0) server.readyResolve();
+    server.log('debug', `policy ${JSON.stringify(describePolicy(policy))}`);
+    for (let i = 0; i < opts.workers; i++) {
+      const slot = new Slot(i);
+      server.slots.push(slot);
+      server.spawn(slot);
+    }
+    if (resolved.length === 0) server.readyResolve();
     return server;
   }
 
-  private spawn(index: number): void {
+  private spawn(slot: Slot): void {
     const o = this.opts;
-    const inst = new Instance(index, {
+    const p = o.policy;
+    const inc = new Incarnation({
       plugin: this.name,
-      module: this.plugin.module,
+      module: this.module,
       backend: o.backend.name,
+      instance: slot.index,
       config: o.config,
       listen: this.addresses.map((a): AddressData => ({ v6: a.v6, groups: Array.from(a.groups), port: a.port })),
       sharedListen: true,
-      limits: { maxEventsPerWait: o.maxEventsPerWait, maxRecvBytes: o.maxRecvBytes, maxBacklog: 4096 },
-    }, o.maxHandles);
-    this.instances[index] = inst;
-    inst.worker.on('message', (m: WorkerMessage) => this.onMessage(inst, m));
-    inst.worker.on('error', (e) => {
-      this.log('error', `instance ${index} crashed: ${e.message}`, index);
-      inst.exitReason ??= 'crashed';
+      limits: {
+        maxEventsPerWait: p.maxEventsPerWait,
+        maxRecvBytes: o.maxRecvBytes,
+        maxBacklog: 4096,
+        maxConnections: p.maxConnections,
+        idleTimeoutMs: p.idleTimeoutMs,
+        maxSendQueueBytes: p.maxSendQueueBytes,
+        connect: p.connect.map((r) => r.text),
+      },
+      // Handles: the connections, plus room for listeners and connects in flight.
+      registry: new SharedArrayBuffer(registryBytes(p.maxConnections + p.listen.length + 64)),
     });
-    inst.gone.then(() => this.onGone(inst));
+    slot.current = inc;
+    inc.worker.on('message', (m: WorkerMessage) => this.onMessage(slot, inc, m));
+    inc.worker.on('error', (e) => {
+      inc.exitReason ??= 'crashed';
+      inc.exitMessage ??= e.message;
+    });
+    void inc.gone.then(() => this.onGone(slot, inc));
   }
 
-  private onMessage(inst: Instance, m: WorkerMessage): void {
+  private onMessage(slot: Slot, inc: Incarnation, m: WorkerMessage): void {
     switch (m.type) {
       case 'started':
-        inst.wakeTarget = m.wakeTarget;
-        // A stop requested before the worker could be woken.
-        if (this.stopping) this.opts.backend.wake(inst.wakeTarget);
+        inc.wakeTarget = m.wakeTarget;
+        // A stop or drain requested before the worker could be woken.
+        if (this.stopping || Atomics.load(inc.control, CTRL_DRAIN)) this.opts.backend.wake(inc.wakeTarget);
         break;
       case 'log':
-        this.opts.logger({ level: m.level, source: this.name, instance: inst.index, message: m.message });
+        this.opts.logger({ level: m.level, source: this.name, instance: slot.index, message: m.message });
         break;
-      case 'listening': {
-        inst.listening++;
-        const a = new SocketAddress();
-        a.v6 = m.address.v6;
-        a.groups.set(m.address.groups);
-        a.port = m.address.port;
-        this.log('debug', `listening on ${a}`, inst.index);
-        if (this.instances.every((i) => i && i.listening >= this.addresses.length)) this.readyResolve();
+      case 'listening':
+        inc.listening++;
+        if (this.slots.every((s) => s.current && s.current.listening >= this.addresses.length)) this.readyResolve();
         break;
-      }
       case 'exit':
-        inst.exitReason = m.reason;
-        if (m.reason === 'stopped') break;
-        if (m.reason === 'returned') this.log('info', 'run returned', inst.index);
-        else this.log('error', `${m.reason}: ${m.message}`, inst.index);
-        this.readyReject(new WasmuxError('WASMUX_ERR_PLUGIN_FAILED',
-          `plugin ${this.name} instance ${inst.index} ended before it was ready (${m.reason}${m.message ? `: ${m.message}` : ''})`));
+        // A kill already recorded its cause; the thread's own report comes second.
+        if (inc.exitReason === null) {
+          inc.exitReason = m.reason;
+          inc.exitMessage = m.message;
+        }
         break;
     }
   }
 
-  // The thread is gone: close every descriptor it still had (its backend's,
-  // and any socket it could not close itself).
-  private onGone(inst: Instance): void {
-    const fds = new Float64Array(inst.registry);
-    for (let i = 0; i < fds.length; i++) {
-      if (fds[i]! >= 0) {
-        this.opts.backend.closeDescriptor(fds[i]!);
-        fds[i] = -1;
+  /** The watchdog: an instance running guest code longer than its budget is killed. */
+  private checkBudgets(): void {
+    const budget = this.opts.policy.cpuBudgetMs;
+    const now = performance.now();
+    for (const slot of this.slots) {
+      const inc = slot.current;
+      if (!inc || inc.exitReason !== null) continue;
+      const seq = Atomics.load(inc.control, CTRL_RUN_SEQ);
+      if (seq === 0 || Atomics.load(inc.control, CTRL_IN_WAIT) === 1 || seq !== inc.seenSeq) {
+        // Not started, blocked in wait (costs nothing), or it went through a wait since.
+        inc.seenSeq = seq;
+        inc.seenAt = now;
+        continue;
+      }
+      if (now - inc.seenAt > budget) {
+        inc.exitReason = 'killed';
+        inc.exitMessage = `ran ${Math.round(now - inc.seenAt)} ms without returning to poll.wait (cpu budget ${budget} ms)`;
+        void inc.worker.terminate();
       }
     }
-    inst.stats[STAT_OPEN] = 0;
-    if (inst.exitReason === null) {
-      inst.exitReason = 'crashed';
-      this.log('error', 'instance thread ended without reporting', inst.index);
+  }
+
+  // The thread is gone: close every descriptor it still had, count, then
+  // decide whether it comes back.
+  private onGone(slot: Slot, inc: Incarnation): void {
+    const fds = new Float64Array(inc.registry);
+    for (let i = 0; i < fds.length; i++) {
+      if (fds[i]! >= 0) this.opts.backend.closeDescriptor(fds[i]!);
+      fds[i] = -1;
+    }
+    for (const k of COUNTERS) slot.totals[k]! += inc.stats[k]!;
+    inc.stats.fill(0);
+    if (inc.exitReason === null) {
+      inc.exitReason = 'crashed';
+      inc.exitMessage = 'the worker thread ended without reporting';
+    }
+    const reason = inc.exitReason;
+    if (reason !== 'stopped') slot.ends[reason] = (slot.ends[reason] ?? 0) + 1;
+    if (this.stopping || reason === 'stopped') return this.maybeDone();
+
+    if (reason === 'returned') {
+      this.log('info', 'run returned; instance ended', slot.index);
+      return this.maybeDone();
+    }
+    this.log('error', `${reason}: ${inc.exitMessage}`, slot.index);
+
+    const early = inc.listening < this.addresses.length || performance.now() - inc.startedAt < EARLY_DEATH_MS;
+    slot.earlyDeaths = early ? slot.earlyDeaths + 1 : 0;
+    if (slot.earlyDeaths >= CRASH_LOOP_LIMIT) {
+      this.failure = new WasmuxError('WASMUX_ERR_CRASH_LOOP',
+        `plugin ${this.name}: instance ${slot.index} failed ${slot.earlyDeaths} times in a row at start (last: ${reason}: ${inc.exitMessage}); the plugin is stopped`);
+      this.log('error', this.failure.message);
+      this.readyReject(this.failure);
+      void this.stop();
+      return;
+    }
+    const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** Math.max(0, slot.earlyDeaths - 1));
+    this.log('info', `restarting in ${delay} ms`, slot.index);
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = null;
+      if (this.stopping) return;
+      slot.restarts++;
+      this.spawn(slot);
+    }, early ? delay : RESTART_MIN_MS);
+  }
+
+  private maybeDone(): void {
+    if (this.slots.every((s) => !s.current || s.current.exitReason !== null) && this.slots.every((s) => !s.restartTimer)) {
+      if (!this.stopping) this.readyReject(new WasmuxError('WASMUX_ERR_PLUGIN_FAILED', `plugin ${this.name} ended before it was ready`));
+      void this.stop();
     }
   }
 
@@ -181,27 +303,61 @@ export class PluginServer {
     this.opts.logger({ level, source: this.name, instance, message });
   }
 
-  stats(): InstanceStats[] {
-    return this.instances.map((inst) => ({
-      instance: inst.index,
-      running: inst.exitReason === null,
-      accepted: inst.stats[STAT_ACCEPTED]!,
-      open: inst.stats[STAT_OPEN]!,
-      bytesIn: inst.stats[STAT_BYTES_IN]!,
-      bytesOut: inst.stats[STAT_BYTES_OUT]!,
-      events: inst.stats[STAT_EVENTS]!,
-      waits: inst.stats[STAT_WAITS]!,
-    }));
+  /** Why the plugin was given up on, if it was (a crash loop). */
+  get failed(): WasmuxError | null {
+    return this.failure;
   }
 
-  /** How each instance ended (null: still running). */
+  stats(): InstanceStats[] {
+    return this.slots.map((slot) => {
+      const live = slot.current?.stats;
+      const sum = (k: number) => slot.totals[k]! + (live ? live[k]! : 0);
+      return {
+        instance: slot.index,
+        running: slot.current !== null && slot.current.exitReason === null,
+        accepted: sum(STAT_ACCEPTED),
+        open: live ? live[STAT_OPEN]! : 0,
+        bytesIn: sum(STAT_BYTES_IN),
+        bytesOut: sum(STAT_BYTES_OUT),
+        events: sum(STAT_EVENTS),
+        waits: sum(STAT_WAITS),
+        refused: sum(STAT_REFUSED),
+        idleClosed: sum(STAT_IDLE_CLOSED),
+        restarts: slot.restarts,
+        ends: { ...slot.ends },
+      };
+    });
+  }
+
+  /** How each instance's current incarnation ended (null: still running). */
   exitReasons(): (ExitReason | null)[] {
-    return this.instances.map((i) => i.exitReason);
+    return this.slots.map((s) => s.current?.exitReason ?? null);
   }
 
   /** Resolves when every instance's thread has ended (by itself or through stop()). */
   async finished(): Promise<void> {
-    await Promise.all(this.instances.map((i) => i.gone));
+    await this.done;
+  }
+
+  /**
+   * Drains, then stops: every instance closes its listeners (no new
+   * connections; the guest's accept says would-block) and keeps serving its
+   * open connections until they have all closed or `timeoutMs` has passed.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.stopping) return this.stopping;
+    const deadline = performance.now() + timeoutMs;
+    for (const slot of this.slots) {
+      const inc = slot.current;
+      if (!inc) continue;
+      Atomics.store(inc.control, CTRL_DRAIN, 1);
+      if (inc.wakeTarget >= 0 && inc.exitReason === null) this.opts.backend.wake(inc.wakeTarget);
+    }
+    while (performance.now() < deadline && !this.stopping) {
+      if (this.stats().every((s) => !s.running || s.open === 0)) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return this.stop();
   }
 
   /**
@@ -217,22 +373,28 @@ export class PluginServer {
 
   private async doStop(): Promise<void> {
     const { backend } = this.opts;
-    await Promise.all(this.instances.map(async (inst) => {
-      Atomics.store(inst.control, CTRL_STOP, 1);
-      if (inst.wakeTarget >= 0 && inst.exitReason === null) backend.wake(inst.wakeTarget);
+    clearInterval(this.watchdog);
+    for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    await Promise.all(this.slots.map(async (slot) => {
+      const inc = slot.current;
+      if (!inc) return;
+      Atomics.store(inc.control, CTRL_STOP, 1);
+      if (inc.wakeTarget >= 0 && inc.exitReason === null) backend.wake(inc.wakeTarget);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
-        inst.gone.then(() => false),
+        inc.gone.then(() => false),
         new Promise<boolean>((r) => { timer = setTimeout(() => r(true), this.opts.stopTimeoutMs); }),
       ]);
       clearTimeout(timer);
       if (timedOut) {
-        this.log('warn', `did not stop within ${this.opts.stopTimeoutMs} ms; terminating its thread`, inst.index);
-        await inst.worker.terminate();
-        await inst.gone;
+        this.log('warn', `did not stop within ${this.opts.stopTimeoutMs} ms; terminating its thread`, slot.index);
+        inc.exitReason ??= 'stopped';
+        await inc.worker.terminate();
+        await inc.gone;
       }
     }));
     this.reservations.forEach((fd) => backend.closeDescriptor(fd));
     this.reservations.length = 0;
+    this.doneResolve();
   }
 }

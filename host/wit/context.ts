@@ -12,6 +12,12 @@ export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn'
 
 /** Limits the glue enforces (the policy, as far as this instance needs it). */
 export interface InstanceLimits {
+  /** Open connections (accepted + connected); more are closed at accept, refused at connect. */
+  readonly maxConnections: number;
+  /** Shut down a connection idle this long (ms); 0 = never. */
+  readonly idleTimeoutMs: number;
+  /** SO_SNDBUF for every connection: what a peer that never reads can make the host hold. */
+  readonly maxSendQueueBytes: number;
   /** Addresses `tcp.listen` may bind (port 0 in the policy allows any port). */
   readonly listen: readonly SocketAddress[];
   /** May `tcp.connect` reach `addr`? */
@@ -30,12 +36,19 @@ export const STAT_BYTES_IN = 2;
 export const STAT_BYTES_OUT = 3;
 export const STAT_EVENTS = 4;
 export const STAT_WAITS = 5;
-export const STAT_COUNT = 6;
+/** Connections closed at accept because the instance was at maxConnections. */
+export const STAT_REFUSED = 6;
+/** Connections shut down by the idle timeout. */
+export const STAT_IDLE_CLOSED = 7;
+export const STAT_COUNT = 8;
 
 /** Control words shared with the supervisor (Int32Array over a SharedArrayBuffer). */
 export const CTRL_STOP = 0; // non-zero: stop at the next wait
 export const CTRL_IN_WAIT = 1; // 1 while blocked in wait (the guest is not running)
-export const CTRL_COUNT = 2;
+/** Bumped each time the guest starts running (at start, and when wait returns): the watchdog's clock. */
+export const CTRL_RUN_SEQ = 2;
+export const CTRL_DRAIN = 3; // non-zero: close the listeners, keep serving open connections
+export const CTRL_COUNT = 4;
 
 export interface InstanceContext {
   readonly mem: GuestMemory;
@@ -44,6 +57,8 @@ export interface InstanceContext {
   readonly limits: InstanceLimits;
   readonly stats: Float64Array;
   readonly control: Int32Array;
+  /** performance.now() as of the last wait: a clock the glue reads for free. */
+  readonly clock: { nowMs: number };
   log(level: LogLevel, message: string): void;
   /** Called once per listen/connect that the policy refused. */
   denied(operation: 'listen' | 'connect', addr: SocketAddress, rule: string): void;

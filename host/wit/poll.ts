@@ -4,7 +4,9 @@
  * writes its result at `retptr`, exactly as assembly/sdk/bindings.ts calls it.
  */
 import { ErrorCode, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE, fail, codeOf } from './error-code.js';
-import { CTRL_IN_WAIT, CTRL_STOP, STAT_EVENTS, STAT_WAITS, type InstanceContext } from './context.js';
+import { CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_WAITS,
+  type InstanceContext } from './context.js';
+import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD } from '../sandbox/handle-table.js';
 import { StopSignal, GuestTrap } from './traps.js';
 
 const EVENT_SIZE = 16; // record event { token: u64, ready: readiness }: size 16, align 8
@@ -15,6 +17,39 @@ export function pollImports(ctx: InstanceContext) {
   const maxEvents = ctx.limits.maxEventsPerWait;
   const out = new Uint32Array(2 * maxEvents);
   const stop = new StopSignal();
+  const { clock } = ctx;
+  const idleMs = ctx.limits.idleTimeoutMs;
+  // Idle connections are found by a sweep at most every second (a quarter of
+  // the timeout when that is shorter): O(open handles) per sweep, nothing per call.
+  const sweepEveryMs = idleMs > 0 ? Math.max(10, Math.min(1000, Math.floor(idleMs / 4))) : 0;
+  let nextSweep = performance.now() + sweepEveryMs;
+  let drained = false;
+
+  // Shut down (both ways) every stream without traffic for idleMs. The guest
+  // sees end of stream / hang-up on its next wait and closes the handle.
+  function sweepIdle(now: number): void {
+    nextSweep = now + sweepEveryMs;
+    for (const slot of table.openSlots()) {
+      if (table.kind[slot] !== KIND_STREAM || table.idleShut[slot] || now - table.active[slot]! < idleMs) continue;
+      table.idleShut[slot] = 1;
+      backend.shutdown(table.fds[slot]!, 2);
+      stats[STAT_IDLE_CLOSED]++;
+    }
+  }
+
+  // Draining: close every listener (no new connections), keep the handles
+  // valid so the guest's accept just says would-block; open streams go on.
+  function drainListeners(): void {
+    drained = true;
+    for (const slot of table.openSlots()) {
+      if (table.kind[slot] !== KIND_LISTENER) continue;
+      const fd = table.fds[slot]!;
+      table.fds[slot] = NO_FD;
+      table.kind[slot] = KIND_DRAINED;
+      table.registered[slot] = 0;
+      backend.closeSocket(fd);
+    }
+  }
 
   // result<_, error-code>: size 2, align 1.
   function unit(retptr: number, r: number): void {
@@ -75,25 +110,30 @@ export function pollImports(ctx: InstanceContext) {
       mem.sync();
       mem.checkArea(retptr, 8, 4);
       max = Math.min(Math.max(max >>> 0, 1), maxEvents);
-      let timeout = hasTimeout ? Math.min(timeoutMs >>> 0, MAX_WAIT_MS) : -1;
-      const deadline = timeout > 0 ? performance.now() + timeout : 0;
+      let now = performance.now();
+      const deadline = hasTimeout ? now + Math.min(timeoutMs >>> 0, MAX_WAIT_MS) : Infinity;
       let n: number;
       for (;;) {
         if (Atomics.load(control, CTRL_STOP) !== 0) throw stop;
+        if (control[CTRL_DRAIN] !== 0 && !drained) drainListeners();
+        // Block until the guest's deadline, but wake for the idle sweep.
+        let slice = deadline === Infinity ? -1 : Math.max(0, Math.ceil(deadline - now));
+        if (sweepEveryMs > 0 && (slice < 0 || slice > sweepEveryMs)) slice = sweepEveryMs;
         Atomics.store(control, CTRL_IN_WAIT, 1);
-        n = backend.wait(out, max, timeout);
+        n = backend.wait(out, max, slice);
         Atomics.store(control, CTRL_IN_WAIT, 0);
+        now = performance.now();
+        clock.nowMs = now;
         if (Atomics.load(control, CTRL_STOP) !== 0) throw stop;
-        if (n !== 0 || timeout === 0) break;
-        // Nothing: a timeout, or a wake-up with nothing to report. Only a
-        // timeout that has really passed ends the call.
-        if (timeout > 0) {
-          timeout = Math.ceil(deadline - performance.now());
-          if (timeout <= 0) break;
-        }
+        if (sweepEveryMs > 0 && now >= nextSweep) sweepIdle(now);
+        // Nothing yet (a sweep, a wake-up, an early return): only events or
+        // the guest's own deadline end the call.
+        if (n !== 0 || now >= deadline) break;
       }
-      if (n < 0) n = 0; // the backend already logged nothing: an EINTR-like failure
+      if (n < 0) n = 0; // an interrupted wait: report nothing
       stats[STAT_WAITS]++;
+      // The guest runs again from here: the watchdog measures from this tick.
+      Atomics.add(control, CTRL_RUN_SEQ, 1);
 
       // Translate (key, readiness) into (token, readiness), dropping events of
       // handles closed since they were registered (stale keys).

@@ -6,13 +6,15 @@
  * in the host: the kernel reads and writes guest memory at `mem.base + ptr`.
  */
 import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, fail, codeOf } from './error-code.js';
-import { STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_OPEN, type InstanceContext } from './context.js';
+import { STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_OPEN, STAT_REFUSED, type InstanceContext } from './context.js';
 import { GuestTrap } from './traps.js';
 import { SocketAddress } from '../backends/address.js';
-import { KIND_LISTENER, KIND_STREAM } from '../sandbox/handle-table.js';
+import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM } from '../sandbox/handle-table.js';
 
 export function tcpImports(ctx: InstanceContext) {
-  const { mem, table, backend, stats, limits } = ctx;
+  const { mem, table, backend, stats, limits, clock } = ctx;
+  const maxConnections = limits.maxConnections;
+  let refusedLogged = false;
   const peer = new SocketAddress();
   const scratch = new SocketAddress();
   const maxRecv = limits.maxRecvBytes;
@@ -68,8 +70,28 @@ export function tcpImports(ctx: InstanceContext) {
       backend.closeSocket(fd);
       return fail(ErrorCode.Limit);
     }
-    if (kind === KIND_STREAM) stats[STAT_OPEN]++;
+    if (kind === KIND_STREAM) {
+      stats[STAT_OPEN]++;
+      table.active[table.lookup(h)] = clock.nowMs;
+    }
     return h;
+  }
+
+  // Accepts one connection within the policy's connection cap. At the cap,
+  // connections are accepted and closed at once (the client sees the close,
+  // the backlog does not fill up) and the guest sees would-block.
+  function acceptOne(listener: number): number {
+    for (;;) {
+      const fd = backend.accept(listener, peer);
+      if (fd < 0) return fd;
+      if (stats[STAT_OPEN]! < maxConnections) return adopt(fd, KIND_STREAM);
+      backend.closeSocket(fd);
+      stats[STAT_REFUSED]++;
+      if (!refusedLogged) {
+        refusedLogged = true;
+        ctx.log('warn', `connection cap reached (maxConnections ${maxConnections}): closing new connections until some end`);
+      }
+    }
   }
 
   function other(op: string, r: number): number {
@@ -95,6 +117,7 @@ export function tcpImports(ctx: InstanceContext) {
       ctx.denied('connect', addr, 'no outbound rule allows it');
       return fail(ErrorCode.Denied);
     }
+    if (stats[STAT_OPEN]! >= maxConnections) return fail(ErrorCode.Limit);
     const fd = backend.connect(addr);
     return fd < 0 ? other('connect', fd) : adopt(fd, KIND_STREAM);
   }
@@ -102,8 +125,12 @@ export function tcpImports(ctx: InstanceContext) {
   function closeHandle(h: number): number {
     const slot = table.lookup(h);
     if (slot < 0) return fail(ErrorCode.BadHandle);
-    if (table.kind[slot] === KIND_STREAM) stats[STAT_OPEN]--;
-    backend.closeSocket(table.remove(slot));
+    if (table.kind[slot] === KIND_STREAM) {
+      stats[STAT_OPEN]--;
+      if (stats[STAT_OPEN]! < maxConnections) refusedLogged = false;
+    }
+    const fd = table.remove(slot);
+    if (fd >= 0) backend.closeSocket(fd);
     return 0;
   }
 
@@ -131,14 +158,15 @@ export function tcpImports(ctx: InstanceContext) {
       retptr >>>= 0;
       const slot = table.lookup(l);
       let r: number;
-      if (slot < 0 || table.kind[slot] !== KIND_LISTENER) r = fail(ErrorCode.BadHandle);
+      if (slot < 0 || (table.kind[slot] !== KIND_LISTENER && table.kind[slot] !== KIND_DRAINED)) r = fail(ErrorCode.BadHandle);
+      else if (table.kind[slot] === KIND_DRAINED) r = fail(ErrorCode.WouldBlock); // draining: no new connections
       else if (table.registered[slot] && (table.interest[slot]! & INTEREST_READABLE) && !table.readReady[slot]) {
         r = fail(ErrorCode.WouldBlock);
       } else {
-        const fd = backend.accept(table.fds[slot]!, peer);
+        const fd = acceptOne(table.fds[slot]!);
         if (fd >= 0) {
-          r = adopt(fd, KIND_STREAM);
-          if (r >= 0) stats[STAT_ACCEPTED]++;
+          r = fd;
+          stats[STAT_ACCEPTED]++;
         } else {
           if (codeOf(fd) === ErrorCode.WouldBlock) table.readReady[slot] = 0;
           r = other('accept', fd);
@@ -181,6 +209,7 @@ export function tcpImports(ctx: InstanceContext) {
         ptr = mem.alloc(len, 1);
         r = backend.recv(table.fds[slot]!, mem.base + ptr, len);
         if (r >= 0) {
+          table.active[slot] = clock.nowMs;
           // A short read means the socket buffer is empty: any later data
           // brings a new edge, so the next recv need not ask the kernel.
           // Not once the peer has closed: end of stream brings no new edge.
@@ -219,6 +248,7 @@ export function tcpImports(ctx: InstanceContext) {
         } else {
           r = backend.send(table.fds[slot]!, mem.base + ptr, len);
           if (r >= 0) {
+            table.active[slot] = clock.nowMs;
             if (r < len) table.writeReady[slot] = 0;
             stats[STAT_BYTES_OUT] += r;
           } else {

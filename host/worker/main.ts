@@ -11,8 +11,9 @@ import { HandleTable } from '../sandbox/handle-table.js';
 import { GuestMemory } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
 import { GuestTrap, StopSignal } from '../wit/traps.js';
-import { STAT_OPEN, type InstanceContext, type LogLevel } from '../wit/context.js';
+import { CTRL_RUN_SEQ, STAT_OPEN, type InstanceContext, type LogLevel } from '../wit/context.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
+import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 
 const input = workerData as WorkerInput;
 const port = parentPort!;
@@ -30,7 +31,8 @@ function toData(a: SocketAddress): AddressData {
   return { v6: a.v6, groups: Array.from(a.groups), port: a.port };
 }
 
-const backend = (await loadBackend(input.backend)).open();
+const connectRules = input.limits.connect.map((t) => parseConnectRule(t));
+const backend = (await loadBackend(input.backend)).open({ sendBufferBytes: input.limits.maxSendQueueBytes });
 const table = new HandleTable(input.registry, (Math.random() * 0x7ff) | 0);
 backend.ownDescriptors.forEach((fd, i) => table.recordOwn(i, fd));
 
@@ -40,12 +42,13 @@ const ctx: InstanceContext = {
   backend,
   limits: {
     listen: input.listen.map(toAddress),
-    connectAllowed: () => false,
+    connectAllowed: (addr) => connectRules.some((r) => ruleAllows(r, addr)),
     sharedListen: input.sharedListen,
     ...input.limits,
   },
   stats: new Float64Array(input.stats),
   control: new Int32Array(input.control),
+  clock: { nowMs: performance.now() },
   log: (level: LogLevel, message: string) => post({ type: 'log', level, message }),
   denied: (op, addr, rule) =>
     post({ type: 'log', level: 'warn', message: `denied: ${op} ${addr} (${rule})` }),
@@ -58,6 +61,8 @@ let reason: ExitReason;
 let message: string | null = null;
 try {
   const plugin = new PluginInstance(input.module, ctx);
+  // The guest runs from here on: start the watchdog's clock.
+  Atomics.add(ctx.control, CTRL_RUN_SEQ, 1);
   plugin.initialize();
   message = plugin.run({ config: input.config, listen: ctx.limits.listen, instance: input.instance });
   reason = message === null ? 'returned' : 'failed';
@@ -76,7 +81,10 @@ try {
 // Close what the guest left open. The backend's own descriptors stay: the
 // supervisor closes them once this thread is gone, so that a wake-up racing
 // with this exit can never write to a reused descriptor number.
-for (const slot of table.openSlots()) backend.closeSocket(table.remove(slot));
+for (const slot of table.openSlots()) {
+  const fd = table.remove(slot);
+  if (fd >= 0) backend.closeSocket(fd);
+}
 ctx.stats[STAT_OPEN] = 0;
 
 post({ type: 'exit', reason, message });

@@ -24,6 +24,11 @@ export interface WorkerInput {
     maxEventsPerWait: number;
     maxRecvBytes: number;
     maxBacklog: number;
+    maxConnections: number;
+    idleTimeoutMs: number;
+    maxSendQueueBytes: number;
+    /** Outbound rules as written (sandbox/policy.ts parses them again here). */
+    connect: string[];
   };
   /** Int32Array control words (see CTRL_* in wit/context.ts). */
   control: SharedArrayBuffer;
@@ -33,7 +38,12 @@ export interface WorkerInput {
   registry: SharedArrayBuffer;
 }
 
-export type ExitReason = 'returned' | 'failed' | 'stopped' | 'trapped' | 'crashed';
+/**
+ * How an instance ended: its run returned ok / an error; the host stopped it;
+ * it trapped (a wasm trap or an ABI violation); the watchdog killed it; the
+ * worker thread failed for another reason (a host bug).
+ */
+export type ExitReason = 'returned' | 'failed' | 'stopped' | 'trapped' | 'killed' | 'crashed';
 
 export type WorkerMessage =
   | { type: 'started'; wakeTarget: number }
