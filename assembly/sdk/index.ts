@@ -9,3 +9,7 @@ export { Level, log, info, warn, error, debug } from "./log";
 export { nowNanos, nowMillis, unixSeconds } from "./time";
 export { Context, Main } from "./context";
 export { serve } from "./serve";
+export { ByteBuffer } from "./buffer";
+export { Slab } from "./slab";
+export { Timer, TimerWheel } from "./timers";
+export { Connection, Handler, Server, ServerOptions } from "./server";
