@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Windows' Node under wine, for the IOCP tests (skipped, with the reason, without wine).
+    globalSetup: ['test/global-setup-wine.ts'],
     // Each file in its own process: worker threads, koffi and sockets of one
     // file never meet another's, and the fd counts a test takes are its own.
     pool: 'forks',

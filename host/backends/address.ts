@@ -57,8 +57,25 @@ export class SocketAddress {
 
   toString(): string {
     if (!this.v6) return `${this.groups[0]}.${this.groups[1]}.${this.groups[2]}.${this.groups[3]}:${this.port}`;
-    return `[${Array.from(this.groups, (g) => g.toString(16)).join(':').replace(/\b(?:0:){2,}0?/, ':').replace(/:::+/, '::')}]:${this.port}`;
+    return `[${formatV6(this.groups)}]:${this.port}`;
   }
+}
+
+/** RFC 5952 text: the longest run of two or more zero groups (the first of equals) becomes "::". */
+function formatV6(g: Uint16Array): string {
+  let at = -1;
+  let len = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > len) {
+      at = i;
+      len = j - i;
+    }
+    i = j === i ? i + 1 : j;
+  }
+  const hex = (from: number, to: number) => Array.from(g.subarray(from, to), (x) => x.toString(16)).join(':');
+  return at < 0 ? hex(0, 8) : `${hex(0, at)}::${hex(at + len, 8)}`;
 }
 
 function parseV4(host: string, groups: Uint16Array): boolean {

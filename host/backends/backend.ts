@@ -16,7 +16,7 @@
  */
 import type { SocketAddress } from './address.js';
 
-export type BackendName = 'epoll';
+export type BackendName = 'epoll' | 'iocp' | 'kqueue' | 'poll';
 
 export interface Backend {
   readonly name: BackendName;
@@ -55,7 +55,8 @@ export interface Backend {
 
   /**
    * A listening socket on `addr`. `shared` sets SO_REUSEPORT (several
-   * workers listening on one port).
+   * workers listening on one port). On Windows (no SO_REUSEPORT) `shared`
+   * listens on a duplicate of the socket `reserve` bound (see iocp.ts).
    */
   listen(addr: SocketAddress, backlog: number, shared: boolean): number;
   /** Accepts one connection; fills `peer`. */
@@ -96,6 +97,8 @@ export interface BackendModule {
   /**
    * Binds (without listening) a socket that reserves `addr` for
    * SO_REUSEPORT listeners; resolves port 0. Returns the socket or fail().
+   * iocp: bound with SO_EXCLUSIVEADDRUSE; each instance listens on its own
+   * duplicate of it (see iocp.ts).
    */
   reserve(addr: SocketAddress, out: SocketAddress): number;
 }

@@ -1,0 +1,88 @@
+/**
+ * The socket half of the backend contract on macOS and FreeBSD: the logic
+ * of socket-ops.ts with the BSD calls and constants of host/ffi/libc-bsd.ts.
+ *
+ * What differs from Linux, and how it is met here:
+ * - sockaddr starts with a length byte (socket-ops.ts writes it);
+ * - FreeBSD creates sockets with SOCK_NONBLOCK | SOCK_CLOEXEC and accepts
+ *   with accept4, as Linux does; macOS has neither, so a new socket takes
+ *   two fcntl calls, and an accepted one one (FD_CLOEXEC: O_NONBLOCK is
+ *   inherited from the listener on the BSDs, which mio relies on too);
+ * - no SIGPIPE: MSG_NOSIGNAL on every send on FreeBSD, the SO_NOSIGPIPE
+ *   option on every socket on macOS (which has no MSG_NOSIGNAL);
+ * - several listeners on one port: SO_REUSEPORT. Unlike Linux's, the BSDs'
+ *   does not spread connections: the listener bound last gets them all, so
+ *   --workers N serves correctly but unevenly here. FreeBSD's
+ *   SO_REUSEPORT_LB would balance, but in_pcbinshash (sys/netinet/in_pcb.c)
+ *   adds a socket to its load-balancing group at bind(2), not listen(2),
+ *   and the supervisor holds a bound, never-listening socket on every port
+ *   (plugin-server.ts, reserve): connections hashed to it would be reset.
+ */
+import * as c from '../ffi/libc-bsd.js';
+import { errnoToErrorCode, errnoName } from '../ffi/errno-bsd.js';
+import type { BackendOptions } from './backend.js';
+import { SocketOps, type SocketOs } from './socket-ops.js';
+
+const darwin = c.platform === 'darwin';
+const one = Buffer.from([1, 0, 0, 0]);
+
+// macOS: make `fd` close-on-exec and SIGPIPE-free (and non-blocking when
+// `nonblock`); closes it and returns -1 (errno kept) if any step fails.
+function prepare(fd: number, nonblock: boolean): number {
+  if (fd < 0) return fd;
+  let flags = 0;
+  if (
+    c.fcntl(fd, c.F_SETFD, 'int', c.FD_CLOEXEC) < 0 ||
+    (nonblock && ((flags = c.fcntl(fd, c.F_GETFL)) < 0 || c.fcntl(fd, c.F_SETFL, 'int', flags | c.O_NONBLOCK) < 0)) ||
+    c.setsockopt(fd, c.SOL_SOCKET, c.SO_NOSIGPIPE, one, 4) < 0
+  ) {
+    const e = c.errno();
+    c.close(fd);
+    c.errnoSet(e);
+    return -1;
+  }
+  return fd;
+}
+
+const NONBLOCK_CLOEXEC = c.SOCK_NONBLOCK | c.SOCK_CLOEXEC;
+
+const BSD: SocketOs = {
+  errno: c.errno,
+  errnoToErrorCode,
+  errnoName,
+  stream: darwin
+    ? (v6) => prepare(c.socket(v6 ? c.AF_INET6 : c.AF_INET, c.SOCK_STREAM, 0), true)
+    : (v6) => c.socket(v6 ? c.AF_INET6 : c.AF_INET, c.SOCK_STREAM | NONBLOCK_CLOEXEC, 0),
+  accept: darwin
+    ? (listener, addr, addrLen) => prepare(c.accept(listener, addr, addrLen), false)
+    : (listener, addr, addrLen) => c.accept4!(listener, addr, addrLen, NONBLOCK_CLOEXEC),
+  bind: c.bind,
+  listen: c.listen,
+  connect: c.connect,
+  recv: c.recv,
+  send: c.send,
+  shutdown: c.shutdown,
+  close: c.close,
+  setsockopt: c.setsockopt,
+  getsockname: c.getsockname,
+  getpeername: c.getpeername,
+  sendFlags: c.MSG_NOSIGNAL,
+  EINPROGRESS: c.EINPROGRESS,
+  AF_INET: c.AF_INET,
+  AF_INET6: c.AF_INET6,
+  SOL_SOCKET: c.SOL_SOCKET,
+  SO_REUSEADDR: c.SO_REUSEADDR,
+  SO_SNDBUF: c.SO_SNDBUF,
+  SO_REUSEPORT: c.SO_REUSEPORT,
+  IPPROTO_TCP: c.IPPROTO_TCP,
+  TCP_NODELAY: c.TCP_NODELAY,
+  IPPROTO_IPV6: c.IPPROTO_IPV6,
+  IPV6_V6ONLY: c.IPV6_V6ONLY,
+  sockaddrHasLength: true,
+};
+
+export class BsdSockets extends SocketOps {
+  constructor(options: BackendOptions | null) {
+    super(BSD, options);
+  }
+}

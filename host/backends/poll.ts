@@ -1,0 +1,290 @@
+/**
+ * The portable backend: poll(2), the baseline the native backends are
+ * measured against. One `struct pollfd` per registered socket, plus a pipe
+ * as the waker (slot 0, level-triggered, drained on every wake-up).
+ *
+ * poll(2) is level-triggered; the contract (wit/poll.wit) is edge-triggered.
+ * The gap is closed with one "armed" bit per socket and direction:
+ *
+ * - register and reregister arm both directions (readiness present then is
+ *   reported, as a new edge);
+ * - an event reported for a direction disarms it: the socket stays in the
+ *   poll set for its other armed direction only, or leaves it (fd -1) when
+ *   none is left, so that POLLHUP/POLLERR, which poll(2) reports whatever the
+ *   mask, cannot repeat either;
+ * - a would-block, or a short read or write, in this backend's own recv,
+ *   send and accept arms that direction again: the point after which the
+ *   contract promises the next event. (The glue's readReady/writeReady
+ *   shortcut answers would-block without a call only after one of these
+ *   has been seen here, so nothing it decides escapes this bookkeeping.
+ *   The IOCP backend re-arms its one-shot AFD polls the same way.)
+ *
+ * A plugin that registers writable and never writes therefore hears of it
+ * once instead of on every wait (the level-triggered spin), and nothing is
+ * missed: once re-armed, poll(2) reports any readiness present at the next
+ * call, including what arrived between the would-block and that call.
+ *
+ * Cost: O(registered sockets) per wait, in the kernel and in the scan of
+ * `revents`. That is what this backend is for (bench/wait.mjs measures it).
+ * Registration is O(1): an fd -> index map, swap-remove on deregister.
+ */
+import * as c from '../ffi/libc-linux.js';
+import { errnoToErrorCode } from '../ffi/errno-linux.js';
+import { ErrorCode, fail, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP,
+  READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../wit/error-code.js';
+import type { Backend, BackendModule, BackendOptions } from './backend.js';
+import { PosixSockets } from './posix-sockets.js';
+import { SocketAddress } from './address.js';
+
+const EEXIST = 17; // register: already registered (as epoll_ctl says it)
+const ENOENT = 2; // reregister/deregister: not registered
+
+// Entry 0 of the pollfd array is the waker; sockets start at 1, so index 0
+// in `indexOf` means "not registered".
+const WAKER = 0;
+const FIRST = 1;
+const INITIAL_CAPACITY = 64;
+
+// Armed directions use the WIT interest bits.
+const READ = INTEREST_READABLE;
+const WRITE = INTEREST_WRITABLE;
+const WOULD_BLOCK = fail(ErrorCode.WouldBlock);
+
+class Poll extends PosixSockets implements Backend {
+  readonly name = 'poll' as const;
+  readonly ownDescriptors: readonly number[];
+  /** The pipe's write end (BackendModule.wake writes one byte to it). */
+  readonly wakeTarget: number;
+  private readonly wakeRead: number;
+  private readonly drainBuf = Buffer.alloc(64);
+
+  // The pollfd array handed to poll(2) and views on it: fd at int32 [2i],
+  // events at int16 [4i + 2], revents at int16 [4i + 3].
+  private pollfds!: Buffer;
+  private fd32!: Int32Array;
+  private ev16!: Int16Array;
+  // Per entry: the socket (the pollfd's fd is -1 while nothing is armed),
+  // the key events carry, the interest, the armed directions.
+  private sockets!: Int32Array;
+  private keys!: Uint32Array;
+  private interests!: Uint8Array;
+  private armed!: Uint8Array;
+  private capacity = 0;
+  /** Entries in use, the waker included. */
+  private count = FIRST;
+  /** socket -> entry index (0: not registered). Grows with the largest socket seen. */
+  private indexOf = new Int32Array(1024);
+  /** Where the next scan of revents starts, so that `max` cannot starve the last entries. */
+  private cursor = FIRST;
+
+  constructor(options: BackendOptions) {
+    super(options);
+    const pair = Buffer.alloc(8);
+    if (c.pipe2(pair, c.O_NONBLOCK | c.O_CLOEXEC) < 0) {
+      this.failErrno();
+      throw new Error(`pipe2 failed: ${this.lastOsError()}`);
+    }
+    this.wakeRead = pair.readInt32LE(0);
+    this.wakeTarget = pair.readInt32LE(4);
+    this.ownDescriptors = [this.wakeRead, this.wakeTarget];
+    this.grow(INITIAL_CAPACITY);
+    this.fd32[2 * WAKER] = this.wakeRead;
+    this.ev16[4 * WAKER + 2] = c.POLLIN;
+  }
+
+  private grow(capacity: number): void {
+    const pollfds = Buffer.alloc(capacity * c.POLLFD_SIZE);
+    const sockets = new Int32Array(capacity);
+    const keys = new Uint32Array(capacity);
+    const interests = new Uint8Array(capacity);
+    const armed = new Uint8Array(capacity);
+    if (this.capacity > 0) {
+      this.pollfds.copy(pollfds, 0, 0, this.count * c.POLLFD_SIZE);
+      sockets.set(this.sockets.subarray(0, this.count));
+      keys.set(this.keys.subarray(0, this.count));
+      interests.set(this.interests.subarray(0, this.count));
+      armed.set(this.armed.subarray(0, this.count));
+    }
+    this.pollfds = pollfds;
+    this.fd32 = new Int32Array(pollfds.buffer, pollfds.byteOffset, 2 * capacity);
+    this.ev16 = new Int16Array(pollfds.buffer, pollfds.byteOffset, 4 * capacity);
+    this.sockets = sockets;
+    this.keys = keys;
+    this.interests = interests;
+    this.armed = armed;
+    this.capacity = capacity;
+  }
+
+  private entryOf(sock: number): number {
+    return sock >= 0 && sock < this.indexOf.length ? this.indexOf[sock]! : 0;
+  }
+
+  /** Writes entry i's pollfd from its interest and armed directions. */
+  private refresh(i: number): void {
+    const want = this.interests[i]! & this.armed[i]!;
+    let events = 0;
+    if (want & READ) events |= c.POLLIN | c.POLLRDHUP;
+    if (want & WRITE) events |= c.POLLOUT;
+    this.ev16[4 * i + 2] = events;
+    // A negative fd is skipped by poll(2), POLLHUP and POLLERR included.
+    this.fd32[2 * i] = events !== 0 ? this.sockets[i]! : -1;
+  }
+
+  register(sock: number, key: number, interest: number): number {
+    if (this.entryOf(sock) !== 0) return fail(errnoToErrorCode(EEXIST));
+    if (this.count === this.capacity) this.grow(2 * this.capacity);
+    if (sock >= this.indexOf.length) {
+      const bigger = new Int32Array(Math.max(2 * this.indexOf.length, sock + 1));
+      bigger.set(this.indexOf);
+      this.indexOf = bigger;
+    }
+    const i = this.count++;
+    this.indexOf[sock] = i;
+    this.sockets[i] = sock;
+    this.keys[i] = key;
+    this.interests[i] = interest;
+    this.armed[i] = READ | WRITE;
+    this.ev16[4 * i + 3] = 0;
+    this.refresh(i);
+    return 0;
+  }
+
+  reregister(sock: number, key: number, interest: number): number {
+    const i = this.entryOf(sock);
+    if (i === 0) return fail(errnoToErrorCode(ENOENT));
+    this.keys[i] = key;
+    this.interests[i] = interest;
+    this.armed[i] = READ | WRITE;
+    this.refresh(i);
+    return 0;
+  }
+
+  deregister(sock: number): number {
+    const i = this.entryOf(sock);
+    if (i === 0) return fail(errnoToErrorCode(ENOENT));
+    this.remove(i);
+    return 0;
+  }
+
+  // The socket calls that can end a drain re-arm their direction.
+  override accept(listener: number, peer: SocketAddress): number {
+    const fd = super.accept(listener, peer);
+    if (fd === WOULD_BLOCK) this.rearm(listener, READ);
+    return fd;
+  }
+
+  override recv(sock: number, ptr: number, len: number): number {
+    const n = super.recv(sock, ptr, len);
+    // 0 is end of stream: no new edge will come, and none is promised.
+    if (n === WOULD_BLOCK || (n > 0 && n < len)) this.rearm(sock, READ);
+    return n;
+  }
+
+  override send(sock: number, ptr: number, len: number): number {
+    const n = super.send(sock, ptr, len);
+    if (n === WOULD_BLOCK || (n >= 0 && n < len)) this.rearm(sock, WRITE);
+    return n;
+  }
+
+  private rearm(sock: number, direction: number): void {
+    const i = this.entryOf(sock);
+    if (i === 0 || (this.armed[i]! & direction) !== 0) return;
+    this.armed[i] |= direction;
+    this.refresh(i);
+  }
+
+  // Swap-remove: the last entry moves into the hole.
+  private remove(i: number): void {
+    const last = this.count - 1;
+    this.indexOf[this.sockets[i]!] = 0;
+    if (i !== last) {
+      const moved = this.sockets[last]!;
+      this.sockets[i] = moved;
+      this.keys[i] = this.keys[last]!;
+      this.interests[i] = this.interests[last]!;
+      this.armed[i] = this.armed[last]!;
+      this.fd32[2 * i] = this.fd32[2 * last]!;
+      this.ev16[4 * i + 2] = this.ev16[4 * last + 2]!;
+      this.indexOf[moved] = i;
+    }
+    this.count = last;
+    if (this.cursor >= this.count) this.cursor = FIRST;
+  }
+
+  wait(out: Uint32Array, max: number, timeoutMs: number): number {
+    const n = c.poll(this.pollfds, this.count, timeoutMs) as number;
+    if (n <= 0) {
+      if (n === 0) return 0;
+      const r = this.failErrno();
+      return r === fail(ErrorCode.WouldBlock) ? 0 : r; // EINTR: report nothing
+    }
+    const ev = this.ev16;
+    let left = n;
+    if (ev[4 * WAKER + 3] !== 0) {
+      while (c.read(this.wakeRead, this.drainBuf, this.drainBuf.length) === this.drainBuf.length);
+      left--;
+    }
+    const total = this.count;
+    let i = this.cursor < total ? this.cursor : FIRST;
+    let count = 0;
+    for (let seen = FIRST; seen < total && left > 0 && count < max; seen++) {
+      const rev = ev[4 * i + 3]!;
+      if (rev !== 0) {
+        left--;
+        let ready = 0;
+        if (rev & c.POLLIN) ready |= READY_READABLE;
+        if (rev & c.POLLOUT) ready |= READY_WRITABLE;
+        if (rev & c.POLLRDHUP) ready |= READY_READ_CLOSED | READY_READABLE;
+        if (rev & c.POLLHUP) ready |= READY_HANG_UP | READY_READABLE | READY_WRITABLE;
+        if (rev & (c.POLLERR | c.POLLNVAL)) ready |= READY_ERROR | READY_READABLE | READY_WRITABLE;
+        // Reported: quiet in that direction until the guest sees would-block.
+        this.armed[i] &= ~(ready & (READ | WRITE));
+        this.refresh(i);
+        out[2 * count] = this.keys[i]!;
+        out[2 * count + 1] = ready;
+        count++;
+      }
+      if (++i === total) i = FIRST;
+    }
+    this.cursor = i;
+    return count;
+  }
+
+  closeSocket(sock: number): void {
+    const i = this.entryOf(sock);
+    if (i !== 0) this.remove(i);
+    c.close(sock);
+  }
+
+  close(): void {
+    c.close(this.wakeRead);
+    c.close(this.wakeTarget);
+  }
+}
+
+const WAKE_BYTE = Buffer.from([1]);
+
+export const poll: BackendModule = {
+  name: 'poll',
+  open(options: BackendOptions) {
+    return new Poll(options);
+  },
+  wake(target: number) {
+    // A full pipe (EAGAIN) already holds a pending wake-up.
+    c.write(target, WAKE_BYTE, 1);
+  },
+  closeDescriptor(fd: number) {
+    c.close(fd);
+  },
+  reserve(addr: SocketAddress, out: SocketAddress) {
+    const s = new PosixSockets(null);
+    const fd = s.bound(addr, true);
+    if (fd < 0) return fd;
+    const r = s.localAddress(fd, out);
+    if (r < 0) {
+      c.close(fd);
+      return r;
+    }
+    return fd;
+  },
+};
