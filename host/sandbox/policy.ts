@@ -96,7 +96,9 @@ export function parseConnectRule(text: string, where = 'connect rule'): ConnectR
   const addr = SocketAddress.parse(v6 ? `[${addrText}]:0` : `${addrText}:0`);
   if (!addr) bad(where, `"${addrText}" in "${text}" is not an IP address`);
   const bits = v6 ? 128 : 32;
-  const prefix = slash < 0 ? bits : Number(host.slice(slash + 1));
+  // Digits only: Number() would read "" (a typo like "10.0.0.0/:80") as 0, allowing every address.
+  const prefixText = host.slice(slash + 1);
+  const prefix = slash < 0 ? bits : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits) bad(where, `prefix in "${text}" must be 0..${bits}`);
   let portMin: number;
   let portMax: number;
@@ -113,8 +115,19 @@ export function parseConnectRule(text: string, where = 'connect rule'): ConnectR
   return { text, v6, groups: addr.groups.slice(), prefix, portMin, portMax };
 }
 
-/** Does `rule` allow a connection to `addr`? */
+/**
+ * Does `rule` allow a connection to `addr`? An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) is the IPv4 host it names: only IPv4 rules match it, so
+ * an IPv6 rule such as [::/0]:* cannot be used to reach IPv4 hosts.
+ */
 export function ruleAllows(rule: ConnectRule, addr: SocketAddress): boolean {
+  const g = addr.groups;
+  if (addr.v6 && g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    const v4 = new SocketAddress();
+    v4.groups.set([g[6]! >> 8, g[6]! & 0xff, g[7]! >> 8, g[7]! & 0xff]);
+    v4.port = addr.port;
+    return ruleAllows(rule, v4);
+  }
   if (rule.v6 !== addr.v6 || addr.port < rule.portMin || addr.port > rule.portMax) return false;
   const groupBits = rule.v6 ? 16 : 8;
   let left = rule.prefix;
@@ -158,7 +171,7 @@ export function buildPolicy(inputs: PolicyLayer[]): Policy {
   for (const { where, input } of inputs) {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) bad(where, 'a policy is a JSON object');
     for (const key of Object.keys(input)) {
-      if (!(key in LIMITS) && key !== 'listen' && key !== 'connect') {
+      if (!Object.hasOwn(LIMITS, key) && key !== 'listen' && key !== 'connect') {
         bad(where, `unknown key "${key}" (known: listen, connect, ${Object.keys(LIMITS).join(', ')})`);
       }
     }

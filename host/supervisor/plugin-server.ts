@@ -13,7 +13,7 @@ import { registryBytes } from '../sandbox/handle-table.js';
 import { capMemory } from '../sandbox/memory-cap.js';
 import { describePolicy, type Policy } from '../sandbox/policy.js';
 import { CTRL_COUNT, CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
-  STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_OPEN, STAT_REFUSED, STAT_WAITS } from '../wit/context.js';
+  STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_OPEN, STAT_REFUSED, STAT_RUN_STARTED_AT, STAT_WAITS } from '../wit/context.js';
 import { ERROR_CODE_NAMES, codeOf } from '../wit/error-code.js';
 import type { LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
@@ -24,7 +24,7 @@ const WORKER_URL = new URL('../worker/main.js', import.meta.url);
 /** Restart delays double from RESTART_MIN_MS up to RESTART_MAX_MS. */
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 5000;
-/** An instance that ends sooner than this after starting (or before it was ready) died "at start". */
+/** Without listen addresses an instance counts as started this long after its thread began. */
 const EARLY_DEATH_MS = 2000;
 /** This many deaths at start in a row and the plugin is stopped: it is not going to work. */
 const CRASH_LOOP_LIMIT = 5;
@@ -72,9 +72,6 @@ class Incarnation {
   exitReason: ExitReason | null = null;
   exitMessage: string | null = null;
   listening = 0;
-  // Watchdog state: the run counter last seen and when it last moved.
-  seenSeq = 0;
-  seenAt = performance.now();
   readonly gone: Promise<void>;
 
   constructor(input: Omit<WorkerInput, 'control' | 'stats'>) {
@@ -134,7 +131,9 @@ export class PluginServer {
     });
     this.ready.catch(() => {}); // observed through `ready`
     this.done = new Promise((res) => (this.doneResolve = res));
-    const period = Math.max(5, Math.min(50, Math.floor(opts.policy.cpuBudgetMs / 4)));
+    // A kill comes at most one tick after the budget: keep ticks short
+    // (<= 20 ms, a tenth of the budget), well inside budget + 100 ms.
+    const period = Math.max(5, Math.min(20, Math.floor(opts.policy.cpuBudgetMs / 10)));
     this.watchdog = setInterval(() => this.checkBudgets(), period);
     this.watchdog.unref();
   }
@@ -188,6 +187,7 @@ export class PluginServer {
         maxConnections: p.maxConnections,
         idleTimeoutMs: p.idleTimeoutMs,
         maxSendQueueBytes: p.maxSendQueueBytes,
+        maxMemoryBytes: p.maxMemoryBytes,
         connect: p.connect.map((r) => r.text),
       },
       // Handles: the connections, plus room for listeners and connects in flight.
@@ -226,23 +226,23 @@ export class PluginServer {
     }
   }
 
-  /** The watchdog: an instance running guest code longer than its budget is killed. */
+  /**
+   * The watchdog: an instance whose guest has been running (outside
+   * poll.wait) longer than its budget is killed. The worker stamps the start
+   * of each run, so the kill comes at most one tick after the budget.
+   */
   private checkBudgets(): void {
     const budget = this.opts.policy.cpuBudgetMs;
-    const now = performance.now();
+    const now = performance.timeOrigin + performance.now();
     for (const slot of this.slots) {
       const inc = slot.current;
       if (!inc || inc.exitReason !== null) continue;
-      const seq = Atomics.load(inc.control, CTRL_RUN_SEQ);
-      if (seq === 0 || Atomics.load(inc.control, CTRL_IN_WAIT) === 1 || seq !== inc.seenSeq) {
-        // Not started, blocked in wait (costs nothing), or it went through a wait since.
-        inc.seenSeq = seq;
-        inc.seenAt = now;
-        continue;
-      }
-      if (now - inc.seenAt > budget) {
+      // Not started yet, or blocked in wait (which costs nothing).
+      if (Atomics.load(inc.control, CTRL_RUN_SEQ) === 0 || Atomics.load(inc.control, CTRL_IN_WAIT) === 1) continue;
+      const ran = now - inc.stats[STAT_RUN_STARTED_AT]!;
+      if (ran > budget) {
         inc.exitReason = 'killed';
-        inc.exitMessage = `ran ${Math.round(now - inc.seenAt)} ms without returning to poll.wait (cpu budget ${budget} ms)`;
+        inc.exitMessage = `ran ${Math.round(ran)} ms without returning to poll.wait (cpu budget ${budget} ms)`;
         void inc.worker.terminate();
       }
     }
@@ -272,7 +272,10 @@ export class PluginServer {
     }
     this.log('error', `${reason}: ${inc.exitMessage}`, slot.index);
 
-    const early = inc.listening < this.addresses.length || performance.now() - inc.startedAt < EARLY_DEATH_MS;
+    // "At start": before it listened on every address (or, serving none, in its first moments).
+    const early = this.addresses.length > 0
+      ? inc.listening < this.addresses.length
+      : performance.now() - inc.startedAt < EARLY_DEATH_MS;
     slot.earlyDeaths = early ? slot.earlyDeaths + 1 : 0;
     if (slot.earlyDeaths >= CRASH_LOOP_LIMIT) {
       this.failure = new WasmuxError('WASMUX_ERR_CRASH_LOOP',

@@ -40,7 +40,14 @@ export const STAT_WAITS = 5;
 export const STAT_REFUSED = 6;
 /** Connections shut down by the idle timeout. */
 export const STAT_IDLE_CLOSED = 7;
-export const STAT_COUNT = 8;
+/**
+ * Not a counter: when the guest last started running (performance.timeOrigin
+ * + performance.now(), so comparable across threads). Written before
+ * CTRL_IN_WAIT is cleared, so a watchdog that sees "not in wait" reads the
+ * start of the current run.
+ */
+export const STAT_RUN_STARTED_AT = 8;
+export const STAT_COUNT = 9;
 
 /** Control words shared with the supervisor (Int32Array over a SharedArrayBuffer). */
 export const CTRL_STOP = 0; // non-zero: stop at the next wait

@@ -4,7 +4,7 @@
  * writes its result at `retptr`, exactly as assembly/sdk/bindings.ts calls it.
  */
 import { ErrorCode, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE, fail, codeOf } from './error-code.js';
-import { CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_WAITS,
+import { CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_RUN_STARTED_AT, STAT_WAITS,
   type InstanceContext } from './context.js';
 import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD } from '../sandbox/handle-table.js';
 import { StopSignal, GuestTrap } from './traps.js';
@@ -18,6 +18,7 @@ export function pollImports(ctx: InstanceContext) {
   const out = new Uint32Array(2 * maxEvents);
   const stop = new StopSignal();
   const { clock } = ctx;
+  const origin = performance.timeOrigin;
   const idleMs = ctx.limits.idleTimeoutMs;
   // Idle connections are found by a sweep at most every second (a quarter of
   // the timeout when that is shorter): O(open handles) per sweep, nothing per call.
@@ -111,19 +112,22 @@ export function pollImports(ctx: InstanceContext) {
       mem.checkArea(retptr, 8, 4);
       max = Math.min(Math.max(max >>> 0, 1), maxEvents);
       let now = performance.now();
-      const deadline = hasTimeout ? now + Math.min(timeoutMs >>> 0, MAX_WAIT_MS) : Infinity;
+      const timeout = Math.min(timeoutMs >>> 0, MAX_WAIT_MS);
+      const deadline = hasTimeout ? now + timeout : Infinity;
       let n: number;
       for (;;) {
         if (Atomics.load(control, CTRL_STOP) !== 0) throw stop;
         if (control[CTRL_DRAIN] !== 0 && !drained) drainListeners();
         // Block until the guest's deadline, but wake for the idle sweep.
-        let slice = deadline === Infinity ? -1 : Math.max(0, Math.ceil(deadline - now));
+        // Never more than the guest asked for: (now + t) - now can round to a hair over t.
+        let slice = deadline === Infinity ? -1 : Math.min(timeout, Math.max(0, Math.ceil(deadline - now)));
         if (sweepEveryMs > 0 && (slice < 0 || slice > sweepEveryMs)) slice = sweepEveryMs;
         Atomics.store(control, CTRL_IN_WAIT, 1);
         n = backend.wait(out, max, slice);
-        Atomics.store(control, CTRL_IN_WAIT, 0);
         now = performance.now();
         clock.nowMs = now;
+        stats[STAT_RUN_STARTED_AT] = origin + now;
+        Atomics.store(control, CTRL_IN_WAIT, 0);
         if (Atomics.load(control, CTRL_STOP) !== 0) throw stop;
         if (sweepEveryMs > 0 && now >= nextSweep) sweepIdle(now);
         // Nothing yet (a sweep, a wake-up, an early return): only events or

@@ -11,7 +11,7 @@ import { HandleTable } from '../sandbox/handle-table.js';
 import { GuestMemory } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
 import { GuestTrap, StopSignal } from '../wit/traps.js';
-import { CTRL_RUN_SEQ, STAT_OPEN, type InstanceContext, type LogLevel } from '../wit/context.js';
+import { CTRL_RUN_SEQ, STAT_OPEN, STAT_RUN_STARTED_AT, type InstanceContext, type LogLevel } from '../wit/context.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 
@@ -62,6 +62,7 @@ let message: string | null = null;
 try {
   const plugin = new PluginInstance(input.module, ctx);
   // The guest runs from here on: start the watchdog's clock.
+  ctx.stats[STAT_RUN_STARTED_AT] = performance.timeOrigin + performance.now();
   Atomics.add(ctx.control, CTRL_RUN_SEQ, 1);
   plugin.initialize();
   message = plugin.run({ config: input.config, listen: ctx.limits.listen, instance: input.instance });
@@ -72,6 +73,13 @@ try {
   } else if (e instanceof GuestTrap || e instanceof WebAssembly.RuntimeError) {
     reason = 'trapped';
     message = e.message;
+    // A wasm trap says only "unreachable" when an allocator found memory.grow
+    // failing at the cap: tell how much memory the guest had.
+    if (e instanceof WebAssembly.RuntimeError && ctx.mem.u8 !== undefined) {
+      ctx.mem.sync();
+      const mib = (n: number) => +(n / 1048576).toFixed(2);
+      message += ` (linear memory ${mib(ctx.mem.u8.length)} MiB of ${mib(input.limits.maxMemoryBytes)} MiB allowed)`;
+    }
   } else {
     reason = 'crashed';
     message = e instanceof Error ? (e.stack ?? e.message) : String(e);

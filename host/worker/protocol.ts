@@ -27,6 +27,8 @@ export interface WorkerInput {
     maxConnections: number;
     idleTimeoutMs: number;
     maxSendQueueBytes: number;
+    /** The policy's linear-memory cap (already enforced in the module), for trap messages. */
+    maxMemoryBytes: number;
     /** Outbound rules as written (sandbox/policy.ts parses them again here). */
     connect: string[];
   };
