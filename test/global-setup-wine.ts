@@ -1,7 +1,7 @@
 /**
  * Vitest global setup: prepares Windows' Node under wine once per run
- * (build/wine-setup.mjs: about a minute from nothing, milliseconds when
- * cached in .cache/wine/), so that every run on a machine with wine runs the
+ * (build/wine-setup.mjs: about 15 s from nothing, 0.1 s when cached in
+ * .cache/wine/), so that every run on a machine with wine runs the
  * IOCP tests. Without wine it only records why they are skipped.
  */
 import { spawnSync } from 'node:child_process';

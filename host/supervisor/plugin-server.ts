@@ -350,6 +350,11 @@ export class PluginServer {
   async drain(timeoutMs: number): Promise<void> {
     if (this.stopping) return this.stopping;
     const deadline = performance.now() + timeoutMs;
+    // No new connections from here on: the instances close their listeners;
+    // the reservations go now too (on IOCP the listeners are duplicates of
+    // the reserved socket, which stays open while any handle to it does).
+    this.reservations.forEach((fd) => this.opts.backend.closeDescriptor(fd));
+    this.reservations.length = 0;
     for (const slot of this.slots) {
       const inc = slot.current;
       if (!inc) continue;
