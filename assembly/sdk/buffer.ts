@@ -39,6 +39,19 @@ export class ByteBuffer {
   clear(): void { this.start = 0; this.end = 0; }
 
   /**
+   * Gives the memory back to the heap now. The buffer is then empty; using
+   * it again allocates afresh. (The memory is not the garbage collector's:
+   * without this it is never freed.)
+   */
+  release(): void {
+    if (this.buf != 0) heap.free(this.buf);
+    this.buf = 0;
+    this.cap = 0;
+    this.start = 0;
+    this.end = 0;
+  }
+
+  /**
    * Makes room for at least `n` more bytes and returns where to write them
    * (then call `commit`). Moves unread bytes to the front or grows as needed.
    */
@@ -48,11 +61,11 @@ export class ByteBuffer {
       if (this.start > 0 && this.cap - len >= n) {
         memory.copy(this.buf, this.buf + <usize>this.start, <usize>len);
       } else {
-        let cap = this.cap;
+        let cap = max(this.cap, MIN_CAPACITY);
         while (cap - len < n) cap <<= 1;
         const fresh = heap.alloc(<usize>cap);
         memory.copy(fresh, this.buf + <usize>this.start, <usize>len);
-        heap.free(this.buf);
+        if (this.buf != 0) heap.free(this.buf);
         this.buf = fresh;
         this.cap = cap;
       }

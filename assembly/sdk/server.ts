@@ -174,6 +174,10 @@ export class Server<C extends Connection> {
     c.stream.close();
     this.connections.remove(c.key);
     this.handler.onClose(c, this);
+    // The buffers' memory is the heap's, not the collector's: give it back
+    // now, or every connection ever accepted would keep its two buffers.
+    c.input.release();
+    c.output.release();
   }
 
   private acceptAll(listener: TcpListener): bool {

@@ -58,11 +58,20 @@ export class TimerWheel {
     this.armedCount--;
   }
 
-  /** Milliseconds until the next tick with work, for poll's timeout; -1 when no timer is armed. */
+  /**
+   * Milliseconds until the next slot that holds a timer, for poll's
+   * timeout; -1 when no timer is armed. A loop with one timer 5 s away
+   * sleeps until then instead of waking every tick (a timer more than a
+   * turn away wakes the loop once per turn).
+   */
   timeoutMs(nowMs: u64): i32 {
     if (this.armedCount == 0) return -1;
-    const nextTick = (this.current + 1) * this.tickMs;
-    return nowMs >= nextTick ? 0 : <i32>(nextTick - nowMs);
+    for (let d: u64 = 1; d <= <u64>WHEEL_SLOTS; d++) {
+      if (this.slots[<i32>((this.current + d) % <u64>WHEEL_SLOTS)] === null) continue;
+      const at = (this.current + d) * this.tickMs;
+      return nowMs >= at ? 0 : <i32>(at - nowMs);
+    }
+    return 0; // unreachable while armedCount > 0
   }
 
   /**

@@ -276,6 +276,13 @@ export class PluginServer {
     const early = this.addresses.length > 0
       ? inc.listening < this.addresses.length
       : performance.now() - inc.startedAt < EARLY_DEATH_MS;
+    if (early && reason === 'failed') {
+      // run() itself said it cannot start (bad config, a listen refused): trying again cannot help.
+      this.failure = new WasmuxError('WASMUX_ERR_PLUGIN_FAILED', `plugin ${this.name}: instance ${slot.index} could not start: ${inc.exitMessage}`);
+      this.readyReject(this.failure);
+      void this.stop();
+      return;
+    }
     slot.earlyDeaths = early ? slot.earlyDeaths + 1 : 0;
     if (slot.earlyDeaths >= CRASH_LOOP_LIMIT) {
       this.failure = new WasmuxError('WASMUX_ERR_CRASH_LOOP',
