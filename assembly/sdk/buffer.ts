@@ -75,6 +75,9 @@ export class ByteBuffer {
     return this.buf + <usize>this.end;
   }
 
+  /** Bytes the buffer holds room for. */
+  get capacity(): i32 { return this.cap; }
+
   /** Free space after the unread bytes without moving or growing. */
   get spare(): i32 { return this.cap - this.end; }
 

@@ -29,7 +29,12 @@ import { Timer, TimerWheel } from "./timers";
 
 // Listener tokens sit above every connection key.
 const LISTENER_TOKEN: u64 = 1 << 32;
+// Reads go into the input buffer's free space; it grows only when less than
+// MIN_READ is free, so an idle connection keeps its small first buffer.
+const MIN_READ: i32 = 1024;
 const READ_CHUNK: i32 = 16 * 1024;
+// A buffer that grew past this for one large message is given back once empty.
+const SHRINK_ABOVE: i32 = 64 * 1024;
 const ACCEPT_RETRY_MS: i32 = 50;
 
 /** One connection: its stream, buffers and timer. Extend it with protocol state. */
@@ -158,6 +163,7 @@ export class Server<C extends Connection> {
       out.consume(w);
     }
     const waiting = out.length > 0;
+    if (!waiting && out.capacity > SHRINK_ABOVE) out.release();
     if (waiting != c.watchingWrite) {
       c.watchingWrite = waiting;
       this.poll.reregister(c.stream, <u64>c.key, waiting ? Interest.BOTH : Interest.READABLE);
@@ -210,7 +216,7 @@ export class Server<C extends Connection> {
   // batch to the handler.
   private pump(c: C): void {
     while (!c.closed && !c.peerDone && c.output.length <= this.options.outputHighWater) {
-      const into = c.input.reserve(READ_CHUNK);
+      const into = c.input.spare >= MIN_READ ? c.input.reserve(MIN_READ) : c.input.reserve(READ_CHUNK);
       const n = c.stream.readRaw(into, <u32>c.input.spare);
       if (n == IoError.WouldBlock) return;
       if (n < 0) { this.drop(c); return; }
@@ -222,6 +228,7 @@ export class Server<C extends Connection> {
       }
       c.input.commit(n);
       this.handler.onData(c, this);
+      if (c.input.length == 0 && c.input.capacity > SHRINK_ABOVE) c.input.release();
       this.settle(c);
     }
   }
