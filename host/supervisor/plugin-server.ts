@@ -11,6 +11,7 @@ import { SocketAddress } from '../backends/address.js';
 import type { BackendModule, BackendName } from '../backends/backend.js';
 import { registryBytes } from '../sandbox/handle-table.js';
 import { capMemory } from '../sandbox/memory-cap.js';
+import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { describePolicy, type Policy } from '../sandbox/policy.js';
 import { CTRL_COUNT, CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
   STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_OPEN, STAT_REFUSED, STAT_RUN_STARTED_AT, STAT_WAITS } from '../wit/context.js';
@@ -69,6 +70,12 @@ class Incarnation {
   readonly worker: Worker;
   readonly startedAt = performance.now();
   wakeTarget = -1;
+  /** The worker thread's CPU clock, when the OS has one (see ffi/thread-cpu.ts). */
+  cpuClock: number | null = null;
+  // The watchdog's view of the current run: its number, and the thread's
+  // CPU time when the watchdog first saw it.
+  runSeq = 0;
+  runCpuAt = 0;
   exitReason: ExitReason | null = null;
   exitMessage: string | null = null;
   listening = 0;
@@ -206,6 +213,7 @@ export class PluginServer {
     switch (m.type) {
       case 'started':
         inc.wakeTarget = m.wakeTarget;
+        inc.cpuClock = m.cpuClock;
         // A stop or drain requested before the worker could be woken.
         if (this.stopping || Atomics.load(inc.control, CTRL_DRAIN)) this.opts.backend.wake(inc.wakeTarget);
         break;
@@ -227,22 +235,39 @@ export class PluginServer {
   }
 
   /**
-   * The watchdog: an instance whose guest has been running (outside
-   * poll.wait) longer than its budget is killed. The worker stamps the start
-   * of each run, so the kill comes at most one tick after the budget.
+   * The watchdog: an instance whose guest has run (outside poll.wait) for
+   * more than its budget is killed. Where the OS gives a per-thread CPU
+   * clock (Linux), that is CPU time: measured from the first tick that saw
+   * the run, so a kill comes within two ticks after the budget, and a thread
+   * that is starved of CPU on a busy machine is not charged for waiting. Elsewhere it is
+   * wall-clock time from the worker's own stamp of the run's start.
    */
   private checkBudgets(): void {
     const budget = this.opts.policy.cpuBudgetMs;
+    const cpu = threadCpuClocks();
     const now = performance.timeOrigin + performance.now();
     for (const slot of this.slots) {
       const inc = slot.current;
       if (!inc || inc.exitReason !== null) continue;
+      const seq = Atomics.load(inc.control, CTRL_RUN_SEQ);
       // Not started yet, or blocked in wait (which costs nothing).
-      if (Atomics.load(inc.control, CTRL_RUN_SEQ) === 0 || Atomics.load(inc.control, CTRL_IN_WAIT) === 1) continue;
-      const ran = now - inc.stats[STAT_RUN_STARTED_AT]!;
+      if (seq === 0 || Atomics.load(inc.control, CTRL_IN_WAIT) === 1) continue;
+      let ran: number;
+      if (cpu && inc.cpuClock !== null) {
+        const used = cpu.readMs(inc.cpuClock);
+        if (Number.isNaN(used)) continue; // the thread has just ended
+        if (seq !== inc.runSeq) {
+          inc.runSeq = seq;
+          inc.runCpuAt = used;
+          continue;
+        }
+        ran = used - inc.runCpuAt;
+      } else {
+        ran = now - inc.stats[STAT_RUN_STARTED_AT]!;
+      }
       if (ran > budget) {
         inc.exitReason = 'killed';
-        inc.exitMessage = `ran ${Math.round(ran)} ms without returning to poll.wait (cpu budget ${budget} ms)`;
+        inc.exitMessage = `ran ${Math.round(ran)} ms${cpu && inc.cpuClock !== null ? ' of CPU' : ''} without returning to poll.wait (cpu budget ${budget} ms)`;
         void inc.worker.terminate();
       }
     }

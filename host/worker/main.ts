@@ -14,6 +14,7 @@ import { GuestTrap, StopSignal } from '../wit/traps.js';
 import { CTRL_RUN_SEQ, STAT_OPEN, STAT_RUN_STARTED_AT, type InstanceContext, type LogLevel } from '../wit/context.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
+import { threadCpuClocks } from '../ffi/thread-cpu.js';
 
 const input = workerData as WorkerInput;
 const port = parentPort!;
@@ -55,7 +56,7 @@ const ctx: InstanceContext = {
   listening: (addr) => post({ type: 'listening', address: toData(addr) }),
 };
 
-post({ type: 'started', wakeTarget: backend.wakeTarget });
+post({ type: 'started', wakeTarget: backend.wakeTarget, cpuClock: threadCpuClocks()?.current() ?? null });
 
 let reason: ExitReason;
 let message: string | null = null;

@@ -20,6 +20,7 @@ describe('connect/close cycles', () => {
     const withServer = openFds();
     let next = 0;
     let errors = 0;
+    const errorCodes: Record<string, number> = {};
     let maxFds = 0;
     const checkpoints: number[] = [];
     const t0 = performance.now();
@@ -32,8 +33,9 @@ describe('connect/close cycles', () => {
             else c.destroy();
             resolve();
           });
-          c.on('error', () => {
+          c.on('error', (e: NodeJS.ErrnoException) => {
             errors++;
+            errorCodes[e.code ?? e.message] = (errorCodes[e.code ?? e.message] ?? 0) + 1;
             resolve();
           });
         });
@@ -47,8 +49,9 @@ describe('connect/close cycles', () => {
     await withTimeout(Promise.all(Array.from({ length: CONCURRENCY }, lane)), TIME_LIMIT_MS + 10_000, 'cycles');
     const ms = performance.now() - t0;
     expect(next).toBe(TOTAL); // all of them, within the time limit
-    expect(errors).toBe(0);
-    expect(await waitFor(() => p.server.stats()[0]!.open === 0 && p.server.stats()[0]!.accepted === TOTAL, 10_000)).toBe(true);
+    expect(errors, JSON.stringify(errorCodes)).toBe(0);
+    const settled = await waitFor(() => p.server.stats()[0]!.open === 0 && p.server.stats()[0]!.accepted === TOTAL, 10_000);
+    expect(settled, JSON.stringify(p.server.stats()[0])).toBe(true);
     const after = await settleFds(withServer);
     console.log(`connect/close: ${TOTAL} cycles in ${(ms / 1000).toFixed(1)} s (${Math.round(TOTAL / (ms / 1000))}/s); ` +
       `descriptors above the running server's at each 10,000: ${checkpoints.join(', ')}; after: ${after - withServer}`);

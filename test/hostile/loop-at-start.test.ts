@@ -10,7 +10,7 @@ import { Neighbour, cleanUp, dump, fdBaseline, host, msSinceLoop, settleFds, sle
 
 afterEach(cleanUp);
 
-const KILLED = /^killed: ran \d+ ms without returning to poll\.wait \(cpu budget \d+ ms\)$/;
+const KILLED = /^killed: ran \d+ ms( of CPU)? without returning to poll\.wait \(cpu budget \d+ ms\)$/;
 
 async function crashLoop(budget: number | undefined) {
   const baseline = await fdBaseline();
