@@ -156,21 +156,26 @@ export class Server<C extends Connection> {
   /** Sends as much of c's output as the peer takes; after a handler wrote to it outside onData. */
   flush(c: C): void {
     const out = c.output;
-    while (out.length > 0) {
-      const w = c.stream.writeRaw(out.ptr, <u32>out.length);
-      if (w == IoError.WouldBlock) break;
-      if (w < 0) { this.drop(c); return; }
-      out.consume(w);
-    }
-    const waiting = out.length > 0;
-    if (!waiting && out.capacity > SHRINK_ABOVE) out.release();
-    if (waiting != c.watchingWrite) {
+    // onDrained may queue more (a handler streaming a large reply): send it now too.
+    for (;;) {
+      while (out.length > 0) {
+        const w = c.stream.writeRaw(out.ptr, <u32>out.length);
+        if (w == IoError.WouldBlock) break;
+        if (w < 0) { this.drop(c); return; }
+        out.consume(w);
+      }
+      const waiting = out.length > 0;
+      if (waiting == c.watchingWrite) break;
       c.watchingWrite = waiting;
       this.poll.reregister(c.stream, <u64>c.key, waiting ? Interest.BOTH : Interest.READABLE);
-      if (!waiting) this.handler.onDrained(c, this);
+      if (waiting) break;
+      this.handler.onDrained(c, this);
+      if (c.closed || out.length == 0) break;
     }
-    if (!waiting && c.closing) this.drop(c);
+    if (out.length == 0 && out.capacity > SHRINK_ABOVE) out.release();
+    if (out.length == 0 && c.closing) this.drop(c);
   }
+
 
   /** Closes c now, whatever is queued. */
   drop(c: C): void {

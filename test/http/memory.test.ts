@@ -13,7 +13,7 @@
  */
 import { describe, it, expect, afterEach } from 'vitest';
 import net from 'node:net';
-import { connect, destroyClients, problems, runPool, withTimeout } from '../helpers/server.js';
+import { connect, destroyClients, problems, runPool, waitFor, withTimeout } from '../helpers/server.js';
 import { RawClient, get, parseResponse, startHttp, type HttpResponse, type HttpServer } from '../helpers/http.js';
 
 const MiB = 1024 * 1024;
@@ -91,6 +91,9 @@ describe('http memory', () => {
     const b = await RawClient.open(http.port);
     a.send(head + 'x'.repeat(1000));
     b.send(head + 'y'.repeat(1000));
+    // (once the plugin has read both heads: otherwise the third could draw first)
+    const sent = 2 * (head.length + 1000);
+    expect(await waitFor(() => http.server.stats()[0]!.bytesIn >= sent, 5000)).toBe(true);
     // ... so a third is refused at once,
     const c = await RawClient.open(http.port);
     c.send(head);
