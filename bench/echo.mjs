@@ -6,20 +6,16 @@
 // The headline figure is server CPU per message, not msgs/s: on a 2-core machine
 // the single-threaded load generator usually saturates its core before a fast
 // server does, so throughput ends up measuring the client. See bench/README.md.
-import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import {
+  BIN, ROOT, STOP_TIMEOUT_MS, cli, clockTicksPerSecond, commandLine, compileIfStale, cpuTicks, describeExit, explain,
+  kernelRelease, onInterrupt, runMeasured, startAnnounced, stopServer,
+} from './lib/process.mjs';
+import { fmt, markdownTable, printHeader, ratio, writeResults } from './lib/report.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bench', 'bin');
-const OUT = path.join(ROOT, 'bench', 'out');
 const HOST = '127.0.0.1';
 const WARMUP_MS = 1000;
-const READY_TIMEOUT_MS = 15000;
-const STOP_TIMEOUT_MS = 5000;
 // loadgen may spend up to 10 s connecting before its warmup starts (see loadgen.c).
 const LOADGEN_SLACK_MS = 10000 + 15000;
 // Each connection is one fd in the server and one in loadgen; stay far below the
@@ -59,36 +55,16 @@ const USAGE = `usage: node bench/echo.mjs [options]      (or: npm run bench:echo
 Each (server, conns) pair gets a fresh server process. Prints a markdown table and
 writes the results to bench/out/echo-<timestamp>.json.`;
 
-function fail(message) {
-  console.error(`bench/echo: ${message}`);
-  process.exit(2);
-}
-
-function parseList(text, what, parseItem) {
-  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
-  if (items.length === 0) fail(`${what} is empty`);
-  return items.map(parseItem);
-}
+const { fail, flags, list: parseList } = cli('echo', USAGE);
 
 function parseOptions() {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        servers: { type: 'string' },
-        conns: { type: 'string' },
-        'duration-ms': { type: 'string' },
-        quick: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (err) {
-    fail(`${err.message}\n\n${USAGE}`);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  const values = flags({
+    servers: { type: 'string' },
+    conns: { type: 'string' },
+    'duration-ms': { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  });
   const servers = parseList(values.servers ?? Object.keys(SERVERS).join(','), '--servers', (s) => {
     if (!(s in SERVERS)) fail(`unknown server '${s}'; known: ${Object.keys(SERVERS).join(', ')}`);
     return s;
@@ -108,106 +84,7 @@ function parseOptions() {
   return { servers, conns, durationMs };
 }
 
-function compileIfStale(name) {
-  const src = path.join(ROOT, 'bench', 'c', `${name}.c`);
-  const bin = path.join(BIN, name);
-  if (fs.existsSync(bin) && fs.statSync(bin).mtimeMs >= fs.statSync(src).mtimeMs) return;
-  fs.mkdirSync(BIN, { recursive: true });
-  console.error(`compiling ${path.relative(ROOT, src)} -> ${path.relative(ROOT, bin)}`);
-  try {
-    execFileSync('cc', ['-O2', '-Wall', '-o', bin, src], { stdio: 'inherit' });
-  } catch (err) {
-    fail(`cc could not build ${path.relative(ROOT, src)}: ${err.message}`);
-  }
-}
-
-function shellQuote(arg) {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
-}
-
-// Every child is tracked so that an interrupted run kills exactly what it started.
-const children = new Set();
-
-// Starts argv[0] with its stdout and stderr read line by line into onLine(line,
-// stream). Reading also keeps the pipes drained, so a chatty child never blocks.
-// `exited` settles once, for a normal exit and for a spawn failure alike.
-function launch(argv, onLine) {
-  const proc = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(proc);
-  const exited = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => resolve({ code, signal }));
-    proc.on('error', (error) => resolve({ code: null, signal: null, error }));
-  }).finally(() => children.delete(proc));
-  const stderrTail = [];
-  readline.createInterface({ input: proc.stdout }).on('line', (line) => onLine(line, 'stdout'));
-  readline.createInterface({ input: proc.stderr }).on('line', (line) => {
-    stderrTail.push(line);
-    if (stderrTail.length > 20) stderrTail.shift();
-    onLine(line, 'stderr');
-  });
-  return { proc, exited, stderrTail };
-}
-
-function explain(what, child) {
-  return child.stderrTail.length ? `${what}\n  ${child.stderrTail.join('\n  ')}` : what;
-}
-
-function describeExit({ code, signal, error }) {
-  if (error) return error.message;
-  return signal ? `killed by ${signal}` : `exit code ${code}`;
-}
-
-function withTimeout(promise, ms, onTimeout) {
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(onTimeout()), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function startServer(name) {
-  let announce;
-  const listening = new Promise((resolve) => { announce = resolve; });
-  // wasmux may announce on either stream; the baselines use stdout.
-  const server = launch(SERVERS[name].argv(), (line) => {
-    const m = /listening on (\d+\.\d+\.\d+\.\d+):(\d+)/.exec(line);
-    if (m) announce({ port: Number(m[2]) });
-  });
-  const outcome = await withTimeout(
-    Promise.race([listening, server.exited.then((exit) => ({ exit }))]),
-    READY_TIMEOUT_MS,
-    () => ({ timedOut: true }),
-  );
-  if (outcome.port) return { ...server, port: outcome.port };
-  if (outcome.timedOut) await stopServer(server);
-  const why = outcome.exit
-    ? `exited before listening (${describeExit(outcome.exit)})`
-    : `no 'listening on' line within ${READY_TIMEOUT_MS} ms`;
-  throw new Error(explain(`${name}: ${why}`, server));
-}
-
-async function stopServer(server) {
-  const { proc } = server;
-  if (proc.exitCode !== null || proc.signalCode !== null || !proc.pid) {
-    return { exit: describeExit(await server.exited), sigkill: false };
-  }
-  proc.kill('SIGTERM');
-  let sigkill = false;
-  const exit = await withTimeout(server.exited, STOP_TIMEOUT_MS, () => {
-    sigkill = true;
-    proc.kill('SIGKILL');
-    return server.exited;
-  });
-  return { exit: describeExit(exit), sigkill };
-}
-
-// utime + stime of the whole process (all threads), in clock ticks. Fields are
-// counted after the ')' that closes the command name, which may contain spaces.
-function cpuTicks(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
+const startServer = (name) => startAnnounced(name, SERVERS[name].argv());
 
 // Runs one loadgen against a listening server and measures the server's CPU over
 // the window loadgen counts messages in: from its "measure-start" line to its
@@ -215,29 +92,13 @@ function cpuTicks(pid) {
 async function runLoad(server, conns, durationMs, clkTck) {
   const args = ['--host', HOST, '--port', String(server.port), '--conns', String(conns), '--size', '64',
     '--duration-ms', String(durationMs), '--warmup-ms', String(WARMUP_MS)];
-  let start, end, report, lineError;
-  const loadgen = launch([path.join(BIN, 'loadgen'), ...args], (line, stream) => {
-    if (stream !== 'stdout') return;
-    // Sampled in the line handler itself, so the only skew is the pipe's latency.
-    const sample = () => ({
-      server: cpuTicks(server.proc.pid),
-      loadgen: cpuTicks(loadgen.proc.pid),
-      ns: process.hrtime.bigint(),
-    });
-    try {
-      if (line === 'measure-start') start = sample();
-      else if (line.startsWith('{')) {
-        end = sample();
-        report = JSON.parse(line);
-      }
-    } catch (err) {
-      lineError ??= err; // e.g. the server died and its /proc entry is gone
-    }
+  const sample = (loadgen) => ({
+    server: cpuTicks(server.proc.pid),
+    loadgen: cpuTicks(loadgen.proc.pid),
+    ns: process.hrtime.bigint(),
   });
-  const exit = await withTimeout(loadgen.exited, WARMUP_MS + durationMs + LOADGEN_SLACK_MS, () => {
-    loadgen.proc.kill('SIGKILL');
-    return loadgen.exited.then(() => ({ code: null, signal: 'SIGKILL (runner timeout)' }));
-  });
+  const { child: loadgen, exit, start, end, report, lineError } =
+    await runMeasured([path.join(BIN, 'loadgen'), ...args], sample, WARMUP_MS + durationMs + LOADGEN_SLACK_MS);
   if (lineError) throw new Error(explain(`measuring failed: ${lineError.message}`, loadgen));
   if (!report || !start) throw new Error(explain(`loadgen failed (${describeExit(exit)})`, loadgen));
   const windowSec = Number(end.ns - start.ns) / 1e9;
@@ -277,49 +138,42 @@ async function runCell(name, conns, durationMs, clkTck) {
 }
 
 const fmtK = (n) => (n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0));
-const fmt = (n, digits) => (n == null ? '–' : n.toFixed(digits));
-const ratio = (a, b) => (a == null || b == null || b === 0 ? '–' : (a / b).toFixed(2));
 
 function table(cells, serverOrder) {
-  const rows = [
-    '| server | conns | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU/msg ratio vs node-net | msgs/s ratio vs node-net |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
-  ];
+  const rows = [];
   // Grouped by connection count so each row sits next to the baseline it is divided by.
   const sorted = cells.toSorted(
     (a, b) => a.conns - b.conns || serverOrder.indexOf(a.server) - serverOrder.indexOf(b.server),
   );
   for (const c of sorted) {
     if (c.error) {
-      rows.push(`| ${c.server} | ${c.conns} | failed | | | | | |`);
+      rows.push([c.server, c.conns, 'failed']);
       continue;
     }
     const base = cells.find((b) => b.server === BASELINE && b.conns === c.conns && !b.error);
-    rows.push(`| ${c.server} | ${c.conns} | ${fmtK(c.msgsPerSec)} | ${fmt(c.p50us, 0)} | ${fmt(c.p99us, 0)} | ` +
-      `${fmt(c.cpuUsPerMsg, 2)} | ${ratio(c.cpuUsPerMsg, base?.cpuUsPerMsg)} | ${ratio(c.msgsPerSec, base?.msgsPerSec)} |`);
+    rows.push([c.server, c.conns, fmtK(c.msgsPerSec), fmt(c.p50us, 0), fmt(c.p99us, 0),
+      fmt(c.cpuUsPerMsg, 2), ratio(c.cpuUsPerMsg, base?.cpuUsPerMsg), ratio(c.msgsPerSec, base?.msgsPerSec)]);
   }
-  return rows.join('\n');
+  return markdownTable(['server', 'conns', 'msgs/s', 'p50 µs', 'p99 µs', 'server CPU µs/msg',
+    'CPU/msg ratio vs node-net', 'msgs/s ratio vs node-net'], rows);
 }
 
 async function main() {
   const { servers, conns, durationMs } = parseOptions();
-  for (const name of C_PROGRAMS) compileIfStale(name);
+  for (const name of C_PROGRAMS) compileIfStale(name, fail);
 
-  const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const clkTck = clockTicksPerSecond();
   const meta = {
     date: new Date().toISOString(),
     node: process.version,
-    kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
-    command: [process.argv0, ...process.argv.slice(1)].map(shellQuote).join(' '),
+    kernel: kernelRelease(),
+    command: commandLine(),
     clkTck,
     warmupMs: WARMUP_MS,
     durationMs,
     messageSize: 64,
   };
-  console.log(`date:    ${meta.date}`);
-  console.log(`node:    ${meta.node}`);
-  console.log(`kernel:  ${meta.kernel}`);
-  console.log(`command: ${meta.command}`);
+  printHeader(meta);
   console.log(`window:  ${WARMUP_MS} ms warmup + ${durationMs} ms measured, 64-byte messages\n`);
 
   const cells = [];
@@ -356,20 +210,12 @@ async function main() {
       ' — there msgs/s measures the client; compare CPU/msg.');
   }
 
-  fs.mkdirSync(OUT, { recursive: true });
-  const file = path.join(OUT, `echo-${meta.date.replaceAll(':', '-')}.json`);
-  fs.writeFileSync(file, `${JSON.stringify({ meta, skipped, results: cells }, null, 2)}\n`);
-  console.log(`\nresults: ${path.relative(ROOT, file)}`);
+  writeResults('echo', meta.date, { meta, skipped, results: cells });
 
   if (cells.some((c) => c.error)) process.exitCode = 1;
 }
 
 // Ctrl-C mid-run must not leave a server or loadgen behind.
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    for (const proc of children) proc.kill('SIGKILL');
-    process.exit(130);
-  });
-}
+onInterrupt();
 
 await main();

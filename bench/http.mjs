@@ -10,33 +10,23 @@
 // With --rounds N the servers take turns N times and the median round counts:
 // on a shared 2-core machine a single run is at the mercy of whatever else runs.
 // See bench/README.md.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import {
+  ROOT, READY_TIMEOUT_MS, cli, clockTicksPerSecond, commandLine, cpuTicks, describeExit, explain, freePort,
+  kernelRelease, killChildren, launch, onInterrupt, sleep, startAnnounced, stopServer, which, withTimeout,
+} from './lib/process.mjs';
+import { fmt, markdownTable, middleBy, ratio, writeResults } from './lib/report.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const OUT = path.join(ROOT, 'bench', 'out');
 const HOST = '127.0.0.1';
 const BODY = 'Hello, wasmux!\n';
-const READY_TIMEOUT_MS = 15000;
-const STOP_TIMEOUT_MS = 5000;
 const BASELINE = 'node-http';
 const WASMUX_CLI = 'dist/host/cli/main.js';
 const WASMUX_PLUGIN = 'dist/plugins/http.wasm';
-
-function which(cmd) {
-  try {
-    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || null;
-  } catch {
-    return null;
-  }
-}
 
 const SERVERS = {
   wasmux: {
@@ -44,11 +34,11 @@ const SERVERS = {
       const missing = [WASMUX_CLI, WASMUX_PLUGIN].filter((f) => !fs.existsSync(path.join(ROOT, f)));
       return missing.length ? `missing ${missing.join(', ')} (run npm run build first)` : null;
     },
-    start: () => startAnnounced('wasmux', [process.execPath, WASMUX_CLI, 'run', WASMUX_PLUGIN, '--listen', `${HOST}:0`]),
+    start: () => startWithPids('wasmux', [process.execPath, WASMUX_CLI, 'run', WASMUX_PLUGIN, '--listen', `${HOST}:0`]),
   },
   'node-http': {
     unavailable: () => null,
-    start: () => startAnnounced('node-http', [process.execPath, 'bench/servers/node-http.mjs', '--host', HOST, '--port', '0']),
+    start: () => startWithPids('node-http', [process.execPath, 'bench/servers/node-http.mjs', '--host', HOST, '--port', '0']),
   },
   nginx: {
     unavailable: () => (which('nginx') ? null : 'nginx is not installed (command -v nginx found nothing; e.g. apt-get install -y nginx-light)'),
@@ -69,32 +59,18 @@ const USAGE = `usage: node bench/http.mjs [options]      (or: npm run bench:http
 
 Prints a markdown table and writes everything to bench/out/http-<timestamp>.json.`;
 
-function fail(message) {
-  console.error(`bench/http: ${message}`);
-  process.exit(2);
-}
+const { fail, flags } = cli('http', USAGE);
 
 function parseOptions() {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        servers: { type: 'string' },
-        conns: { type: 'string', default: '100' },
-        threads: { type: 'string', default: '1' },
-        duration: { type: 'string' },
-        rounds: { type: 'string', default: '1' },
-        quick: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (err) {
-    fail(`${err.message}\n\n${USAGE}`);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  const values = flags({
+    servers: { type: 'string' },
+    conns: { type: 'string', default: '100' },
+    threads: { type: 'string', default: '1' },
+    duration: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
+    quick: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  });
   const int = (text, what, min, max) => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < min || n > max) fail(`${what} wants an integer from ${min} to ${max}, got '${text}'`);
@@ -112,82 +88,15 @@ function parseOptions() {
   };
 }
 
-function shellQuote(arg) {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
-}
-
-// Every child is tracked so that an interrupted run kills exactly what it started
-// (servers with every process they started: nginx's workers too).
-const children = new Set();
+// Servers are tracked so that an interrupted run kills every process they
+// started (nginx's workers too), not only the children launch() knows of.
 const liveServers = new Set();
 
-// Starts argv[0] with stdout and stderr read line by line (which also keeps the
-// pipes drained). `exited` settles once, for an exit and a spawn failure alike.
-function launch(argv, onLine = () => {}, opts = {}) {
-  const proc = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  children.add(proc);
-  const exited = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => resolve({ code, signal }));
-    proc.on('error', (error) => resolve({ code: null, signal: null, error }));
-  }).finally(() => children.delete(proc));
-  const stdout = [];
-  const stderrTail = [];
-  readline.createInterface({ input: proc.stdout }).on('line', (line) => {
-    stdout.push(line);
-    onLine(line, 'stdout');
-  });
-  readline.createInterface({ input: proc.stderr }).on('line', (line) => {
-    stderrTail.push(line);
-    if (stderrTail.length > 20) stderrTail.shift();
-    onLine(line, 'stderr');
-  });
-  return { proc, exited, stdout, stderrTail };
-}
-
-function explain(what, child) {
-  return child.stderrTail.length ? `${what}\n  ${child.stderrTail.join('\n  ')}` : what;
-}
-
-function describeExit({ code, signal, error }) {
-  if (error) return error.message;
-  return signal ? `killed by ${signal}` : `exit code ${code}`;
-}
-
-function withTimeout(promise, ms, onTimeout) {
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(onTimeout()), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// A server that prints "listening on HOST:PORT" (wasmux on either stream).
-async function startAnnounced(name, argv) {
-  let announce;
-  const listening = new Promise((resolve) => { announce = resolve; });
-  const server = launch(argv, (line) => {
-    const m = /listening on (\d+\.\d+\.\d+\.\d+):(\d+)/.exec(line);
-    if (m) announce(Number(m[2]));
-  });
-  const outcome = await withTimeout(
-    Promise.race([listening.then((port) => ({ port })), server.exited.then((exit) => ({ exit }))]),
-    READY_TIMEOUT_MS,
-    () => ({ timedOut: true }),
-  );
-  if (outcome.port) return { ...server, port: outcome.port, pids: () => [server.proc.pid] };
-  await stopServer(server);
-  const why = outcome.exit ? `exited before listening (${describeExit(outcome.exit)})` : `no 'listening on' line within ${READY_TIMEOUT_MS} ms`;
-  throw new Error(explain(`${name}: ${why}`, server));
-}
-
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((resolve, reject) => s.once('error', reject).listen(0, HOST, resolve));
-  const { port } = s.address();
-  await new Promise((resolve) => s.close(resolve));
-  return port;
+// A server that prints "listening on HOST:PORT" (wasmux on either stream): a
+// single process.
+async function startWithPids(name, argv) {
+  const server = await startAnnounced(name, argv);
+  return { ...server, pids: () => [server.proc.pid] };
 }
 
 async function accepts(port) {
@@ -205,7 +114,7 @@ async function accepts(port) {
 // Content-Type as the others; anything else 404.
 async function startNginx() {
   const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmux-bench-nginx-'));
-  const port = await freePort();
+  const port = await freePort(HOST);
   // The temporary-file paths compiled into this nginx point into /var/lib/nginx;
   // send each to the prefix so nothing outside it is touched.
   const built = execFileSync('sh', ['-c', 'nginx -V 2>&1'], { encoding: 'utf8' });
@@ -256,30 +165,12 @@ async function startNginx() {
   throw new Error(explain('nginx: did not accept connections', server));
 }
 
-async function stopServer(server) {
-  const { proc } = server;
-  let sigkill = false;
-  if (proc.exitCode === null && proc.signalCode === null && proc.pid) {
-    proc.kill('SIGTERM');
-    await withTimeout(server.exited, STOP_TIMEOUT_MS, () => {
-      sigkill = true;
-      proc.kill('SIGKILL');
-      return server.exited;
-    });
-  }
-  server.cleanup?.();
-  return { exit: describeExit(await server.exited), sigkill };
-}
-
 // utime + stime in clock ticks, summed over `pids` (all threads of each).
-// Fields are counted after the ')' that closes the command name.
-function cpuTicks(pids) {
+function cpuTicksOf(pids) {
   let sum = 0;
   for (const pid of pids) {
     try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      sum += Number(f[11]) + Number(f[12]);
+      sum += cpuTicks(pid);
     } catch { /* gone */ }
   }
   return sum;
@@ -338,9 +229,12 @@ function parseWrk(text) {
 // over a window inside the run (after connection setup, before the end).
 async function runWrk(server, opts, seconds, measure, clkTck) {
   const argv = ['wrk', `-t${opts.threads}`, `-c${opts.conns}`, `-d${seconds}s`, '--latency', `http://${HOST}:${server.port}/`];
-  const wrk = launch(argv);
+  const stdout = [];
+  const wrk = launch(argv, (line, stream) => {
+    if (stream === 'stdout') stdout.push(line);
+  });
   let first, last;
-  const sample = () => ({ server: cpuTicks(server.pids()), wrk: cpuTicks([wrk.proc.pid]), ns: process.hrtime.bigint() });
+  const sample = () => ({ server: cpuTicksOf(server.pids()), wrk: cpuTicksOf([wrk.proc.pid]), ns: process.hrtime.bigint() });
   const timers = [];
   if (measure) {
     const lead = Math.min(500, seconds * 100);
@@ -352,7 +246,7 @@ async function runWrk(server, opts, seconds, measure, clkTck) {
     return wrk.exited.then(() => ({ code: null, signal: 'SIGKILL (runner timeout)' }));
   });
   for (const t of timers) clearTimeout(t);
-  const text = wrk.stdout.join('\n');
+  const text = stdout.join('\n');
   if (exit.code !== 0) throw new Error(explain(`wrk failed (${describeExit(exit)}): ${text}`, wrk));
   const r = parseWrk(text);
   if (r.reqPerSec === null) throw new Error(`could not read wrk's report:\n${text}`);
@@ -391,32 +285,28 @@ async function runCell(name, opts, clkTck) {
 
 const fmtK = (n) => (n == null ? '–' : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0));
 const fmtMs = (us) => (us == null ? '–' : us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(0)} µs`);
-const fmt = (n, d) => (n == null ? '–' : n.toFixed(d));
-const ratio = (a, b) => (a == null || b == null || b === 0 ? '–' : (a / b).toFixed(2));
 
 function median(rounds) {
-  const ok = rounds.filter((r) => !r.error).toSorted((a, b) => a.reqPerSec - b.reqPerSec);
-  return ok.length ? ok[Math.floor((ok.length - 1) / 2)] : null;
+  const ok = rounds.filter((r) => !r.error);
+  return ok.length ? middleBy(ok, (r) => r.reqPerSec) : null;
 }
 
 function table(summary) {
-  const rows = [
-    '| server | req/s | latency avg | p50 | p99 | server CPU | server CPU µs/req | req/s vs node-http | CPU/req vs node-http |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ];
+  const rows = [];
   const base = summary.find((s) => s.server === BASELINE)?.median;
   for (const { server, median: m, rounds } of summary) {
     if (!m) {
-      rows.push(`| ${server} | failed | | | | | | | |`);
+      rows.push([server, 'failed']);
       continue;
     }
     const spread = rounds.length > 1
       ? ` (${fmtK(Math.min(...rounds.map((r) => r.reqPerSec)))}–${fmtK(Math.max(...rounds.map((r) => r.reqPerSec)))})`
       : '';
-    rows.push(`| ${server} | ${fmtK(m.reqPerSec)}${spread} | ${fmtMs(m.latencyAvgUs)} | ${fmtMs(m.p50us)} | ${fmtMs(m.p99us)} | ` +
-      `${fmt(m.serverCpuPct, 0)}% | ${fmt(m.cpuUsPerReq, 1)} | ${ratio(m.reqPerSec, base?.reqPerSec)} | ${ratio(m.cpuUsPerReq, base?.cpuUsPerReq)} |`);
+    rows.push([server, `${fmtK(m.reqPerSec)}${spread}`, fmtMs(m.latencyAvgUs), fmtMs(m.p50us), fmtMs(m.p99us),
+      `${fmt(m.serverCpuPct, 0)}%`, fmt(m.cpuUsPerReq, 1), ratio(m.reqPerSec, base?.reqPerSec), ratio(m.cpuUsPerReq, base?.cpuUsPerReq)]);
   }
-  return rows.join('\n');
+  return markdownTable(['server', 'req/s', 'latency avg', 'p50', 'p99', 'server CPU', 'server CPU µs/req',
+    'req/s vs node-http', 'CPU/req vs node-http'], rows);
 }
 
 function version(argv) {
@@ -431,15 +321,15 @@ function version(argv) {
 async function main() {
   const opts = parseOptions();
   if (!which('wrk')) fail('wrk is not installed (command -v wrk found nothing; e.g. apt-get install -y wrk)');
-  const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const clkTck = clockTicksPerSecond();
   const meta = {
     date: new Date().toISOString(),
     node: process.version,
-    kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
+    kernel: kernelRelease(),
     cpus: os.cpus().length,
     wrk: version('wrk -v'),
     nginx: which('nginx') ? version('nginx -v') : null,
-    command: [process.argv0, ...process.argv.slice(1)].map(shellQuote).join(' '),
+    command: commandLine(),
     ...opts,
   };
   console.log(`date:    ${meta.date}`);
@@ -487,25 +377,19 @@ async function main() {
       'compare server CPU µs/req.');
   }
 
-  fs.mkdirSync(OUT, { recursive: true });
-  const file = path.join(OUT, `http-${meta.date.replaceAll(':', '-')}.json`);
-  fs.writeFileSync(file, `${JSON.stringify({ meta, skipped, results }, null, 2)}\n`);
-  console.log(`\nresults: ${path.relative(ROOT, file)}`);
+  writeResults('http', meta.date, { meta, skipped, results });
   if (Object.values(results).some((rs) => rs.some((r) => r.error))) process.exitCode = 1;
 }
 
 // Ctrl-C mid-run must not leave a server or wrk behind.
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    for (const server of liveServers) {
-      for (const pid of server.pids()) {
-        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      }
-      server.cleanup?.();
+onInterrupt(() => {
+  for (const server of liveServers) {
+    for (const pid of server.pids()) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
-    for (const proc of children) proc.kill('SIGKILL');
-    process.exit(130);
-  });
-}
+    server.cleanup?.();
+  }
+  killChildren();
+});
 
 await main();

@@ -8,20 +8,18 @@
 // round. Besides requests per second, the servers' own CPU time per request is
 // read from /proc (all threads), which moves much less with the machine's load.
 // See bench/README.md.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import {
+  ROOT, READY_TIMEOUT_MS, cli, clockTicksPerSecond, commandLine, cpuTicks, freePort, kernelRelease, killChildren,
+  launch, launchAnnounced, onInterrupt, sleep, stopServer, which, withTimeout,
+} from './lib/process.mjs';
+import { markdownTable, writeResults } from './lib/report.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const OUT = path.join(ROOT, 'bench', 'out');
 const HOST = '127.0.0.1';
-const READY_TIMEOUT_MS = 15000;
-const STOP_TIMEOUT_MS = 5000;
 const WASMUX_CLI = 'dist/host/cli/main.js';
 const WASMUX_PLUGIN = 'dist/plugins/resp.wasm';
 const SERVERS = ['wasmux', 'redis-server'];
@@ -41,10 +39,7 @@ Needs redis-benchmark and redis-server on the PATH (Debian: apt-get install -y
 redis-tools redis-server), Linux (/proc), and a built wasmux (npm run build).
 Prints a markdown table and writes bench/out/resp-<timestamp>.json.`;
 
-function fail(message) {
-  console.error(`bench/resp: ${message}`);
-  process.exit(2);
-}
+const { fail, flags } = cli('resp', USAGE);
 
 function positive(text, what) {
   const n = Number(text);
@@ -53,26 +48,15 @@ function positive(text, what) {
 }
 
 function parseOptions() {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        tests: { type: 'string', default: 'set,get' },
-        requests: { type: 'string' },
-        clients: { type: 'string', default: '50' },
-        pipeline: { type: 'string', default: '16' },
-        rounds: { type: 'string' },
-        quick: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (err) {
-    fail(`${err.message}\n\n${USAGE}`);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  const values = flags({
+    tests: { type: 'string', default: 'set,get' },
+    requests: { type: 'string' },
+    clients: { type: 'string', default: '50' },
+    pipeline: { type: 'string', default: '16' },
+    rounds: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  });
   const tests = values.tests.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   if (tests.length === 0) fail('--tests is empty');
   return {
@@ -85,74 +69,13 @@ function parseOptions() {
 }
 
 function need(program) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' });
-  } catch {
+  if (!which(program)) {
     fail(`${program} is not on the PATH (Debian: apt-get install -y ${program === 'redis-server' ? 'redis-server' : 'redis-tools'})`);
   }
 }
 
-function shellQuote(arg) {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
-}
-
-// Every child is tracked so that an interrupted run ends exactly what it started,
-// and redis-server's directory is removed.
-const children = new Set();
+// redis-server's directories, removed after it stops, and on Ctrl-C.
 const dirs = new Set();
-
-// Starts argv[0], reading its stdout and stderr line by line into onLine (which
-// also keeps the pipes drained). `exited` settles once, for an exit or a spawn failure.
-function launch(argv, onLine = () => {}) {
-  const proc = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(proc);
-  const exited = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => resolve({ code, signal }));
-    proc.on('error', (error) => resolve({ code: null, signal: null, error }));
-  }).finally(() => children.delete(proc));
-  const stderrTail = [];
-  readline.createInterface({ input: proc.stdout }).on('line', (line) => onLine(line, 'stdout'));
-  readline.createInterface({ input: proc.stderr }).on('line', (line) => {
-    stderrTail.push(line);
-    if (stderrTail.length > 20) stderrTail.shift();
-    onLine(line, 'stderr');
-  });
-  return { proc, exited, stderrTail };
-}
-
-function withTimeout(promise, ms, onTimeout) {
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(onTimeout()), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function stop(server) {
-  const { proc } = server;
-  if (proc.exitCode === null && proc.signalCode === null && proc.pid) {
-    proc.kill('SIGTERM');
-    await withTimeout(server.exited, STOP_TIMEOUT_MS, () => {
-      proc.kill('SIGKILL');
-      return server.exited;
-    });
-  }
-  if (server.dir) {
-    fs.rmSync(server.dir, { recursive: true, force: true });
-    dirs.delete(server.dir);
-  }
-}
-
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(0, HOST, resolve);
-  });
-  const { port } = s.address();
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 function ping(port) {
   return new Promise((resolve) => {
@@ -177,15 +100,10 @@ async function startWasmux() {
   for (const f of [WASMUX_CLI, WASMUX_PLUGIN]) {
     if (!fs.existsSync(path.join(ROOT, f))) fail(`${f} is missing (npm run build)`);
   }
-  let announce;
-  const listening = new Promise((resolve) => { announce = resolve; });
-  const server = launch([process.execPath, WASMUX_CLI, 'run', WASMUX_PLUGIN, '--listen', `${HOST}:0`], (line) => {
-    const m = /listening on (\d+\.\d+\.\d+\.\d+):(\d+)/.exec(line);
-    if (m) announce(Number(m[2]));
-  });
-  const port = await withTimeout(Promise.race([listening, server.exited.then(() => null)]), READY_TIMEOUT_MS, () => null);
+  const { server, match } = await launchAnnounced([process.execPath, WASMUX_CLI, 'run', WASMUX_PLUGIN, '--listen', `${HOST}:0`]);
+  const port = match ? Number(match[2]) : null;
   if (!port) {
-    await stop(server);
+    await stopServer(server);
     fail(`wasmux did not start:\n  ${server.stderrTail.join('\n  ')}`);
   }
   return { ...server, port };
@@ -196,26 +114,22 @@ async function startWasmux() {
 async function startRedis() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmux-bench-redis-'));
   dirs.add(dir);
-  const port = await freePort();
+  const port = await freePort(HOST);
   const server = launch(['redis-server', '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no',
     '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning']);
-  server.dir = dir;
+  server.cleanup = () => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    dirs.delete(dir);
+  };
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (!(await ping(port))) {
     if (Date.now() > deadline || server.proc.exitCode !== null) {
-      await stop(server);
+      await stopServer(server);
       fail(`redis-server did not start:\n  ${server.stderrTail.join('\n  ')}`);
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   return { ...server, port };
-}
-
-// utime + stime of the whole process (all threads), in clock ticks.
-function cpuTicks(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 // One redis-benchmark run of one test; its rate and the server's CPU per request.
@@ -250,10 +164,7 @@ const median = (xs) => {
 const fmtK = (n) => `${(n / 1000).toFixed(0)}k`;
 
 function table(results, tests) {
-  const rows = [
-    '| command | wasmux ops/s | redis-server ops/s | ratio | wasmux CPU µs/op | redis-server CPU µs/op | CPU ratio |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-  ];
+  const rows = [];
   for (const test of tests) {
     const w = results.filter((r) => r.server === 'wasmux' && r.test === test);
     const r = results.filter((r) => r.server === 'redis-server' && r.test === test);
@@ -261,23 +172,24 @@ function table(results, tests) {
     const rr = median(r.map((x) => x.rps));
     const wc = median(w.map((x) => x.cpuUsPerRequest));
     const rc = median(r.map((x) => x.cpuUsPerRequest));
-    rows.push(`| ${test.toUpperCase()} | ${fmtK(wr)} | ${fmtK(rr)} | ${(wr / rr).toFixed(2)} | ${wc.toFixed(2)} | ${rc.toFixed(2)} | ${(wc / rc).toFixed(2)} |`);
+    rows.push([test.toUpperCase(), fmtK(wr), fmtK(rr), (wr / rr).toFixed(2), wc.toFixed(2), rc.toFixed(2), (wc / rc).toFixed(2)]);
   }
-  return rows.join('\n');
+  return markdownTable(['command', 'wasmux ops/s', 'redis-server ops/s', 'ratio', 'wasmux CPU µs/op', 'redis-server CPU µs/op',
+    'CPU ratio'], rows);
 }
 
 async function main() {
   const opts = parseOptions();
   need('redis-benchmark');
   need('redis-server');
-  const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const clkTck = clockTicksPerSecond();
   const meta = {
     date: new Date().toISOString(),
     node: process.version,
-    kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
+    kernel: kernelRelease(),
     redis: execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim(),
     cpus: os.cpus().length,
-    command: [process.argv0, ...process.argv.slice(1)].map(shellQuote).join(' '),
+    command: commandLine(),
     benchmark: `redis-benchmark -q -n ${opts.requests} -c ${opts.clients} -P ${opts.pipeline} -t <test>`,
     ...opts,
   };
@@ -324,7 +236,7 @@ async function main() {
       }
     }
   } finally {
-    await Promise.all(Object.values(servers).map(stop));
+    await Promise.all(Object.values(servers).map(stopServer));
   }
   if (failed) {
     console.error(failed.message);
@@ -340,19 +252,14 @@ async function main() {
   });
   if (below.length) console.log(`\nbelow the ${TARGET_RATIO}x target: ${below.join(', ')}`);
 
-  fs.mkdirSync(OUT, { recursive: true });
-  const file = path.join(OUT, `resp-${meta.date.replaceAll(':', '-')}.json`);
-  fs.writeFileSync(file, `${JSON.stringify({ meta, results }, null, 2)}\n`);
-  console.log(`\nresults: ${path.relative(ROOT, file)}`);
+  writeResults('resp', meta.date, { meta, results });
 }
 
 // Ctrl-C mid-run must not leave a server or redis-benchmark behind.
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    for (const proc of children) proc.kill('SIGKILL');
-    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-    process.exit(130);
-  });
-}
+// redis-server's directory is removed as well.
+onInterrupt(() => {
+  killChildren();
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 await main();

@@ -10,22 +10,18 @@
 // load generator's, does 64-byte ping-pong. Each message costs the server one
 // wait returning one event, one recv and one send, so the server's CPU per
 // message is a constant plus the wait's cost in N. See bench/README.md.
-import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import {
+  ROOT, cli, clockTicksPerSecond, compileIfStale, cpuTicks, kernelRelease, launchAnnounced, onInterrupt, runMeasured,
+  stopServer, withTimeout,
+} from './lib/process.mjs';
+import { markdownTable, middleBy, printHeader, writeResults } from './lib/report.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bench', 'bin');
-const OUT = path.join(ROOT, 'bench', 'out');
 const CLI = 'dist/host/cli/main.js';
 const PLUGIN = 'dist/plugins/echo.wasm';
 const WARMUP_MS = 500;
-const READY_TIMEOUT_MS = 15000;
-const STOP_TIMEOUT_MS = 5000;
 const SETUP_TIMEOUT_MS = 60000;
 // The server holds N + a few descriptors, this runner N: both stay under the
 // 20,000 per-process hard limit with room to spare.
@@ -57,31 +53,17 @@ Each run of a (backend, N) cell gets a fresh server process. Prints a markdown t
 cost ratio of the largest N to the smallest per backend, and writes the results
 to bench/out/wait-<timestamp>.json.`;
 
-function fail(message) {
-  console.error(`bench/wait: ${message}`);
-  process.exit(2);
-}
+const { fail, flags } = cli('wait', USAGE);
 
 async function parseOptions() {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        backends: { type: 'string' },
-        idle: { type: 'string' },
-        'duration-ms': { type: 'string' },
-        repeat: { type: 'string' },
-        quick: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (err) {
-    fail(`${err.message}\n\n${USAGE}`);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  const values = flags({
+    backends: { type: 'string' },
+    idle: { type: 'string' },
+    'duration-ms': { type: 'string' },
+    repeat: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  });
   for (const f of [CLI, PLUGIN]) if (!fs.existsSync(path.join(ROOT, f))) fail(`missing ${f}: run npm run build first`);
   const { availableBackends, BACKEND_NAMES } = await import(path.join(ROOT, 'dist/host/index.js'));
   const available = availableBackends();
@@ -102,82 +84,16 @@ async function parseOptions() {
   return { backends, idle, durationMs, repeat };
 }
 
-function compileLoadgen() {
-  const src = path.join(ROOT, 'bench', 'c', 'loadgen.c');
-  const bin = path.join(BIN, 'loadgen');
-  if (fs.existsSync(bin) && fs.statSync(bin).mtimeMs >= fs.statSync(src).mtimeMs) return bin;
-  fs.mkdirSync(BIN, { recursive: true });
-  console.error('compiling bench/c/loadgen.c -> bench/bin/loadgen');
-  try {
-    execFileSync('cc', ['-O2', '-Wall', '-o', bin, src], { stdio: 'inherit' });
-  } catch (err) {
-    fail(`cc could not build bench/c/loadgen.c: ${err.message}`);
-  }
-  return bin;
-}
-
-// Every child is tracked so that an interrupted run kills exactly what it started.
-const children = new Set();
-
-function launch(argv, onLine) {
-  const proc = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(proc);
-  const exited = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => resolve({ code, signal }));
-    proc.on('error', (error) => resolve({ code: null, signal: null, error }));
-  }).finally(() => children.delete(proc));
-  const tail = [];
-  const keep = (line) => {
-    tail.push(line);
-    if (tail.length > 20) tail.shift();
-  };
-  readline.createInterface({ input: proc.stdout }).on('line', (line) => onLine(line, 'stdout'));
-  readline.createInterface({ input: proc.stderr }).on('line', (line) => {
-    keep(line);
-    onLine(line, 'stderr');
-  });
-  return { proc, exited, tail };
-}
-
-function withTimeout(promise, ms, onTimeout) {
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(onTimeout()), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 async function startServer(backend) {
-  let announce;
-  const listening = new Promise((resolve) => (announce = resolve));
   // The policy's defaults would cap connections at 1,024 and shut idle ones
   // after 60 s: lift both, the idle connections are the point here.
   const argv = [process.execPath, CLI, 'run', PLUGIN, '--listen', '127.0.0.1:0', '--max-connections', String(MAX_IDLE + 16),
     '--idle-timeout', '0', '--backend', backend];
-  const server = launch(pinned(argv), (line) => {
-    const m = /listening on 127\.0\.0\.1:(\d+) \(backend (\w+)/.exec(line);
-    if (m) announce({ port: Number(m[1]), backend: m[2] });
-  });
-  const r = await withTimeout(Promise.race([listening, server.exited.then((exit) => ({ exit }))]), READY_TIMEOUT_MS,
-    () => ({ timedOut: true }));
+  const { server, match, ...r } = await launchAnnounced(pinned(argv), /listening on 127\.0\.0\.1:(\d+) \(backend (\w+)/);
+  if (match) Object.assign(r, { port: Number(match[1]), backend: match[2] });
   if (r.port && r.backend === backend) return { ...server, port: r.port };
   server.proc.kill('SIGKILL');
-  throw new Error(`server on ${backend} did not start: ${JSON.stringify(r)}\n  ${server.tail.join('\n  ')}`);
-}
-
-async function stopServer(server) {
-  if (server.proc.exitCode !== null || server.proc.signalCode !== null) return server.exited;
-  server.proc.kill('SIGTERM');
-  return withTimeout(server.exited, STOP_TIMEOUT_MS, () => {
-    server.proc.kill('SIGKILL');
-    return server.exited;
-  });
-}
-
-function cpuTicks(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
+  throw new Error(`server on ${backend} did not start: ${JSON.stringify(r)}\n  ${server.stderrTail.join('\n  ')}`);
 }
 
 // Opens n connections that each echo one byte, then stay open and silent.
@@ -216,27 +132,15 @@ async function runCell(loadgenBin, backend, idle, durationMs, clkTck) {
   let socks = [];
   try {
     socks = await openIdle(server.port, idle);
-    let start, end, report;
-    const loadgen = launch(pinned([loadgenBin, '--host', '127.0.0.1', '--port', String(server.port), '--conns', '1', '--size', '64',
-      '--duration-ms', String(durationMs), '--warmup-ms', String(WARMUP_MS)]), (line, stream) => {
-      if (stream !== 'stdout') return;
-      const sample = () => ({ server: cpuTicks(server.proc.pid), ns: process.hrtime.bigint() });
-      try {
-        if (line === 'measure-start') start = sample();
-        else if (line.startsWith('{')) {
-          end = sample();
-          report = JSON.parse(line);
-        }
-      } catch {
-        // the server is gone (its /proc entry with it): reported below as a failed cell
-      }
-    });
-    const exit = await withTimeout(loadgen.exited, WARMUP_MS + durationMs + 30000, () => {
-      loadgen.proc.kill('SIGKILL');
-      return { code: null, signal: 'SIGKILL (timeout)' };
-    });
+    const sample = () => ({ server: cpuTicks(server.proc.pid), ns: process.hrtime.bigint() });
+    // A sampling error means the server is gone (its /proc entry with it): the
+    // missing samples make it a failed cell below.
+    const { child: loadgen, exit, start, end, report } = await runMeasured(
+      pinned([loadgenBin, '--host', '127.0.0.1', '--port', String(server.port), '--conns', '1', '--size', '64',
+        '--duration-ms', String(durationMs), '--warmup-ms', String(WARMUP_MS)]),
+      sample, WARMUP_MS + durationMs + 30000, 'SIGKILL (timeout)');
     if (!report || !start || report.errors) {
-      throw new Error(`loadgen failed (${JSON.stringify(exit)}, errors ${report?.errors})\n  ${loadgen.tail.join('\n  ')}`);
+      throw new Error(`loadgen failed (${JSON.stringify(exit)}, errors ${report?.errors})\n  ${loadgen.stderrTail.join('\n  ')}`);
     }
     const windowSec = Number(end.ns - start.ns) / 1e9;
     const serverCpuSec = (end.server - start.server) / clkTck;
@@ -252,7 +156,7 @@ async function runCell(loadgenBin, backend, idle, durationMs, clkTck) {
     };
   } finally {
     for (const s of socks) s.destroy();
-    const exit = await stopServer(server);
+    const { status: exit } = await stopServer(server);
     if (exit.code !== 0) console.error(`  (server on ${backend} exited with ${exit.code ?? exit.signal})`);
   }
 }
@@ -260,45 +164,43 @@ async function runCell(loadgenBin, backend, idle, durationMs, clkTck) {
 const fmtN = (n) => n.toLocaleString('en-US');
 
 function table(cells, backends, idle) {
-  const rows = [
-    '| backend | idle conns | msgs/s | p50 µs | server CPU µs/msg (one wait each) | min–max of runs | × its cost at N = ' + fmtN(idle[0]) + ' |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-  ];
+  const rows = [];
   for (const b of backends) {
     const base = cells.find((c) => c.backend === b && c.idle === idle[0] && !c.error);
     for (const n of idle) {
       const c = cells.find((x) => x.backend === b && x.idle === n);
       if (!c || c.error) {
-        rows.push(`| ${b} | ${fmtN(n)} | failed | | | | |`);
+        rows.push([b, fmtN(n), 'failed']);
         continue;
       }
       const ratio = base ? (c.cpuUsPerMsg / base.cpuUsPerMsg).toFixed(2) : '–';
       const spread = `${c.minCpuUsPerMsg.toFixed(2)}–${c.maxCpuUsPerMsg.toFixed(2)}`;
-      rows.push(`| ${b} | ${fmtN(n)} | ${fmtN(Math.round(c.msgsPerSec))} | ${c.p50us.toFixed(0)} | ${c.cpuUsPerMsg.toFixed(2)} | ${spread} | ${ratio} |`);
+      rows.push([b, fmtN(n), fmtN(Math.round(c.msgsPerSec)), c.p50us.toFixed(0), c.cpuUsPerMsg.toFixed(2), spread, ratio]);
     }
   }
-  return rows.join('\n');
+  return markdownTable(['backend', 'idle conns', 'msgs/s', 'p50 µs', 'server CPU µs/msg (one wait each)', 'min–max of runs',
+    `× its cost at N = ${fmtN(idle[0])}`], rows);
 }
 
 // The run with the median CPU per message stands for the cell; the spread is kept.
 function median(runs) {
-  const sorted = runs.toSorted((a, b) => a.cpuUsPerMsg - b.cpuUsPerMsg);
+  const cpu = runs.map((r) => r.cpuUsPerMsg);
   return {
-    ...sorted[(sorted.length - 1) >> 1],
-    minCpuUsPerMsg: sorted[0].cpuUsPerMsg,
-    maxCpuUsPerMsg: sorted[sorted.length - 1].cpuUsPerMsg,
+    ...middleBy(runs, (r) => r.cpuUsPerMsg),
+    minCpuUsPerMsg: Math.min(...cpu),
+    maxCpuUsPerMsg: Math.max(...cpu),
     runs,
   };
 }
 
 async function main() {
   const { backends, idle, durationMs, repeat } = await parseOptions();
-  const loadgenBin = compileLoadgen();
-  const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const loadgenBin = compileIfStale('loadgen', fail);
+  const clkTck = clockTicksPerSecond();
   const meta = {
     date: new Date().toISOString(),
     node: process.version,
-    kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
+    kernel: kernelRelease(),
     command: ['node', ...process.argv.slice(1).map((a) => path.relative(ROOT, a) || a)].join(' '),
     clkTck,
     pinnedToCpu: TASKSET ? Number(CPU) : null,
@@ -306,10 +208,7 @@ async function main() {
     durationMs,
     repeat,
   };
-  console.log(`date:    ${meta.date}`);
-  console.log(`node:    ${meta.node}`);
-  console.log(`kernel:  ${meta.kernel}`);
-  console.log(`command: ${meta.command}`);
+  printHeader(meta);
   console.log(`window:  ${WARMUP_MS} ms warmup + ${durationMs} ms measured, 1 active connection (64-byte ping-pong), ` +
     `median of ${repeat} run${repeat === 1 ? '' : 's'} per cell\n`);
 
@@ -343,18 +242,10 @@ async function main() {
     if (a && z) console.log(`${b}: cost at ${fmtN(hi)} idle = ${(z.cpuUsPerMsg / a.cpuUsPerMsg).toFixed(2)} × its cost at ${fmtN(lo)}`);
   }
 
-  fs.mkdirSync(OUT, { recursive: true });
-  const file = path.join(OUT, `wait-${meta.date.replaceAll(':', '-')}.json`);
-  fs.writeFileSync(file, `${JSON.stringify({ meta, results: cells }, null, 2)}\n`);
-  console.log(`\nresults: ${path.relative(ROOT, file)}`);
+  writeResults('wait', meta.date, { meta, results: cells });
   if (cells.some((c) => c.error)) process.exitCode = 1;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    for (const proc of children) proc.kill('SIGKILL');
-    process.exit(130);
-  });
-}
+onInterrupt();
 
 await main();

@@ -10,21 +10,20 @@
 //
 // This file is both the runner (default) and the load generator
 // (`--loadgen`, started by the runner as a separate process).
-import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  ROOT, cli, clockTicksPerSecond, commandLine, cpuSplit, cpuTicks, describeExit, explain, kernelRelease, onInterrupt,
+  runMeasured, startAnnounced, stopServer,
+} from './lib/process.mjs';
+import { fmt, markdownTable, printHeader, ratio, writeResults } from './lib/report.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
-const OUT = path.join(ROOT, 'bench', 'out');
 const HOST = '127.0.0.1';
 const WARMUP_MS = 1000;
-const READY_TIMEOUT_MS = 15000;
-const STOP_TIMEOUT_MS = 5000;
 const CONNECT_TIMEOUT_MS = 10000;
 const BASELINE = 'node-ws';
 const MAX_CONNS = 1000;
@@ -62,10 +61,7 @@ const USAGE = `usage: node bench/ws.mjs [options]      (or: npm run bench:ws -- 
 Each (server, conns) pair gets a fresh server process and a fresh load generator
 process. Prints a markdown table and writes bench/out/ws-<timestamp>.json.`;
 
-function fail(message) {
-  console.error(`bench/ws: ${message}`);
-  process.exit(2);
-}
+const { fail, flags, list: parseList } = cli('ws', USAGE);
 
 function intOption(text, name, min, max) {
   const n = Number(text);
@@ -301,34 +297,17 @@ function loadgen(argv) {
 // Runner
 // ============================================================================
 
-function parseList(text, what, parseItem) {
-  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
-  if (items.length === 0) fail(`${what} is empty`);
-  return items.map(parseItem);
-}
-
 function parseOptions() {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        servers: { type: 'string' },
-        conns: { type: 'string' },
-        senders: { type: 'string', default: '4' },
-        size: { type: 'string', default: '64' },
-        window: { type: 'string', default: '32' },
-        'duration-ms': { type: 'string' },
-        quick: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (err) {
-    fail(`${err.message}\n\n${USAGE}`);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  const values = flags({
+    servers: { type: 'string' },
+    conns: { type: 'string' },
+    senders: { type: 'string', default: '4' },
+    size: { type: 'string', default: '64' },
+    window: { type: 'string', default: '32' },
+    'duration-ms': { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  });
   const servers = parseList(values.servers ?? Object.keys(SERVERS).join(','), '--servers', (s) => {
     if (!(s in SERVERS)) fail(`unknown server '${s}'; known: ${Object.keys(SERVERS).join(', ')}`);
     return s;
@@ -343,115 +322,16 @@ function parseOptions() {
   return { servers, conns, senders, size, window, durationMs };
 }
 
-function shellQuote(arg) {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
-}
-
-// Every child is tracked so that an interrupted run kills exactly what it started.
-const children = new Set();
-
-function launch(argv, onLine) {
-  const proc = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(proc);
-  const exited = new Promise((resolve) => {
-    proc.on('exit', (code, signal) => resolve({ code, signal }));
-    proc.on('error', (error) => resolve({ code: null, signal: null, error }));
-  }).finally(() => children.delete(proc));
-  const stderrTail = [];
-  readline.createInterface({ input: proc.stdout }).on('line', (line) => onLine(line, 'stdout'));
-  readline.createInterface({ input: proc.stderr }).on('line', (line) => {
-    stderrTail.push(line);
-    if (stderrTail.length > 20) stderrTail.shift();
-    onLine(line, 'stderr');
-  });
-  return { proc, exited, stderrTail };
-}
-
-function explain(what, child) {
-  return child.stderrTail.length ? `${what}\n  ${child.stderrTail.join('\n  ')}` : what;
-}
-
-function describeExit({ code, signal, error }) {
-  if (error) return error.message;
-  return signal ? `killed by ${signal}` : `exit code ${code}`;
-}
-
-function withTimeout(promise, ms, onTimeout) {
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(onTimeout()), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function startServer(name) {
-  let announce;
-  const listening = new Promise((resolve) => { announce = resolve; });
-  const server = launch(SERVERS[name].argv(), (line) => {
-    const m = /listening on (\d+\.\d+\.\d+\.\d+):(\d+)/.exec(line);
-    if (m) announce({ port: Number(m[2]) });
-  });
-  const outcome = await withTimeout(
-    Promise.race([listening, server.exited.then((exit) => ({ exit }))]),
-    READY_TIMEOUT_MS,
-    () => ({ timedOut: true }),
-  );
-  if (outcome.port) return { ...server, port: outcome.port };
-  if (outcome.timedOut) await stopServer(server);
-  const why = outcome.exit ? `exited before listening (${describeExit(outcome.exit)})` : `no 'listening on' line within ${READY_TIMEOUT_MS} ms`;
-  throw new Error(explain(`${name}: ${why}`, server));
-}
-
-async function stopServer(server) {
-  const { proc } = server;
-  if (proc.exitCode !== null || proc.signalCode !== null || !proc.pid) {
-    return { exit: describeExit(await server.exited), sigkill: false };
-  }
-  proc.kill('SIGTERM');
-  let sigkill = false;
-  const exit = await withTimeout(server.exited, STOP_TIMEOUT_MS, () => {
-    sigkill = true;
-    proc.kill('SIGKILL');
-    return server.exited;
-  });
-  return { exit: describeExit(exit), sigkill };
-}
-
-// utime + stime of the whole process (all threads), in clock ticks.
-function cpuTicks(pid) {
-  const [user, sys] = cpuSplit(pid);
-  return user + sys;
-}
-
-// [utime, stime]: on loopback the kernel does much of the receiver's TCP work
-// in the sender's system time, so the split says where a server's time goes.
-function cpuSplit(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return [Number(fields[11]), Number(fields[12])];
-}
+const startServer = (name) => startAnnounced(name, SERVERS[name].argv());
 
 async function runLoad(server, opts, conns, clkTck) {
   const args = [SELF, '--loadgen', '--port', String(server.port), '--conns', String(conns), '--senders', String(opts.senders),
     '--size', String(opts.size), '--window', String(opts.window), '--duration-ms', String(opts.durationMs), '--warmup-ms', String(WARMUP_MS)];
-  let start, end, report, lineError;
-  const loadgen = launch([process.execPath, ...args], (line, stream) => {
-    if (stream !== 'stdout') return;
-    const sample = () => ({ server: cpuSplit(server.proc.pid), loadgen: cpuTicks(loadgen.proc.pid), ns: process.hrtime.bigint() });
-    try {
-      if (line === 'measure-start') start = sample();
-      else if (line.startsWith('{')) {
-        end = sample();
-        report = JSON.parse(line);
-      }
-    } catch (err) {
-      lineError ??= err;
-    }
-  });
-  const exit = await withTimeout(loadgen.exited, WARMUP_MS + opts.durationMs + CONNECT_TIMEOUT_MS * 2 + 15000, () => {
-    loadgen.proc.kill('SIGKILL');
-    return loadgen.exited.then(() => ({ code: null, signal: 'SIGKILL (runner timeout)' }));
-  });
+  // On loopback the kernel does much of the receiver's TCP work in the sender's
+  // system time, so the server's user/system split says where its time goes.
+  const sample = (loadgen) => ({ server: cpuSplit(server.proc.pid), loadgen: cpuTicks(loadgen.proc.pid), ns: process.hrtime.bigint() });
+  const { child: loadgen, exit, start, end, report, lineError } = await runMeasured([process.execPath, ...args], sample,
+    WARMUP_MS + opts.durationMs + CONNECT_TIMEOUT_MS * 2 + 15000);
   if (lineError) throw new Error(explain(`measuring failed: ${lineError.message}`, loadgen));
   if (!report || !start) throw new Error(explain(`loadgen failed (${describeExit(exit)})`, loadgen));
   const windowSec = Number(end.ns - start.ns) / 1e9;
@@ -485,43 +365,37 @@ async function runCell(name, opts, conns, clkTck) {
 }
 
 const fmtK = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0));
-const fmt = (n, digits) => (n == null ? '–' : n.toFixed(digits));
-const ratio = (a, b) => (a == null || b == null || b === 0 ? '–' : (a / b).toFixed(2));
 
 function table(cells, serverOrder) {
-  const rows = [
-    '| server | clients | senders | msgs sent/s | deliveries/s | p50 µs | p99 µs | server CPU | loadgen CPU | server CPU µs/delivery | deliveries/s vs node-ws | CPU/delivery vs node-ws |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ];
+  const rows = [];
   const sorted = cells.toSorted((a, b) => a.conns - b.conns || serverOrder.indexOf(a.server) - serverOrder.indexOf(b.server));
   for (const c of sorted) {
     if (c.error) {
-      rows.push(`| ${c.server} | ${c.conns} | | failed | | | | | | | | |`);
+      rows.push([c.server, c.conns, '', 'failed']);
       continue;
     }
     const base = cells.find((b) => b.server === BASELINE && b.conns === c.conns && !b.error);
-    rows.push(`| ${c.server} | ${c.conns} | ${c.senders} | ${fmtK(c.sentPerSec)} | ${fmtK(c.deliveriesPerSec)} | ${fmt(c.p50us, 0)} | ${fmt(c.p99us, 0)} | ` +
-      `${fmt(c.serverCpuPct, 0)}% | ${fmt(c.loadgenCpuPct, 0)}% | ${fmt(c.cpuUsPerDelivery, 3)} | ${ratio(c.deliveriesPerSec, base?.deliveriesPerSec)} | ${ratio(c.cpuUsPerDelivery, base?.cpuUsPerDelivery)} |`);
+    rows.push([c.server, c.conns, c.senders, fmtK(c.sentPerSec), fmtK(c.deliveriesPerSec), fmt(c.p50us, 0), fmt(c.p99us, 0),
+      `${fmt(c.serverCpuPct, 0)}%`, `${fmt(c.loadgenCpuPct, 0)}%`, fmt(c.cpuUsPerDelivery, 3),
+      ratio(c.deliveriesPerSec, base?.deliveriesPerSec), ratio(c.cpuUsPerDelivery, base?.cpuUsPerDelivery)]);
   }
-  return rows.join('\n');
+  return markdownTable(['server', 'clients', 'senders', 'msgs sent/s', 'deliveries/s', 'p50 µs', 'p99 µs', 'server CPU',
+    'loadgen CPU', 'server CPU µs/delivery', 'deliveries/s vs node-ws', 'CPU/delivery vs node-ws'], rows);
 }
 
 async function main() {
   const opts = parseOptions();
-  const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const clkTck = clockTicksPerSecond();
   const meta = {
     date: new Date().toISOString(),
     node: process.version,
-    kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
-    command: [process.argv0, ...process.argv.slice(1)].map(shellQuote).join(' '),
+    kernel: kernelRelease(),
+    command: commandLine(),
     clkTck,
     warmupMs: WARMUP_MS,
     ...opts,
   };
-  console.log(`date:    ${meta.date}`);
-  console.log(`node:    ${meta.node}`);
-  console.log(`kernel:  ${meta.kernel}`);
-  console.log(`command: ${meta.command}`);
+  printHeader(meta);
   console.log(`window:  ${WARMUP_MS} ms warmup + ${opts.durationMs} ms measured; ${opts.senders} senders, ` +
     `${opts.size}-byte binary messages, ${opts.window} in flight per sender\n`);
 
@@ -559,21 +433,13 @@ async function main() {
     console.log(`\nloadgen used ≥90% of a core in: ${clientBound.map((c) => `${c.server}×${c.conns}`).join(', ')}` +
       ' — there deliveries/s is bounded by the client; compare CPU/delivery.');
   }
-  fs.mkdirSync(OUT, { recursive: true });
-  const file = path.join(OUT, `ws-${meta.date.replaceAll(':', '-')}.json`);
-  fs.writeFileSync(file, `${JSON.stringify({ meta, skipped, results: cells }, null, 2)}\n`);
-  console.log(`\nresults: ${path.relative(ROOT, file)}`);
+  writeResults('ws', meta.date, { meta, skipped, results: cells });
   if (cells.some((c) => c.error)) process.exitCode = 1;
 }
 
 if (process.argv.includes('--loadgen')) {
   loadgen(process.argv.slice(2));
 } else {
-  for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.on(signal, () => {
-      for (const proc of children) proc.kill('SIGKILL');
-      process.exit(130);
-    });
-  }
+  onInterrupt();
   await main();
 }

@@ -128,14 +128,6 @@ export const epoll: BackendModule = {
     c.close(fd);
   },
   reserve(addr: SocketAddress, out: SocketAddress) {
-    const s = new PosixSockets(null);
-    const fd = s.bound(addr, true);
-    if (fd < 0) return fd;
-    const r = s.localAddress(fd, out);
-    if (r < 0) {
-      c.close(fd);
-      return r;
-    }
-    return fd;
+    return new PosixSockets(null).reserve(addr, out);
   },
 };

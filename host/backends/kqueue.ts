@@ -286,14 +286,6 @@ export const kqueue: BackendModule = {
     sys.close(fd);
   },
   reserve(addr: SocketAddress, out: SocketAddress) {
-    const s = new sys.Sockets(null);
-    const fd = s.bound(addr, true);
-    if (fd < 0) return fd;
-    const r = s.localAddress(fd, out);
-    if (r < 0) {
-      sys.close(fd);
-      return r;
-    }
-    return fd;
+    return new sys.Sockets(null).reserve(addr, out);
   },
 };

@@ -100,6 +100,21 @@ export class SocketOps {
   }
 
   /** A socket bound to `addr` (SO_REUSEADDR, the shared-port option when shared), not yet listening. */
+  /**
+   * BackendModule.reserve: a socket bound (not listening) to `addr` with
+   * SO_REUSEPORT, its resolved address in `out`; the socket or fail().
+   */
+  reserve(addr: SocketAddress, out: SocketAddress): number {
+    const fd = this.bound(addr, true);
+    if (fd < 0) return fd;
+    const r = this.localAddress(fd, out);
+    if (r < 0) {
+      this.os.close(fd);
+      return r;
+    }
+    return fd;
+  }
+
   bound(addr: SocketAddress, shared: boolean): number {
     const os = this.os;
     const fd = os.stream(addr.v6);
