@@ -2,7 +2,6 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Windows' Node under wine, for the IOCP tests (skipped, with the reason, without wine).
     globalSetup: ['test/global-setup-wine.ts'],
     // Each file in its own process: worker threads, koffi and sockets of one
@@ -18,5 +17,21 @@ export default defineConfig({
     maxWorkers: 1,
     // The JSON file is what .ci/run counts from (it prints "N passed, N failed").
     reporters: ['default', ['json', { outputFile: '.cache/test-results.json' }]],
+    projects: [
+      // Everything, on the platform's native backend (auto).
+      { extends: true, test: { name: 'native', include: ['test/**/*.test.ts'] } },
+      // The sandbox, abuse and protocol suites again on poll(2): the policy,
+      // the supervisor and the plugins must hold on every backend, not only
+      // the native one (the conformance suite already runs every backend).
+      {
+        extends: true,
+        test: {
+          name: 'poll',
+          include: ['test/{hostile,abuse,http,resp,ws}/**/*.test.ts', 'test/echo.test.ts', 'test/connections.test.ts'],
+          exclude: ['**/backends.test.ts', '**/cli-neighbour.test.ts', 'test/ws/codecs.test.ts'],
+          env: { WASMUX_TEST_BACKEND: 'poll' },
+        },
+      },
+    ],
   },
 });

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { serve, type LogEntry, type PluginServer, type ServeOptions } from '../../dist/host/index.js';
 import { ECHO_WASM, HOST, connect, destroyClients, exchange, openFds, sleep, waitFor, warmUpLibuv, withTimeout } from './server.js';
 import { CLI, ROOT } from './cli.js';
+import { BACKEND_UNDER_TEST, assertBackend } from './backend-under-test.js';
 
 export { ECHO_WASM, HOST };
 
@@ -56,9 +57,11 @@ export async function host(plugin: string, opts: Partial<Omit<ServeOptions, 'plu
   const server = await serve({
     plugin,
     listen: [`${HOST}:0`],
+    backend: BACKEND_UNDER_TEST,
     ...rest,
     logger: (e) => logs.push({ ...e, ns: process.hrtime.bigint(), at: performance.now() }),
   });
+  assertBackend(server.backend);
   const lines = (re: RegExp) => logs.filter((l) => re.test(l.message));
   const h: Hosted = {
     server,

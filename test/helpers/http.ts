@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type net from 'node:net';
 import { serve, type LogEntry, type PluginServer, type ServeOptions } from '../../dist/host/index.js';
 import { connect, withTimeout, HOST } from './server.js';
+import { BACKEND_UNDER_TEST, assertBackend } from './backend-under-test.js';
 
 export const HTTP_WASM = fileURLToPath(new URL('../../dist/plugins/http.wasm', import.meta.url));
 export { HOST };
@@ -29,7 +30,8 @@ export interface HttpServer {
 /** Starts the http plugin on 127.0.0.1:0 (config: the plugin's --config string). */
 export async function startHttp(opts: Partial<Omit<ServeOptions, 'plugin' | 'logger'>> = {}): Promise<HttpServer> {
   const logs: LogEntry[] = [];
-  const server = await serve({ plugin: HTTP_WASM, listen: [`${HOST}:0`], workers: 1, ...opts, logger: (e) => logs.push(e) });
+  const server = await serve({ plugin: HTTP_WASM, listen: [`${HOST}:0`], workers: 1, backend: BACKEND_UNDER_TEST, ...opts, logger: (e) => logs.push(e) });
+  assertBackend(server.backend);
   try {
     await withTimeout(server.ready, 15_000, 'http server ready');
   } catch (e) {

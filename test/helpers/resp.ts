@@ -18,6 +18,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { serve, type LogEntry, type PluginServer, type ServeOptions } from '../../dist/host/index.js';
 import { connect, withTimeout, sleep, HOST } from './server.js';
+import { BACKEND_UNDER_TEST, assertBackend } from './backend-under-test.js';
 
 export const RESP_WASM = fileURLToPath(new URL('../../dist/plugins/resp.wasm', import.meta.url));
 export { HOST };
@@ -32,7 +33,8 @@ export interface RespServer {
 /** Starts the resp plugin on 127.0.0.1:0 (`config`: the plugin's --config string). */
 export async function startResp(opts: Partial<Omit<ServeOptions, 'plugin' | 'logger'>> = {}): Promise<RespServer> {
   const logs: LogEntry[] = [];
-  const server = await serve({ plugin: RESP_WASM, listen: [`${HOST}:0`], workers: 1, ...opts, logger: (e) => logs.push(e) });
+  const server = await serve({ plugin: RESP_WASM, listen: [`${HOST}:0`], workers: 1, backend: BACKEND_UNDER_TEST, ...opts, logger: (e) => logs.push(e) });
+  assertBackend(server.backend);
   try {
     await withTimeout(server.ready, 15_000, 'resp server ready');
   } catch (e) {

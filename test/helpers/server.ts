@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { serve, type LogEntry, type PluginServer, type ServeOptions } from '../../dist/host/index.js';
+import { BACKEND_UNDER_TEST, assertBackend } from './backend-under-test.js';
 
 export type { LogEntry, PluginServer };
 
@@ -39,9 +40,11 @@ export async function startEcho(opts: Partial<Omit<ServeOptions, 'plugin' | 'log
     plugin: ECHO_WASM,
     listen: [`${HOST}:0`],
     workers: 1,
+    backend: BACKEND_UNDER_TEST,
     ...opts,
     logger: (e) => logs.push(e),
   });
+  assertBackend(server.backend);
   try {
     await withTimeout(server.ready, 15_000, 'echo server ready');
   } catch (e) {

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { serve, type LogEntry, type PluginServer, type ServeOptions } from '../../dist/host/index.js';
 import { HOST, connect, destroyClients, withTimeout } from './server.js';
+import { BACKEND_UNDER_TEST, assertBackend } from './backend-under-test.js';
 
 export { WebSocket };
 
@@ -29,7 +30,8 @@ export interface WsServer {
 /** Starts dist/plugins/ws.wasm on 127.0.0.1:0 (config: the plugin's limits) and waits until it listens. */
 export async function startWs(opts: Partial<Omit<ServeOptions, 'plugin' | 'logger'>> = {}): Promise<WsServer> {
   const logs: LogEntry[] = [];
-  const server = await serve({ plugin: WS_WASM, listen: [`${HOST}:0`], workers: 1, ...opts, logger: (e) => logs.push(e) });
+  const server = await serve({ plugin: WS_WASM, listen: [`${HOST}:0`], workers: 1, backend: BACKEND_UNDER_TEST, ...opts, logger: (e) => logs.push(e) });
+  assertBackend(server.backend);
   try {
     await withTimeout(server.ready, 15_000, 'ws server ready');
   } catch (e) {
