@@ -11,6 +11,9 @@ import { GuestTrap } from './traps.js';
 import { SocketAddress } from '../backends/address.js';
 import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM } from '../sandbox/handle-table.js';
 
+/** Connections closed at the cap within one accept call before the guest is told to retry. */
+const REFUSE_BATCH = 256;
+
 export function tcpImports(ctx: InstanceContext) {
   const { mem, table, backend, stats, limits, clock } = ctx;
   const maxConnections = limits.maxConnections;
@@ -79,9 +82,11 @@ export function tcpImports(ctx: InstanceContext) {
 
   // Accepts one connection within the policy's connection cap. At the cap,
   // connections are accepted and closed at once (the client sees the close,
-  // the backlog does not fill up) and the guest sees would-block.
+  // the backlog does not fill up) and the guest sees would-block. A flood is
+  // closed REFUSE_BATCH at a time: then the guest gets `limit` (retry
+  // shortly), so one accept call never holds the instance for long.
   function acceptOne(listener: number): number {
-    for (;;) {
+    for (let refused = 0; refused < REFUSE_BATCH; refused++) {
       const fd = backend.accept(listener, peer);
       if (fd < 0) return fd;
       if (stats[STAT_OPEN]! < maxConnections) return adopt(fd, KIND_STREAM);
@@ -92,6 +97,7 @@ export function tcpImports(ctx: InstanceContext) {
         ctx.log('warn', `connection cap reached (maxConnections ${maxConnections}): closing new connections until some end`);
       }
     }
+    return fail(ErrorCode.Limit);
   }
 
   function other(op: string, r: number): number {
