@@ -21,7 +21,8 @@ import { ROOT } from './cli.js';
 
 const OUT = join(ROOT, '.cache', 'wat-plugins');
 const WIT = join(ROOT, 'wit');
-_setPreopens({ [ROOT]: ROOT });
+// (The package's types describe the browser build; on Node it takes host paths.)
+(_setPreopens as unknown as (preopens: Record<string, string>) => void)({ [ROOT]: ROOT });
 
 /**
  * Core imports of the plugin world with their canonical-ABI types (the same
