@@ -11,7 +11,8 @@ export type WasmuxErrorCode =
   | 'WASMUX_ERR_MALFORMED' // truncated or structurally invalid binary
   | 'WASMUX_ERR_FORBIDDEN_IMPORT' // imports something outside the allowed set
   | 'WASMUX_ERR_MISSING_EXPORT' // does not export what the plugin world requires
-  | 'WASMUX_ERR_UNSUPPORTED_SHAPE' // a valid component wasmux cannot run (nested components, ...)
+  | 'WASMUX_ERR_UNSUPPORTED_SHAPE' // a valid component wasmux cannot run (nested components, a refused feature, a sanity limit)
+  | 'WASMUX_ERR_BAD_SIGNATURE' // a core import or export whose type is not the one the world's canonical ABI gives it
   | 'WASMUX_ERR_BAD_ARGUMENT' // CLI or API argument invalid
   | 'WASMUX_ERR_BAD_POLICY' // a policy file or policy flag is invalid
   | 'WASMUX_ERR_POLICY' // the plugin cannot run under its policy (e.g. needs more memory than allowed)

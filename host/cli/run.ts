@@ -35,6 +35,8 @@ Plugin options:
                             IPv6 in brackets; repeat for several          [default: none allowed]
   --max-connections <n>     open connections per instance; more are closed [default: ${d.maxConnections}]
   --max-memory <MiB>        linear memory per instance (enforced in the module) [default: ${d.maxMemoryMiB}]
+  --max-table-elements <n>  elements of all tables per instance (enforced in the
+                            module)                                       [default: ${d.maxTableElements}]
   --cpu-budget <ms>         guest time allowed between two waits; over it the
                             instance is killed and restarted              [default: ${d.cpuBudgetMs}]
   --max-send-queue <bytes>  kernel send buffer per connection             [default: ${d.maxSendQueueBytes}]
@@ -71,7 +73,7 @@ interface PluginSpec {
 }
 
 const PLUGIN_OPTIONS = new Set(['listen', 'workers', 'config', 'policy', 'allow-connect', 'max-connections',
-  'max-memory', 'cpu-budget', 'max-send-queue', 'idle-timeout', 'max-events']);
+  'max-memory', 'max-table-elements', 'cpu-budget', 'max-send-queue', 'idle-timeout', 'max-events']);
 
 /** Splits the command line into host options and one spec per plugin file. */
 function parseCommandLine(argv: string[]) {
@@ -87,6 +89,7 @@ function parseCommandLine(argv: string[]) {
       'allow-connect': { type: 'string', multiple: true },
       'max-connections': { type: 'string' },
       'max-memory': { type: 'string' },
+      'max-table-elements': { type: 'string' },
       'cpu-budget': { type: 'string' },
       'max-send-queue': { type: 'string' },
       'idle-timeout': { type: 'string' },
@@ -123,6 +126,7 @@ function parseCommandLine(argv: string[]) {
       case 'allow-connect': (spec.policy.connect ??= []).push(v); break;
       case 'max-connections': spec.policy.maxConnections = n('--max-connections'); break;
       case 'max-memory': spec.policy.maxMemoryMiB = n('--max-memory'); break;
+      case 'max-table-elements': spec.policy.maxTableElements = n('--max-table-elements'); break;
       case 'cpu-budget': spec.policy.cpuBudgetMs = n('--cpu-budget'); break;
       case 'max-send-queue': spec.policy.maxSendQueueBytes = n('--max-send-queue'); break;
       case 'idle-timeout': spec.policy.idleTimeoutMs = n('--idle-timeout'); break;

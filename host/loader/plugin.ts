@@ -1,13 +1,16 @@
 /**
- * Loading a plugin: read the component, refuse what wasmux must not run,
- * compile the guest's core module once (the compiled module is shared by
- * every worker of the plugin).
+ * Loading a plugin: read the component, refuse what wasmux must not run
+ * (imports outside the world, then the core module's features, limits and
+ * ABI: validate.ts), compile the guest's core module once (the compiled
+ * module is shared by every worker of the plugin).
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { WasmuxError } from '../errors.js';
-import { ALLOWED_IMPORTS, unknownCoreImports } from '../wit/instance.js';
+import { WORLD_INTERFACES } from '../generated/world-abi.js';
 import { readComponent, type ComponentInfo, type ComponentImport } from './component.js';
+import { readCoreModule } from './core-module.js';
+import { checkCoreModule } from './validate.js';
 
 export interface LoadedPlugin {
   /** The file's base name without `.wasm`, or the name given. */
@@ -27,10 +30,10 @@ export function checkComponent(info: ComponentInfo): void {
     // A type import (`context`) only names a type the world shares.
     if (i.kind === 'type') continue;
     const name = importName(i);
-    if (i.kind !== 'instance' || !ALLOWED_IMPORTS.has(name)) {
+    if (i.kind !== 'instance' || !WORLD_INTERFACES.includes(name)) {
       throw new WasmuxError(
         'WASMUX_ERR_FORBIDDEN_IMPORT',
-        `the plugin imports ${i.kind} "${name}", which wasmux does not provide; allowed: ${[...ALLOWED_IMPORTS].join(', ')}`,
+        `the plugin imports ${i.kind} "${name}", which wasmux does not provide; allowed: ${WORLD_INTERFACES.join(', ')}`,
       );
     }
   }
@@ -48,10 +51,8 @@ export async function compilePlugin(bytes: Uint8Array, name: string): Promise<Lo
   } catch (e) {
     throw new WasmuxError('WASMUX_ERR_MALFORMED', `the plugin's core module does not compile: ${(e as Error).message}`, { cause: e });
   }
-  const unknown = unknownCoreImports(module);
-  if (unknown.length > 0) {
-    throw new WasmuxError('WASMUX_ERR_FORBIDDEN_IMPORT', `the plugin's core module imports what wasmux does not provide: ${unknown.join(', ')}`);
-  }
+  // The engine has validated the module; now judge what it contains.
+  checkCoreModule(readCoreModule(info.mainModule.bytes));
   return { name, info, module };
 }
 

@@ -28,6 +28,8 @@ export interface Policy {
   maxConnections: number;
   /** Linear memory cap per instance, bytes (a multiple of 64 KiB). */
   maxMemoryBytes: number;
+  /** Elements of all the module's tables together, per instance (written into the module like the memory cap). */
+  maxTableElements: number;
   /** CPU time the guest may run between two calls to poll.wait. */
   cpuBudgetMs: number;
   /** Kernel send buffer per connection: bytes a peer that does not read can make the host hold. */
@@ -41,6 +43,7 @@ export interface Policy {
 export const POLICY_DEFAULTS = {
   maxConnections: 1024,
   maxMemoryMiB: 64,
+  maxTableElements: 65_536,
   cpuBudgetMs: 200,
   maxSendQueueBytes: 256 * 1024,
   idleTimeoutMs: 60_000,
@@ -53,6 +56,7 @@ export interface PolicyInput {
   connect?: string[];
   maxConnections?: number;
   maxMemoryMiB?: number;
+  maxTableElements?: number;
   cpuBudgetMs?: number;
   maxSendQueueBytes?: number;
   idleTimeoutMs?: number;
@@ -62,6 +66,8 @@ export interface PolicyInput {
 const LIMITS: Record<keyof Omit<PolicyInput, 'listen' | 'connect'>, [min: number, max: number]> = {
   maxConnections: [1, 65_536],
   maxMemoryMiB: [1, 4096],
+  // V8's own limit on a table is 10,000,000 elements.
+  maxTableElements: [1, 10_000_000],
   cpuBudgetMs: [10, 600_000],
   maxSendQueueBytes: [4096, 64 * 1024 * 1024],
   idleTimeoutMs: [0, 86_400_000],
@@ -163,6 +169,7 @@ export function buildPolicy(inputs: PolicyLayer[]): Policy {
     connect: [],
     maxConnections: POLICY_DEFAULTS.maxConnections,
     maxMemoryBytes: POLICY_DEFAULTS.maxMemoryMiB * 1024 * 1024,
+    maxTableElements: POLICY_DEFAULTS.maxTableElements,
     cpuBudgetMs: POLICY_DEFAULTS.cpuBudgetMs,
     maxSendQueueBytes: POLICY_DEFAULTS.maxSendQueueBytes,
     idleTimeoutMs: POLICY_DEFAULTS.idleTimeoutMs,
@@ -189,6 +196,7 @@ export function buildPolicy(inputs: PolicyLayer[]): Policy {
     }
     if (input.maxConnections !== undefined) p.maxConnections = integer(where, 'maxConnections', input.maxConnections);
     if (input.maxMemoryMiB !== undefined) p.maxMemoryBytes = integer(where, 'maxMemoryMiB', input.maxMemoryMiB) * 1024 * 1024;
+    if (input.maxTableElements !== undefined) p.maxTableElements = integer(where, 'maxTableElements', input.maxTableElements);
     if (input.cpuBudgetMs !== undefined) p.cpuBudgetMs = integer(where, 'cpuBudgetMs', input.cpuBudgetMs);
     if (input.maxSendQueueBytes !== undefined) p.maxSendQueueBytes = integer(where, 'maxSendQueueBytes', input.maxSendQueueBytes);
     if (input.idleTimeoutMs !== undefined) p.idleTimeoutMs = integer(where, 'idleTimeoutMs', input.idleTimeoutMs);
@@ -204,6 +212,7 @@ export function describePolicy(p: Policy) {
     connect: p.connect.map((r) => r.text),
     maxConnections: p.maxConnections,
     maxMemoryMiB: p.maxMemoryBytes / (1024 * 1024),
+    maxTableElements: p.maxTableElements,
     cpuBudgetMs: p.cpuBudgetMs,
     maxSendQueueBytes: p.maxSendQueueBytes,
     idleTimeoutMs: p.idleTimeoutMs,

@@ -10,7 +10,7 @@ import { WasmuxError } from '../errors.js';
 import { SocketAddress } from '../backends/address.js';
 import type { BackendModule, BackendName } from '../backends/backend.js';
 import { registryBytes } from '../sandbox/handle-table.js';
-import { capMemory } from '../sandbox/memory-cap.js';
+import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { describePolicy, type Policy } from '../sandbox/policy.js';
 import { CTRL_COUNT, CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
@@ -147,8 +147,9 @@ export class PluginServer {
 
   static async start(plugin: LoadedPlugin, opts: PluginServerOptions): Promise<PluginServer> {
     const { backend, policy } = opts;
-    // The memory cap lives in the module: compile the capped copy once for all instances.
-    const module = await WebAssembly.compile(capMemory(plugin.info.mainModule.bytes, policy.maxMemoryBytes) as Uint8Array<ArrayBuffer>);
+    // The memory and table caps live in the module: compile the capped copy once for all instances.
+    const capped = capModule(plugin.info.mainModule.bytes, policy);
+    const module = await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
     // Reserve every address first: port 0 becomes a concrete port that all
     // instances share, and a port in use fails here, clearly, before any
     // guest runs.

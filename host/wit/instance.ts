@@ -15,16 +15,6 @@ import { tcpImports } from './tcp.js';
 import { logImports } from './log.js';
 import { monotonicClockImports, wallClockImports } from './clocks.js';
 
-/** The component-level imports a plugin may have: the world's interfaces, nothing else. */
-export const ALLOWED_IMPORTS: ReadonlySet<string> = new Set([
-  'wasmux:plugin/poll@0.1.0',
-  'wasmux:plugin/tcp@0.1.0',
-  'wasmux:plugin/log@0.1.0',
-  'wasmux:plugin/types@0.1.0',
-  'wasi:clocks/monotonic-clock@0.2.0',
-  'wasi:clocks/wall-clock@0.2.0',
-]);
-
 /** What `run` receives: the WIT record `context`. */
 export interface RunArguments {
   config: string;
@@ -40,23 +30,6 @@ export function hostImports(ctx: InstanceContext): WebAssembly.Imports {
     'wasi:clocks/monotonic-clock@0.2.0': monotonicClockImports(),
     'wasi:clocks/wall-clock@0.2.0': wallClockImports(ctx),
   };
-}
-
-/**
- * Names of core imports of `module` that no host function provides (for a
- * clear refusal at load time instead of a LinkError).
- */
-export function unknownCoreImports(module: WebAssembly.Module): string[] {
-  const provided: Record<string, readonly string[]> = {
-    'wasmux:plugin/poll@0.1.0': ['register', 'reregister', 'deregister', 'wait'],
-    'wasmux:plugin/tcp@0.1.0': ['listen', 'accept', 'connect', 'recv', 'send', 'shutdown', 'close', 'local-address', 'peer-address'],
-    'wasmux:plugin/log@0.1.0': ['log'],
-    'wasi:clocks/monotonic-clock@0.2.0': ['now', 'resolution'],
-    'wasi:clocks/wall-clock@0.2.0': ['now', 'resolution'],
-  };
-  return WebAssembly.Module.imports(module)
-    .filter((i) => i.kind !== 'function' || !provided[i.module]?.includes(i.name))
-    .map((i) => `${i.module}#${i.name} (${i.kind})`);
 }
 
 type RunExport = (cfgPtr: number, cfgLen: number, listPtr: number, listLen: number, instance: number) => number;

@@ -115,3 +115,20 @@ export async function watPlugin(name: string, moduleWat: string): Promise<string
 export async function rawComponent(name: string, componentWat: string): Promise<string> {
   return write(name, await parse(componentWat));
 }
+
+/**
+ * A core module wrapped into a component by hand, without wit-component's
+ * checks: the module as given (its imports may have any type), instantiated
+ * without arguments, its `run` lifted and exported. What an attacker writes
+ * when `componentNew` refuses their module; wasmux must refuse it too.
+ */
+export async function handWrapped(name: string, moduleWat: string): Promise<string> {
+  const interfaces = [...new Set([...moduleWat.matchAll(/\(import "([^"]+)"/g)].map((m) => m[1]!))];
+  return rawComponent(name, `(component
+  ${interfaces.map((i) => `(import "${i}" (instance))`).join('\n  ')}
+  (core module $main ${moduleWat.replace(/^\s*\(module/, '').replace(/\)\s*$/, '')})
+  (core instance $m (instantiate $main))
+  (type $rt (func (result u32)))
+  (func $run (type $rt) (canon lift (core func $m "run")))
+  (export "run" (func $run)))`);
+}
