@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { WasmuxError } from '../errors.js';
 import { readComponent } from '../loader/component.js';
-import { checkComponent, importName } from '../loader/plugin.js';
+import { checkComponent, compilePlugin, importName } from '../loader/plugin.js';
 import { parseArgs } from 'node:util';
 import { parsed } from './args.js';
 
@@ -34,18 +34,23 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     throw new WasmuxError('WASMUX_ERR_IO', `cannot read ${path}: ${(e as Error).message}`);
   }
   const info = readComponent(bytes);
-  let verdict: string | null = null;
-  try {
-    checkComponent(info);
-  } catch (e) {
-    if (!(e instanceof WasmuxError)) throw e;
-    verdict = `${e.code}: ${e.message}`;
-  }
-  const imports = info.imports.filter((i) => i.kind !== 'type').map(importName);
-  const exports = info.exports.map((e) => `${e.name} (${e.kind})`);
+  const problem = async (check: () => unknown): Promise<string | null> => {
+    try {
+      await check();
+      return null;
+    } catch (e) {
+      if (!(e instanceof WasmuxError)) throw e;
+      return `${e.code}: ${e.message}`;
+    }
+  };
   // The binary does not record its world's name; it targets the wasmux
   // world exactly when every import is one of its interfaces and it exports run.
-  const world = verdict === null ? 'wasmux:plugin/plugin@0.1.0' : 'unknown (not the wasmux plugin world)';
+  const targetsWorld = (await problem(() => checkComponent(info))) === null;
+  // Runnable: everything the loader checks (the core module's features, ABI and limits too).
+  const verdict = await problem(() => compilePlugin(bytes, path));
+  const imports = info.imports.filter((i) => i.kind !== 'type').map(importName);
+  const exports = info.exports.map((e) => `${e.name} (${e.kind})`);
+  const world = targetsWorld ? 'wasmux:plugin/plugin@0.1.0' : 'unknown (not the wasmux plugin world)';
   if (values.json) {
     process.stdout.write(JSON.stringify({ file: path, world, size: info.size, sha256: info.sha256, imports, exports, runnable: verdict === null, problem: verdict }, null, 2) + '\n');
   } else {

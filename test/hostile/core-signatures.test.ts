@@ -89,11 +89,16 @@ describe('core imports and exports are checked against the world\'s canonical AB
     expect(await settleFds(baseline)).toBe(baseline);
   }, 30_000);
 
-  it('wasmux run exits 2 and prints the refusal with its code', async () => {
+  it('wasmux run exits 2 and prints the refusal with its code; wasmux inspect says it is not runnable', async () => {
     const file = await handWrapped('signature', CASES[0]!.wat);
     const r = await wasmux(['run', file, '--listen', '127.0.0.1:0']);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/^wasmux: error WASMUX_ERR_BAD_SIGNATURE: the plugin's core module imports wasmux:plugin\/poll@0\.1\.0#register as /m);
     expect(r.stdout).not.toMatch(/listening on/);
+    // inspect says the same without running it.
+    const i = await wasmux(['inspect', file]);
+    expect(i.code).toBe(1);
+    expect(i.stdout).toMatch(/^world {4}wasmux:plugin\/plugin@0\.1\.0$/m);
+    expect(i.stdout).toMatch(/^runnable no: WASMUX_ERR_BAD_SIGNATURE: the plugin's core module imports wasmux:plugin\/poll@0\.1\.0#register as /m);
   });
 });
