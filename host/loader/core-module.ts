@@ -291,8 +291,9 @@ class ExpressionReader {
     const r = this.r;
     const sub = r.u32('0xfc opcode');
     if (sub <= 7) return this.use('nontrapping-float-to-int', `0xfc ${sub}`, start);
-    if (sub > 17) this.refuse(sub === 18 ? 'memory64' : 'gc', `0xfc ${sub}`, start);
-    this.use(sub >= 12 && sub !== 13 && sub !== 14 ? 'reference-types' : 'bulk-memory', `0xfc ${sub}`, start);
+    if (sub > 17) unsupported(`the plugin's core module uses opcode 0xfc ${sub} (in ${this.where} at ${at(start)}), which wasmux does not know`);
+    // table.grow, table.size and table.fill came with reference types; the rest with bulk memory.
+    this.use(sub >= 15 ? 'reference-types' : 'bulk-memory', `0xfc ${sub}`, start);
     switch (sub) {
       case 8: // memory.init data, mem
         r.u32('data index');
