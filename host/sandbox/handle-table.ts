@@ -10,10 +10,11 @@
  * the instance's random salt and counts up by one per reuse, and a slot
  * whose next generation would be the salt again is retired for good rather
  * than wrapping. A stale handle therefore never names a later socket, and a
- * value copied from another instance is refused unless both drew the same
- * salt (1 chance in 2^generationBits). Each slot issues 2^generationBits
- * handles; once every slot is retired, insert says full (the guest gets
- * `limit`) until the instance restarts with a new table.
+ * value copied from another instance is refused unless it happens to be the
+ * current generation of that slot here (about 1 chance in 2^generationBits,
+ * the salts being random). Each slot issues 2^generationBits handles; once
+ * every slot is retired, insert says full (the guest gets `limit`) until
+ * the instance restarts with a new table.
  *
  * The socket of each slot lives in `fds`, a Float64Array over a
  * SharedArrayBuffer that the supervisor also holds: if the worker dies

@@ -92,7 +92,7 @@ describe('a handle from another instance', () => {
       // The owner's connection got nothing from those calls and still works.
       expect(await ask(o.sock, 'echo still mine')).toBe('echo still mine');
     }
-    // Both listeners are the first handle of their table: equal values mean both
+    // Both listeners are the second handle of their table's first slot: equal values mean both
     // instances drew the same generation salt (1 chance in 2^20), when the
     // values coincide and only the sweep and the owner checks above apply.
     const sameSalt = peers.get(0)!.listener === peers.get(1)!.listener;
