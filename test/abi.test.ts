@@ -94,16 +94,18 @@ interface Step {
 }
 
 // ---- The script ---------------------------------------------------------------------
-// Handles are what a HandleTable built with SALT assigns: slot | generation << 20,
-// slots from 4 upwards, the generation starting at the salt and bumped on reuse.
+// Handles are what a HandleTable built with SALT assigns: slot | generation << 5
+// (its 20 slots need 5 index bits), slots from 4 upwards, the generation
+// starting at the salt and bumped on reuse. The salt fills the high bits, so
+// that a handle cut to 8 or 16 bits anywhere shows.
 
-const SALT = 1;
-const L4 = { h: 0x00100004, fd: 40 };
-const L6 = { h: 0x00100005, fd: 41 };
-const SA = { h: 0x00100006, fd: 42 };
-const SB = { h: 0x00100007, fd: 43 };
-const SC = { h: 0x00100008, fd: 44 };
-const SD = { h: 0x00200007, fd: 45 }; // SB's slot, reused after close: generation 2
+const SALT = 0x2345678;
+const L4 = { h: 0x468acf04, fd: 40 };
+const L6 = { h: 0x468acf05, fd: 41 };
+const SA = { h: 0x468acf06, fd: 42 };
+const SB = { h: 0x468acf07, fd: 43 };
+const SC = { h: 0x468acf08, fd: 44 };
+const SD = { h: 0x468acf27, fd: 45 }; // SB's slot, reused after close: generation SALT + 1
 
 const LISTEN_V4 = v4(203, 0, 113, 250, 65535);
 const LISTEN_V6 = v6([0x2001, 0x0db8, 0xa1b2, 0xc3d4, 0xe5f6, 0x789a, 0xbcde, 0xf012], 65534);
@@ -174,42 +176,42 @@ const EXPECTED_TRANSCRIPT = [
   'info info: emoji 🦀🚀 and ∂x/∂t',
   'warn warn: ½ ≠ 0.5? — “quoted”',
   'error error: Ωmega ☃ 𝄞 end',
-  'info listen 203.0.113.250:65535 backlog=2147483649 -> ok 0x00100004',
-  'info listen [2001:db8:a1b2:c3d4:e5f6:789a:bcde:f012]:65534 backlog=1 -> ok 0x00100005',
+  'info listen 203.0.113.250:65535 backlog=2147483649 -> ok 0x468acf04',
+  'info listen [2001:db8:a1b2:c3d4:e5f6:789a:bcde:f012]:65534 backlog=1 -> ok 0x468acf05',
   'info listen 203.0.113.250:65535 backlog=7 -> err address-in-use',
-  'info local-address 0x00100004 -> ok 198.51.100.42:54321',
-  'info local-address 0x00100005 -> ok [fedc:ba98:7654:3210:123:4567:89ab:cdef]:443',
-  'info accept 0x00100004 -> ok 0x00100006 peer=[2001:db8:85a3:8d3:1319:8a2e:370:7348]:61000',
-  'info accept 0x00100004 -> ok 0x00100007 peer=192.0.2.33:1',
-  'info accept 0x00100004 -> err would-block',
-  'info connect 10.20.30.40:65535 -> ok 0x00100008',
+  'info local-address 0x468acf04 -> ok 198.51.100.42:54321',
+  'info local-address 0x468acf05 -> ok [fedc:ba98:7654:3210:123:4567:89ab:cdef]:443',
+  'info accept 0x468acf04 -> ok 0x468acf06 peer=[2001:db8:85a3:8d3:1319:8a2e:370:7348]:61000',
+  'info accept 0x468acf04 -> ok 0x468acf07 peer=192.0.2.33:1',
+  'info accept 0x468acf04 -> err would-block',
+  'info connect 10.20.30.40:65535 -> ok 0x468acf08',
   'info connect [2606:4700:ab01:cd02:ef03:1204:3405:5606]:853 -> err refused',
   'info connect (raw) 192.168.255.254:32768 -> err timed-out',
-  'info peer-address 0x00100006 -> ok [8000:9001:a002:b003:c004:d005:e006:ffff]:40000',
-  'info peer-address 0x00100008 -> err reset',
-  'info register 0x00100006 token=0xfedcba9876543210 interest=both -> ok',
-  'info register 0x00100004 token=0x8000000000000001 interest=readable -> ok',
-  'info register 0x00100007 token=0x0000000100000000 interest=writable -> err other',
-  'info reregister 0x00100006 token=0x0123456789abcdef interest=both -> ok',
-  'info recv 0x00100006 max=5 -> ok len=5 [00 7f 80 ff 41]',
-  'info recv 0x00100006 max=65536 -> err would-block',
-  'info recv 0x00100007 max=3 -> ok len=0 []',
-  'info recv 0x00100008 max=1 -> err reset',
-  'info send 0x00100006 [01 02 fe ff 00 80] -> ok 4',
-  'info send 0x00100008 [68 c3 a9 6c 6c 6f] -> ok 6',
-  'info send 0x00100007 [aa] -> err closed',
-  'info shutdown 0x00100006 receive -> ok',
-  'info shutdown 0x00100007 send -> ok',
-  'info shutdown 0x00100008 both -> err invalid',
+  'info peer-address 0x468acf06 -> ok [8000:9001:a002:b003:c004:d005:e006:ffff]:40000',
+  'info peer-address 0x468acf08 -> err reset',
+  'info register 0x468acf06 token=0xfedcba9876543210 interest=both -> ok',
+  'info register 0x468acf04 token=0x8000000000000001 interest=readable -> ok',
+  'info register 0x468acf07 token=0x0000000100000000 interest=writable -> err other',
+  'info reregister 0x468acf06 token=0x0123456789abcdef interest=both -> ok',
+  'info recv 0x468acf06 max=5 -> ok len=5 [00 7f 80 ff 41]',
+  'info recv 0x468acf06 max=65536 -> err would-block',
+  'info recv 0x468acf07 max=3 -> ok len=0 []',
+  'info recv 0x468acf08 max=1 -> err reset',
+  'info send 0x468acf06 [01 02 fe ff 00 80] -> ok 4',
+  'info send 0x468acf08 [68 c3 a9 6c 6c 6f] -> ok 6',
+  'info send 0x468acf07 [aa] -> err closed',
+  'info shutdown 0x468acf06 receive -> ok',
+  'info shutdown 0x468acf07 send -> ok',
+  'info shutdown 0x468acf08 both -> err invalid',
   'info wait max=7 timeout=1234 -> 2 events; token=0x0123456789abcdef ready=readable|read-closed|error (21); token=0x8000000000000001 ready=readable (1)',
-  'info recv 0x00100006 max=16 -> ok len=3 [10 20 30]',
+  'info recv 0x468acf06 max=16 -> ok len=3 [10 20 30]',
   'info wait max=1 timeout=0 -> 0 events',
   'info wait max=3 timeout=none -> 1 events; token=0x0123456789abcdef ready=writable|hang-up (10)',
-  'info deregister 0x00100006 -> ok',
-  'info deregister 0x00100004 -> err closed',
-  'info close 0x00100007 -> ok',
-  'info close 0x00100007 again -> err bad-handle',
-  'info connect 127.0.0.1:1 -> ok 0x00200007',
+  'info deregister 0x468acf06 -> ok',
+  'info deregister 0x468acf04 -> err closed',
+  'info close 0x468acf07 -> ok',
+  'info close 0x468acf07 again -> err bad-handle',
+  'info connect 127.0.0.1:1 -> ok 0x468acf27',
   'info monotonic-clock.now -> positive, non-decreasing',
   'info monotonic-clock.resolution -> 1',
   'info wall-clock.now -> plausible',
@@ -597,9 +599,9 @@ describe('canonical ABI: the guest bindings and the wasmux glue agree with stock
     // Spot checks of the values most likely to be mangled, spelled out.
     const tokens = jco.calls.filter((c) => c.op === 'register' || c.op === 'reregister').map((c) => ('token' in c ? c.token : undefined));
     expect(tokens).toEqual([0xfedcba9876543210n, 0x8000000000000001n, 0x0000000100000000n, 0x0123456789abcdefn]);
-    expect(wasmux.calls.find((c) => c.op === 'reregister')).toEqual({ op: 'reregister', h: 0x00100006, token: 0x0123456789abcdefn, interest: BOTH });
+    expect(wasmux.calls.find((c) => c.op === 'reregister')).toEqual({ op: 'reregister', h: 0x468acf06, token: 0x0123456789abcdefn, interest: BOTH });
     expect(wasmux.calls[0]).toEqual({ op: 'listen', addr: { family: 'ipv4', groups: [203, 0, 113, 250], port: 65535 }, backlog: 2147483649 });
-    expect(wasmux.calls.find((c) => c.op === 'send')).toEqual({ op: 'send', h: 0x00100006, data: [1, 2, 254, 255, 0, 128] });
+    expect(wasmux.calls.find((c) => c.op === 'send')).toEqual({ op: 'send', h: 0x468acf06, data: [1, 2, 254, 255, 0, 128] });
   });
 
   it("returns run's err string through both glues", () => {

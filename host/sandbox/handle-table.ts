@@ -1,10 +1,20 @@
 /**
  * Guest handles -> host sockets, for one plugin instance.
  *
- * A handle is `index | generation << 20` (bit 31 always clear, 0 never
- * valid). The generation changes every time a slot is reused and starts
- * from a per-instance random salt, so a stale handle, a guessed one or one
- * copied from another instance is refused rather than reaching a socket.
+ * A handle is `index | generation << indexBits`: bit 31 always clear, 0
+ * never valid (indices below FIRST_SLOT are reserved). The index gets only
+ * as many bits as the table has slots and the generation the rest, so the
+ * default table (1,093 slots) has 11 index bits and 20 generation bits.
+ *
+ * No value is ever issued twice in an instance's life: every slot starts at
+ * the instance's random salt and counts up by one per reuse, and a slot
+ * whose next generation would be the salt again is retired for good rather
+ * than wrapping. A stale handle therefore never names a later socket, and a
+ * value copied from another instance is refused unless it happens to be the
+ * current generation of that slot here (about 1 chance in 2^generationBits,
+ * the salts being random). Each slot issues 2^generationBits handles; once
+ * every slot is retired, insert says full (the guest gets `limit`) until
+ * the instance restarts with a new table.
  *
  * The socket of each slot lives in `fds`, a Float64Array over a
  * SharedArrayBuffer that the supervisor also holds: if the worker dies
@@ -21,9 +31,19 @@ export const FREE = -1;
 export const NO_FD = -2;
 
 export const FIRST_SLOT = 4;
-const INDEX_BITS = 20;
-const INDEX_MASK = (1 << INDEX_BITS) - 1;
-const GEN_MASK = 0x7ff; // 11 bits
+/** Handles are non-negative i32s: index and generation share bits 0-30. */
+const HANDLE_BITS = 31;
+/**
+ * At least this many generation bits (the most connections a policy allows,
+ * 65,536, leave 14): below it slots would retire after too few reuses to
+ * serve for long.
+ */
+const MIN_GENERATION_BITS = 11;
+
+/** Bits the index field needs to name every one of `slots` slots (reserved ones included). */
+export function indexBitsFor(slots: number): number {
+  return 32 - Math.clz32(slots - 1);
+}
 
 /** Bytes of shared memory the registry of a table with `capacity` slots needs. */
 export function registryBytes(capacity: number): number {
@@ -32,10 +52,17 @@ export function registryBytes(capacity: number): number {
 
 export class HandleTable {
   readonly capacity: number;
+  /** Width of the index field; the generation takes the bits above it, up to bit 30. */
+  readonly indexBits: number;
+  readonly generationBits: number;
+  private readonly indexMask: number;
+  private readonly generationMask: number;
+  /** Where every slot's generation starts (the salt), and where it would wrap back to. */
+  private readonly salt: number;
   /** Shared with the supervisor: socket per slot, -1 when free. */
   readonly fds: Float64Array;
   readonly kind: Uint8Array;
-  private readonly gen: Uint16Array;
+  private readonly gen: Uint32Array;
   // Registration state, read by the poll and tcp glue.
   readonly registered: Uint8Array;
   readonly interest: Uint8Array;
@@ -56,15 +83,31 @@ export class HandleTable {
   private readonly free: Int32Array;
   private freeTop = 0;
   private openCount = 0;
+  private retiredCount = 0;
 
-  constructor(registry: SharedArrayBuffer, salt: number) {
+  /**
+   * `salt`: random per instance (only its low generationBits count).
+   * `generationBits` narrows the generation below what the index leaves
+   * free, so that tests can reach retirement in a few reuses.
+   */
+  constructor(registry: SharedArrayBuffer, salt: number, generationBits?: number) {
     this.fds = new Float64Array(registry);
     const slots = this.fds.length;
     this.capacity = slots - FIRST_SLOT;
-    if (slots > INDEX_MASK) throw new Error('handle table too large');
+    if (this.capacity < 1) throw new Error('handle table without slots');
+    this.indexBits = indexBitsFor(slots);
+    const room = HANDLE_BITS - this.indexBits;
+    if (room < MIN_GENERATION_BITS) throw new Error(`handle table too large (${slots} slots leave ${room} generation bits)`);
+    if (generationBits !== undefined && (generationBits < 1 || generationBits > room || !Number.isInteger(generationBits))) {
+      throw new Error(`generationBits ${generationBits} outside 1..${room}`);
+    }
+    this.generationBits = generationBits ?? room;
+    this.indexMask = (1 << this.indexBits) - 1;
+    this.generationMask = 2 ** this.generationBits - 1;
+    this.salt = (salt >>> 0) & this.generationMask;
     this.fds.fill(FREE);
     this.kind = new Uint8Array(slots);
-    this.gen = new Uint16Array(slots).fill(salt & GEN_MASK);
+    this.gen = new Uint32Array(slots).fill(this.salt);
     this.registered = new Uint8Array(slots);
     this.interest = new Uint8Array(slots);
     this.tokenLo = new Uint32Array(slots);
@@ -79,6 +122,16 @@ export class HandleTable {
     for (let s = slots - 1; s >= FIRST_SLOT; s--) this.free[this.freeTop++] = s;
   }
 
+  /** Handles one life of this table can issue: 2^generationBits per slot. */
+  get lifetimeHandles(): number {
+    return this.capacity * 2 ** this.generationBits;
+  }
+
+  /** Slots that have issued every generation and will never be used again. */
+  get retired(): number {
+    return this.retiredCount;
+  }
+
   get open(): number {
     return this.openCount;
   }
@@ -88,7 +141,7 @@ export class HandleTable {
     this.fds[i] = fd;
   }
 
-  /** Adds a socket; returns its handle, or -1 when the table is full. */
+  /** Adds a socket; returns its handle, or -1 when the table is full (open or retired slots). */
   insert(fd: number, kind: number): number {
     if (this.freeTop === 0) return -1;
     const slot = this.free[--this.freeTop]!;
@@ -100,35 +153,42 @@ export class HandleTable {
     this.peerClosed[slot] = 0;
     this.idleShut[slot] = 0;
     this.openCount++;
-    return slot | (this.gen[slot]! << INDEX_BITS);
+    return this.handleOf(slot);
   }
 
   /** The slot of a live handle, or -1 for anything else. */
   lookup(handle: number): number {
-    const slot = handle & INDEX_MASK;
+    const slot = handle & this.indexMask;
     if (slot < FIRST_SLOT || slot >= this.fds.length) return -1;
-    if (this.fds[slot] === FREE || handle >>> INDEX_BITS !== this.gen[slot]) return -1;
+    // A retired slot stays FREE, so none of its handles pass here again.
+    if (this.fds[slot] === FREE || handle >>> this.indexBits !== this.gen[slot]) return -1;
     return slot;
   }
 
   /** The handle currently naming `slot` (for events). */
   handleOf(slot: number): number {
-    return slot | (this.gen[slot]! << INDEX_BITS);
+    return slot | (this.gen[slot]! << this.indexBits);
   }
 
   /**
    * Frees a slot and returns its socket (or NO_FD) for the caller to close. The shared
    * record is cleared first: if the worker dies between the two steps the
    * socket leaks rather than being closed twice (a second close could hit a
-   * descriptor number the OS has already reused).
+   * descriptor number the OS has already reused). A slot whose generation
+   * would wrap back to the salt is retired instead of freed.
    */
   remove(slot: number): number {
     const fd = this.fds[slot]!;
     this.fds[slot] = FREE;
-    this.gen[slot] = (this.gen[slot]! + 1) & GEN_MASK;
     this.registered[slot] = 0;
-    this.free[this.freeTop++] = slot;
     this.openCount--;
+    const next = (this.gen[slot]! + 1) & this.generationMask;
+    if (next === this.salt) {
+      this.retiredCount++;
+    } else {
+      this.gen[slot] = next;
+      this.free[this.freeTop++] = slot;
+    }
     return fd;
   }
 

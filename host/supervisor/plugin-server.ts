@@ -22,9 +22,16 @@ import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from '../wor
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url);
 
-/** Restart delays double from RESTART_MIN_MS up to RESTART_MAX_MS. */
+/** Restart delays double from RESTART_MIN_MS up to RESTART_MAX_MS with each death in a row. */
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 5000;
+/**
+ * An incarnation that stayed up this long ends a run of deaths: the next
+ * death is restarted after RESTART_MIN_MS again. Twice the longest delay, so
+ * that a plugin timing its deaths to just past it is still restarted less
+ * often (once per 10 s) than one held at the longest delay (once per 5 s).
+ */
+const STABLE_UPTIME_MS = 2 * RESTART_MAX_MS;
 /** Without listen addresses an instance counts as started this long after its thread began. */
 const EARLY_DEATH_MS = 2000;
 /** This many deaths at start in a row and the plugin is stopped: it is not going to work. */
@@ -97,7 +104,10 @@ class Incarnation {
 class Slot {
   current: Incarnation | null = null;
   restarts = 0;
+  /** Deaths at start in a row, for the crash-loop rule. */
   earlyDeaths = 0;
+  /** Deaths in a row, at start or later, for the restart delay. */
+  deathsInARow = 0;
   readonly totals = new Float64Array(STAT_COUNT);
   readonly ends: Record<string, number> = {};
   restartTimer: NodeJS.Timeout | null = null;
@@ -318,14 +328,19 @@ export class PluginServer {
       void this.stop();
       return;
     }
-    const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** Math.max(0, slot.earlyDeaths - 1));
+    // Every death counts toward the delay, not only those at start: an
+    // instance that gets ready and then dies at once would otherwise be
+    // restarted ten times a second for ever.
+    const uptime = performance.now() - inc.startedAt;
+    slot.deathsInARow = uptime >= STABLE_UPTIME_MS ? 1 : slot.deathsInARow + 1;
+    const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** (slot.deathsInARow - 1));
     this.log('info', `restarting in ${delay} ms`, slot.index);
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
       if (this.stopping) return;
       slot.restarts++;
       this.spawn(slot);
-    }, early ? delay : RESTART_MIN_MS);
+    }, delay);
   }
 
   private maybeDone(): void {

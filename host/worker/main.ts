@@ -34,7 +34,7 @@ function toData(a: SocketAddress): AddressData {
 
 const connectRules = input.limits.connect.map((t) => parseConnectRule(t));
 const backend = (await loadBackend(input.backend)).open({ sendBufferBytes: input.limits.maxSendQueueBytes });
-const table = new HandleTable(input.registry, (Math.random() * 0x7ff) | 0);
+const table = new HandleTable(input.registry, crypto.getRandomValues(new Uint32Array(1))[0]!);
 backend.ownDescriptors.forEach((fd, i) => table.recordOwn(i, fd));
 
 const ctx: InstanceContext = {

@@ -8,7 +8,8 @@
 // 0, 0xffffffff, bit 31 set, the largest index; the stale listener handle
 // and every stream handle it has closed so far; live handles with their
 // generation changed; the backend's reserved slots 0-3 (its epoll and
-// eventfd descriptors) and out-of-range indices under a live generation; 48
+// eventfd descriptors) and out-of-range indices under a live generation
+// (the layout learnt from the two listeners' handles); 48
 // pseudo-random values; and the wrong kind (recv/send/shutdown/peer-address
 // on the listener, accept on a stream). Values equal to a handle that is
 // live at that moment are skipped: they are not forged.
@@ -34,8 +35,11 @@ import { RET } from "../../sdk/abi";
 export * from "../../sdk/entry";
 
 const LISTENER: u64 = 0xffff_ffff;
-const GEN: u32 = 1 << 20;
-const INDEX_MASK: u32 = GEN - 1;
+// The handle layout, as a guest can learn it: its first two listeners share
+// a slot, and their generations differ by one, so the lowest bit in which
+// the two handles differ is the generation's lowest bit.
+let GEN: u32 = 0;
+let INDEX_MASK: u32 = 0;
 const DATA: usize = memory.data(8, 8);
 
 let rng: u32 = 0;
@@ -110,7 +114,7 @@ function probeAll(s: TcpStream): string {
     values.push(h - GEN);
     values.push(h | 0x8000_0000);
     for (let slot: u32 = 0; slot < 4; slot++) values.push(gen | slot); // the backend's own descriptors
-    values.push(gen | 0xffff);
+    values.push(gen | (INDEX_MASK - 1));
     values.push(gen | INDEX_MASK);
   }
   for (let i = 0; i < 48; i++) values.push(next());
@@ -135,6 +139,8 @@ serve((ctx: Context): string | null => {
   listener = TcpListener.bind(ctx.listen[0]);
   if (listener === null) return "listen again failed: " + errorName(lastError());
   live.add(listener!.handle);
+  GEN = 1 << ctz(staleListener ^ listener!.handle);
+  INDEX_MASK = GEN - 1;
   const poll = new Poll();
   poll.register(listener!, LISTENER, Interest.READABLE);
   info("listening on " + ctx.listen[0].toString());

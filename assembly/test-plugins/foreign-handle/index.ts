@@ -3,7 +3,7 @@
 //
 // Instances share nothing, so the test carries the values across: every
 // accepted connection is greeted with "hello instance=<i> listener=<hex>
-// stream=<hex>" (also logged), and then takes line commands:
+// stream=<hex> index-bits=<n>" (also logged), and then takes line commands:
 //
 //   handles          -> "handles <hex>..." every handle live in this instance
 //   probe <hex>      -> calls recv, send("FOREIGN\n"), peer-address,
@@ -11,14 +11,20 @@
 //                       deregister, accept and close (in that order) on the
 //                       value and answers "probe <hex> <op>=<result>...";
 //                       "probe <hex> own" if the value is live here
-//   sweep <index>    -> calls local-address on all 2048 generations of slot
-//                       <index> and answers "sweep <index> ok=<hex,...>",
+//   sweep <index> <from> <count>
+//                    -> calls local-address on generations from..from+count-1
+//                       of slot <index> and answers "sweep <index> ok=<hex,...>",
 //                       the values that worked
 //   echo <text>      -> "echo <text>"
 //
 // A handle of instance 0 used in instance 1 must get bad-handle from every
 // call and must never reach instance 0's socket (its client never sees
 // FOREIGN); a sweep finds only the instance's own live handles.
+//
+// The plugin learns the handle layout the way an attacker could: it listens,
+// closes, and listens again; both listeners have the same slot and
+// generations one apart, so the lowest bit in which their handles differ is
+// where the generation starts (index-bits).
 //
 // Used by test/hostile/foreign-handle.test.ts.
 import {
@@ -40,6 +46,7 @@ class Conn {
 
 const conns = new Map<u64, Conn>();
 let listener: TcpListener | null = null;
+let indexBits: u32 = 0;
 const FOREIGN = String.UTF8.encode("FOREIGN\n");
 
 function unitErr(): i32 { return load<u8>(RET) == 0 ? 0 : -1 - <i32>load<u8>(RET + 1); }
@@ -79,10 +86,15 @@ function probe(h: u32): string {
   return out;
 }
 
-function sweep(index: u32): string {
+function sweep(args: string): string {
+  const parts = args.split(" ");
+  const index = <u32>I32.parseInt(parts[0]);
+  const from = <u32>I32.parseInt(parts[1]);
+  const count = <u32>I32.parseInt(parts[2]);
+  const slot = index & ((1 << indexBits) - 1);
   let ok = "";
-  for (let gen: u32 = 0; gen < 2048; gen++) {
-    const h = (index & 0xfffff) | (gen << 20);
+  for (let gen: u32 = from; gen < from + count; gen++) {
+    const h = slot | (gen << indexBits);
     tcp_local_address(h, RET);
     if (load<u8>(RET) == 0) ok += (ok.length > 0 ? "," : "") + hex(h);
   }
@@ -97,14 +109,19 @@ function command(line: string): string {
     return s;
   }
   if (line.startsWith("probe ")) return probe(parseHex(line.substring(6)));
-  if (line.startsWith("sweep ")) return sweep(<u32>I32.parseInt(line.substring(6)));
+  if (line.startsWith("sweep ")) return sweep(line.substring(6));
   if (line.startsWith("echo ")) return line;
   return "unknown command " + line;
 }
 
 serve((ctx: Context): string | null => {
+  const first = TcpListener.bind(ctx.listen[0]);
+  if (first === null) return "listen failed: " + errorName(lastError());
+  const firstHandle = first.handle;
+  first.close();
   listener = TcpListener.bind(ctx.listen[0]);
-  if (listener === null) return "listen failed: " + errorName(lastError());
+  if (listener === null) return "listen again failed: " + errorName(lastError());
+  indexBits = ctz(firstHandle ^ listener!.handle);
   const poll = new Poll();
   poll.register(listener!, LISTENER, Interest.READABLE);
   info("listening on " + ctx.listen[0].toString());
@@ -120,7 +137,8 @@ serve((ctx: Context): string | null => {
           if (s === null) break;
           conns.set(<u64>s.handle, new Conn(s));
           poll.register(s, <u64>s.handle, Interest.READABLE);
-          const hello = "hello instance=" + ctx.instance.toString() + " listener=" + hex(listener!.handle) + " stream=" + hex(s.handle);
+          const hello = "hello instance=" + ctx.instance.toString() + " listener=" + hex(listener!.handle) + " stream=" + hex(s.handle) +
+            " index-bits=" + indexBits.toString();
           info(hello);
           s.writeString(hello + "\n");
         }

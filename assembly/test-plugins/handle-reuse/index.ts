@@ -14,7 +14,10 @@ export * from "../../sdk/entry";
 const LISTENER: u64 = 100;
 const TOKEN_FIRST: u64 = 1;
 const TOKEN_SECOND: u64 = 2;
-const SLOT_MASK: u32 = (1 << 20) - 1; // a handle is slot | generation << 20
+// A handle is slot | generation << index bits; the default policy's table
+// (1,024 connections, one listener, 64 in flight, 4 reserved: 1,093 slots)
+// has 11 index bits (host/sandbox/handle-table.ts).
+const SLOT_MASK: u32 = (1 << 11) - 1;
 
 const poll = new Poll();
 const events = new Events(16);
