@@ -1,4 +1,6 @@
-import type { LogLevel } from '../wit/context.js';
+import type { LogLevel, LogOrigin } from '../wit/context.js';
+
+export type { LogOrigin } from '../wit/context.js';
 
 /** One log line from the host or a plugin instance. */
 export interface LogEntry {
@@ -7,6 +9,12 @@ export interface LogEntry {
   source: string;
   /** Instance number, when the line comes from an instance. */
   instance?: number;
+  /**
+   * Whose text `message` is: 'guest' for a plugin's own `log` calls, 'host'
+   * for every line the host writes (about an instance, or quoting what it
+   * said, as in `failed: <its error>`).
+   */
+  origin: LogOrigin;
   message: string;
 }
 

@@ -4,7 +4,7 @@
  * only state both sides touch.
  */
 import type { BackendName } from '../backends/backend.js';
-import type { LogLevel } from '../wit/context.js';
+import type { LogLevel, LogOrigin } from '../wit/context.js';
 
 export interface AddressData {
   v6: boolean;
@@ -49,6 +49,6 @@ export type ExitReason = 'returned' | 'failed' | 'stopped' | 'trapped' | 'killed
 
 export type WorkerMessage =
   | { type: 'started'; wakeTarget: number; /** This thread's CPU clock (null: none on this OS). */ cpuClock: number | null }
-  | { type: 'log'; level: LogLevel; message: string }
+  | { type: 'log'; level: LogLevel; origin: LogOrigin; message: string }
   | { type: 'listening'; address: AddressData }
   | { type: 'exit'; reason: ExitReason; message: string | null };
