@@ -15,6 +15,11 @@
  * counted when the instance ends is summarized by the supervisor: the
  * counters live in memory it shares (`shared`), so they outlive a worker
  * the watchdog terminates.
+ *
+ * The rate is the instance's, not one incarnation's: the bucket's state is
+ * in `shared` too, and the supervisor hands it to the next incarnation
+ * (bucketAfter), so a plugin that gets itself killed and restarted does not
+ * get a fresh burst each time.
  */
 
 export const LOG_BURST = 200;
@@ -38,10 +43,31 @@ const KIND_NAMES: readonly (readonly [string, string])[] = [
   ['other line', 'other lines'],
 ];
 const KINDS = KIND_NAMES.length;
-/** Slot of `shared` holding when the oldest line not yet summarized was suppressed (timeOrigin-based ms). */
+// Slots of `shared` after the counts: when the oldest line not yet
+// summarized was suppressed, and the bucket as of the last token taken
+// (timeOrigin-based ms: comparable across threads). TOKENS_AT stays 0 until
+// a limiter has written it.
 const SINCE = KINDS;
-/** Shared slots a limiter needs: a count per kind, then SINCE. */
-export const LOG_SHARED_SLOTS = KINDS + 1;
+const TOKENS = KINDS + 1;
+const TOKENS_AT = KINDS + 2;
+/** Shared slots a limiter needs. */
+export const LOG_SHARED_SLOTS = KINDS + 3;
+
+/** A token bucket's state: its tokens as of `at` (performance.timeOrigin + performance.now() ms). */
+export interface LogBucket {
+  tokens: number;
+  at: number;
+}
+
+/** The bucket of an instance that has not logged yet: a whole burst. */
+export function fullBucket(): LogBucket {
+  return { tokens: LOG_BURST, at: performance.timeOrigin + performance.now() };
+}
+
+/** The bucket a limiter left in `shared` (its instance has ended), or `previous` if it never started. */
+export function bucketAfter(shared: ArrayLike<number>, previous: LogBucket): LogBucket {
+  return shared[TOKENS_AT] === 0 ? previous : { tokens: shared[TOKENS]!, at: shared[TOKENS_AT]! };
+}
 
 export class LogLimiter {
   /**
@@ -49,14 +75,21 @@ export class LogLimiter {
    * nothing is suppressed. poll.wait compares against it on every call.
    */
   summaryDue = Infinity;
-  private tokens = LOG_BURST;
-  private refilledAt = performance.now();
+  private tokens: number;
+  private refilledAt: number;
 
   /**
    * `shared`: LOG_SHARED_SLOTS zeroed slots the supervisor reads when the
-   * instance ends (see pendingSummary). `writeSummary` writes a summary line.
+   * instance ends (pendingSummary, bucketAfter). `bucket`: where the
+   * instance's previous incarnation left the rate. `writeSummary` writes a
+   * summary line.
    */
-  constructor(private readonly shared: Float64Array, private readonly writeSummary: (message: string) => void) {}
+  constructor(private readonly shared: Float64Array, bucket: LogBucket, private readonly writeSummary: (message: string) => void) {
+    this.tokens = bucket.tokens;
+    this.refilledAt = bucket.at - performance.timeOrigin;
+    this.refill(performance.now());
+    this.saveBucket();
+  }
 
   /** Takes a token for one line of `kind`; false: the line is suppressed (counted) and must not be written. */
   admit(kind: LogKind): boolean {
@@ -64,7 +97,7 @@ export class LogLimiter {
     this.refill(now);
     if (now >= this.summaryDue) this.summarize(now);
     if (this.tokens >= 1) {
-      this.tokens--;
+      this.take();
       return true;
     }
     if (this.summaryDue === Infinity) {
@@ -101,11 +134,23 @@ export class LogLimiter {
       this.summaryDue = now + (1 - this.tokens) * (1000 / LOG_RATE);
       return;
     }
-    this.tokens--;
+    this.take();
     this.summaryDue = Infinity;
     const text = pendingSummary(this.shared, performance.timeOrigin + now);
-    this.shared.fill(0);
+    this.shared.fill(0, 0, SINCE + 1);
     if (text !== null) this.writeSummary(text);
+  }
+
+  // Only taking a token changes the bucket other than by the clock: saving
+  // it here is enough for the next incarnation to go on from it.
+  private take(): void {
+    this.tokens--;
+    this.saveBucket();
+  }
+
+  private saveBucket(): void {
+    this.shared[TOKENS] = this.tokens;
+    this.shared[TOKENS_AT] = performance.timeOrigin + this.refilledAt;
   }
 }
 

@@ -16,7 +16,7 @@ import { describePolicy, type Policy } from '../sandbox/policy.js';
 import { CTRL_COUNT, CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
   STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_LOG_SUPPRESSED, STAT_OPEN, STAT_REFUSED, STAT_RUN_STARTED_AT, STAT_WAITS,
 } from '../wit/context.js';
-import { LOG_SHARED_SLOTS, pendingSummary } from '../sandbox/log-limiter.js';
+import { LOG_SHARED_SLOTS, bucketAfter, fullBucket, pendingSummary, type LogBucket } from '../sandbox/log-limiter.js';
 import { ERROR_CODE_NAMES, codeOf } from '../wit/error-code.js';
 import type { LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
@@ -103,6 +103,8 @@ class Slot {
   readonly totals = new Float64Array(STAT_COUNT);
   readonly ends: Record<string, number> = {};
   restartTimer: NodeJS.Timeout | null = null;
+  /** The instance's log rate, carried from one incarnation to the next. */
+  logBucket: LogBucket = fullBucket();
   constructor(readonly index: number) {}
 }
 
@@ -199,6 +201,7 @@ export class PluginServer {
         maxMemoryBytes: p.maxMemoryBytes,
         connect: p.connect.map((r) => r.text),
       },
+      logBucket: slot.logBucket,
       // Handles: the connections, plus room for listeners and connects in flight.
       registry: new SharedArrayBuffer(registryBytes(p.maxConnections + p.listen.length + 64)),
     });
@@ -285,9 +288,10 @@ export class PluginServer {
     }
     for (const k of COUNTERS) slot.totals[k]! += inc.stats[k]!;
     // Lines the instance's log limiter suppressed since its last summary: however it ended, none goes unsaid.
-    const suppressed = pendingSummary(inc.stats.subarray(STAT_LOG_SUPPRESSED, STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS),
-      performance.timeOrigin + performance.now());
+    const logShared = inc.stats.subarray(STAT_LOG_SUPPRESSED, STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS);
+    const suppressed = pendingSummary(logShared, performance.timeOrigin + performance.now());
     if (suppressed !== null) this.log('warn', suppressed, slot.index);
+    slot.logBucket = bucketAfter(logShared, slot.logBucket);
     inc.stats.fill(0);
     if (inc.exitReason === null) {
       inc.exitReason = 'crashed';

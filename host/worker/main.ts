@@ -39,7 +39,7 @@ const table = new HandleTable(input.registry, (Math.random() * 0x7ff) | 0);
 backend.ownDescriptors.forEach((fd, i) => table.recordOwn(i, fd));
 const stats = new Float64Array(input.stats);
 // In this thread, so that a suppressed line never costs a message to the supervisor.
-const logLimit = new LogLimiter(stats.subarray(STAT_LOG_SUPPRESSED, STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS),
+const logLimit = new LogLimiter(stats.subarray(STAT_LOG_SUPPRESSED, STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS), input.logBucket,
   (message) => post({ type: 'log', level: 'warn', origin: 'host', message }));
 
 const ctx: InstanceContext = {

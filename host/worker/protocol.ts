@@ -5,6 +5,7 @@
  */
 import type { BackendName } from '../backends/backend.js';
 import type { LogLevel, LogOrigin } from '../wit/context.js';
+import type { LogBucket } from '../sandbox/log-limiter.js';
 
 export interface AddressData {
   v6: boolean;
@@ -38,6 +39,8 @@ export interface WorkerInput {
   stats: SharedArrayBuffer;
   /** Float64Array descriptor registry (sandbox/handle-table.ts). */
   registry: SharedArrayBuffer;
+  /** The instance's log rate as its previous incarnation left it (sandbox/log-limiter.ts). */
+  logBucket: LogBucket;
 }
 
 /**
