@@ -51,9 +51,10 @@ export const STAT_IDLE_CLOSED = 7;
  */
 export const STAT_RUN_STARTED_AT = 8;
 /**
- * Not counters either: the log limiter's suppressed-line counts and their
- * start (sandbox/log-limiter.ts), which the supervisor summarizes when the
- * instance ends, however it ends.
+ * Not counters either: the log limiter's slots (sandbox/log-limiter.ts):
+ * the lines it suppressed since its last summary, which the supervisor
+ * summarizes when the instance ends, however it ends, and its bucket, which
+ * the supervisor hands to the next incarnation.
  */
 export const STAT_LOG_SUPPRESSED = 9;
 export const STAT_COUNT = STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS;
