@@ -21,7 +21,7 @@ export type { BackendName } from './backends/backend.js';
 export { loadPlugin, compilePlugin, checkComponent, importName, type LoadedPlugin } from './loader/plugin.js';
 export { readComponent, type ComponentInfo } from './loader/component.js';
 export { PluginServer, type InstanceStats } from './supervisor/plugin-server.js';
-export { stderrLogger, type Logger, type LogEntry } from './supervisor/logger.js';
+export { stderrLogger, escapeControl, type Logger, type LogEntry, type LogOrigin } from './supervisor/logger.js';
 export { POLICY_DEFAULTS, buildPolicy, describePolicy, type Policy, type PolicyInput, type PolicyLayer } from './sandbox/policy.js';
 
 export interface ServeOptions {

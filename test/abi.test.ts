@@ -33,6 +33,7 @@ import { HandleTable, registryBytes } from '../host/sandbox/handle-table.js';
 import { SocketAddress } from '../host/backends/address.js';
 import { ERROR_CODE_NAMES, fail, type ErrorCode } from '../host/wit/error-code.js';
 import { CTRL_COUNT, STAT_COUNT, type InstanceContext, type LogLevel } from '../host/wit/context.js';
+import { LOG_SHARED_SLOTS, LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
 import type { Backend } from '../host/backends/backend.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -521,7 +522,8 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
     stats: new Float64Array(STAT_COUNT),
     control: new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4)),
     clock: { nowMs: 0 },
-    log(level, message) {
+    logLimit: new LogLimiter(new Float64Array(LOG_SHARED_SLOTS), fullBucket(), () => {}),
+    log(level, _origin, message) {
       settle();
       run.transcript.push(`${level} ${message}`);
     },

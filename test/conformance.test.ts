@@ -64,16 +64,12 @@ const HASHES = hashPlugins();
 const targets = backendTargets();
 const transcripts = new Map<string, string[]>();
 
-/**
- * The plugin's own log lines. The host writes one line in the same form when
- * `run` returns (`run returned...`); it is the host's wording, not the
- * plugin's, so it is left out (the exit code says how run ended).
- */
-const pluginLines = (p: WasmuxProcess) => p.pluginLines().filter((l) => !/^\S+ info: run returned/.test(l));
-/** Their message part (without `name[instance] level: `). */
-const messages = (p: WasmuxProcess) => pluginLines(p).map((l) => l.replace(/^\S+ \w+: /, ''));
+/** The plugin's own log lines (the host's, such as `run returned...`, are not the plugin's: the exit code says how run ended). */
+const pluginLines = (p: WasmuxProcess) => p.pluginLines();
+/** Their message part (without `name[instance] guest level: `). */
+const messages = (p: WasmuxProcess) => pluginLines(p).map((l) => l.replace(/^\S+ guest \w+: /, ''));
 /** Log lines at warn or error, host's or plugin's. */
-const problems = (p: WasmuxProcess) => p.stderr().split('\n').filter((l) => /^\S+ (warn|error): /.test(l));
+const problems = (p: WasmuxProcess) => p.stderr().split('\n').filter((l) => /^\S+ (guest )?(warn|error): /.test(l));
 
 function send(sock: net.Socket, data: string | Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => sock.write(data, (e) => (e ? reject(e) : resolve())));

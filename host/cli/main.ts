@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `wasmux` command: wiring only; each command lives in its own file. */
 import { WasmuxError } from '../errors.js';
+import { writeStderrLine } from '../supervisor/logger.js';
 import { runCommand, runHelp } from './run.js';
 import { inspectCommand, inspectHelp } from './inspect.js';
 
@@ -44,10 +45,11 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof WasmuxError) {
-      process.stderr.write(`wasmux: error ${e.code}: ${e.message}\n`);
+      // The message may quote the plugin (an import's name): one line, escaped.
+      writeStderrLine(`wasmux: error ${e.code}: ${e.message}`);
       process.exitCode = 2;
     } else {
-      process.stderr.write(`wasmux: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+      writeStderrLine(`wasmux: internal error: ${e instanceof Error ? e.stack : String(e)}`);
       process.exitCode = 70;
     }
   },

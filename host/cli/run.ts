@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { serve, DEFAULTS, BACKEND_NAMES, POLICY_DEFAULTS, resolveBackend, stderrLogger, type PluginServer,
   type PolicyInput, type Logger } from '../index.js';
+import { writeStderrLine } from '../supervisor/logger.js';
 import { WasmuxError } from '../errors.js';
 import { parsed, integer } from './args.js';
 
@@ -175,10 +176,10 @@ function printStats(servers: PluginServer[]): void {
   for (const s of servers) {
     for (const st of s.stats()) {
       const ends = Object.entries(st.ends).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
-      process.stderr.write(
+      writeStderrLine(
         `${s.name}[${st.instance}] ${st.running ? 'running' : 'ended'}: accepted ${st.accepted}, open ${st.open}, ` +
         `bytes in ${st.bytesIn}, out ${st.bytesOut}, events ${st.events}, refused ${st.refused}, ` +
-        `idle-closed ${st.idleClosed}, restarts ${st.restarts}, ends: ${ends}\n`);
+        `idle-closed ${st.idleClosed}, restarts ${st.restarts}, ends: ${ends}`);
     }
   }
 }
@@ -216,12 +217,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   let signalled = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (signalled) {
-      process.stderr.write(`wasmux: ${sig} again, stopping at once\n`);
+      writeStderrLine(`wasmux: ${sig} again, stopping at once`);
       void stopAll();
       return;
     }
     signalled = true;
-    process.stderr.write(`wasmux: ${sig}, draining (up to ${drainMs} ms)\n`);
+    writeStderrLine(`wasmux: ${sig}, draining (up to ${drainMs} ms)`);
     void Promise.all(servers.map((s) => s.drain(drainMs)));
   };
   const onUsr2 = () => printStats(servers);
@@ -238,7 +239,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       process.stdout.write(`wasmux: ${s.name} listening on ${where} (backend ${s.backend}, ${n} worker${n === 1 ? '' : 's'})\n`);
     } catch (e) {
       failed = true;
-      process.stderr.write(`wasmux: error ${(e as WasmuxError).code ?? 'WASMUX_ERR_PLUGIN_FAILED'}: ${(e as Error).message}\n`);
+      // The message may quote the guest (its run() error): one line, escaped, like every log line.
+      writeStderrLine(`wasmux: error ${(e as WasmuxError).code ?? 'WASMUX_ERR_PLUGIN_FAILED'}: ${(e as Error).message}`);
     }
   }));
 

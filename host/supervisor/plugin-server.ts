@@ -14,7 +14,9 @@ import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { describePolicy, type Policy } from '../sandbox/policy.js';
 import { CTRL_COUNT, CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
-  STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_OPEN, STAT_REFUSED, STAT_RUN_STARTED_AT, STAT_WAITS } from '../wit/context.js';
+  STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_LOG_SUPPRESSED, STAT_OPEN, STAT_REFUSED, STAT_RUN_STARTED_AT, STAT_WAITS,
+} from '../wit/context.js';
+import { LOG_SHARED_SLOTS, bucketAfter, fullBucket, pendingSummary, type LogBucket } from '../sandbox/log-limiter.js';
 import { ERROR_CODE_NAMES, codeOf } from '../wit/error-code.js';
 import type { LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
@@ -111,6 +113,8 @@ class Slot {
   readonly totals = new Float64Array(STAT_COUNT);
   readonly ends: Record<string, number> = {};
   restartTimer: NodeJS.Timeout | null = null;
+  /** The instance's log rate, carried from one incarnation to the next. */
+  logBucket: LogBucket = fullBucket();
   constructor(readonly index: number) {}
 }
 
@@ -208,6 +212,7 @@ export class PluginServer {
         maxMemoryBytes: p.maxMemoryBytes,
         connect: p.connect.map((r) => r.text),
       },
+      logBucket: slot.logBucket,
       // Handles: the connections, plus room for listeners and connects in flight.
       registry: new SharedArrayBuffer(registryBytes(p.maxConnections + p.listen.length + 64)),
     });
@@ -229,7 +234,7 @@ export class PluginServer {
         if (this.stopping || Atomics.load(inc.control, CTRL_DRAIN)) this.opts.backend.wake(inc.wakeTarget);
         break;
       case 'log':
-        this.opts.logger({ level: m.level, source: this.name, instance: slot.index, message: m.message });
+        this.opts.logger({ level: m.level, source: this.name, instance: slot.index, origin: m.origin, message: m.message });
         break;
       case 'listening':
         inc.listening++;
@@ -293,6 +298,11 @@ export class PluginServer {
       fds[i] = -1;
     }
     for (const k of COUNTERS) slot.totals[k]! += inc.stats[k]!;
+    // Lines the instance's log limiter suppressed since its last summary: however it ended, none goes unsaid.
+    const logShared = inc.stats.subarray(STAT_LOG_SUPPRESSED, STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS);
+    const suppressed = pendingSummary(logShared, performance.timeOrigin + performance.now());
+    if (suppressed !== null) this.log('warn', suppressed, slot.index);
+    slot.logBucket = bucketAfter(logShared, slot.logBucket);
     inc.stats.fill(0);
     if (inc.exitReason === null) {
       inc.exitReason = 'crashed';
@@ -351,7 +361,7 @@ export class PluginServer {
   }
 
   private log(level: 'debug' | 'info' | 'warn' | 'error', message: string, instance?: number): void {
-    this.opts.logger({ level, source: this.name, instance, message });
+    this.opts.logger({ level, source: this.name, instance, origin: 'host', message });
   }
 
   /** Why the plugin was given up on, if it was (a crash loop). */

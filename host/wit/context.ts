@@ -5,10 +5,13 @@
 import type { Backend } from '../backends/backend.js';
 import type { SocketAddress } from '../backends/address.js';
 import type { HandleTable } from '../sandbox/handle-table.js';
+import { LOG_SHARED_SLOTS, type LogLimiter } from '../sandbox/log-limiter.js';
 import type { GuestMemory } from './guest-memory.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+/** Who wrote a line's text: the host (about an instance), or the guest itself (its `log` calls). */
+export type LogOrigin = 'host' | 'guest';
 
 /** Limits the glue enforces (the policy, as far as this instance needs it). */
 export interface InstanceLimits {
@@ -47,7 +50,14 @@ export const STAT_IDLE_CLOSED = 7;
  * start of the current run.
  */
 export const STAT_RUN_STARTED_AT = 8;
-export const STAT_COUNT = 9;
+/**
+ * Not counters either: the log limiter's slots (sandbox/log-limiter.ts):
+ * the lines it suppressed since its last summary, which the supervisor
+ * summarizes when the instance ends, however it ends, and its bucket, which
+ * the supervisor hands to the next incarnation.
+ */
+export const STAT_LOG_SUPPRESSED = 9;
+export const STAT_COUNT = STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS;
 
 /** Control words shared with the supervisor (Int32Array over a SharedArrayBuffer). */
 export const CTRL_STOP = 0; // non-zero: stop at the next wait
@@ -66,8 +76,15 @@ export interface InstanceContext {
   readonly control: Int32Array;
   /** performance.now() as of the last wait: a clock the glue reads for free. */
   readonly clock: { nowMs: number };
-  log(level: LogLevel, message: string): void;
-  /** Called once per listen/connect that the policy refused. */
+  /**
+   * The instance's log rate. Every line written on the guest's behalf asks
+   * `logLimit.admit(kind)` first, before it builds its text, and is written
+   * with `log` only when admitted.
+   */
+  readonly logLimit: LogLimiter;
+  /** Writes one line about this instance (admitted by logLimit). */
+  log(level: LogLevel, origin: LogOrigin, message: string): void;
+  /** Called once per listen/connect that the policy refused; asks logLimit itself. */
   denied(operation: 'listen' | 'connect', addr: SocketAddress, rule: string): void;
   /** Called when the guest starts listening (the supervisor reports the address). */
   listening(addr: SocketAddress): void;

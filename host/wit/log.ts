@@ -1,23 +1,19 @@
 /**
  * Host side of wasmux:plugin/log@0.1.0 (wit/log.wit).
  *
- * Messages are capped at MAX_MESSAGE bytes and a plugin may write at most
- * BURST lines at once, refilled at RATE per second: a guest that logs in a
- * loop cannot flood the host's output. Dropped lines are counted and the
- * count is reported with the next line that gets through.
+ * A guest's line goes through the instance's log limiter like every line
+ * written on its behalf (sandbox/log-limiter.ts): a suppressed line is
+ * counted, never decoded. Text past LOG_MAX_BYTES is cut and its length
+ * said; invalid UTF-8 becomes U+FFFD in the decoder; control characters are
+ * escaped by the sink (supervisor/logger.ts), which also marks the line as
+ * the guest's.
  */
 import { GuestTrap } from './traps.js';
 import { LOG_LEVELS, type InstanceContext } from './context.js';
-
-const MAX_MESSAGE = 4096;
-const BURST = 200;
-const RATE = 100;
+import { LOG_GUEST, LOG_MAX_BYTES } from '../sandbox/log-limiter.js';
 
 export function logImports(ctx: InstanceContext) {
-  const { mem } = ctx;
-  let tokens = BURST;
-  let last = performance.now();
-  let dropped = 0;
+  const { mem, logLimit } = ctx;
 
   return {
     log(level: number, ptr: number, len: number): void {
@@ -28,21 +24,10 @@ export function logImports(ctx: InstanceContext) {
       len >>>= 0;
       mem.sync();
       mem.check(ptr, len);
-      const now = performance.now();
-      tokens = Math.min(BURST, tokens + ((now - last) / 1000) * RATE);
-      last = now;
-      if (tokens < 1) {
-        dropped++;
-        return;
-      }
-      tokens--;
-      let text = mem.readString(ptr, len, MAX_MESSAGE);
-      if (len > MAX_MESSAGE) text += ` … (${len - MAX_MESSAGE} more bytes)`;
-      if (dropped > 0) {
-        text += ` (${dropped} earlier lines dropped: rate limit)`;
-        dropped = 0;
-      }
-      ctx.log(name, text);
+      if (!logLimit.admit(LOG_GUEST)) return;
+      let text = mem.readString(ptr, len, LOG_MAX_BYTES);
+      if (len > LOG_MAX_BYTES) text += ` … (${len - LOG_MAX_BYTES} more bytes)`;
+      ctx.log(name, 'guest', text);
     },
   };
 }

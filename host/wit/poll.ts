@@ -13,7 +13,7 @@ const EVENT_SIZE = 16; // record event { token: u64, ready: readiness }: size 16
 const MAX_WAIT_MS = 0x7fffffff;
 
 export function pollImports(ctx: InstanceContext) {
-  const { mem, table, backend, control, stats } = ctx;
+  const { mem, table, backend, control, stats, logLimit } = ctx;
   const maxEvents = ctx.limits.maxEventsPerWait;
   const out = new Uint32Array(2 * maxEvents);
   const stop = new StopSignal();
@@ -122,6 +122,8 @@ export function pollImports(ctx: InstanceContext) {
         // Never more than the guest asked for: (now + t) - now can round to a hair over t.
         let slice = deadline === Infinity ? -1 : Math.min(timeout, Math.max(0, Math.ceil(deadline - now)));
         if (sweepEveryMs > 0 && (slice < 0 || slice > sweepEveryMs)) slice = sweepEveryMs;
+        // Log lines were suppressed: write their summary when due, even if the guest has gone quiet.
+        if (logLimit.summaryDue !== Infinity) slice = logLimit.wakeForSummary(now, slice);
         Atomics.store(control, CTRL_IN_WAIT, 1);
         n = backend.wait(out, max, slice);
         now = performance.now();

@@ -10,17 +10,20 @@ import { STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_OPEN, STAT_REFUSED, 
 import { GuestTrap } from './traps.js';
 import { SocketAddress } from '../backends/address.js';
 import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM } from '../sandbox/handle-table.js';
+import { LOG_NOTICE, LOG_OS_ERROR } from '../sandbox/log-limiter.js';
 
 /** Connections closed at the cap within one accept call before the guest is told to retry. */
 const REFUSE_BATCH = 256;
 
 export function tcpImports(ctx: InstanceContext) {
-  const { mem, table, backend, stats, limits, clock } = ctx;
+  const { mem, table, backend, stats, limits, clock, logLimit } = ctx;
   const maxConnections = limits.maxConnections;
   let refusedLogged = false;
   const peer = new SocketAddress();
   const scratch = new SocketAddress();
   const maxRecv = limits.maxRecvBytes;
+  // Built once: a denial in a loop must not build it each time.
+  const listenRule = `listen addresses are ${limits.listen.map(String).join(', ') || '(none)'}`;
 
   // Lifts a flattened socket-address (see bindings.ts) into `scratch`.
   function lift(family: number, a: number[], port: number): SocketAddress {
@@ -94,20 +97,24 @@ export function tcpImports(ctx: InstanceContext) {
       stats[STAT_REFUSED]++;
       if (!refusedLogged) {
         refusedLogged = true;
-        ctx.log('warn', `connection cap reached (maxConnections ${maxConnections}): closing new connections until some end`);
+        if (logLimit.admit(LOG_NOTICE)) {
+          ctx.log('warn', 'host', `connection cap reached (maxConnections ${maxConnections}): closing new connections until some end`);
+        }
       }
     }
     return fail(ErrorCode.Limit);
   }
 
   function other(op: string, r: number): number {
-    if (r < 0 && codeOf(r) === ErrorCode.Other) ctx.log('warn', `tcp.${op}: unexpected OS error ${backend.lastOsError()}`);
+    if (r < 0 && codeOf(r) === ErrorCode.Other && logLimit.admit(LOG_OS_ERROR)) {
+      ctx.log('warn', 'host', `tcp.${op}: unexpected OS error ${backend.lastOsError()}`);
+    }
     return r;
   }
 
   function listenOn(addr: SocketAddress, backlog: number): number {
     if (!limits.listen.some((allowed) => allowed.equals(addr))) {
-      ctx.denied('listen', addr, `listen addresses are ${limits.listen.map(String).join(', ') || '(none)'}`);
+      ctx.denied('listen', addr, listenRule);
       return fail(ErrorCode.Denied);
     }
     if (backlog === 0) return fail(ErrorCode.Invalid);

@@ -11,10 +11,11 @@ import { HandleTable } from '../sandbox/handle-table.js';
 import { GuestMemory } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
 import { GuestTrap, StopSignal } from '../wit/traps.js';
-import { CTRL_RUN_SEQ, STAT_OPEN, STAT_RUN_STARTED_AT, type InstanceContext, type LogLevel } from '../wit/context.js';
+import { CTRL_RUN_SEQ, STAT_LOG_SUPPRESSED, STAT_OPEN, STAT_RUN_STARTED_AT, type InstanceContext } from '../wit/context.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
+import { LOG_DENIAL, LOG_SHARED_SLOTS, LogLimiter } from '../sandbox/log-limiter.js';
 
 const input = workerData as WorkerInput;
 const port = parentPort!;
@@ -36,6 +37,10 @@ const connectRules = input.limits.connect.map((t) => parseConnectRule(t));
 const backend = (await loadBackend(input.backend)).open({ sendBufferBytes: input.limits.maxSendQueueBytes });
 const table = new HandleTable(input.registry, crypto.getRandomValues(new Uint32Array(1))[0]!);
 backend.ownDescriptors.forEach((fd, i) => table.recordOwn(i, fd));
+const stats = new Float64Array(input.stats);
+// In this thread, so that a suppressed line never costs a message to the supervisor.
+const logLimit = new LogLimiter(stats.subarray(STAT_LOG_SUPPRESSED, STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS), input.logBucket,
+  (message) => post({ type: 'log', level: 'warn', origin: 'host', message }));
 
 const ctx: InstanceContext = {
   mem: new GuestMemory(),
@@ -47,12 +52,14 @@ const ctx: InstanceContext = {
     sharedListen: input.sharedListen,
     ...input.limits,
   },
-  stats: new Float64Array(input.stats),
+  stats,
   control: new Int32Array(input.control),
   clock: { nowMs: performance.now() },
-  log: (level: LogLevel, message: string) => post({ type: 'log', level, message }),
-  denied: (op, addr, rule) =>
-    post({ type: 'log', level: 'warn', message: `denied: ${op} ${addr} (${rule})` }),
+  logLimit,
+  log: (level, origin, message) => post({ type: 'log', level, origin, message }),
+  denied: (op, addr, rule) => {
+    if (logLimit.admit(LOG_DENIAL)) post({ type: 'log', level: 'warn', origin: 'host', message: `denied: ${op} ${addr} (${rule})` });
+  },
   listening: (addr) => post({ type: 'listening', address: toData(addr) }),
 };
 

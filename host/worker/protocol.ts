@@ -4,7 +4,8 @@
  * only state both sides touch.
  */
 import type { BackendName } from '../backends/backend.js';
-import type { LogLevel } from '../wit/context.js';
+import type { LogLevel, LogOrigin } from '../wit/context.js';
+import type { LogBucket } from '../sandbox/log-limiter.js';
 
 export interface AddressData {
   v6: boolean;
@@ -38,6 +39,8 @@ export interface WorkerInput {
   stats: SharedArrayBuffer;
   /** Float64Array descriptor registry (sandbox/handle-table.ts). */
   registry: SharedArrayBuffer;
+  /** The instance's log rate as its previous incarnation left it (sandbox/log-limiter.ts). */
+  logBucket: LogBucket;
 }
 
 /**
@@ -49,6 +52,6 @@ export type ExitReason = 'returned' | 'failed' | 'stopped' | 'trapped' | 'killed
 
 export type WorkerMessage =
   | { type: 'started'; wakeTarget: number; /** This thread's CPU clock (null: none on this OS). */ cpuClock: number | null }
-  | { type: 'log'; level: LogLevel; message: string }
+  | { type: 'log'; level: LogLevel; origin: LogOrigin; message: string }
   | { type: 'listening'; address: AddressData }
   | { type: 'exit'; reason: ExitReason; message: string | null };

@@ -129,7 +129,7 @@ export interface WasmuxProcess {
   port: number;
   stdout(): string;
   stderr(): string;
-  /** The plugin's own log lines (`name[instance] level: message`), in order. */
+  /** The plugin's own log lines (`name[instance] guest level: message`), in order. */
   pluginLines(): string[];
   /** Resolves with the first match of `re` in `stream`; rejects on exit or after `timeoutMs`. */
   waitFor(re: RegExp, stream?: 'stdout' | 'stderr', timeoutMs?: number): Promise<RegExpExecArray>;
@@ -197,7 +197,7 @@ export function startWasmux(target: BackendTarget, cliArgs: string[]): WasmuxPro
     port: 0,
     stdout: () => out.text(),
     stderr: () => err.text(),
-    pluginLines: () => err.text().split('\n').filter((l) => /^[\w.-]+\[\d+\] (trace|debug|info|warn|error): /.test(l)),
+    pluginLines: () => err.text().split('\n').filter((l) => /^[\w.-]+\[\d+\] guest (trace|debug|info|warn|error): /.test(l)),
     async waitFor(re, stream = 'stderr', timeoutMs = 10_000) {
       const deadline = performance.now() + timeoutMs;
       let gone = false;

@@ -20,7 +20,7 @@ export async function baseline(): Promise<Baseline> {
   return { fds: await fdBaseline(), rssMiB: rssMiB(), at: performance.now() };
 }
 
-/** The log lines a host writes for the end of an instance (plugin-server.ts). */
+/** The log lines a host writes for the end of an instance (plugin-server.ts; origin 'host': a guest may log the same text). */
 export const END_LINE = /^(returned|failed|trapped|killed|crashed|stopped): /;
 
 /**
@@ -55,7 +55,7 @@ export async function expectContained(o: ContainedOptions): Promise<void> {
   expect(neighbour.maxMs).toBeLessThan(2000);
 
   const ends = hostile.server.stats().reduce((n, s) => n + Object.values(s.ends).reduce((a, b) => a + b, 0), 0);
-  const endLines = hostile.logs.filter((l) => l.level === 'error' && END_LINE.test(l.message));
+  const endLines = hostile.logs.filter((l) => l.origin === 'host' && l.level === 'error' && END_LINE.test(l.message));
   expect(ends, `ends counted; log:\n${dump(hostile.logs)}`).toBeGreaterThanOrEqual(o.minEnds ?? 1);
   expect(endLines.length, `one end line per end; log:\n${dump(hostile.logs)}`).toBe(ends);
   for (const l of endLines) expect(l.message).toMatch(o.cause);

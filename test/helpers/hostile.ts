@@ -83,7 +83,7 @@ export async function host(plugin: string, opts: Partial<Omit<ServeOptions, 'plu
 
 /** The log as text, for failure messages. */
 export function dump(logs: readonly LogEntry[]): string {
-  return logs.map((l) => `  ${l.source}[${l.instance ?? '-'}] ${l.level}: ${l.message}`).join('\n');
+  return logs.map((l) => `  ${l.source}[${l.instance ?? '-'}] ${l.origin === 'guest' ? 'guest ' : ''}${l.level}: ${l.message}`).join('\n');
 }
 
 /** Milliseconds between a guest's "looping since <ns>" line and a later moment (hrtime ns). */

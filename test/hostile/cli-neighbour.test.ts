@@ -72,13 +72,13 @@ async function scenario(echo: (port: number, text: string) => Promise<string>, c
   for (let round = 1; round <= ROUNDS; round++) {
     const trigger = await connect(loopPort);
     trigger.write('x');
-    const looping = await run.errLine(/^loop-in-handler\[0\] info: looping since \d+$/, round);
+    const looping = await run.errLine(/^loop-in-handler\[0\] guest info: looping since \d+$/, round);
     const before = echoes;
     const killed = await run.errLine(/^loop-in-handler\[0\] error: killed: /, round, 5000);
     echoesDuringLoop.push(echoes - before);
     expect(killed.text).toMatch(new RegExp(`killed: ran \\d+ ms( of CPU)? without returning to poll\\.wait \\(cpu budget ${BUDGET} ms\\)$`));
     killMs.push(Number(killed.ns - BigInt(/since (\d+)/.exec(looping.text)![1]!)) / 1e6);
-    const relisten = await run.errLine(/^loop-in-handler\[0\] info: listening on /, round + 1, 10_000);
+    const relisten = await run.errLine(/^loop-in-handler\[0\] guest info: listening on /, round + 1, 10_000);
     relistenMs.push(Number(relisten.ns - killed.ns) / 1e6);
     trigger.destroy();
   }

@@ -66,8 +66,8 @@ describe('a plugin connecting where its policy allows', () => {
         'dist/test-plugins/connect-probe.wasm', '--listen', '127.0.0.1:0',
         '--config', `127.0.0.1:${srv.port}`, '--allow-connect', `127.0.0.1:${srv.port}`,
       ], 1);
-      const reply = await run.errLine(/^connect-probe\[0\] info: connect /);
-      expect(reply.text).toBe(`connect-probe[0] info: connect 127.0.0.1:${srv.port} -> reply pong 1`);
+      const reply = await run.errLine(/^connect-probe\[0\] guest info: connect /);
+      expect(reply.text).toBe(`connect-probe[0] guest info: connect 127.0.0.1:${srv.port} -> reply pong 1`);
       expect(await waitFor(() => srv.got.length === 1, 2000)).toBe(true);
       expect(run.stderr.some((l) => /denied/.test(l.text))).toBe(false);
       const end = await run.stop('SIGTERM');
