@@ -33,6 +33,7 @@ import { HandleTable, registryBytes } from '../host/sandbox/handle-table.js';
 import { SocketAddress } from '../host/backends/address.js';
 import { ERROR_CODE_NAMES, fail, type ErrorCode } from '../host/wit/error-code.js';
 import { CTRL_COUNT, STAT_COUNT, type InstanceContext, type LogLevel } from '../host/wit/context.js';
+import { Gate } from '../host/wit/gate.js';
 import type { Backend } from '../host/backends/backend.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -500,6 +501,8 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
   };
 
   const listen = [toHost(LISTEN_V4), toHost(LISTEN_V6)];
+  const stats = new Float64Array(STAT_COUNT);
+  const control = new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4));
   const ctx: InstanceContext = {
     mem,
     table,
@@ -516,8 +519,9 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
       idleTimeoutMs: 0,
       maxSendQueueBytes: 65536,
     },
-    stats: new Float64Array(STAT_COUNT),
-    control: new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4)),
+    stats,
+    control,
+    gate: new Gate(control, stats),
     clock: { nowMs: 0 },
     log(level, message) {
       settle();

@@ -13,8 +13,9 @@ import { registryBytes } from '../sandbox/handle-table.js';
 import { capMemory } from '../sandbox/memory-cap.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { describePolicy, type Policy } from '../sandbox/policy.js';
-import { CTRL_COUNT, CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
+import { CTRL_COUNT, CTRL_DRAIN, CTRL_RUN_SEQ, CTRL_STATE, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
   STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_OPEN, STAT_REFUSED, STAT_RUN_STARTED_AT, STAT_WAITS } from '../wit/context.js';
+import { charged, requestKill } from '../wit/gate.js';
 import { ERROR_CODE_NAMES, codeOf } from '../wit/error-code.js';
 import type { LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
@@ -29,6 +30,12 @@ const RESTART_MAX_MS = 5000;
 const EARLY_DEATH_MS = 2000;
 /** This many deaths at start in a row and the plugin is stopped: it is not going to work. */
 const CRASH_LOOP_LIMIT = 5;
+/**
+ * A killed instance inside a host call that opens or closes a descriptor
+ * ends itself when the call returns (microseconds; see wit/gate.ts). Past
+ * this, something is wrong and its thread is terminated regardless.
+ */
+const KILL_GRACE_MS = 1000;
 
 export interface PluginServerOptions {
   policy: Policy;
@@ -236,11 +243,14 @@ export class PluginServer {
 
   /**
    * The watchdog: an instance whose guest has run (outside poll.wait) for
-   * more than its budget is killed. Where the OS gives a per-thread CPU
-   * clock (Linux), that is CPU time: measured from the first tick that saw
-   * the run, so a kill comes within two ticks after the budget, and a thread
-   * that is starved of CPU on a busy machine is not charged for waiting. Elsewhere it is
-   * wall-clock time from the worker's own stamp of the run's start.
+   * more than its budget is killed. A run starts before instantiation (a
+   * start function is guest code) and at every return from the backend's
+   * wait; host calls count, the wait does not. Where the OS gives a
+   * per-thread CPU clock (Linux), that is CPU time: measured from the first
+   * tick that saw the run, so a kill comes within two ticks after the
+   * budget, and a thread that is starved of CPU on a busy machine is not
+   * charged for waiting. Elsewhere it is wall-clock time from the worker's
+   * own stamp of the run's start.
    */
   private checkBudgets(): void {
     const budget = this.opts.policy.cpuBudgetMs;
@@ -251,7 +261,7 @@ export class PluginServer {
       if (!inc || inc.exitReason !== null) continue;
       const seq = Atomics.load(inc.control, CTRL_RUN_SEQ);
       // Not started yet, or blocked in wait (which costs nothing).
-      if (seq === 0 || Atomics.load(inc.control, CTRL_IN_WAIT) === 1) continue;
+      if (seq === 0 || !charged(Atomics.load(inc.control, CTRL_STATE))) continue;
       let ran: number;
       if (cpu && inc.cpuClock !== null) {
         const used = cpu.readMs(inc.cpuClock);
@@ -268,18 +278,42 @@ export class PluginServer {
       if (ran > budget) {
         inc.exitReason = 'killed';
         inc.exitMessage = `ran ${Math.round(ran)} ms${cpu && inc.cpuClock !== null ? ' of CPU' : ''} without returning to poll.wait (cpu budget ${budget} ms)`;
-        void inc.worker.terminate();
+        this.kill(slot, inc);
       }
     }
+  }
+
+  /**
+   * Ends an incarnation's thread through the kill gate (wit/gate.ts): at
+   * once, unless it is inside a host call that opens or closes a
+   * descriptor; then it ends itself as the call returns, and is terminated
+   * only if it has not within KILL_GRACE_MS. The caller has recorded why.
+   */
+  private kill(slot: Slot, inc: Incarnation): void {
+    if (requestKill(inc.control)) {
+      void inc.worker.terminate();
+      return;
+    }
+    const fallback = setTimeout(() => {
+      this.log('warn', `did not end within ${KILL_GRACE_MS} ms of its kill (inside a host call); terminating its thread`, slot.index);
+      void inc.worker.terminate();
+    }, KILL_GRACE_MS);
+    void inc.gone.then(() => clearTimeout(fallback));
   }
 
   // The thread is gone: close every descriptor it still had, count, then
   // decide whether it comes back.
   private onGone(slot: Slot, inc: Incarnation): void {
+    // Each number once: closing one twice could hit a descriptor that
+    // another worker has opened under the same number in the meantime.
     const fds = new Float64Array(inc.registry);
+    const closed = new Set<number>();
     for (let i = 0; i < fds.length; i++) {
-      if (fds[i]! >= 0) this.opts.backend.closeDescriptor(fds[i]!);
+      const fd = fds[i]!;
       fds[i] = -1;
+      if (fd < 0 || closed.has(fd)) continue;
+      closed.add(fd);
+      this.opts.backend.closeDescriptor(fd);
     }
     for (const k of COUNTERS) slot.totals[k]! += inc.stats[k]!;
     inc.stats.fill(0);
@@ -429,7 +463,7 @@ export class PluginServer {
       if (timedOut) {
         this.log('warn', `did not stop within ${this.opts.stopTimeoutMs} ms; terminating its thread`, slot.index);
         inc.exitReason ??= 'stopped';
-        await inc.worker.terminate();
+        this.kill(slot, inc);
         await inc.gone;
       }
     }));

@@ -10,8 +10,9 @@ import { loadBackend } from '../backends/index.js';
 import { HandleTable } from '../sandbox/handle-table.js';
 import { GuestMemory } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
-import { GuestTrap, StopSignal } from '../wit/traps.js';
-import { CTRL_RUN_SEQ, STAT_OPEN, STAT_RUN_STARTED_AT, type InstanceContext, type LogLevel } from '../wit/context.js';
+import { GuestTrap, StopSignal, WatchdogKill } from '../wit/traps.js';
+import { Gate } from '../wit/gate.js';
+import { STAT_OPEN, type InstanceContext, type LogLevel } from '../wit/context.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
@@ -37,6 +38,8 @@ const backend = (await loadBackend(input.backend)).open({ sendBufferBytes: input
 const table = new HandleTable(input.registry, (Math.random() * 0x7ff) | 0);
 backend.ownDescriptors.forEach((fd, i) => table.recordOwn(i, fd));
 
+const control = new Int32Array(input.control);
+const stats = new Float64Array(input.stats);
 const ctx: InstanceContext = {
   mem: new GuestMemory(),
   table,
@@ -47,8 +50,9 @@ const ctx: InstanceContext = {
     sharedListen: input.sharedListen,
     ...input.limits,
   },
-  stats: new Float64Array(input.stats),
-  control: new Int32Array(input.control),
+  stats,
+  control,
+  gate: new Gate(control, stats),
   clock: { nowMs: performance.now() },
   log: (level: LogLevel, message: string) => post({ type: 'log', level, message }),
   denied: (op, addr, rule) =>
@@ -61,22 +65,24 @@ post({ type: 'started', wakeTarget: backend.wakeTarget, cpuClock: threadCpuClock
 let reason: ExitReason;
 let message: string | null = null;
 try {
+  // The watchdog's clock starts inside, before instantiation (start functions run there).
   const plugin = new PluginInstance(input.module, ctx);
-  // The guest runs from here on: start the watchdog's clock.
-  ctx.stats[STAT_RUN_STARTED_AT] = performance.timeOrigin + performance.now();
-  Atomics.add(ctx.control, CTRL_RUN_SEQ, 1);
   plugin.initialize();
   message = plugin.run({ config: input.config, listen: ctx.limits.listen, instance: input.instance });
   reason = message === null ? 'returned' : 'failed';
 } catch (e) {
   if (e instanceof StopSignal) {
     reason = 'stopped';
+  } else if (e instanceof WatchdogKill) {
+    // The supervisor has already recorded why (its message is the one logged).
+    reason = 'killed';
+    message = e.message;
   } else if (e instanceof GuestTrap || e instanceof WebAssembly.RuntimeError) {
     reason = 'trapped';
     message = e.message;
     // A wasm trap says only "unreachable" when an allocator found memory.grow
     // failing at the cap: tell how much memory the guest had.
-    if (e instanceof WebAssembly.RuntimeError && ctx.mem.u8 !== undefined) {
+    if (e instanceof WebAssembly.RuntimeError && ctx.mem.attached) {
       ctx.mem.sync();
       const mib = (n: number) => +(n / 1048576).toFixed(2);
       message += ` (linear memory ${mib(ctx.mem.u8.length)} MiB of ${mib(input.limits.maxMemoryBytes)} MiB allowed)`;
@@ -87,13 +93,20 @@ try {
   }
 }
 
-// Close what the guest left open. The backend's own descriptors stay: the
-// supervisor closes them once this thread is gone, so that a wake-up racing
-// with this exit can never write to a reused descriptor number.
-for (const slot of table.openSlots()) {
-  const fd = table.remove(slot);
-  if (fd >= 0) backend.closeSocket(fd);
+// Close what the guest left open, inside the kill gate: a kill from here on
+// waits for this loop, so each socket is either closed here (its record
+// cleared first) or, recorded, by the supervisor once the thread is gone;
+// never both. When a kill already owns the thread's end (it is being
+// terminated), touch nothing: the supervisor closes every record. The
+// backend's own descriptors stay either way: the supervisor closes them once
+// this thread is gone, so that a wake-up racing with this exit can never
+// write to a reused descriptor number.
+if (ctx.gate.closing()) {
+  for (const slot of table.openSlots()) {
+    const fd = table.remove(slot);
+    if (fd >= 0) backend.closeSocket(fd);
+  }
+  ctx.stats[STAT_OPEN] = 0;
 }
-ctx.stats[STAT_OPEN] = 0;
 
 post({ type: 'exit', reason, message });
