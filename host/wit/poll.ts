@@ -63,9 +63,15 @@ export function pollImports(ctx: InstanceContext) {
     }
   }
 
-  function setInterest(slot: number, token: bigint, interest: number, again: boolean): number {
+  // Lifts the `interest` flags: bits outside the two flags trap, as the
+  // canonical ABI lifts every argument before the call, whatever the handle.
+  function liftInterest(interest: number): number {
     interest >>>= 0;
     if (interest > 3) throw new GuestTrap(`invalid interest flags ${interest}`);
+    return interest;
+  }
+
+  function setInterest(slot: number, token: bigint, interest: number, again: boolean): number {
     if (interest === 0) return fail(ErrorCode.Invalid);
     if (again !== (table.registered[slot] === 1)) return fail(ErrorCode.Closed);
     const fd = table.fds[slot]!;
@@ -84,11 +90,13 @@ export function pollImports(ctx: InstanceContext) {
 
   return {
     register(h: number, token: bigint, interest: number, retptr: number): void {
+      interest = liftInterest(interest);
       const slot = table.lookup(h);
       unit(retptr >>> 0, slot < 0 ? fail(ErrorCode.BadHandle) : setInterest(slot, token, interest, false));
     },
 
     reregister(h: number, token: bigint, interest: number, retptr: number): void {
+      interest = liftInterest(interest);
       const slot = table.lookup(h);
       unit(retptr >>> 0, slot < 0 ? fail(ErrorCode.BadHandle) : setInterest(slot, token, interest, true));
     },
@@ -107,6 +115,8 @@ export function pollImports(ctx: InstanceContext) {
 
     wait(max: number, hasTimeout: number, timeoutMs: number, retptr: number): void {
       retptr >>>= 0;
+      hasTimeout >>>= 0;
+      if (hasTimeout > 1) throw new GuestTrap(`invalid option discriminant ${hasTimeout} for wait's timeout`);
       mem.sync();
       mem.checkArea(retptr, 8, 4);
       max = Math.min(Math.max(max >>> 0, 1), maxEvents);
