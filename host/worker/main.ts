@@ -62,6 +62,16 @@ const ctx: InstanceContext = {
 
 post({ type: 'started', wakeTarget: backend.wakeTarget, cpuClock: threadCpuClocks()?.current() ?? null });
 
+/**
+ * A guest that recursed past the thread's stack: V8 throws a RangeError, the
+ * same one a host bug recursing without end would. It is the guest's when
+ * the frames nearest the overflow are guest code (wasm) or the host called
+ * from there; deep host recursion fills those frames with host code only.
+ */
+function isGuestStackOverflow(e: unknown): boolean {
+  return e instanceof RangeError && e.message === 'Maximum call stack size exceeded' && (e.stack ?? '').includes('wasm://');
+}
+
 let reason: ExitReason;
 let message: string | null = null;
 try {
@@ -87,6 +97,9 @@ try {
       const mib = (n: number) => +(n / 1048576).toFixed(2);
       message += ` (linear memory ${mib(ctx.mem.u8.length)} MiB of ${mib(input.limits.maxMemoryBytes)} MiB allowed)`;
     }
+  } else if (isGuestStackOverflow(e)) {
+    reason = 'trapped';
+    message = 'stack overflow';
   } else {
     reason = 'crashed';
     message = e instanceof Error ? (e.stack ?? e.message) : String(e);
