@@ -34,6 +34,7 @@ import { SocketAddress } from '../host/backends/address.js';
 import { ERROR_CODE_NAMES, fail, type ErrorCode } from '../host/wit/error-code.js';
 import { CTRL_COUNT, STAT_COUNT, type InstanceContext, type LogLevel } from '../host/wit/context.js';
 import { LOG_SHARED_SLOTS, LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
+import { Gate } from '../host/wit/gate.js';
 import type { Backend } from '../host/backends/backend.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -503,6 +504,8 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
   };
 
   const listen = [toHost(LISTEN_V4), toHost(LISTEN_V6)];
+  const stats = new Float64Array(STAT_COUNT);
+  const control = new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4));
   const ctx: InstanceContext = {
     mem,
     table,
@@ -519,8 +522,9 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
       idleTimeoutMs: 0,
       maxSendQueueBytes: 65536,
     },
-    stats: new Float64Array(STAT_COUNT),
-    control: new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4)),
+    stats,
+    control,
+    gate: new Gate(control, stats),
     clock: { nowMs: 0 },
     logLimit: new LogLimiter(new Float64Array(LOG_SHARED_SLOTS), fullBucket(), () => {}),
     log(level, _origin, message) {

@@ -13,10 +13,11 @@ import { registryBytes } from '../sandbox/handle-table.js';
 import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { describePolicy, type Policy } from '../sandbox/policy.js';
-import { CTRL_COUNT, CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
+import { CTRL_COUNT, CTRL_DRAIN, CTRL_RUN_SEQ, CTRL_STATE, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
   STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_LOG_SUPPRESSED, STAT_OPEN, STAT_REFUSED, STAT_RUN_STARTED_AT, STAT_WAITS,
 } from '../wit/context.js';
 import { LOG_SHARED_SLOTS, bucketAfter, fullBucket, pendingSummary, type LogBucket } from '../sandbox/log-limiter.js';
+import { charged, requestKill } from '../wit/gate.js';
 import { ERROR_CODE_NAMES, codeOf } from '../wit/error-code.js';
 import type { LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
@@ -38,6 +39,29 @@ const STABLE_UPTIME_MS = 2 * RESTART_MAX_MS;
 const EARLY_DEATH_MS = 2000;
 /** This many deaths at start in a row and the plugin is stopped: it is not going to work. */
 const CRASH_LOOP_LIMIT = 5;
+/**
+ * A killed instance inside a host call that opens or closes a descriptor
+ * ends itself when the call returns (microseconds; see wit/gate.ts). Past
+ * this, something is wrong and its thread is terminated regardless.
+ */
+const KILL_GRACE_MS = 1000;
+
+/**
+ * V8 limits for every instance's thread. Without them a worker inherits the
+ * process's heap limit, and a guest that fills it (huge funcref/externref
+ * tables live in the V8 heap) aborts the whole host. With them, exhausting
+ * the heap ends that thread alone (Node's ERR_WORKER_OUT_OF_MEMORY).
+ * Measured (v8.getHeapStatistics() sampled in the worker while the http, ws
+ * and resp tests and the echo benchmark ran, 100-1000 connections): at most
+ * 8.6 MiB of heap used, 5.9 MiB of it old generation, 2 MiB new space,
+ * 0.5 MiB of code; each limit below is 8x or more of that.
+ */
+export const WORKER_LIMITS = {
+  maxOldGenerationSizeMb: 64,
+  maxYoungGenerationSizeMb: 16,
+  codeRangeSizeMb: 16,
+  stackSizeMb: 4,
+} as const;
 
 export interface PluginServerOptions {
   policy: Policy;
@@ -97,6 +121,7 @@ class Incarnation {
       workerData: data,
       stdout: false,
       stderr: false,
+      resourceLimits: WORKER_LIMITS,
     });
     this.gone = new Promise((resolve) => this.worker.once('exit', () => resolve()));
   }
@@ -218,7 +243,16 @@ export class PluginServer {
     });
     slot.current = inc;
     inc.worker.on('message', (m: WorkerMessage) => this.onMessage(slot, inc, m));
-    inc.worker.on('error', (e) => {
+    inc.worker.on('error', (e: Error & { code?: string }) => {
+      if (e.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        // The guest filled its thread's heap (tables are the way to): a trap,
+        // named over a watchdog kill that may have come while it did.
+        if (inc.exitReason !== 'stopped') {
+          inc.exitReason = 'trapped';
+          inc.exitMessage = `exhausted its V8 heap (limit ${WORKER_LIMITS.maxOldGenerationSizeMb} MiB)`;
+        }
+        return;
+      }
       inc.exitReason ??= 'crashed';
       inc.exitMessage ??= e.message;
     });
@@ -252,11 +286,14 @@ export class PluginServer {
 
   /**
    * The watchdog: an instance whose guest has run (outside poll.wait) for
-   * more than its budget is killed. Where the OS gives a per-thread CPU
-   * clock (Linux), that is CPU time: measured from the first tick that saw
-   * the run, so a kill comes within two ticks after the budget, and a thread
-   * that is starved of CPU on a busy machine is not charged for waiting. Elsewhere it is
-   * wall-clock time from the worker's own stamp of the run's start.
+   * more than its budget is killed. A run starts before instantiation (a
+   * start function is guest code) and at every return from the backend's
+   * wait; host calls count, the wait does not. Where the OS gives a
+   * per-thread CPU clock (Linux), that is CPU time: measured from the first
+   * tick that saw the run, so a kill comes within two ticks after the
+   * budget, and a thread that is starved of CPU on a busy machine is not
+   * charged for waiting. Elsewhere it is wall-clock time from the worker's
+   * own stamp of the run's start.
    */
   private checkBudgets(): void {
     const budget = this.opts.policy.cpuBudgetMs;
@@ -267,7 +304,7 @@ export class PluginServer {
       if (!inc || inc.exitReason !== null) continue;
       const seq = Atomics.load(inc.control, CTRL_RUN_SEQ);
       // Not started yet, or blocked in wait (which costs nothing).
-      if (seq === 0 || Atomics.load(inc.control, CTRL_IN_WAIT) === 1) continue;
+      if (seq === 0 || !charged(Atomics.load(inc.control, CTRL_STATE))) continue;
       let ran: number;
       if (cpu && inc.cpuClock !== null) {
         const used = cpu.readMs(inc.cpuClock);
@@ -284,18 +321,42 @@ export class PluginServer {
       if (ran > budget) {
         inc.exitReason = 'killed';
         inc.exitMessage = `ran ${Math.round(ran)} ms${cpu && inc.cpuClock !== null ? ' of CPU' : ''} without returning to poll.wait (cpu budget ${budget} ms)`;
-        void inc.worker.terminate();
+        this.kill(slot, inc);
       }
     }
+  }
+
+  /**
+   * Ends an incarnation's thread through the kill gate (wit/gate.ts): at
+   * once, unless it is inside a host call that opens or closes a
+   * descriptor; then it ends itself as the call returns, and is terminated
+   * only if it has not within KILL_GRACE_MS. The caller has recorded why.
+   */
+  private kill(slot: Slot, inc: Incarnation): void {
+    if (requestKill(inc.control)) {
+      void inc.worker.terminate();
+      return;
+    }
+    const fallback = setTimeout(() => {
+      this.log('warn', `did not end within ${KILL_GRACE_MS} ms of its kill (inside a host call); terminating its thread`, slot.index);
+      void inc.worker.terminate();
+    }, KILL_GRACE_MS);
+    void inc.gone.then(() => clearTimeout(fallback));
   }
 
   // The thread is gone: close every descriptor it still had, count, then
   // decide whether it comes back.
   private onGone(slot: Slot, inc: Incarnation): void {
+    // Each number once: closing one twice could hit a descriptor that
+    // another worker has opened under the same number in the meantime.
     const fds = new Float64Array(inc.registry);
+    const closed = new Set<number>();
     for (let i = 0; i < fds.length; i++) {
-      if (fds[i]! >= 0) this.opts.backend.closeDescriptor(fds[i]!);
+      const fd = fds[i]!;
       fds[i] = -1;
+      if (fd < 0 || closed.has(fd)) continue;
+      closed.add(fd);
+      this.opts.backend.closeDescriptor(fd);
     }
     for (const k of COUNTERS) slot.totals[k]! += inc.stats[k]!;
     // Lines the instance's log limiter suppressed since its last summary: however it ended, none goes unsaid.
@@ -455,7 +516,7 @@ export class PluginServer {
       if (timedOut) {
         this.log('warn', `did not stop within ${this.opts.stopTimeoutMs} ms; terminating its thread`, slot.index);
         inc.exitReason ??= 'stopped';
-        await inc.worker.terminate();
+        this.kill(slot, inc);
         await inc.gone;
       }
     }));

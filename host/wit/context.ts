@@ -7,6 +7,7 @@ import type { SocketAddress } from '../backends/address.js';
 import type { HandleTable } from '../sandbox/handle-table.js';
 import { LOG_SHARED_SLOTS, type LogLimiter } from '../sandbox/log-limiter.js';
 import type { GuestMemory } from './guest-memory.js';
+import type { Gate } from './gate.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
@@ -45,9 +46,9 @@ export const STAT_REFUSED = 6;
 export const STAT_IDLE_CLOSED = 7;
 /**
  * Not a counter: when the guest last started running (performance.timeOrigin
- * + performance.now(), so comparable across threads). Written before
- * CTRL_IN_WAIT is cleared, so a watchdog that sees "not in wait" reads the
- * start of the current run.
+ * + performance.now(), so comparable across threads). Written before the
+ * CTRL_RUN_SEQ bump and the CTRL_STATE change that start the run (both
+ * sequentially consistent), so a watchdog that sees the run reads its start.
  */
 export const STAT_RUN_STARTED_AT = 8;
 /**
@@ -61,8 +62,9 @@ export const STAT_COUNT = STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS;
 
 /** Control words shared with the supervisor (Int32Array over a SharedArrayBuffer). */
 export const CTRL_STOP = 0; // non-zero: stop at the next wait
-export const CTRL_IN_WAIT = 1; // 1 while blocked in wait (the guest is not running)
-/** Bumped each time the guest starts running (at start, and when wait returns): the watchdog's clock. */
+/** What the instance's thread is doing, and whether it is to die: the kill gate (see gate.ts). */
+export const CTRL_STATE = 1;
+/** Bumped each time the guest starts running (before instantiation, and when wait returns): the watchdog's clock. */
 export const CTRL_RUN_SEQ = 2;
 export const CTRL_DRAIN = 3; // non-zero: close the listeners, keep serving open connections
 export const CTRL_COUNT = 4;
@@ -74,6 +76,8 @@ export interface InstanceContext {
   readonly limits: InstanceLimits;
   readonly stats: Float64Array;
   readonly control: Int32Array;
+  /** The kill gate over control[CTRL_STATE]: every call that opens or closes a descriptor passes it. */
+  readonly gate: Gate;
   /** performance.now() as of the last wait: a clock the glue reads for free. */
   readonly clock: { nowMs: number };
   /**

@@ -8,18 +8,25 @@
  * at the cost of one property read.
  */
 import koffi from 'koffi';
-import { GuestTrap } from './traps.js';
+import { GuestTrap, startFunctionTrap } from './traps.js';
 
 type Realloc = (old: number, oldSize: number, align: number, newSize: number) => number;
 
 export class GuestMemory {
-  u8!: Uint8Array;
-  u16!: Uint16Array;
-  u32!: Uint32Array;
+  // Empty until attach(): the first sync() of an import called before the
+  // instance exists (from its start function) goes to refresh(), which traps.
+  u8 = new Uint8Array(0);
+  u16 = new Uint16Array(0);
+  u32 = new Uint32Array(0);
   /** Absolute address of byte 0 of guest memory, for syscalls. */
   base = 0;
   private memory: WebAssembly.Memory | null = null;
   private realloc: Realloc | null = null;
+
+  /** Whether attach() has been called (the instance exists). */
+  get attached(): boolean {
+    return this.memory !== null;
+  }
 
   /** Called once the instance exists (imports are created before it). */
   attach(memory: WebAssembly.Memory, realloc: Realloc | null): void {
@@ -29,7 +36,8 @@ export class GuestMemory {
   }
 
   private refresh(): void {
-    const buf = this.memory!.buffer;
+    if (this.memory === null) throw startFunctionTrap();
+    const buf = this.memory.buffer;
     this.u8 = new Uint8Array(buf);
     this.u16 = new Uint16Array(buf, 0, buf.byteLength >>> 1);
     this.u32 = new Uint32Array(buf, 0, buf.byteLength >>> 2);

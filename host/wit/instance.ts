@@ -37,13 +37,33 @@ type RunExport = (cfgPtr: number, cfgLen: number, listPtr: number, listLen: numb
 export class PluginInstance {
   private readonly exports: WebAssembly.Exports;
 
+  /**
+   * Names every host function "interface#function" (its `name`, which V8
+   * puts in stack frames): a trap that has to say which import the guest
+   * called reads it off the stack (traps.ts startFunctionTrap) instead of
+   * every call carrying it.
+   */
+  private static nameImports(imports: WebAssembly.Imports): WebAssembly.Imports {
+    for (const [iface, fns] of Object.entries(imports)) {
+      for (const [name, fn] of Object.entries(fns)) {
+        if (typeof fn === 'function') Object.defineProperty(fn, 'name', { value: `${iface}#${name}` });
+      }
+    }
+    return imports;
+  }
+
   constructor(module: WebAssembly.Module, private readonly ctx: InstanceContext) {
-    const instance = new WebAssembly.Instance(module, hostImports(ctx));
+    const imports = PluginInstance.nameImports(hostImports(ctx));
+    // The guest runs from here: instantiation runs its start function, if it
+    // has one, so the watchdog covers it. Until attach() its imports trap.
+    ctx.gate.startGuest();
+    const instance = new WebAssembly.Instance(module, imports);
     this.exports = instance.exports;
     const memory = this.exports.memory;
     if (!(memory instanceof WebAssembly.Memory)) throw new GuestTrap('the plugin does not export its memory');
     const realloc = this.exports.cabi_realloc;
     ctx.mem.attach(memory, typeof realloc === 'function' ? (realloc as never) : null);
+    ctx.gate.attached();
   }
 
   /** Runs `_initialize` (top-level code), if the plugin has any. */

@@ -4,8 +4,7 @@
  * writes its result at `retptr`, exactly as assembly/sdk/bindings.ts calls it.
  */
 import { ErrorCode, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE, fail, codeOf } from './error-code.js';
-import { CTRL_DRAIN, CTRL_IN_WAIT, CTRL_RUN_SEQ, CTRL_STOP, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_RUN_STARTED_AT, STAT_WAITS,
-  type InstanceContext } from './context.js';
+import { CTRL_DRAIN, CTRL_STOP, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_WAITS, type InstanceContext } from './context.js';
 import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD } from '../sandbox/handle-table.js';
 import { StopSignal, GuestTrap } from './traps.js';
 
@@ -13,12 +12,11 @@ const EVENT_SIZE = 16; // record event { token: u64, ready: readiness }: size 16
 const MAX_WAIT_MS = 0x7fffffff;
 
 export function pollImports(ctx: InstanceContext) {
-  const { mem, table, backend, control, stats, logLimit } = ctx;
+  const { mem, table, backend, control, stats, logLimit, gate } = ctx;
   const maxEvents = ctx.limits.maxEventsPerWait;
   const out = new Uint32Array(2 * maxEvents);
   const stop = new StopSignal();
   const { clock } = ctx;
-  const origin = performance.timeOrigin;
   const idleMs = ctx.limits.idleTimeoutMs;
   // Idle connections are found by a sweep at most every second (a quarter of
   // the timeout when that is shorter): O(open handles) per sweep, nothing per call.
@@ -40,6 +38,7 @@ export function pollImports(ctx: InstanceContext) {
 
   // Draining: close every listener (no new connections), keep the handles
   // valid so the guest's accept just says would-block; open streams go on.
+  // It closes descriptors: called inside the kill gate.
   function drainListeners(): void {
     drained = true;
     for (const slot of table.openSlots()) {
@@ -64,9 +63,15 @@ export function pollImports(ctx: InstanceContext) {
     }
   }
 
-  function setInterest(slot: number, token: bigint, interest: number, again: boolean): number {
+  // Lifts the `interest` flags: bits outside the two flags trap, as the
+  // canonical ABI lifts every argument before the call, whatever the handle.
+  function liftInterest(interest: number): number {
     interest >>>= 0;
     if (interest > 3) throw new GuestTrap(`invalid interest flags ${interest}`);
+    return interest;
+  }
+
+  function setInterest(slot: number, token: bigint, interest: number, again: boolean): number {
     if (interest === 0) return fail(ErrorCode.Invalid);
     if (again !== (table.registered[slot] === 1)) return fail(ErrorCode.Closed);
     const fd = table.fds[slot]!;
@@ -85,11 +90,13 @@ export function pollImports(ctx: InstanceContext) {
 
   return {
     register(h: number, token: bigint, interest: number, retptr: number): void {
+      interest = liftInterest(interest);
       const slot = table.lookup(h);
       unit(retptr >>> 0, slot < 0 ? fail(ErrorCode.BadHandle) : setInterest(slot, token, interest, false));
     },
 
     reregister(h: number, token: bigint, interest: number, retptr: number): void {
+      interest = liftInterest(interest);
       const slot = table.lookup(h);
       unit(retptr >>> 0, slot < 0 ? fail(ErrorCode.BadHandle) : setInterest(slot, token, interest, true));
     },
@@ -108,6 +115,8 @@ export function pollImports(ctx: InstanceContext) {
 
     wait(max: number, hasTimeout: number, timeoutMs: number, retptr: number): void {
       retptr >>>= 0;
+      hasTimeout >>>= 0;
+      if (hasTimeout > 1) throw new GuestTrap(`invalid option discriminant ${hasTimeout} for wait's timeout`);
       mem.sync();
       mem.checkArea(retptr, 8, 4);
       max = Math.min(Math.max(max >>> 0, 1), maxEvents);
@@ -116,21 +125,26 @@ export function pollImports(ctx: InstanceContext) {
       const deadline = hasTimeout ? now + timeout : Infinity;
       let n: number;
       for (;;) {
-        if (Atomics.load(control, CTRL_STOP) !== 0) throw stop;
-        if (control[CTRL_DRAIN] !== 0 && !drained) drainListeners();
+        if (Atomics.load(control, CTRL_STOP) !== 0) throw gate.die(stop);
+        if (control[CTRL_DRAIN] !== 0 && !drained) {
+          gate.enter();
+          drainListeners();
+          gate.leave();
+        }
         // Block until the guest's deadline, but wake for the idle sweep.
         // Never more than the guest asked for: (now + t) - now can round to a hair over t.
         let slice = deadline === Infinity ? -1 : Math.min(timeout, Math.max(0, Math.ceil(deadline - now)));
         if (sweepEveryMs > 0 && (slice < 0 || slice > sweepEveryMs)) slice = sweepEveryMs;
         // Log lines were suppressed: write their summary when due, even if the guest has gone quiet.
         if (logLimit.summaryDue !== Infinity) slice = logLimit.wakeForSummary(now, slice);
-        Atomics.store(control, CTRL_IN_WAIT, 1);
+        // Refused once the instance is dead (a trap is final): it never blocks again.
+        gate.enterWait();
         n = backend.wait(out, max, slice);
         now = performance.now();
         clock.nowMs = now;
-        stats[STAT_RUN_STARTED_AT] = origin + now;
-        Atomics.store(control, CTRL_IN_WAIT, 0);
-        if (Atomics.load(control, CTRL_STOP) !== 0) throw stop;
+        // The guest may run again from here: the watchdog measures from this tick.
+        gate.leaveWait(now);
+        if (Atomics.load(control, CTRL_STOP) !== 0) throw gate.die(stop);
         if (sweepEveryMs > 0 && now >= nextSweep) sweepIdle(now);
         // Nothing yet (a sweep, a wake-up, an early return): only events or
         // the guest's own deadline end the call.
@@ -138,8 +152,6 @@ export function pollImports(ctx: InstanceContext) {
       }
       if (n < 0) n = 0; // an interrupted wait: report nothing
       stats[STAT_WAITS]++;
-      // The guest runs again from here: the watchdog measures from this tick.
-      Atomics.add(control, CTRL_RUN_SEQ, 1);
 
       // Translate (key, readiness) into (token, readiness), dropping events of
       // handles closed since they were registered (stale keys).

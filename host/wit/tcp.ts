@@ -16,7 +16,7 @@ import { LOG_NOTICE, LOG_OS_ERROR } from '../sandbox/log-limiter.js';
 const REFUSE_BATCH = 256;
 
 export function tcpImports(ctx: InstanceContext) {
-  const { mem, table, backend, stats, limits, clock, logLimit } = ctx;
+  const { mem, table, backend, stats, limits, clock, logLimit, gate } = ctx;
   const maxConnections = limits.maxConnections;
   let refusedLogged = false;
   const peer = new SocketAddress();
@@ -70,6 +70,9 @@ export function tcpImports(ctx: InstanceContext) {
   }
 
   // Adds a new socket to the table, or closes it when the table is full.
+  // Like everything that opens or closes a descriptor here, it runs inside
+  // the kill gate (gate.enter() ... gate.leave(), see gate.ts): the socket
+  // and its record in the shared registry come and go together.
   function adopt(fd: number, kind: number): number {
     const h = table.insert(fd, kind);
     if (h < 0) {
@@ -164,7 +167,10 @@ export function tcpImports(ctx: InstanceContext) {
     listen(family: number, a0: number, a1: number, a2: number, a3: number, a4: number, a5: number,
       a6: number, a7: number, port: number, backlog: number, retptr: number): void {
       const addr = lift(family, [a0, a1, a2, a3, a4, a5, a6, a7], port);
-      u32Result(retptr >>> 0, listenOn(addr, backlog >>> 0));
+      gate.enter();
+      const r = listenOn(addr, backlog >>> 0);
+      gate.leave();
+      u32Result(retptr >>> 0, r);
     },
 
     accept(l: number, retptr: number): void {
@@ -176,7 +182,9 @@ export function tcpImports(ctx: InstanceContext) {
       else if (table.registered[slot] && (table.interest[slot]! & INTEREST_READABLE) && !table.readReady[slot]) {
         r = fail(ErrorCode.WouldBlock);
       } else {
+        gate.enter();
         const fd = acceptOne(table.fds[slot]!);
+        gate.leave();
         if (fd >= 0) {
           r = fd;
           stats[STAT_ACCEPTED]++;
@@ -201,7 +209,10 @@ export function tcpImports(ctx: InstanceContext) {
     connect(family: number, a0: number, a1: number, a2: number, a3: number, a4: number, a5: number,
       a6: number, a7: number, port: number, retptr: number): void {
       const addr = lift(family, [a0, a1, a2, a3, a4, a5, a6, a7], port);
-      u32Result(retptr >>> 0, connectTo(addr));
+      gate.enter();
+      const r = connectTo(addr);
+      gate.leave();
+      u32Result(retptr >>> 0, r);
     },
 
     recv(s: number, max: number, retptr: number): void {
@@ -281,7 +292,10 @@ export function tcpImports(ctx: InstanceContext) {
     },
 
     close(h: number, retptr: number): void {
-      unit(retptr >>> 0, closeHandle(h));
+      gate.enter();
+      const r = closeHandle(h);
+      gate.leave();
+      unit(retptr >>> 0, r);
     },
 
     'local-address'(h: number, retptr: number): void {

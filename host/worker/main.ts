@@ -10,8 +10,9 @@ import { loadBackend } from '../backends/index.js';
 import { HandleTable } from '../sandbox/handle-table.js';
 import { GuestMemory } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
-import { GuestTrap, StopSignal } from '../wit/traps.js';
-import { CTRL_RUN_SEQ, STAT_LOG_SUPPRESSED, STAT_OPEN, STAT_RUN_STARTED_AT, type InstanceContext } from '../wit/context.js';
+import { GuestTrap, StopSignal, WatchdogKill } from '../wit/traps.js';
+import { Gate } from '../wit/gate.js';
+import { STAT_LOG_SUPPRESSED, STAT_OPEN, type InstanceContext, type LogLevel } from '../wit/context.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
@@ -42,6 +43,7 @@ const stats = new Float64Array(input.stats);
 const logLimit = new LogLimiter(stats.subarray(STAT_LOG_SUPPRESSED, STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS), input.logBucket,
   (message) => post({ type: 'log', level: 'warn', origin: 'host', message }));
 
+const control = new Int32Array(input.control);
 const ctx: InstanceContext = {
   mem: new GuestMemory(),
   table,
@@ -53,7 +55,8 @@ const ctx: InstanceContext = {
     ...input.limits,
   },
   stats,
-  control: new Int32Array(input.control),
+  control,
+  gate: new Gate(control, stats),
   clock: { nowMs: performance.now() },
   logLimit,
   log: (level, origin, message) => post({ type: 'log', level, origin, message }),
@@ -65,42 +68,64 @@ const ctx: InstanceContext = {
 
 post({ type: 'started', wakeTarget: backend.wakeTarget, cpuClock: threadCpuClocks()?.current() ?? null });
 
+/**
+ * A guest that recursed past the thread's stack: V8 throws a RangeError, the
+ * same one a host bug recursing without end would. It is the guest's when
+ * the frames nearest the overflow are guest code (wasm) or the host called
+ * from there; deep host recursion fills those frames with host code only.
+ */
+function isGuestStackOverflow(e: unknown): boolean {
+  return e instanceof RangeError && e.message === 'Maximum call stack size exceeded' && (e.stack ?? '').includes('wasm://');
+}
+
 let reason: ExitReason;
 let message: string | null = null;
 try {
+  // The watchdog's clock starts inside, before instantiation (start functions run there).
   const plugin = new PluginInstance(input.module, ctx);
-  // The guest runs from here on: start the watchdog's clock.
-  ctx.stats[STAT_RUN_STARTED_AT] = performance.timeOrigin + performance.now();
-  Atomics.add(ctx.control, CTRL_RUN_SEQ, 1);
   plugin.initialize();
   message = plugin.run({ config: input.config, listen: ctx.limits.listen, instance: input.instance });
   reason = message === null ? 'returned' : 'failed';
 } catch (e) {
   if (e instanceof StopSignal) {
     reason = 'stopped';
+  } else if (e instanceof WatchdogKill) {
+    // The supervisor has already recorded why (its message is the one logged).
+    reason = 'killed';
+    message = e.message;
   } else if (e instanceof GuestTrap || e instanceof WebAssembly.RuntimeError) {
     reason = 'trapped';
     message = e.message;
     // A wasm trap says only "unreachable" when an allocator found memory.grow
     // failing at the cap: tell how much memory the guest had.
-    if (e instanceof WebAssembly.RuntimeError && ctx.mem.u8 !== undefined) {
+    if (e instanceof WebAssembly.RuntimeError && ctx.mem.attached) {
       ctx.mem.sync();
       const mib = (n: number) => +(n / 1048576).toFixed(2);
       message += ` (linear memory ${mib(ctx.mem.u8.length)} MiB of ${mib(input.limits.maxMemoryBytes)} MiB allowed)`;
     }
+  } else if (isGuestStackOverflow(e)) {
+    reason = 'trapped';
+    message = 'stack overflow';
   } else {
     reason = 'crashed';
     message = e instanceof Error ? (e.stack ?? e.message) : String(e);
   }
 }
 
-// Close what the guest left open. The backend's own descriptors stay: the
-// supervisor closes them once this thread is gone, so that a wake-up racing
-// with this exit can never write to a reused descriptor number.
-for (const slot of table.openSlots()) {
-  const fd = table.remove(slot);
-  if (fd >= 0) backend.closeSocket(fd);
+// Close what the guest left open, inside the kill gate: a kill from here on
+// waits for this loop, so each socket is either closed here (its record
+// cleared first) or, recorded, by the supervisor once the thread is gone;
+// never both. When a kill already owns the thread's end (it is being
+// terminated), touch nothing: the supervisor closes every record. The
+// backend's own descriptors stay either way: the supervisor closes them once
+// this thread is gone, so that a wake-up racing with this exit can never
+// write to a reused descriptor number.
+if (ctx.gate.closing()) {
+  for (const slot of table.openSlots()) {
+    const fd = table.remove(slot);
+    if (fd >= 0) backend.closeSocket(fd);
+  }
+  ctx.stats[STAT_OPEN] = 0;
 }
-ctx.stats[STAT_OPEN] = 0;
 
 post({ type: 'exit', reason, message });
