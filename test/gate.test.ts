@@ -13,6 +13,7 @@ import { FLAG_DEAD, FLAG_KILL, Gate, MODE_GUEST, MODE_HOST, MODE_WAIT, charged, 
 import { GuestTrap, WatchdogKill } from '../host/wit/traps.js';
 import type { Backend } from '../host/backends/backend.js';
 import { IMPORTS, runtime } from './helpers/wat.js';
+import { LOG_SHARED_SLOTS, LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
 
 function freshGate(): { gate: Gate; control: Int32Array } {
   const control = new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4));
@@ -96,7 +97,8 @@ describe('the kill gate', () => {
       control,
       gate: new Gate(control, stats),
       clock: { nowMs: 0 },
-      log: (_level, message) => void logged.push(message),
+      logLimit: new LogLimiter(new Float64Array(LOG_SHARED_SLOTS), fullBucket(), () => {}),
+      log: (_level, _origin, message) => void logged.push(message),
       denied: (op) => void logged.push(`denied ${op}`),
       listening: () => void logged.push('listening'),
     };

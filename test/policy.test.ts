@@ -16,7 +16,7 @@ import { capModule } from '../dist/host/sandbox/module-limits.js';
 const capMemory = (core: Uint8Array, maxMemoryBytes: number) => capModule(core, { maxMemoryBytes, maxTableElements: 65_536 });
 import { wasmux, startRun } from './helpers/cli.js';
 
-const KNOWN = 'known: listen, connect, maxConnections, maxMemoryMiB, maxTableElements, cpuBudgetMs, maxSendQueueBytes, idleTimeoutMs, maxEventsPerWait';
+const KNOWN = 'known: listen, connect, maxConnections, maxMemoryMiB, maxTableElements, maxHeapMiB, cpuBudgetMs, maxSendQueueBytes, idleTimeoutMs, maxEventsPerWait';
 
 /** The WasmuxError `fn` throws, as { code, message }. */
 function thrown(fn: () => unknown): { code?: string; message: string } {
@@ -41,12 +41,12 @@ const addr = (text: string) => {
 describe('policy: defaults', () => {
   it('are safe for a plugin nobody has reviewed', () => {
     expect(POLICY_DEFAULTS).toEqual({
-      maxConnections: 1024, maxMemoryMiB: 64, maxTableElements: 65536, cpuBudgetMs: 200, maxSendQueueBytes: 262144, idleTimeoutMs: 60000,
-      maxEventsPerWait: 1024,
+      maxConnections: 1024, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64, cpuBudgetMs: 200, maxSendQueueBytes: 262144,
+      idleTimeoutMs: 60000, maxEventsPerWait: 1024,
     });
     for (const p of [buildPolicy([]), buildPolicy([{ where: 'policy p.json', input: {} }])]) {
       expect(describePolicy(p)).toEqual({
-        listen: [], connect: [], maxConnections: 1024, maxMemoryMiB: 64, maxTableElements: 65536, cpuBudgetMs: 200,
+        listen: [], connect: [], maxConnections: 1024, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64, cpuBudgetMs: 200,
         maxSendQueueBytes: 262144, idleTimeoutMs: 60000, maxEventsPerWait: 1024,
       });
       expect(p.maxMemoryBytes).toBe(64 * 1048576);
@@ -73,7 +73,8 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
     const cases: [key: string, range: string, values: unknown[]][] = [
       ['maxConnections', '1 to 65536', [0, -1, 65537, 1.5, '5', null, true]],
       ['maxMemoryMiB', '1 to 4096', [0, 4097, 0.5, '64']],
-      ['maxTableElements', '1 to 10000000', [0, 10000001, 2.5, '65536']],
+      ['maxTableElements', '1 to 1000000', [0, 1000001, 2.5, '65536']],
+      ['maxHeapMiB', '8 to 4096', [7, 4097, 16.5, '64']],
       ['cpuBudgetMs', '10 to 600000', [9, 600001, 100.5, []]],
       ['maxSendQueueBytes', '4096 to 67108864', [4095, 67108865, {}]],
       ['idleTimeoutMs', '0 to 86400000', [-1, 86400001, 1e-3]],
@@ -235,7 +236,7 @@ describe('policy: layering', () => {
       { where: 'command line', input: { maxConnections: 20, connect: ['[::1]:6379'] } },
     ]);
     expect(describePolicy(p)).toEqual({
-      listen: ['127.0.0.1:7000'], connect: ['10.0.0.1:80', '[::1]:6379'], maxConnections: 20, maxMemoryMiB: 64, maxTableElements: 65536,
+      listen: ['127.0.0.1:7000'], connect: ['10.0.0.1:80', '[::1]:6379'], maxConnections: 20, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64,
       cpuBudgetMs: 50, maxSendQueueBytes: 262144, idleTimeoutMs: 0, maxEventsPerWait: 1024,
     });
     const q = buildPolicy([
@@ -414,7 +415,7 @@ describe('policy: wasmux run', () => {
       const line = /^echo debug: policy (\{.*\})$/m.exec(r.output().stderr);
       expect(line, r.output().stderr).not.toBeNull();
       expect(JSON.parse(line![1]!)).toEqual({
-        listen: ['127.0.0.1:0'], connect: ['10.0.0.1:80', '[::1]:6379'], maxConnections: 20, maxMemoryMiB: 64, maxTableElements: 65536,
+        listen: ['127.0.0.1:0'], connect: ['10.0.0.1:80', '[::1]:6379'], maxConnections: 20, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64,
         cpuBudgetMs: 50, maxSendQueueBytes: 262144, idleTimeoutMs: 0, maxEventsPerWait: 1024,
       });
     } finally {

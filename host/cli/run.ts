@@ -38,6 +38,7 @@ Plugin options:
   --max-memory <MiB>        linear memory per instance (enforced in the module) [default: ${d.maxMemoryMiB}]
   --max-table-elements <n>  elements of all tables per instance (enforced in the
                             module)                                       [default: ${d.maxTableElements}]
+  --max-heap <MiB>          V8 heap of the instance's thread (tables live there) [default: ${d.maxHeapMiB}]
   --cpu-budget <ms>         guest time allowed between two waits; over it the
                             instance is killed and restarted              [default: ${d.cpuBudgetMs}]
   --max-send-queue <bytes>  kernel send buffer per connection             [default: ${d.maxSendQueueBytes}]
@@ -74,7 +75,7 @@ interface PluginSpec {
 }
 
 const PLUGIN_OPTIONS = new Set(['listen', 'workers', 'config', 'policy', 'allow-connect', 'max-connections',
-  'max-memory', 'max-table-elements', 'cpu-budget', 'max-send-queue', 'idle-timeout', 'max-events']);
+  'max-memory', 'max-table-elements', 'max-heap', 'cpu-budget', 'max-send-queue', 'idle-timeout', 'max-events']);
 
 /** Splits the command line into host options and one spec per plugin file. */
 function parseCommandLine(argv: string[]) {
@@ -91,6 +92,7 @@ function parseCommandLine(argv: string[]) {
       'max-connections': { type: 'string' },
       'max-memory': { type: 'string' },
       'max-table-elements': { type: 'string' },
+      'max-heap': { type: 'string' },
       'cpu-budget': { type: 'string' },
       'max-send-queue': { type: 'string' },
       'idle-timeout': { type: 'string' },
@@ -128,6 +130,7 @@ function parseCommandLine(argv: string[]) {
       case 'max-connections': spec.policy.maxConnections = n('--max-connections'); break;
       case 'max-memory': spec.policy.maxMemoryMiB = n('--max-memory'); break;
       case 'max-table-elements': spec.policy.maxTableElements = n('--max-table-elements'); break;
+      case 'max-heap': spec.policy.maxHeapMiB = n('--max-heap'); break;
       case 'cpu-budget': spec.policy.cpuBudgetMs = n('--cpu-budget'); break;
       case 'max-send-queue': spec.policy.maxSendQueueBytes = n('--max-send-queue'); break;
       case 'idle-timeout': spec.policy.idleTimeoutMs = n('--idle-timeout'); break;

@@ -80,6 +80,8 @@ export interface CoreModule {
   tables: DefinedTable[];
   memories: Limits[];
   elementSegments: number;
+  /** Items of all element segments together. */
+  elementItems: number;
   dataSegments: number;
   /** Bytes of data segments, active and passive. */
   dataBytes: number;
@@ -381,7 +383,7 @@ function funcType(r: Reader, ex: ExpressionReader): string {
  */
 export function readCoreModule(bytes: Uint8Array): CoreModule {
   const mod: CoreModule = {
-    bytes, imports: [], exports: [], functions: 0, globals: 0, tables: [], memories: [], elementSegments: 0,
+    bytes, imports: [], exports: [], functions: 0, globals: 0, tables: [], memories: [], elementSegments: 0, elementItems: 0,
     dataSegments: 0, dataBytes: 0, types: 0, start: null, features: new Map(), sections: new Map(),
   };
   try {
@@ -589,6 +591,7 @@ function readElement(r: Reader, ex: ExpressionReader, mod: CoreModule, i: number
     else if (r.u8('element kind') !== 0) r.fail('invalid element kind', start);
   }
   const n = r.count('element segment items', 1);
+  mod.elementItems += n;
   for (let k = 0; k < n; k++) {
     if (expressions) ex.read(true);
     else r.u32('function index');

@@ -62,6 +62,7 @@ export function checkLimits(mod: CoreModule): void {
     ['types', mod.types, 'types'],
     ['tables', mod.tables.length, 'tables'],
     ['elementSegments', mod.elementSegments, 'element segments'],
+    ['elementItems', mod.elementItems, 'element segment items'],
     ['dataSegments', mod.dataSegments, 'data segments'],
   ];
   for (const [key, n, what] of counts) {

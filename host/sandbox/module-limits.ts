@@ -25,8 +25,8 @@ const MEMORY_SECTION = 5;
  * 21 types, one table of 31 elements, 859 data segments and 99 KiB of code.
  */
 export const MODULE_LIMITS = {
-  /** Bytes of the core module. */
-  moduleBytes: 64 * 1024 * 1024,
+  /** Bytes of the core module (its compiled code is several times larger). */
+  moduleBytes: 16 * 1024 * 1024,
   /** Functions defined (V8 allows 1,000,000). */
   functions: 100_000,
   /** Globals defined (V8 allows 1,000,000). */
@@ -36,6 +36,8 @@ export const MODULE_LIMITS = {
   /** Tables defined (their elements are capped by the policy's maxTableElements). */
   tables: 100,
   elementSegments: 100_000,
+  /** Items of all element segments (each a reference on the worker's heap, like a table element). */
+  elementItems: 1_000_000,
   dataSegments: 100_000,
 } as const;
 

@@ -30,6 +30,8 @@ export interface Policy {
   maxMemoryBytes: number;
   /** Elements of all the module's tables together, per instance (written into the module like the memory cap). */
   maxTableElements: number;
+  /** The old generation of the instance's thread's V8 heap, MiB (Worker resourceLimits). */
+  maxHeapMiB: number;
   /** CPU time the guest may run between two calls to poll.wait. */
   cpuBudgetMs: number;
   /** Kernel send buffer per connection: bytes a peer that does not read can make the host hold. */
@@ -44,6 +46,7 @@ export const POLICY_DEFAULTS = {
   maxConnections: 1024,
   maxMemoryMiB: 64,
   maxTableElements: 65_536,
+  maxHeapMiB: 64,
   cpuBudgetMs: 200,
   maxSendQueueBytes: 256 * 1024,
   idleTimeoutMs: 60_000,
@@ -57,6 +60,7 @@ export interface PolicyInput {
   maxConnections?: number;
   maxMemoryMiB?: number;
   maxTableElements?: number;
+  maxHeapMiB?: number;
   cpuBudgetMs?: number;
   maxSendQueueBytes?: number;
   idleTimeoutMs?: number;
@@ -66,8 +70,11 @@ export interface PolicyInput {
 const LIMITS: Record<keyof Omit<PolicyInput, 'listen' | 'connect'>, [min: number, max: number]> = {
   maxConnections: [1, 65_536],
   maxMemoryMiB: [1, 4096],
-  // V8's own limit on a table is 10,000,000 elements.
-  maxTableElements: [1, 10_000_000],
+  // 8 MiB of heap at most: a table allocation that overshoots the heap limit
+  // by more than Node's 16 MiB leeway aborts the process, not the thread.
+  maxTableElements: [1, 1_000_000],
+  // Measured use under load is under 9 MiB; 8 is for tests of the limit itself.
+  maxHeapMiB: [8, 4096],
   cpuBudgetMs: [10, 600_000],
   maxSendQueueBytes: [4096, 64 * 1024 * 1024],
   idleTimeoutMs: [0, 86_400_000],
@@ -170,6 +177,7 @@ export function buildPolicy(inputs: PolicyLayer[]): Policy {
     maxConnections: POLICY_DEFAULTS.maxConnections,
     maxMemoryBytes: POLICY_DEFAULTS.maxMemoryMiB * 1024 * 1024,
     maxTableElements: POLICY_DEFAULTS.maxTableElements,
+    maxHeapMiB: POLICY_DEFAULTS.maxHeapMiB,
     cpuBudgetMs: POLICY_DEFAULTS.cpuBudgetMs,
     maxSendQueueBytes: POLICY_DEFAULTS.maxSendQueueBytes,
     idleTimeoutMs: POLICY_DEFAULTS.idleTimeoutMs,
@@ -197,6 +205,7 @@ export function buildPolicy(inputs: PolicyLayer[]): Policy {
     if (input.maxConnections !== undefined) p.maxConnections = integer(where, 'maxConnections', input.maxConnections);
     if (input.maxMemoryMiB !== undefined) p.maxMemoryBytes = integer(where, 'maxMemoryMiB', input.maxMemoryMiB) * 1024 * 1024;
     if (input.maxTableElements !== undefined) p.maxTableElements = integer(where, 'maxTableElements', input.maxTableElements);
+    if (input.maxHeapMiB !== undefined) p.maxHeapMiB = integer(where, 'maxHeapMiB', input.maxHeapMiB);
     if (input.cpuBudgetMs !== undefined) p.cpuBudgetMs = integer(where, 'cpuBudgetMs', input.cpuBudgetMs);
     if (input.maxSendQueueBytes !== undefined) p.maxSendQueueBytes = integer(where, 'maxSendQueueBytes', input.maxSendQueueBytes);
     if (input.idleTimeoutMs !== undefined) p.idleTimeoutMs = integer(where, 'idleTimeoutMs', input.idleTimeoutMs);
@@ -213,6 +222,7 @@ export function describePolicy(p: Policy) {
     maxConnections: p.maxConnections,
     maxMemoryMiB: p.maxMemoryBytes / (1024 * 1024),
     maxTableElements: p.maxTableElements,
+    maxHeapMiB: p.maxHeapMiB,
     cpuBudgetMs: p.cpuBudgetMs,
     maxSendQueueBytes: p.maxSendQueueBytes,
     idleTimeoutMs: p.idleTimeoutMs,

@@ -47,17 +47,19 @@ const CRASH_LOOP_LIMIT = 5;
 const KILL_GRACE_MS = 1000;
 
 /**
- * V8 limits for every instance's thread. Without them a worker inherits the
+ * V8 limits for every instance's thread (the old generation is the policy's
+ * maxHeapMiB, 64 by default). Without them a worker inherits the
  * process's heap limit, and a guest that fills it (huge funcref/externref
  * tables live in the V8 heap) aborts the whole host. With them, exhausting
- * the heap ends that thread alone (Node's ERR_WORKER_OUT_OF_MEMORY).
+ * the heap ends that thread alone (Node's ERR_WORKER_OUT_OF_MEMORY), provided
+ * no single allocation overshoots the limit by more than Node's 16 MiB
+ * leeway: which is why the policy caps tables at 1,000,000 elements (8 MiB).
  * Measured (v8.getHeapStatistics() sampled in the worker while the http, ws
  * and resp tests and the echo benchmark ran, 100-1000 connections): at most
  * 8.6 MiB of heap used, 5.9 MiB of it old generation, 2 MiB new space,
  * 0.5 MiB of code; each limit below is 8x or more of that.
  */
 export const WORKER_LIMITS = {
-  maxOldGenerationSizeMb: 64,
   maxYoungGenerationSizeMb: 16,
   codeRangeSizeMb: 16,
   stackSizeMb: 4,
@@ -114,14 +116,14 @@ class Incarnation {
   listening = 0;
   readonly gone: Promise<void>;
 
-  constructor(input: Omit<WorkerInput, 'control' | 'stats'>) {
+  constructor(input: Omit<WorkerInput, 'control' | 'stats'>, readonly heapMiB: number) {
     this.registry = input.registry;
     const data: WorkerInput = { ...input, control: this.control.buffer as SharedArrayBuffer, stats: this.stats.buffer as SharedArrayBuffer };
     this.worker = new Worker(WORKER_URL, {
       workerData: data,
       stdout: false,
       stderr: false,
-      resourceLimits: WORKER_LIMITS,
+      resourceLimits: { ...WORKER_LIMITS, maxOldGenerationSizeMb: heapMiB },
     });
     this.gone = new Promise((resolve) => this.worker.once('exit', () => resolve()));
   }
@@ -240,7 +242,7 @@ export class PluginServer {
       logBucket: slot.logBucket,
       // Handles: the connections, plus room for listeners and connects in flight.
       registry: new SharedArrayBuffer(registryBytes(p.maxConnections + p.listen.length + 64)),
-    });
+    }, p.maxHeapMiB);
     slot.current = inc;
     inc.worker.on('message', (m: WorkerMessage) => this.onMessage(slot, inc, m));
     inc.worker.on('error', (e: Error & { code?: string }) => {
@@ -249,7 +251,7 @@ export class PluginServer {
         // named over a watchdog kill that may have come while it did.
         if (inc.exitReason !== 'stopped') {
           inc.exitReason = 'trapped';
-          inc.exitMessage = `exhausted its V8 heap (limit ${WORKER_LIMITS.maxOldGenerationSizeMb} MiB)`;
+          inc.exitMessage = `exhausted its V8 heap (limit ${inc.heapMiB} MiB)`;
         }
         return;
       }
