@@ -7,7 +7,7 @@
  * plugin's log volume stays within the documented rate.
  */
 import { expect } from 'vitest';
-import { dump, fdBaseline, rssMiB, settleFds, type Hosted, type Neighbour } from './hostile.js';
+import { Neighbour, cleanUp, dump, fdBaseline, host, rssMiB, settleFds, type Hosted } from './hostile.js';
 
 export interface Baseline {
   fds: number;
@@ -69,5 +69,36 @@ export async function expectContained(o: ContainedOptions): Promise<void> {
   expect(rssMiB() - base.rssMiB, 'RSS within 200 MiB of its baseline').toBeLessThan(200);
   await hostile.stop();
   await neighbour.echo.stop();
+  expect(await settleFds(base.fds), 'descriptors back to baseline').toBe(base.fds);
+}
+
+export interface Refusal {
+  /** What the case is, for failure messages. */
+  name: string;
+  /** The plugin file (built before the call: jco closes its descriptors lazily). */
+  file: string;
+  code: string;
+  message: RegExp;
+}
+
+/**
+ * A plugin refused at load or start hurts nothing either: each of `cases` is
+ * served beside a neighbour and must be refused with its code and message,
+ * while the neighbour keeps answering, RSS stays within 200 MiB and
+ * descriptors come back to their baseline.
+ */
+export async function expectRefused(cases: readonly Refusal[]): Promise<void> {
+  const base = await baseline();
+  const neighbour = await Neighbour.start();
+  for (const c of cases) {
+    const err = await host(c.file).then(() => null, (e: { code: string; message: string }) => e);
+    expect(err, `${c.name}: refused`).not.toBeNull();
+    expect({ name: c.name, code: err!.code }).toEqual({ name: c.name, code: c.code });
+    expect(err!.message, c.name).toMatch(c.message);
+  }
+  expect(await neighbour.finish()).toBeGreaterThan(0);
+  expect(neighbour.failures, 'the neighbour kept answering within 2 s').toEqual([]);
+  expect(rssMiB() - base.rssMiB, 'RSS within 200 MiB of its baseline').toBeLessThan(200);
+  await cleanUp();
   expect(await settleFds(base.fds), 'descriptors back to baseline').toBe(base.fds);
 }

@@ -7,7 +7,8 @@
 // import used to end the instance as `crashed` with a BigInt TypeError).
 // A neighbour served beside every attempt keeps echoing.
 import { describe, it, expect, afterEach } from 'vitest';
-import { Neighbour, cleanUp, fdBaseline, host, settleFds } from '../helpers/hostile.js';
+import { cleanUp } from '../helpers/hostile.js';
+import { expectRefused, type Refusal } from '../helpers/containment.js';
 import { wasmux } from '../helpers/cli.js';
 import { handWrapped } from '../helpers/wat.js';
 
@@ -72,21 +73,9 @@ const CASES: { name: string; wat: string; code: string; message: RegExp }[] = [
 describe('core imports and exports are checked against the world\'s canonical ABI at load', () => {
   it('refuses each mistyped or unknown import and export with its code, naming it, while a neighbour keeps echoing', async () => {
     // Built first: jco's file system shim closes its descriptors lazily.
-    const files: string[] = [];
-    for (const c of CASES) files.push(await handWrapped('signature', c.wat));
-    const baseline = await fdBaseline();
-    const neighbour = await Neighbour.start();
-    for (const [i, c] of CASES.entries()) {
-      const file = files[i]!;
-      const err = await host(file).then(() => null, (e: { code: string; message: string }) => e);
-      expect(err, c.name).not.toBeNull();
-      expect({ name: c.name, code: err!.code }).toEqual({ name: c.name, code: c.code });
-      expect(err!.message, c.name).toMatch(c.message);
-    }
-    expect(await neighbour.finish()).toBeGreaterThan(0);
-    expect(neighbour.failures).toEqual([]);
-    await cleanUp();
-    expect(await settleFds(baseline)).toBe(baseline);
+    const cases: Refusal[] = [];
+    for (const c of CASES) cases.push({ name: c.name, file: await handWrapped('signature', c.wat), code: c.code, message: c.message });
+    await expectRefused(cases);
   }, 30_000);
 
   it('wasmux run exits 2 and prints the refusal with its code; wasmux inspect says it is not runnable', async () => {

@@ -5,7 +5,8 @@
 // let a guest catch the host's traps with `catch_all` and run on after an
 // out-of-bounds call. Allowed 2.0 features (SIMD here) still load.
 import { describe, it, expect, afterEach } from 'vitest';
-import { Neighbour, cleanUp, connect, fdBaseline, host, settleFds } from '../helpers/hostile.js';
+import { cleanUp, connect, host } from '../helpers/hostile.js';
+import { expectRefused, type Refusal } from '../helpers/containment.js';
 import { IMPORTS, handWrapped, listenThen, runtime, watPlugin } from '../helpers/wat.js';
 
 afterEach(cleanUp);
@@ -56,21 +57,9 @@ const CASES: { name: string; wat: string; wrap?: boolean; message: RegExp }[] = 
 describe('WebAssembly features the host does not sandbox are refused at load', () => {
   it('refuses exception handling, threads, tail calls and oversized modules, naming each, while a neighbour keeps echoing', async () => {
     // Built first: jco's file system shim closes its descriptors lazily.
-    const files: string[] = [];
-    for (const c of CASES) files.push(c.wrap ? await handWrapped('feature', c.wat) : await watPlugin('feature', c.wat));
-    const baseline = await fdBaseline();
-    const neighbour = await Neighbour.start();
-    for (const [i, c] of CASES.entries()) {
-      const file = files[i]!;
-      const err = await host(file).then(() => null, (e: { code: string; message: string }) => e);
-      expect(err, c.name).not.toBeNull();
-      expect({ name: c.name, code: err!.code }).toEqual({ name: c.name, code: 'WASMUX_ERR_UNSUPPORTED_SHAPE' });
-      expect(err!.message, c.name).toMatch(c.message);
-    }
-    expect(await neighbour.finish()).toBeGreaterThan(0);
-    expect(neighbour.failures).toEqual([]);
-    await cleanUp();
-    expect(await settleFds(baseline)).toBe(baseline);
+    const cases: Refusal[] = [];
+    for (const c of CASES) cases.push({ name: c.name, file: c.wrap ? await handWrapped('feature', c.wat) : await watPlugin('feature', c.wat), code: 'WASMUX_ERR_UNSUPPORTED_SHAPE', message: c.message });
+    await expectRefused(cases);
   }, 60_000);
 
   it('runs a plugin that uses fixed-width SIMD (WebAssembly 2.0)', async () => {
