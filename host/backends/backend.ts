@@ -84,6 +84,15 @@ export interface BackendOptions {
    * that never reads can make the kernel hold for one connection.
    */
   readonly sendBufferBytes: number;
+  /**
+   * Where the backend records a socket it is creating, in the same step that
+   * creates it (before any further call), until its caller has taken it over
+   * or the backend has closed it again (-1: none). The host passes a cell of
+   * the registry the supervisor closes after a dead worker: a thread that
+   * fails in between (a stack overflow in the host's own code) cannot leave a
+   * socket nobody knows of. One cell: a thread creates one socket at a time.
+   */
+  readonly creating?: Float64Array;
 }
 
 /** What a backend file exports: construction, and calls safe from any thread. */

@@ -447,11 +447,12 @@ class Iocp extends WinSockets implements Backend {
     const s = w.WSASocketW(w.FROM_PROTOCOL_INFO, w.FROM_PROTOCOL_INFO, w.FROM_PROTOCOL_INFO, info, 0,
       w.WSA_FLAG_OVERLAPPED | w.WSA_FLAG_NO_HANDLE_INHERIT) as number;
     if (s === w.INVALID_SOCKET) return this.failWsa();
+    this.created(s);
     // A stale record could name a handle value reused by something else:
     // use the duplicate only if it is bound to exactly `addr`.
     const bound = new SocketAddress();
     if (w.ioctlsocket(s, w.FIONBIO, Buffer.from([1, 0, 0, 0])) !== 0 || this.localAddress(s, bound) < 0 || !bound.equals(addr)) {
-      w.closesocket(s);
+      this.discard(s);
       return null;
     }
     return this.startListening(s, backlog);

@@ -62,9 +62,18 @@ export class SocketOps {
   private readonly one = Buffer.from([1, 0, 0, 0]);
   private readonly sendBuffer = Buffer.alloc(4);
   private lastErrno = 0;
+  /** BackendOptions.creating (a private cell when the caller keeps no registry). */
+  private readonly creating: Float64Array;
 
   constructor(protected readonly os: SocketOs, options: BackendOptions | null) {
     if (options) this.sendBuffer.writeInt32LE(options.sendBufferBytes, 0);
+    this.creating = options?.creating ?? new Float64Array(1);
+  }
+
+  /** Closes a socket this object created and its caller never took over: the record goes first. */
+  private discard(fd: number): void {
+    this.creating[0] = -1;
+    this.os.close(fd);
   }
 
   /** Per-connection options: no Nagle delay; the policy's send buffer. */
@@ -93,7 +102,7 @@ export class SocketOps {
     if (fd < 0) return fd;
     if (this.os.listen(fd, backlog) < 0) {
       const r = this.failErrno();
-      this.os.close(fd);
+      this.discard(fd);
       return r;
     }
     return fd;
@@ -109,7 +118,7 @@ export class SocketOps {
     if (fd < 0) return fd;
     const r = this.localAddress(fd, out);
     if (r < 0) {
-      this.os.close(fd);
+      this.discard(fd);
       return r;
     }
     return fd;
@@ -119,6 +128,7 @@ export class SocketOps {
     const os = this.os;
     const fd = os.stream(addr.v6);
     if (fd < 0) return this.failErrno();
+    this.creating[0] = fd;
     const len = this.encode(addr);
     if (
       os.setsockopt(fd, os.SOL_SOCKET, os.SO_REUSEADDR, this.one, 4) < 0 ||
@@ -127,7 +137,7 @@ export class SocketOps {
       os.bind(fd, this.sa, len) < 0
     ) {
       const r = this.failErrno();
-      os.close(fd);
+      this.discard(fd);
       return r;
     }
     return fd;
@@ -138,6 +148,7 @@ export class SocketOps {
     this.saLen.writeUInt32LE(SOCKADDR_MAX, 0);
     const fd = os.accept(listener, this.sa, this.saLen);
     if (fd < 0) return this.failErrno();
+    this.creating[0] = fd;
     this.tune(fd);
     this.decode(peer);
     return fd;
@@ -147,12 +158,13 @@ export class SocketOps {
     const os = this.os;
     const fd = os.stream(addr.v6);
     if (fd < 0) return this.failErrno();
+    this.creating[0] = fd;
     this.tune(fd);
     const len = this.encode(addr);
     if (os.connect(fd, this.sa, len) < 0) {
       const e = os.errno();
       if (e !== os.EINPROGRESS) {
-        os.close(fd);
+        this.discard(fd);
         return this.failWith(e);
       }
     }

@@ -37,9 +37,24 @@ export class WinSockets {
   private readonly one = Buffer.from([1, 0, 0, 0]);
   private readonly sendBuffer = Buffer.alloc(4);
   private lastError = '';
+  /** BackendOptions.creating (a private cell when the caller keeps no registry). */
+  private readonly creating: Float64Array;
 
   constructor(options: BackendOptions | null) {
     if (options) this.sendBuffer.writeInt32LE(options.sendBufferBytes, 0);
+    this.creating = options?.creating ?? new Float64Array(1);
+  }
+
+  /** Records a socket being created (BackendOptions.creating), before any further call. */
+  protected created(s: number): number {
+    this.creating[0] = s;
+    return s;
+  }
+
+  /** Closes a socket being created that its caller never took over: the record goes first. */
+  protected discard(s: number): void {
+    this.creating[0] = -1;
+    w.closesocket(s);
   }
 
   /** Called when `sock` may have stopped being ready for `interest` (WIT bits). */
@@ -71,9 +86,10 @@ export class WinSockets {
     const s = w.WSASocketW(v6 ? w.AF_INET6 : w.AF_INET, w.SOCK_STREAM, w.IPPROTO_TCP, null, 0,
       w.WSA_FLAG_OVERLAPPED | w.WSA_FLAG_NO_HANDLE_INHERIT) as number;
     if (s === w.INVALID_SOCKET) return this.failWsa();
+    this.created(s);
     if (w.ioctlsocket(s, w.FIONBIO, this.one) !== 0) {
       const r = this.failWsa();
-      w.closesocket(s);
+      this.discard(s);
       return r;
     }
     return s;
@@ -105,17 +121,17 @@ export class WinSockets {
       r = fail(e === WSAEACCES ? ErrorCode.AddressInUse : wsaToErrorCode(e));
     }
     if (r < 0) {
-      w.closesocket(s);
+      this.discard(s);
       return r;
     }
     return s;
   }
 
-  /** Listens on `s`; on failure closes it. */
+  /** Listens on `s` (a socket being created); on failure closes it. */
   protected startListening(s: number, backlog: number): number {
     if (w.listen(s, backlog) === 0) return s;
     const r = this.failWsa();
-    w.closesocket(s);
+    this.discard(s);
     return r;
   }
 
@@ -135,6 +151,7 @@ export class WinSockets {
     // accepted socket has its listening socket's properties (checked under
     // wine: recv on a fresh one says WSAEWOULDBLOCK). One call fewer per
     // connection, and under wine every call is a round trip to wineserver.
+    this.created(s);
     this.tune(s);
     this.decode(peer);
     return s;
@@ -149,7 +166,7 @@ export class WinSockets {
       const e = w.WSAGetLastError();
       if (e !== WSAEWOULDBLOCK) {
         this.lastError = wsaName(e);
-        w.closesocket(s);
+        this.discard(s);
         return fail(wsaToErrorCode(e));
       }
     }

@@ -31,6 +31,13 @@ export const FREE = -1;
 export const NO_FD = -2;
 
 export const FIRST_SLOT = 4;
+/**
+ * The registry cell of a socket being created (BackendOptions.creating):
+ * recorded by the backend in the step that creates it, taken over by insert
+ * (or dropped by abandon) in the step that records it in its own slot.
+ * The last of the reserved slots; the backend's own descriptors use the others.
+ */
+export const CREATING_SLOT = FIRST_SLOT - 1;
 /** Handles are non-negative i32s: index and generation share bits 0-30. */
 const HANDLE_BITS = 31;
 /**
@@ -136,16 +143,30 @@ export class HandleTable {
     return this.openCount;
   }
 
-  /** Records a backend-owned descriptor in a reserved slot (0..FIRST_SLOT-1). */
+  /** Records a backend-owned descriptor in a reserved slot (0..CREATING_SLOT-1). */
   recordOwn(i: number, fd: number): void {
+    if (i >= CREATING_SLOT) throw new Error(`a backend owns ${i + 1} descriptors; the registry reserves ${CREATING_SLOT}`);
     this.fds[i] = fd;
+  }
+
+  /** The registry cell the backend records a socket being created in (BackendOptions.creating). */
+  creatingCell(): Float64Array {
+    return this.fds.subarray(CREATING_SLOT, CREATING_SLOT + 1);
+  }
+
+  /** A socket being created is closed without being inserted: its record goes first. */
+  abandon(): void {
+    this.fds[CREATING_SLOT] = FREE;
   }
 
   /** Adds a socket; returns its handle, or -1 when the table is full (open or retired slots). */
   insert(fd: number, kind: number): number {
-    if (this.freeTop === 0) return -1;
+    if (this.freeTop === 0) return -1; // the caller abandons and closes it
     const slot = this.free[--this.freeTop]!;
+    // Its own slot first, then the cell it was created in: at every moment
+    // at least one record names it (the supervisor closes each number once).
     this.fds[slot] = fd;
+    this.fds[CREATING_SLOT] = FREE;
     this.kind[slot] = kind;
     this.registered[slot] = 0;
     this.readReady[slot] = 1;

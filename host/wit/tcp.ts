@@ -76,6 +76,7 @@ export function tcpImports(ctx: InstanceContext) {
   function adopt(fd: number, kind: number): number {
     const h = table.insert(fd, kind);
     if (h < 0) {
+      table.abandon();
       backend.closeSocket(fd);
       return fail(ErrorCode.Limit);
     }
@@ -96,6 +97,7 @@ export function tcpImports(ctx: InstanceContext) {
       const fd = backend.accept(listener, peer);
       if (fd < 0) return fd;
       if (stats[STAT_OPEN]! < maxConnections) return adopt(fd, KIND_STREAM);
+      table.abandon();
       backend.closeSocket(fd);
       stats[STAT_REFUSED]++;
       if (!refusedLogged) {

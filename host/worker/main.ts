@@ -35,8 +35,8 @@ function toData(a: SocketAddress): AddressData {
 }
 
 const connectRules = input.limits.connect.map((t) => parseConnectRule(t));
-const backend = (await loadBackend(input.backend)).open({ sendBufferBytes: input.limits.maxSendQueueBytes });
 const table = new HandleTable(input.registry, crypto.getRandomValues(new Uint32Array(1))[0]!);
+const backend = (await loadBackend(input.backend)).open({ sendBufferBytes: input.limits.maxSendQueueBytes, creating: table.creatingCell() });
 backend.ownDescriptors.forEach((fd, i) => table.recordOwn(i, fd));
 const stats = new Float64Array(input.stats);
 // In this thread, so that a suppressed line never costs a message to the supervisor.
