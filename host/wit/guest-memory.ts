@@ -22,6 +22,12 @@ export class GuestMemory {
   base = 0;
   private memory: WebAssembly.Memory | null = null;
   private realloc: Realloc | null = null;
+  /**
+   * True while the host is inside the guest's cabi_realloc (or post-return):
+   * the canonical ABI's may_leave is false there, so an import the guest
+   * calls from it traps instead of running inside the host's half-done call.
+   */
+  private inGuestCallback = false;
 
   /** Whether attach() has been called (the instance exists). */
   get attached(): boolean {
@@ -46,7 +52,23 @@ export class GuestMemory {
 
   /** Makes the views current; call at the start of every import touching memory. */
   sync(): void {
-    if (this.u8.byteLength === 0) this.refresh();
+    if (this.u8.byteLength === 0 || this.inGuestCallback) this.slowSync();
+  }
+
+  private slowSync(): void {
+    if (this.inGuestCallback) {
+      this.inGuestCallback = false; // the trap ends the instance; the host's own sync after it must not trap again
+      throw new GuestTrap('the plugin called an import from cabi_realloc or a post-return function, where the canonical ABI forbids it');
+    }
+    this.refresh();
+  }
+
+  /** Runs guest code the host calls in the middle of an import (realloc, post-return), where imports trap. */
+  callback<T>(call: () => T): T {
+    this.inGuestCallback = true;
+    const r = call();
+    this.inGuestCallback = false;
+    return r;
   }
 
   /** Traps unless [ptr, ptr+len) lies in memory. */
@@ -65,7 +87,9 @@ export class GuestMemory {
   /** Calls the guest's cabi_realloc for a new block and checks what it returned. */
   alloc(size: number, align: number): number {
     if (this.realloc === null) throw new GuestTrap('the plugin does not export cabi_realloc');
+    this.inGuestCallback = true;
     const ptr = this.realloc(0, 0, align, size) >>> 0;
+    this.inGuestCallback = false;
     this.sync();
     if ((ptr & (align - 1)) !== 0) throw new GuestTrap(`cabi_realloc returned a misaligned pointer ${ptr}`);
     this.check(ptr, size);
@@ -74,7 +98,9 @@ export class GuestMemory {
 
   /** Gives back a block from `alloc` that ended up unused (see wit/tcp.wit, recv). */
   release(ptr: number, size: number, align: number): void {
+    this.inGuestCallback = true;
     this.realloc!(ptr, size, align, 0);
+    this.inGuestCallback = false;
     this.sync();
   }
 

@@ -99,7 +99,7 @@ export class PluginInstance {
     if (disc === 1) result = mem.readString(mem.u32[(ret >>> 2) + 1]!, mem.u32[(ret >>> 2) + 2]!, 4096);
     else if (disc !== 0) throw new GuestTrap(`invalid result discriminant ${disc} from run`);
     const post = this.exports.cabi_post_run;
-    if (typeof post === 'function') post(ret);
+    if (typeof post === 'function') mem.callback(() => post(ret));
     return result;
   }
 }
