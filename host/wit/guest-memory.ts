@@ -50,7 +50,10 @@ export class GuestMemory {
     this.base = Number(koffi.address(buf));
   }
 
-  /** Makes the views current; call at the start of every import touching memory. */
+  /**
+   * Makes the views current; call first in every import that touches memory
+   * or has an effect: it also traps a call from inside cabi_realloc.
+   */
   sync(): void {
     if (this.u8.byteLength === 0 || this.inGuestCallback) this.slowSync();
   }

@@ -90,18 +90,21 @@ export function pollImports(ctx: InstanceContext) {
 
   return {
     register(h: number, token: bigint, interest: number, retptr: number): void {
+      mem.sync(); // see tcp.ts listen
       interest = liftInterest(interest);
       const slot = table.lookup(h);
       unit(retptr >>> 0, slot < 0 ? fail(ErrorCode.BadHandle) : setInterest(slot, token, interest, false));
     },
 
     reregister(h: number, token: bigint, interest: number, retptr: number): void {
+      mem.sync(); // see tcp.ts listen
       interest = liftInterest(interest);
       const slot = table.lookup(h);
       unit(retptr >>> 0, slot < 0 ? fail(ErrorCode.BadHandle) : setInterest(slot, token, interest, true));
     },
 
     deregister(h: number, retptr: number): void {
+      mem.sync(); // see tcp.ts listen
       const slot = table.lookup(h);
       let r: number;
       if (slot < 0) r = fail(ErrorCode.BadHandle);

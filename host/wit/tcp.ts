@@ -168,6 +168,7 @@ export function tcpImports(ctx: InstanceContext) {
   return {
     listen(family: number, a0: number, a1: number, a2: number, a3: number, a4: number, a5: number,
       a6: number, a7: number, port: number, backlog: number, retptr: number): void {
+      mem.sync(); // first in every import with an effect: it also refuses a call from inside cabi_realloc
       const addr = lift(family, [a0, a1, a2, a3, a4, a5, a6, a7], port);
       gate.enter();
       const r = listenOn(addr, backlog >>> 0);
@@ -176,6 +177,7 @@ export function tcpImports(ctx: InstanceContext) {
     },
 
     accept(l: number, retptr: number): void {
+      mem.sync();
       retptr >>>= 0;
       const slot = table.lookup(l);
       let r: number;
@@ -210,6 +212,7 @@ export function tcpImports(ctx: InstanceContext) {
 
     connect(family: number, a0: number, a1: number, a2: number, a3: number, a4: number, a5: number,
       a6: number, a7: number, port: number, retptr: number): void {
+      mem.sync();
       const addr = lift(family, [a0, a1, a2, a3, a4, a5, a6, a7], port);
       gate.enter();
       const r = connectTo(addr);
@@ -287,6 +290,7 @@ export function tcpImports(ctx: InstanceContext) {
     },
 
     shutdown(s: number, how: number, retptr: number): void {
+      mem.sync();
       how >>>= 0;
       if (how > 2) throw new GuestTrap(`invalid shutdown-how ${how}`);
       const slot = stream(s);
@@ -294,6 +298,7 @@ export function tcpImports(ctx: InstanceContext) {
     },
 
     close(h: number, retptr: number): void {
+      mem.sync();
       gate.enter();
       const r = closeHandle(h);
       gate.leave();
