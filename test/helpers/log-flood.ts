@@ -5,6 +5,8 @@
  * suppressed (sandbox/log-limiter.ts).
  */
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { runPlugins } from './hostile.js';
 import { IMPORTS, listenThen, runtime } from './wat.js';
 import { echoRoundTrip, sleep, withTimeout } from './server.js';
 
@@ -137,5 +139,69 @@ export function keepEchoing(port: number): { stop(): Promise<{ echoes: number; s
       await withTimeout(loop, 10_000, 'echo client');
       return { echoes, slowestMs };
     },
+  };
+}
+
+/** Longest line a flooding plugin may get on stderr (a denial or a summary, with its prefix). */
+export const MAX_LINE_BYTES = 256;
+
+/** What a flood through `wasmux run` left: the flooding plugin's stderr and the host's, and the neighbour's record. */
+export interface CliFlood {
+  /** The plugin's name, as its lines start (`<name>[0] ...`). */
+  name: string;
+  /** Calls the plugin says it made. */
+  calls: number;
+  /** From start to the plugin's last line. */
+  seconds: number;
+  /** The plugin's own stderr lines, and their bytes with newlines. */
+  mine: string[];
+  bytes: number;
+  /** All stderr, bytes. */
+  allBytes: number;
+  /** The host process's RSS at start and at most meanwhile (MiB). */
+  rss0: number;
+  rssMax: number;
+  /** The echo plugin beside it: round trips meanwhile, the slowest, and warn/error lines it wrote. */
+  echoes: number;
+  slowestMs: number;
+  echoProblems: string[];
+}
+
+/**
+ * Runs the flood plugin `wasm` through `wasmux run` beside the echo plugin
+ * in the same host, echoing all along and sampling the host's RSS, until the
+ * plugin's "calls made" line; checks echo once more after it; stops the host
+ * (SIGTERM, which must exit 0).
+ */
+export async function floodThroughCli(wasm: string): Promise<CliFlood> {
+  const name = basename(wasm, '.wasm');
+  const t0 = performance.now();
+  const run = await runPlugins(['dist/plugins/echo.wasm', '--listen', '127.0.0.1:0', wasm, '--listen', '127.0.0.1:0'], 2);
+  const rss0 = rssOfMiB(run.child.pid!);
+  let rssMax = rss0;
+  const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssOfMiB(run.child.pid!))), 50);
+  const echoPort = run.ports.get('echo')!;
+  const echo = keepEchoing(echoPort);
+  const made = await run.errLine(new RegExp(`^${name}\\[0\\] guest info: \\d+ calls made$`), 1, (FLOOD_SECONDS + 10) * 1000);
+  const { echoes, slowestMs } = await echo.stop();
+  clearInterval(sampler);
+  const seconds = (performance.now() - t0) / 1000;
+  const after = Buffer.from('echo after the flood\n');
+  if (!(await echoRoundTrip(echoPort, after, 2000)).equals(after)) throw new Error('echo after the flood: wrong bytes');
+  const end = await run.stop('SIGTERM');
+  if (end.code !== 0) throw new Error(`wasmux run exited ${end.code} (${end.signal}) on SIGTERM`);
+  const mine = run.stderr.filter((l) => l.text.startsWith(`${name}[0] `)).map((l) => l.text);
+  return {
+    name,
+    calls: Number(/ (\d+) calls made$/.exec(made.text)![1]),
+    seconds,
+    mine,
+    bytes: mine.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0),
+    allBytes: run.stderr.reduce((n, l) => n + Buffer.byteLength(l.text) + 1, 0),
+    rss0,
+    rssMax,
+    echoes,
+    slowestMs,
+    echoProblems: run.stderr.filter((l) => /^echo\[/.test(l.text) && / (warn|error): /.test(l.text)).map((l) => l.text),
   };
 }

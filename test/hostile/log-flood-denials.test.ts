@@ -8,11 +8,10 @@
 // says it made. Host RSS stays bounded, the neighbour keeps echoing; through
 // `wasmux run`, stderr stays within what the rate allows.
 import { describe, it, expect, afterEach } from 'vitest';
-import { basename } from 'node:path';
-import { Neighbour, cleanUp, dump, host, runPlugins } from '../helpers/hostile.js';
+import { Neighbour, cleanUp, dump, host } from '../helpers/hostile.js';
 import { END_LINE, baseline, expectContained, logBudget } from '../helpers/containment.js';
 import { IMPORTS, listenThen, runtime, watPlugin } from '../helpers/wat.js';
-import { CALLS_MADE, FLOOD_SECONDS, floodModule, keepEchoing, parseSummary, rssOfMiB, totalSuppressed } from '../helpers/log-flood.js';
+import { CALLS_MADE, FLOOD_SECONDS, floodModule, MAX_LINE_BYTES, floodThroughCli, parseSummary, totalSuppressed } from '../helpers/log-flood.js';
 
 afterEach(cleanUp);
 
@@ -45,7 +44,6 @@ const floodThenSpin = () => watPlugin('log-flood-then-spin', `(module
 const KILLS = 5;
 
 /** The longest line the host writes for this plugin (a summary naming two kinds), with room to spare. */
-const MAX_LINE_BYTES = 256;
 
 describe('a plugin flooding the host with denied listen and connect calls', () => {
   it('gets its denial lines limited to the documented rate, with summaries counting every suppressed one; its neighbour keeps echoing', async () => {
@@ -117,25 +115,7 @@ describe('a plugin flooding the host with denied listen and connect calls', () =
 
   it('keeps `wasmux run`\'s stderr within the rate (bytes and lines) and its RSS bounded, beside a working echo plugin', async () => {
     const wasm = await plugin();
-    const name = basename(wasm, '.wasm');
-    const t0 = performance.now();
-    const run = await runPlugins(['dist/plugins/echo.wasm', '--listen', '127.0.0.1:0', wasm, '--listen', '127.0.0.1:0'], 2);
-    const rss0 = rssOfMiB(run.child.pid!);
-    let rssMax = rss0;
-    const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssOfMiB(run.child.pid!))), 50);
-    // The neighbour in the same host: it keeps echoing all through the flood.
-    const echo = keepEchoing(run.ports.get('echo')!);
-    const made = await run.errLine(new RegExp(`^${name}\\[0\\] guest info: \\d+ calls made$`), 1, (FLOOD_SECONDS + 10) * 1000);
-    const { echoes, slowestMs } = await echo.stop();
-    clearInterval(sampler);
-    const seconds = (performance.now() - t0) / 1000;
-    const calls = Number(/ (\d+) calls made$/.exec(made.text)![1]);
-    const end = await run.stop('SIGTERM');
-    expect(end.code).toBe(0);
-
-    const mine = run.stderr.filter((l) => l.text.startsWith(`${name}[0] `)).map((l) => l.text);
-    const bytes = mine.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
-    const allBytes = run.stderr.reduce((n, l) => n + Buffer.byteLength(l.text) + 1, 0);
+    const { calls, seconds, mine, bytes, allBytes, rss0, rssMax, echoes, slowestMs, echoProblems } = await floodThroughCli(wasm);
     const denials = mine.filter((l) => / warn: denied: /.test(l)).length;
     const suppressed = totalSuppressed(mine.map((l) => l.replace(/^\S+ warn: /, '')));
     const budget = logBudget(seconds, 1);
@@ -153,5 +133,6 @@ describe('a plugin flooding the host with denied listen and connect calls', () =
     expect(rssMax - rss0).toBeLessThan(200);
     expect(echoes).toBeGreaterThan(5);
     expect(slowestMs).toBeLessThan(2000);
+    expect(echoProblems).toEqual([]);
   }, 60_000);
 });

@@ -6,12 +6,10 @@
 // the plugin says it made. Host RSS stays bounded, the neighbour keeps
 // echoing; through `wasmux run`, stderr stays within what the rate allows.
 import { describe, it, expect, afterEach } from 'vitest';
-import { basename } from 'node:path';
-import { Neighbour, cleanUp, dump, host, runPlugins } from '../helpers/hostile.js';
-import { echoRoundTrip } from '../helpers/server.js';
+import { Neighbour, cleanUp, dump, host } from '../helpers/hostile.js';
 import { baseline, expectContained, logBudget } from '../helpers/containment.js';
 import { watPlugin } from '../helpers/wat.js';
-import { CALLS_MADE, FLOOD_SECONDS, floodModule, keepEchoing, parseSummary, rssOfMiB, totalSuppressed } from '../helpers/log-flood.js';
+import { CALLS_MADE, FLOOD_SECONDS, floodModule, MAX_LINE_BYTES, floodThroughCli, parseSummary, totalSuppressed } from '../helpers/log-flood.js';
 
 afterEach(cleanUp);
 
@@ -20,7 +18,6 @@ const plugin = () => watPlugin('log-flood-guest', floodModule(
   `(call $log (i32.const 2) (i32.const 8192) (i32.const ${LINE.length}))`, 1, `(data (i32.const 8192) "${LINE}")`));
 
 /** The longest line written for this plugin (a summary), with room to spare. */
-const MAX_LINE_BYTES = 256;
 
 describe('a plugin logging in a tight loop', () => {
   it('gets its lines limited to the documented rate, with summaries counting every suppressed one; its neighbour keeps echoing', async () => {
@@ -51,26 +48,7 @@ describe('a plugin logging in a tight loop', () => {
 
   it('keeps `wasmux run`\'s stderr within the rate (bytes and lines) and its RSS bounded, beside a working echo plugin', async () => {
     const wasm = await plugin();
-    const name = basename(wasm, '.wasm');
-    const t0 = performance.now();
-    const run = await runPlugins(['dist/plugins/echo.wasm', '--listen', '127.0.0.1:0', wasm, '--listen', '127.0.0.1:0'], 2);
-    const rss0 = rssOfMiB(run.child.pid!);
-    let rssMax = rss0;
-    const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssOfMiB(run.child.pid!))), 50);
-    const echoPort = run.ports.get('echo')!;
-    const echo = keepEchoing(echoPort);
-    const made = await run.errLine(new RegExp(`^${name}\\[0\\] guest info: \\d+ calls made$`), 1, (FLOOD_SECONDS + 10) * 1000);
-    const { echoes, slowestMs } = await echo.stop();
-    clearInterval(sampler);
-    const seconds = (performance.now() - t0) / 1000;
-    const calls = Number(/ (\d+) calls made$/.exec(made.text)![1]);
-    const after = Buffer.from('echo after the flood\n');
-    expect((await echoRoundTrip(echoPort, after, 2000)).equals(after)).toBe(true);
-    const end = await run.stop('SIGTERM');
-    expect(end.code).toBe(0);
-
-    const mine = run.stderr.filter((l) => l.text.startsWith(`${name}[0] `)).map((l) => l.text);
-    const bytes = mine.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+    const { name, calls, seconds, mine, bytes, rss0, rssMax, echoes, slowestMs, echoProblems } = await floodThroughCli(wasm);
     const written = mine.filter((l) => l === `${name}[0] guest info: ${LINE}`).length;
     const suppressed = totalSuppressed(mine.map((l) => l.replace(/^\S+ warn: /, '')));
     const budget = logBudget(seconds, 1);
@@ -85,6 +63,6 @@ describe('a plugin logging in a tight loop', () => {
     expect(rssMax - rss0).toBeLessThan(200);
     expect(echoes).toBeGreaterThan(5);
     expect(slowestMs).toBeLessThan(2000);
-    expect(run.stderr.filter((l) => /^echo\[/.test(l.text) && / (warn|error): /.test(l.text))).toEqual([]);
+    expect(echoProblems).toEqual([]);
   }, 60_000);
 });
