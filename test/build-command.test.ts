@@ -129,8 +129,9 @@ const port: i32 = "seven";
     const r = await wasmux(['build', '-o', 'out.wasm'], 60_000, { cwd: dir });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("ERROR TS2322: Type '~lib/string/String' is not assignable to type 'i32'.");
-    // asc writes the location as file(line,column).
+    // asc writes the location as file(line,column); build repeats each error as file:line:column.
     expect(r.stderr).toContain('in assembly/index.ts(2,19)');
+    expect(r.stderr).toContain("\nassembly/index.ts:2:19: error TS2322: Type '~lib/string/String' is not assignable to type 'i32'.\n");
     expect(r.stderr).toMatch(/WASMUX_ERR_BUILD: asc failed: 1 compile error/);
     expect(r.stdout).toBe('');
     expect(await wasmFiles(dir)).toEqual([]);

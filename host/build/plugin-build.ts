@@ -62,13 +62,22 @@ export interface BuiltPlugin {
 
 // The toolchain's surface this module uses (its own types are not a dependency of wasmux).
 interface AscResult { error: Error | null }
+interface AscDiagnostic {
+  message: string;
+  code: number;
+  category: number;
+  range: { start: number; source: { normalizedPath: string } | null } | null;
+}
 interface AscApi {
   main(argv: string[], options: {
     stdout: { write(s: string): unknown };
     stderr: { write(s: string): unknown; isTTY?: boolean };
     writeFile?(name: string, contents: Uint8Array | string, baseDir: string): void;
+    reportDiagnostic?(d: AscDiagnostic): void;
   }): Promise<AscResult>;
 }
+/** asc's DiagnosticCategory.Error. */
+const ASC_ERROR = 3;
 interface JcoApi {
   componentEmbed(opts: { binary: Uint8Array; witPath: string; world: string; stringEncoding: 'utf8' }): Promise<Uint8Array>;
   componentNew(binary: Uint8Array): Promise<Uint8Array>;
@@ -179,6 +188,21 @@ async function resolvedConfig(asc: AscApi, args: string[], configName: string): 
   }
 }
 
+/** `file:line:column: ` of a diagnostic in one of the project's sources, else nothing. */
+function location(projectDir: string, d: AscDiagnostic): string {
+  const path = d.range?.source?.normalizedPath;
+  if (!path || path.startsWith('~lib/')) return '';
+  let text: string;
+  try {
+    text = readFileSync(resolve(projectDir, path), 'utf8');
+  } catch {
+    return `${path}: `;
+  }
+  const before = text.slice(0, d.range!.start);
+  const line = before.split('\n').length;
+  return `${path}:${line}:${before.length - before.lastIndexOf('\n')}: `;
+}
+
 export async function buildPlugin(req: BuildRequest): Promise<BuiltPlugin> {
   const projectDir = resolve(req.projectDir);
   const configName = req.config ?? 'asconfig.json';
@@ -206,14 +230,22 @@ export async function buildPlugin(req: BuildRequest): Promise<BuiltPlugin> {
   }
 
   const outputs = new Map<string, Uint8Array | string>();
+  const errors: AscDiagnostic[] = [];
   const { error } = await tools.asc.main([...base, '--outFile', CORE_OUT, ...requiredFlags(required)], {
     stdout: { write: () => true },
     stderr: req.diagnostics,
     writeFile: (name, contents) => void outputs.set(name, contents),
+    reportDiagnostic: (d) => void (d.category === ASC_ERROR && errors.push(d)),
   });
   const core = outputs.get(CORE_OUT);
   if (error || !(core instanceof Uint8Array)) {
-    throw new WasmuxError('WASMUX_ERR_BUILD', `asc failed: ${error ? error.message : 'it wrote no module'}`);
+    // asc's own report says file(line,column); editors and CI annotations read file:line:column.
+    for (const d of errors) req.diagnostics.write(`${location(projectDir, d)}error ${d.code < 1000 ? 'AS' : 'TS'}${d.code}: ${d.message}\n`);
+    // asc cannot find the abort it was pointed at: the SDK's entry is not compiled in.
+    const hint = errors.some((d) => d.message.includes(abortHook))
+      ? ` (the plugin's index.ts must \`export * from\` the SDK's entry, which brings the SDK's abort, ${abortHook.replace(/\/abort$/, '')}.ts)`
+      : '';
+    throw new WasmuxError('WASMUX_ERR_BUILD', `asc failed: ${error ? error.message : 'it wrote no module'}${hint}`);
   }
 
   const wit = req.wit ?? { path: join(PACKAGE_ROOT, 'wit'), world: PLUGIN_WORLD };
