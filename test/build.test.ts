@@ -23,7 +23,8 @@ describe('plugin build', () => {
   it('is reproducible: a build in a fresh copy of the sources gives identical bytes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wasmux-build-'));
     try {
-      for (const part of ['assembly', 'wit', 'build', 'package.json']) {
+      // dist/host too: build/plugins.mjs builds through the host's build module.
+      for (const part of ['assembly', 'wit', 'build', 'package.json', 'asconfig.json', 'dist/host']) {
         await cp(join(ROOT, part), join(dir, part), { recursive: true, verbatimSymlinks: true });
       }
       // Same toolchain, another directory: no path or time may leak into the output.

@@ -1,4 +1,4 @@
-// The abort hook the build points asc at (`--use abort=assembly/sdk/abort/abort`).
+// The abort hook wasmux build points asc at (`--use abort=<this file>/abort`, host/build/plugin-build.ts).
 import { log_log } from "./bindings";
 
 let aborting = false;

@@ -4,12 +4,14 @@ import { WasmuxError } from '../errors.js';
 import { writeStderrLine } from '../supervisor/logger.js';
 import { runCommand, runHelp } from './run.js';
 import { inspectCommand, inspectHelp } from './inspect.js';
+import { buildCommand, buildHelp } from './build.js';
 
 const HELP = `Usage: wasmux <command> [options]
 
 Commands:
   run <plugin.wasm>       serve a plugin (see wasmux run --help)
   inspect <plugin.wasm>   show a plugin's world, imports, exports, size, sha256
+  build                   build the plugin project here (see wasmux build --help)
 
 Options:
   -h, --help              show this help
@@ -23,11 +25,13 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest);
     case 'inspect':
       return inspectCommand(rest);
+    case 'build':
+      return buildCommand(rest);
     case undefined:
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(rest[0] === 'run' ? runHelp() : rest[0] === 'inspect' ? inspectHelp() : HELP);
+      process.stdout.write(rest[0] === 'run' ? runHelp() : rest[0] === 'inspect' ? inspectHelp() : rest[0] === 'build' ? buildHelp() : HELP);
       return command === undefined ? 2 : 0;
     case '--version': {
       const { createRequire } = await import('node:module');

@@ -78,6 +78,23 @@ function isGuestStackOverflow(e: unknown): boolean {
   return e instanceof RangeError && e.message === 'Maximum call stack size exceeded' && (e.stack ?? '').includes('wasm://');
 }
 
+/**
+ * The guest functions nearest a wasm trap, innermost first, as V8's stack
+ * names them: only a module with a name section (the debug target) has
+ * names, so a release build's message is unchanged. The names are the
+ * guest's own strings: few and short (the log sink escapes them).
+ */
+const TRAP_FRAMES = 4;
+const TRAP_FRAME_NAME_MAX = 80;
+function guestFrames(e: Error): string {
+  const names: string[] = [];
+  for (const m of (e.stack ?? '').matchAll(/^\s*at (\S+) \(wasm:\/\//gm)) {
+    names.push(m[1]!.length > TRAP_FRAME_NAME_MAX ? `${m[1]!.slice(0, TRAP_FRAME_NAME_MAX)}…` : m[1]!);
+    if (names.length === TRAP_FRAMES) break;
+  }
+  return names.length === 0 ? '' : ` (in ${names.join(' < ')})`;
+}
+
 let reason: ExitReason;
 let message: string | null = null;
 try {
@@ -95,7 +112,7 @@ try {
     message = e.message;
   } else if (e instanceof GuestTrap || e instanceof WebAssembly.RuntimeError) {
     reason = 'trapped';
-    message = e.message;
+    message = e instanceof WebAssembly.RuntimeError ? e.message + guestFrames(e) : e.message;
     // A wasm trap says only "unreachable" when an allocator found memory.grow
     // failing at the cap: tell how much memory the guest had.
     if (e instanceof WebAssembly.RuntimeError && ctx.mem.attached) {

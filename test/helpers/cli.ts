@@ -12,10 +12,10 @@ export interface Finished {
   stderr: string;
 }
 
-/** Runs `wasmux ...args` to completion (killed after `timeoutMs`). */
-export function wasmux(args: string[], timeoutMs = 20_000): Promise<Finished> {
+/** Runs `wasmux ...args` to completion (killed after `timeoutMs`), in `cwd` [the repository]. */
+export function wasmux(args: string[], timeoutMs = 20_000, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Finished> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
