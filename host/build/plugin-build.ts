@@ -231,7 +231,9 @@ export async function buildPlugin(req: BuildRequest): Promise<BuiltPlugin> {
 
   const outputs = new Map<string, Uint8Array | string>();
   const errors: AscDiagnostic[] = [];
-  const { error } = await tools.asc.main([...base, '--outFile', CORE_OUT, ...requiredFlags(required)], {
+  // Colours only for a terminal: asc would also colour into a pipe when CI is set.
+  const colours = req.diagnostics.isTTY === true ? [] : ['--noColors'];
+  const { error } = await tools.asc.main([...base, '--outFile', CORE_OUT, ...requiredFlags(required), ...colours], {
     stdout: { write: () => true },
     stderr: req.diagnostics,
     writeFile: (name, contents) => void outputs.set(name, contents),
