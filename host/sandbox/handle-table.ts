@@ -52,6 +52,17 @@ export function indexBitsFor(slots: number): number {
   return 32 - Math.clz32(slots - 1);
 }
 
+/**
+ * The shared registry of a table with `capacity` slots, every entry FREE
+ * from the start: a worker that dies before its table exists must leave
+ * nothing for the supervisor to close (zeros would name descriptor 0).
+ */
+export function newRegistry(capacity: number): SharedArrayBuffer {
+  const registry = new SharedArrayBuffer(registryBytes(capacity));
+  new Float64Array(registry).fill(FREE);
+  return registry;
+}
+
 /** Bytes of shared memory the registry of a table with `capacity` slots needs. */
 export function registryBytes(capacity: number): number {
   return (capacity + FIRST_SLOT) * 8;

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { WasmuxError } from '../errors.js';
 import { SocketAddress } from '../backends/address.js';
 import type { BackendModule, BackendName } from '../backends/backend.js';
-import { registryBytes } from '../sandbox/handle-table.js';
+import { newRegistry } from '../sandbox/handle-table.js';
 import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { describePolicy, type Policy } from '../sandbox/policy.js';
@@ -241,7 +241,7 @@ export class PluginServer {
       },
       logBucket: slot.logBucket,
       // Handles: the connections, plus room for listeners and connects in flight.
-      registry: new SharedArrayBuffer(registryBytes(p.maxConnections + p.listen.length + 64)),
+      registry: newRegistry(p.maxConnections + p.listen.length + 64),
     }, p.maxHeapMiB);
     slot.current = inc;
     inc.worker.on('message', (m: WorkerMessage) => this.onMessage(slot, inc, m));
