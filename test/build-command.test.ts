@@ -8,11 +8,10 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { mkdtemp, mkdir, rm, writeFile, readFile, readdir, symlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { ROOT, wasmux, startRun } from './helpers/cli.js';
+import { ROOT, echoOnce, wasmux, startRun } from './helpers/cli.js';
 
 const SDK = join(ROOT, 'assembly/sdk');
 const dirs: string[] = [];
@@ -52,17 +51,6 @@ async function wasmFiles(dir: string): Promise<string[]> {
     if (e.isFile() && /\.wasm/.test(e.name)) out.push(e.name);
   }
   return out;
-}
-
-function echoOnce(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1', () => s.end(text));
-    let got = '';
-    s.setEncoding('utf8');
-    s.on('data', (d) => (got += d));
-    s.on('end', () => resolve(got));
-    s.on('error', reject);
-  });
 }
 
 const BUILT = /^built (\S+) \((\d+) bytes, sha256 ([0-9a-f]{64})\)\n$/;

@@ -1,18 +1,7 @@
 // The `wasmux` command as a user runs it: help, inspect, run, signals.
 import { describe, it, expect } from 'vitest';
-import { connect, createServer, type AddressInfo } from 'node:net';
-import { wasmux, startRun } from './helpers/cli.js';
-
-function echoOnce(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1', () => s.end(text));
-    let got = '';
-    s.setEncoding('utf8');
-    s.on('data', (d) => (got += d));
-    s.on('end', () => resolve(got));
-    s.on('error', reject);
-  });
-}
+import { createServer, type AddressInfo } from 'node:net';
+import { echoOnce, wasmux, startRun } from './helpers/cli.js';
 
 describe('wasmux --help', () => {
   it('lists the commands', async () => {

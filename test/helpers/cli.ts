@@ -1,5 +1,6 @@
 /** Running the built `wasmux` command as a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -71,5 +72,17 @@ export function startRun(args: string[], timeoutMs = 15_000): Promise<Running> {
       clearTimeout(timer);
       reject(new Error(`wasmux run exited (${f.code ?? f.signal}) before listening; stderr: ${f.stderr}`));
     });
+  });
+}
+
+/** Connects to 127.0.0.1:port, writes `text`, half-closes, and resolves with everything read until the server ends. */
+export function echoOnce(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.end(text));
+    let got = '';
+    s.setEncoding('utf8');
+    s.on('data', (d) => (got += d));
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
   });
 }
