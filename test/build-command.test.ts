@@ -3,17 +3,17 @@
 // diagnostics, refused settings and a missing toolchain end it with status 1
 // and no .wasm written.
 //
-// The projects import the SDK by a relative path into this repository: the
-// SDK as the package `wasmux` (its assembly/ entry) is a later step of issue 9.
+// The projects import the SDK as a user's do (`from "wasmux"`), from a
+// node_modules that links this repository and its toolchain; the whole path
+// through `npm pack` and a real install is test/new-project.test.ts.
 import { describe, it, expect, afterEach } from 'vitest';
 import { mkdtemp, mkdir, rm, writeFile, readFile, readdir, symlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { ROOT, echoOnce, wasmux, startRun } from './helpers/cli.js';
 
-const SDK = join(ROOT, 'assembly/sdk');
 const dirs: string[] = [];
 afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
@@ -29,21 +29,27 @@ const ASCONFIG = {
   },
 };
 
-/** A plugin project in a fresh temporary directory; `source` may use SDK for the SDK's import path. */
+/** A plugin project in a fresh temporary directory, its index.ts `source`. */
 async function project(source: string, opts: { asconfig?: object; toolchain?: boolean } = {}): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'wasmux-plugin-'));
   dirs.push(dir);
   await mkdir(join(dir, 'assembly'));
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'my-plugin', private: true }));
   await writeFile(join(dir, 'asconfig.json'), JSON.stringify(opts.asconfig ?? ASCONFIG, null, 2));
-  const sdk = relative(join(dir, 'assembly'), SDK).split('\\').join('/');
-  await writeFile(join(dir, 'assembly/index.ts'), source.replaceAll('SDK', sdk));
-  // The project's devDependencies (assemblyscript, jco): this repository's install.
-  if (opts.toolchain ?? true) await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  await writeFile(join(dir, 'assembly/index.ts'), source);
+  // Its devDependencies as npm would place them: wasmux (this repository),
+  // assemblyscript and jco (this repository's install of them).
+  if (opts.toolchain ?? true) {
+    await mkdir(join(dir, 'node_modules/@bytecodealliance'), { recursive: true });
+    await symlink(ROOT, join(dir, 'node_modules/wasmux'));
+    await symlink(join(ROOT, 'node_modules/assemblyscript'), join(dir, 'node_modules/assemblyscript'));
+    await symlink(join(ROOT, 'node_modules/@bytecodealliance/jco'), join(dir, 'node_modules/@bytecodealliance/jco'));
+  }
   return dir;
 }
 
-const ECHO = async () => (await readFile(join(ROOT, 'assembly/plugins/echo/index.ts'), 'utf8')).replaceAll('../../sdk', 'SDK');
+/** The echo plugin, as a project of its own would write it. */
+const ECHO = async () => (await readFile(join(ROOT, 'assembly/plugins/echo/index.ts'), 'utf8')).replaceAll('"../../sdk', '"wasmux');
 
 async function wasmFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -86,7 +92,7 @@ describe('wasmux build', () => {
       await run.stop('SIGTERM');
     }
 
-    // Same sources elsewhere (the SDK at the same relative path), -o: same bytes.
+    // Same sources in another directory, -o: same bytes.
     const again = await project(await ECHO());
     const r2 = await wasmux(['build', '-o', 'out/echo.wasm'], 60_000, { cwd: again });
     expect(r2.code, r2.stderr).toBe(0);
@@ -95,8 +101,8 @@ describe('wasmux build', () => {
   });
 
   it('--target debug keeps the names: a trap is logged with the guest functions on its stack', async () => {
-    const dir = await project(`import { Context, serve } from "SDK";
-export * from "SDK/entry";
+    const dir = await project(`import { Context, serve } from "wasmux";
+export * from "wasmux/entry";
 function inner(n: i32): i32 { if (n > 0) unreachable(); return n; }
 function outer(ctx: Context): string | null { inner(ctx.listen.length + 1); return null; }
 serve(outer);
@@ -111,7 +117,7 @@ serve(outer);
   });
 
   it("a type error: asc's diagnostic with the file, line and column, status 1, no .wasm written", async () => {
-    const dir = await project(`export * from "SDK/entry";
+    const dir = await project(`export * from "wasmux/entry";
 const port: i32 = "seven";
 `);
     const r = await wasmux(['build', '-o', 'out.wasm'], 60_000, { cwd: dir });
@@ -122,6 +128,16 @@ const port: i32 = "seven";
     expect(r.stderr).toContain("\nassembly/index.ts:2:19: error TS2322: Type '~lib/string/String' is not assignable to type 'i32'.\n");
     expect(r.stderr).toMatch(/WASMUX_ERR_BUILD: asc failed: 1 compile error/);
     expect(r.stdout).toBe('');
+    expect(await wasmFiles(dir)).toEqual([]);
+  });
+
+  it('a plugin that does not re-export wasmux/entry is told to, status 1', async () => {
+    const dir = await project(`import { Context, serve } from "wasmux";
+serve((ctx: Context): string | null => null);
+`);
+    const r = await wasmux(['build'], 60_000, { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('(the plugin\'s index.ts must `export * from "wasmux/entry"`, which brings the SDK\'s abort)');
     expect(await wasmFiles(dir)).toEqual([]);
   });
 
@@ -141,16 +157,42 @@ const port: i32 = "seven";
     }
   });
 
-  it('without assemblyscript and jco in the project: says what to install, status 1', async () => {
-    const dir = await project(await ECHO(), { toolchain: false });
-    // Nothing to find them through but the project's own (absent) node_modules.
-    const env = { ...process.env, NODE_PATH: '', HOME: dir };
-    const r = await wasmux(['build'], 60_000, { cwd: dir, env });
-    expect(r.code).toBe(1);
+  it('without its devDependencies: says exactly which packages to install, status 1', async () => {
     const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'));
-    expect(pkg.devDependencies.assemblyscript).toBe('0.28.20');
-    expect(r.stderr).toBe('wasmux: error WASMUX_ERR_TOOLCHAIN: wasmux build needs assemblyscript and @bytecodealliance/jco in this project: ' +
-      `npm install --save-dev assemblyscript@${pkg.devDependencies.assemblyscript} @bytecodealliance/jco@${pkg.devDependencies['@bytecodealliance/jco']}\n`);
-    expect(existsSync(join(dir, 'build'))).toBe(false);
+    const asc = `assemblyscript@${pkg.devDependencies.assemblyscript}`;
+    const jco = `@bytecodealliance/jco@${pkg.devDependencies['@bytecodealliance/jco']}`;
+    // The versions named are the ones this project tests (its optional peer dependencies).
+    expect(pkg.peerDependencies).toEqual({ assemblyscript: pkg.devDependencies.assemblyscript, '@bytecodealliance/jco': pkg.devDependencies['@bytecodealliance/jco'] });
+
+    const none = await project(await ECHO(), { toolchain: false });
+    // Nothing to find them through but the project's own (absent) node_modules.
+    const env = { ...process.env, NODE_PATH: '', HOME: none };
+    const r = await wasmux(['build'], 60_000, { cwd: none, env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('wasmux: error WASMUX_ERR_TOOLCHAIN: wasmux build needs assemblyscript, @bytecodealliance/jco and wasmux in this project: ' +
+      `npm install --save-dev ${asc} ${jco} wasmux@${pkg.version}\n`);
+    expect(existsSync(join(none, 'build'))).toBe(false);
+
+    // The toolchain but not the SDK: only wasmux is named.
+    const noSdk = await project(await ECHO());
+    await rm(join(noSdk, 'node_modules/wasmux'));
+    const r2 = await wasmux(['build'], 60_000, { cwd: noSdk, env: { ...env, HOME: noSdk } });
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toBe(`wasmux: error WASMUX_ERR_TOOLCHAIN: wasmux build needs wasmux in this project: npm install --save-dev wasmux@${pkg.version}\n`);
+  });
+
+  it('warns when the installed toolchain is not the version wasmux is tested with, and still builds', async () => {
+    const dir = await project(await ECHO());
+    // An assemblyscript whose package.json says another version (the compiler itself is the tested one).
+    await rm(join(dir, 'node_modules/assemblyscript'));
+    const fake = join(dir, 'node_modules/assemblyscript');
+    await mkdir(fake);
+    for (const part of ['dist', 'std', 'bin', 'tsconfig-base.json']) await symlink(join(ROOT, 'node_modules/assemblyscript', part), join(fake, part));
+    const real = JSON.parse(await readFile(join(ROOT, 'node_modules/assemblyscript/package.json'), 'utf8'));
+    await writeFile(join(fake, 'package.json'), JSON.stringify({ ...real, version: '0.27.0' }));
+    const r = await wasmux(['build'], 60_000, { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(`wasmux build: warning: assemblyscript 0.27.0 is installed here; wasmux is tested with ${real.version}\n`);
+    expect(BUILT.test(r.stdout)).toBe(true);
   });
 });

@@ -12,9 +12,10 @@ export class ByteBuffer {
   private start: i32 = 0; // first unread byte
   private end: i32 = 0; // one past the last written byte
 
+  /** A capacity of 0 allocates nothing until the first write. */
   constructor(capacity: i32 = 4096) {
-    this.cap = max(capacity, MIN_CAPACITY);
-    this.buf = heap.alloc(<usize>this.cap);
+    this.cap = capacity > 0 ? max(capacity, MIN_CAPACITY) : 0;
+    this.buf = this.cap > 0 ? heap.alloc(<usize>this.cap) : 0;
   }
 
   /** Unread bytes. */
@@ -37,6 +38,12 @@ export class ByteBuffer {
   }
 
   clear(): void { this.start = 0; this.end = 0; }
+
+  /** Keeps the first `n` unread bytes, dropping what was written after them. */
+  truncate(n: i32): void {
+    assert(n >= 0 && n <= this.length, "ByteBuffer truncate past the end");
+    this.end = this.start + n;
+  }
 
   /**
    * Gives the memory back to the heap now. The buffer is then empty; using

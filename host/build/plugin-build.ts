@@ -13,7 +13,7 @@
  * assemblyscript and jco are not dependencies of wasmux: they are loaded from
  * the plugin project's own node_modules (its devDependencies).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, parse, relative, resolve, sep } from 'node:path';
@@ -21,7 +21,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WasmuxError } from '../errors.js';
 import { compilePlugin } from '../loader/plugin.js';
 
-/** The wasmux package: its wit/ is the world, its assembly/sdk/ the SDK. */
+/** The wasmux package running this build. */
 const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PLUGIN_WORLD = 'wasmux:plugin/plugin';
 /** The name asc's output gets inside the in-memory file system; never written. */
@@ -39,12 +39,14 @@ export interface BuildRequest {
   readonly config?: string;
   /** An entry file compiled besides asconfig's `entries` (this repository builds one plugin per entry). */
   readonly entry?: string;
-  /** The WIT package and world to embed. [wasmux's wit/, wasmux:plugin/plugin] */
+  /** The WIT package and world to embed. [the SDK's package: its wit/, wasmux:plugin/plugin] */
   readonly wit?: { readonly path: string; readonly world: string };
   /**
-   * The directory holding the SDK's abort.ts, which asc's abort is pointed at.
-   * [wasmux's assembly/sdk] It must be the file the plugin's sources import:
-   * asc names it by its path relative to projectDir.
+   * Where the sources find the SDK when they import it by a relative path
+   * (this repository's own plugins): the directory of its abort.ts, which
+   * asc's abort is pointed at (asc names a source by its path relative to
+   * projectDir). [none: the sources `import ... from "wasmux"`, the
+   * project's node_modules/wasmux, which asc names ~lib/wasmux/...]
    */
   readonly sdkDir?: string;
   /** Run the loader's checks (those `wasmux run` applies) on the result. [true] */
@@ -82,39 +84,56 @@ interface JcoApi {
   componentEmbed(opts: { binary: Uint8Array; witPath: string; world: string; stringEncoding: 'utf8' }): Promise<Uint8Array>;
   componentNew(binary: Uint8Array): Promise<Uint8Array>;
 }
-interface Toolchain { asc: AscApi; jco: JcoApi; setPreopens(preopens: Record<string, string>): void }
-
-/** The tested versions, from wasmux's package.json (its optional peerDependencies). */
-function toolchainVersions(): Record<string, string> {
-  return JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).peerDependencies;
+interface Toolchain {
+  asc: AscApi;
+  jco: JcoApi;
+  setPreopens(preopens: Record<string, string>): void;
+  /** The project's own wasmux package (its SDK and WIT), or null when it has none. Its real path: jco's WIT reader refuses to follow a symbolic link (npm links a local package). */
+  wasmuxRoot: string | null;
 }
 
-export function toolchainMissingMessage(): string {
-  const v = toolchainVersions();
-  return 'wasmux build needs assemblyscript and @bytecodealliance/jco in this project: ' +
-    `npm install --save-dev assemblyscript@${v['assemblyscript']} @bytecodealliance/jco@${v['@bytecodealliance/jco']}`;
+interface PackageJson { version: string; peerDependencies: Record<string, string>; exports?: Record<string, unknown> }
+const readPackage = (file: string): PackageJson => JSON.parse(readFileSync(file, 'utf8'));
+
+/** The tested versions: wasmux's own optional peerDependencies. */
+function testedVersions(): Record<string, string> {
+  return readPackage(join(PACKAGE_ROOT, 'package.json')).peerDependencies;
 }
 
-/** Loads asc and jco from the project's node_modules (as Node resolves from there), or says what to install. */
-async function loadToolchain(projectDir: string): Promise<Toolchain> {
+/** The `npm install` line for the packages a plugin project lacks. */
+export function toolchainMissingMessage(missing: readonly string[] = ['assemblyscript', '@bytecodealliance/jco']): string {
+  const tested: Record<string, string> = { ...testedVersions(), wasmux: readPackage(join(PACKAGE_ROOT, 'package.json')).version };
+  const names = missing.length === 1 ? missing[0] : `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]}`;
+  return `wasmux build needs ${names} in this project: npm install --save-dev ${missing.map((m) => `${m}@${tested[m]}`).join(' ')}`;
+}
+
+/**
+ * Loads asc and jco from the project's node_modules (as Node resolves from
+ * there), or says what to install; warns when a version is not the tested one.
+ */
+async function loadToolchain(projectDir: string, needWasmux: boolean, warn: (line: string) => void): Promise<Toolchain> {
   const fromProject = createRequire(join(projectDir, 'package.json'));
-  let ascFile: string;
-  let jcoFile: string;
-  let shimFile: string;
-  try {
-    // asc's entry is exported for import only; its package.json says where it is.
-    const ascPackage = fromProject.resolve('assemblyscript/package.json');
-    ascFile = join(dirname(ascPackage), JSON.parse(readFileSync(ascPackage, 'utf8')).exports['./asc'].import);
-    jcoFile = fromProject.resolve('@bytecodealliance/jco');
-    // jco's own dependency: the same module instance jco reads WIT through.
-    shimFile = createRequire(jcoFile).resolve('@bytecodealliance/preview2-shim/filesystem');
-  } catch {
-    throw new WasmuxError('WASMUX_ERR_TOOLCHAIN', toolchainMissingMessage());
+  // Where Node would look for the package from the project (its package.json
+  // need not be exported, so it is looked for, not resolved).
+  const packageFile = (name: string): string | null =>
+    (fromProject.resolve.paths(name) ?? []).map((dir) => join(dir, name, 'package.json')).find((f) => existsSync(f)) ?? null;
+  const found = { assemblyscript: packageFile('assemblyscript'), '@bytecodealliance/jco': packageFile('@bytecodealliance/jco'), wasmux: needWasmux ? packageFile('wasmux') : null };
+  const missing = Object.entries(found).filter(([name, file]) => file === null && (name !== 'wasmux' || needWasmux)).map(([name]) => name);
+  if (missing.length > 0) throw new WasmuxError('WASMUX_ERR_TOOLCHAIN', toolchainMissingMessage(missing));
+  const tested = testedVersions();
+  for (const name of ['assemblyscript', '@bytecodealliance/jco'] as const) {
+    const version = readPackage(found[name]!).version;
+    if (version !== tested[name]) warn(`wasmux build: warning: ${name} ${version} is installed here; wasmux is tested with ${tested[name]}`);
   }
+  // asc's entry is exported for import only; its package.json says where it is.
+  const ascFile = join(dirname(found.assemblyscript!), (readPackage(found.assemblyscript!).exports!['./asc'] as { import: string }).import);
+  const jcoFile = createRequire(found['@bytecodealliance/jco']!).resolve('@bytecodealliance/jco');
+  // jco's own dependency: the same module instance jco reads WIT through.
+  const shimFile = createRequire(jcoFile).resolve('@bytecodealliance/preview2-shim/filesystem');
   const asc = (await import(pathToFileURL(ascFile).href)).default as AscApi;
   const jco = (await import(pathToFileURL(jcoFile).href)) as JcoApi;
   const shim = await import(pathToFileURL(shimFile).href);
-  return { asc, jco, setPreopens: shim._setPreopens };
+  return { asc, jco, setPreopens: shim._setPreopens, wasmuxRoot: found.wasmux === null ? null : realpathSync(dirname(found.wasmux)) };
 }
 
 /**
@@ -214,11 +233,12 @@ export async function buildPlugin(req: BuildRequest): Promise<BuiltPlugin> {
   } catch (e) {
     throw new WasmuxError('WASMUX_ERR_BUILD', `${configName} is not valid JSON: ${(e as Error).message}`);
   }
-  const tools = await loadToolchain(projectDir);
+  const tools = await loadToolchain(projectDir, req.sdkDir === undefined, (line) => req.diagnostics.write(`${line}\n`));
 
-  // asc names a source by its path relative to baseDir, without the extension.
-  const sdkDir = req.sdkDir ?? join(PACKAGE_ROOT, 'assembly', 'sdk');
-  const abortHook = `${relative(projectDir, join(sdkDir, 'abort')).split(sep).join('/')}/abort`;
+  // asc names a source by its path relative to baseDir without the
+  // extension, and a package's files ~lib/<package>/<path in the package>.
+  const abortFile = req.sdkDir !== undefined ? relative(projectDir, join(req.sdkDir, 'abort')).split(sep).join('/') : '~lib/wasmux/assembly/sdk/abort';
+  const abortHook = `${abortFile}/abort`;
   const required = requiredOptions(req.target, abortHook);
   const base = [...(req.entry ? [req.entry] : []), '--baseDir', projectDir, '--config', configName, '--target', req.target];
 
@@ -244,13 +264,15 @@ export async function buildPlugin(req: BuildRequest): Promise<BuiltPlugin> {
     // asc's own report says file(line,column); editors and CI annotations read file:line:column.
     for (const d of errors) req.diagnostics.write(`${location(projectDir, d)}error ${d.code < 1000 ? 'AS' : 'TS'}${d.code}: ${d.message}\n`);
     // asc cannot find the abort it was pointed at: the SDK's entry is not compiled in.
+    const entry = req.sdkDir === undefined ? '"wasmux/entry"' : `the SDK's entry (${abortFile.replace(/abort$/, 'entry')}.ts)`;
     const hint = errors.some((d) => d.message.includes(abortHook))
-      ? ` (the plugin's index.ts must \`export * from\` the SDK's entry, which brings the SDK's abort, ${abortHook.replace(/\/abort$/, '')}.ts)`
+      ? ` (the plugin's index.ts must \`export * from ${entry}\`, which brings the SDK's abort)`
       : '';
     throw new WasmuxError('WASMUX_ERR_BUILD', `asc failed: ${error ? error.message : 'it wrote no module'}${hint}`);
   }
 
-  const wit = req.wit ?? { path: join(PACKAGE_ROOT, 'wit'), world: PLUGIN_WORLD };
+  // The world the SDK was written for: the WIT of the package the sources compiled against.
+  const wit = req.wit ?? { path: join(tools.wasmuxRoot ?? PACKAGE_ROOT, 'wit'), world: PLUGIN_WORLD };
   // jco's wasm-tools reads WIT through WASI. It takes its preopens once, at
   // its first call, and the next build may read another WIT package (a test
   // plugin's own): give it the file system's root. It is the build's own

@@ -2,7 +2,7 @@
 //
 //   GET|HEAD /       a fixed greeting (the benchmark route)
 //   POST /echo       the request body, as sent (decoded when chunked)
-//   GET|HEAD /stats  this instance's counters as JSON (stats.ts)
+//   GET|HEAD /stats  this instance's counters as JSON (the SDK's httpStats)
 //   OPTIONS *        200 with the methods the server knows
 //   CONNECT ...      501: this is not a proxy
 //   anything else    404; a known path with another method: 405 with Allow
@@ -11,10 +11,7 @@
 // percent-decoding.
 
 import { ByteBuffer } from "../../sdk";
-import { equalsAscii } from "../../sdk/ascii";
-import { Method, Request } from "./parser";
-import { APPLICATION_JSON, OCTET_STREAM, Response, TEXT_PLAIN, Text } from "./response";
-import { stats } from "./stats";
+import { APPLICATION_JSON, HttpApp, Method, OCTET_STREAM, Request, Response, TEXT_PLAIN, Text, httpStats } from "../../sdk/http";
 
 const HELLO = new Text("Hello, wasmux!\n");
 const EMPTY = new Text("");
@@ -25,30 +22,30 @@ const ALLOW_ANY = new Text("GET, HEAD, POST, OPTIONS");
 // Scratch space for the /stats body (its length goes in the head, before it).
 const scratch = new ByteBuffer(256);
 
-export function route(req: Request, res: Response): void {
-  const path = req.target.ptr;
-  const len = req.pathLength;
-  const m = req.method;
-  if (m == Method.CONNECT) {
-    res.error(501, "CONNECT is not supported");
-  } else if (equalsAscii(path, len, "/")) {
-    if (m == Method.GET || m == Method.HEAD) res.sendText(200, TEXT_PLAIN, HELLO);
-    else res.methodNotAllowed(ALLOW_GET);
-  } else if (equalsAscii(path, len, "/echo")) {
-    if (m == Method.POST) res.send(200, OCTET_STREAM, req.bodyPtr, req.bodyLength);
-    else res.methodNotAllowed(ALLOW_POST);
-  } else if (equalsAscii(path, len, "/stats")) {
-    if (m == Method.GET || m == Method.HEAD) {
-      scratch.clear();
-      stats.writeJson(scratch);
-      res.send(200, APPLICATION_JSON, scratch.ptr, scratch.length);
+export class Routes extends HttpApp {
+  handle(req: Request, res: Response): void {
+    const m = req.method;
+    if (m == Method.CONNECT) {
+      res.error(501, "CONNECT is not supported");
+    } else if (req.pathIs("/")) {
+      if (m == Method.GET || m == Method.HEAD) res.sendText(200, TEXT_PLAIN, HELLO);
+      else res.methodNotAllowed(ALLOW_GET);
+    } else if (req.pathIs("/echo")) {
+      if (m == Method.POST) res.send(200, OCTET_STREAM, req.bodyPtr, req.bodyLength);
+      else res.methodNotAllowed(ALLOW_POST);
+    } else if (req.pathIs("/stats")) {
+      if (m == Method.GET || m == Method.HEAD) {
+        scratch.clear();
+        httpStats.writeJson(scratch);
+        res.send(200, APPLICATION_JSON, scratch.ptr, scratch.length);
+      } else {
+        res.methodNotAllowed(ALLOW_GET);
+      }
+    } else if (m == Method.OPTIONS && req.pathIs("*")) {
+      res.allow = ALLOW_ANY;
+      res.sendText(200, TEXT_PLAIN, EMPTY);
     } else {
-      res.methodNotAllowed(ALLOW_GET);
+      res.error(404, "no such path");
     }
-  } else if (m == Method.OPTIONS && equalsAscii(path, len, "*")) {
-    res.allow = ALLOW_ANY;
-    res.sendText(200, TEXT_PLAIN, EMPTY);
-  } else {
-    res.error(404, "no such path");
   }
 }

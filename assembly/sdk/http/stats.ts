@@ -1,10 +1,11 @@
-// Counters for GET /stats. Each instance (worker) counts only what it
-// serves itself: with --workers N, /stats answers for whichever instance the
-// kernel handed the connection to.
+// The HTTP server's counters (the http plugin shows them at GET /stats).
+// Each instance (worker) counts only what it serves itself: with --workers
+// N, a request sees the counters of whichever instance the kernel handed
+// its connection to.
 
-import { ByteBuffer } from "../../sdk";
+import { ByteBuffer } from "../buffer";
 
-export class Stats {
+export class HttpStats {
   /** This instance's number (ctx.instance). */
   instance: u32 = 0;
   /** Requests answered, rejected ones and 408s included, the current one too. */
@@ -39,4 +40,5 @@ export class Stats {
   }
 }
 
-export const stats = new Stats();
+/** This instance's counters, kept by the HTTP server (server.ts). */
+export const httpStats = new HttpStats();

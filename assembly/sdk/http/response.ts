@@ -6,9 +6,10 @@
 // between responses. A response is always complete when it is written:
 // status line, headers, then the body (none for HEAD).
 
-import { ByteBuffer } from "../../sdk";
+import { ByteBuffer } from "../buffer";
+import { warn } from "../log";
 import { DATE_LENGTH, DateCache } from "./date";
-import { Method, Request } from "./parser";
+import { Method, Request, isFieldByte, isToken } from "./parser";
 
 /** ASCII protocol text, encoded once, appended by copying. */
 export class Text {
@@ -47,17 +48,43 @@ function status(code: i32, reason: string): void {
   STATUS_LINES[code] = new Text("HTTP/1.1 " + code.toString() + " " + reason + "\r\n");
 }
 status(200, "OK");
+status(201, "Created");
+status(202, "Accepted");
+status(204, "No Content");
+status(206, "Partial Content");
+status(301, "Moved Permanently");
+status(302, "Found");
+status(303, "See Other");
+status(304, "Not Modified");
+status(307, "Temporary Redirect");
+status(308, "Permanent Redirect");
 status(400, "Bad Request");
+status(401, "Unauthorized");
+status(403, "Forbidden");
 status(404, "Not Found");
 status(405, "Method Not Allowed");
+status(406, "Not Acceptable");
 status(408, "Request Timeout");
+status(409, "Conflict");
+status(410, "Gone");
+status(411, "Length Required");
+status(412, "Precondition Failed");
 status(413, "Content Too Large");
 status(414, "URI Too Long");
+status(415, "Unsupported Media Type");
+status(416, "Range Not Satisfiable");
 status(417, "Expectation Failed");
+status(421, "Misdirected Request");
+status(422, "Unprocessable Content");
+status(426, "Upgrade Required");
+status(428, "Precondition Required");
+status(429, "Too Many Requests");
 status(431, "Request Header Fields Too Large");
 status(500, "Internal Server Error");
 status(501, "Not Implemented");
+status(502, "Bad Gateway");
 status(503, "Service Unavailable");
+status(504, "Gateway Timeout");
 status(505, "HTTP Version Not Supported");
 
 /** The reason phrase of a status this server sends. */
@@ -76,12 +103,16 @@ export class Response {
   private out: ByteBuffer | null = null;
   /** A HEAD request: write the headers a GET would get, and no body. */
   headOnly: bool = false;
-  /** The connection closes after this response (it says `Connection: close`). */
+  /** The connection closes after this response (it says `Connection: close`). Set it to close. */
   close: bool = false;
+  /** The response has been written (each request gets exactly one). */
+  sent: bool = false;
   // An HTTP/1.0 client asked to keep the connection: tell it that it may.
   private keepAlive10: bool = false;
   /** When set, an Allow header (the methods the resource supports) is sent. */
   allow: Text | null = null;
+  // Header lines added with header(), each "\r\nName: value".
+  private readonly extra: ByteBuffer = new ByteBuffer(0);
 
   /** Starts the answer to `req` (a complete request), into `out`. */
   start(out: ByteBuffer, req: Request): void {
@@ -90,6 +121,8 @@ export class Response {
     this.close = !req.keepAlive;
     this.keepAlive10 = req.minor == 0 && req.keepAlive;
     this.allow = null;
+    this.extra.clear();
+    this.sent = false;
   }
 
   /** Starts the answer to a request that was rejected or never completed: it closes the connection. */
@@ -99,29 +132,96 @@ export class Response {
     this.close = true;
     this.keepAlive10 = false;
     this.allow = null;
+    this.extra.clear();
+    this.sent = false;
   }
 
   /** Writes a whole response whose body is the `len` bytes at `ptr`. */
   send(code: i32, contentType: Text, ptr: usize, len: i32): void {
+    if (this.sent) {
+      // A second response would be read as the answer to the next request.
+      warn("HTTP response already written: a second one (status " + code.toString() + ") was dropped");
+      return;
+    }
+    this.sent = true;
+    if (code < 200 || code >= MAX_STATUS) {
+      // 1xx are interim (the server sends 100 itself), and nothing is above 599.
+      warn("HTTP status " + code.toString() + " cannot answer a request: sent 500 instead");
+      code = 500;
+    }
     const out = this.out!;
-    const line = code > 0 && code < MAX_STATUS ? STATUS_LINES[code] : null;
-    put(out, line !== null ? line : STATUS_LINES[500]!);
+    const line = STATUS_LINES[code];
+    if (line !== null) {
+      put(out, line);
+    } else {
+      // A status without a reason phrase here: the phrase may be empty (RFC 9112 §4).
+      out.writeString("HTTP/1.1 ");
+      out.writeDecimal(<u64>code);
+      out.writeString(" \r\n");
+    }
     put(out, SERVER_AND_DATE);
     out.writeBytes(dates.ptr, DATE_LENGTH);
-    put(out, CONTENT_TYPE);
-    put(out, contentType);
-    put(out, CONTENT_LENGTH);
-    out.writeDecimal(<u64>len);
+    // 204 and 304 have no body, and so no Content-Type or Content-Length
+    // (RFC 9110 §8.6, §15.3.5, §15.4.5): the body given is not sent.
+    const bodyless = code == 204 || code == 304;
+    if (!bodyless) {
+      put(out, CONTENT_TYPE);
+      put(out, contentType);
+      put(out, CONTENT_LENGTH);
+      out.writeDecimal(<u64>len);
+    }
     const allow = this.allow;
     if (allow !== null) {
       put(out, ALLOW);
       put(out, allow);
     }
+    const extra = this.extra;
+    if (extra.length > 0) out.writeBytes(extra.ptr, extra.length);
     if (code == 503) put(out, RETRY_AFTER); // the budget frees up as responses go out
     if (this.close) put(out, CONNECTION_CLOSE);
     else if (this.keepAlive10) put(out, CONNECTION_KEEP_ALIVE);
     put(out, END_OF_HEAD);
-    if (!this.headOnly) out.writeBytes(ptr, len);
+    if (!this.headOnly && !bodyless) out.writeBytes(ptr, len);
+  }
+
+  /**
+   * Adds a header line to the response about to be sent (before send(),
+   * text() or json()). The server writes Date, Server, Content-Type,
+   * Content-Length and Connection itself. Returns false, and adds nothing,
+   * when `name` is not a token or `value` holds a control character (CR or
+   * LF would let a value forge headers of its own).
+   */
+  header(name: string, value: string): bool {
+    const n = String.UTF8.byteLength(name);
+    const v = String.UTF8.byteLength(value);
+    const extra = this.extra;
+    const mark = extra.length;
+    extra.writeString("\r\n");
+    extra.writeString(name);
+    extra.writeString(": ");
+    extra.writeString(value);
+    const p = extra.ptr + <usize>mark + 2;
+    let ok = n > 0;
+    for (let i = 0; ok && i < n; i++) ok = isToken(load<u8>(p + <usize>i));
+    for (let i = 0; ok && i < v; i++) ok = isFieldByte(load<u8>(p + <usize>(n + 2 + i)));
+    if (!ok) extra.truncate(mark);
+    return ok;
+  }
+
+  /** A text/plain (UTF-8) response. Encodes `body` per call: for constant bodies, sendText with a Text. */
+  text(code: i32, body: string): void {
+    this.sendString(code, TEXT_PLAIN, body);
+  }
+
+  /** An application/json response; `body` is the JSON text. */
+  json(code: i32, body: string): void {
+    this.sendString(code, APPLICATION_JSON, body);
+  }
+
+  /** A response whose body is `body`, encoded as UTF-8. */
+  sendString(code: i32, contentType: Text, body: string): void {
+    const b = String.UTF8.encode(body);
+    this.send(code, contentType, changetype<usize>(b), b.byteLength);
   }
 
   /** send() with a body encoded at start-up. */

@@ -5,7 +5,7 @@
 // clock, not once per response: `refresh` reads the clock (one cheap host
 // call) and reformats only when the second has changed.
 
-import { unixSeconds } from "../../sdk";
+import { unixSeconds } from "../time";
 
 export const DATE_LENGTH: i32 = 29;
 

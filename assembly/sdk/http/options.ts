@@ -1,5 +1,6 @@
-// The plugin's settings, from `wasmux run --config` (ctx.config), or the
-// `config` option of the programmatic serve().
+// The HTTP server's limits. A plugin usually takes them from `wasmux run
+// --config` (ctx.config) or the `config` option of the programmatic serve(),
+// through `parse`; it may also set the fields in code.
 //
 // Format: `key=value` pairs separated by commas or spaces, every value a
 // positive integer, e.g. `--config idle-ms=300,max-body=65536` or
@@ -14,7 +15,7 @@
 //                          body), or it is answered 408 and the connection closed
 //   linger-ms    2000      after a response that closes the connection, how long
 //                          to keep reading (and discarding) what the client still
-//                          sends before closing for good (see index.ts)
+//                          sends before closing for good (see server.ts)
 //   max-body     1048576   request body limit in bytes, decoded (413 above it;
 //                          at most 1 GiB)
 //   max-header   8192      header section limit in bytes, the request line not
@@ -24,7 +25,13 @@
 //                          across its connections (503 when a body would pass it;
 //                          see budget.ts). At least max-body makes sense.
 
-export class Config {
+export class HttpOptions {
+  /**
+   * Keep each request's header fields for `req.header(name)` (a copy of the
+   * head per request). Off, the parser keeps only what it acts on (framing,
+   * Host, Connection, Expect) and copies nothing. Not a --config key.
+   */
+  keepHeaders: bool = true;
   idleMs: u32 = 5000;
   lingerMs: u32 = 2000;
   maxBody: i64 = 1 << 20;

@@ -6,7 +6,8 @@
 // Each complete line of the head is checked and consumed as it arrives; only
 // the request-target is copied out (into `req.target`), the other header
 // lines leave behind the few facts the server acts on (framing, Host,
-// Connection, Expect) and are dropped. So the head needs no table of headers
+// Connection, Expect) and, when HttpOptions.keepHeaders is on, a copy in
+// `req.fields` for `req.header(name)`. So the head needs no table of headers
 // and no string is allocated per request.
 //
 // The parser is strict where leniency lets two parsers disagree about where
@@ -53,15 +54,15 @@
 //     cover them: 503.
 //
 // Every Fail leaves the input in an unknown state: the server must answer
-// and close the connection (index.ts does).
+// and close the connection (server.ts does).
 
-import { ByteBuffer } from "../../sdk";
+import { ByteBuffer } from "../buffer";
 import {
   NOT_A_NUMBER, TOO_LARGE, equalsAscii, equalsIgnoreCase, hexDigitValue, isAlpha, isDigit,
   parseDecimal, parseHex,
-} from "../../sdk/ascii";
+} from "../ascii";
 import { BodyAccount } from "./budget";
-import { Config } from "./config";
+import { HttpOptions } from "./options";
 
 const CR: u32 = 13;
 const LF: u32 = 10;
@@ -93,12 +94,12 @@ const HOST_EXTRA = "-._~%!$&'()*+,;=:[]";
 for (let i = 0; i < HOST_EXTRA.length; i++) HOST[HOST_EXTRA.charCodeAt(i)] = true;
 
 // @ts-ignore: decorator
-@inline function isToken(b: u32): bool { return unchecked(TOKEN[b & 255]); }
+@inline export function isToken(b: u32): bool { return unchecked(TOKEN[b & 255]); }
 
 // A byte that may appear in a field value (besides its leading and trailing
 // whitespace, which is trimmed): HTAB, SP, VCHAR, obs-text.
 // @ts-ignore: decorator
-@inline function isFieldByte(b: u32): bool { return b >= SP ? b != DEL : b == HTAB; }
+@inline export function isFieldByte(b: u32): bool { return b >= SP ? b != DEL : b == HTAB; }
 
 export enum Method { GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, OTHER }
 
@@ -147,6 +148,59 @@ export class Request {
   /** The body (decoded, for chunked requests): `bodyLength` bytes at `bodyPtr`. */
   bodyPtr: usize = 0;
   bodyLength: i32 = 0;
+  /**
+   * The header fields as `name:value\n` lines, names as sent, values
+   * trimmed (with HttpOptions.keepHeaders; else empty). Neither a name nor a
+   * value can hold ':' before the first colon or "\n": the parser refused those.
+   */
+  readonly fields: ByteBuffer = new ByteBuffer(0);
+
+  /** Whether the path (the query excluded) is exactly `s`. Allocates nothing. */
+  pathIs(s: string): bool {
+    return equalsAscii(this.target.ptr, this.pathLength, s);
+  }
+
+  /** Whether the path starts with `prefix`. Allocates nothing. */
+  pathStartsWith(prefix: string): bool {
+    const n = prefix.length;
+    return n <= this.pathLength && equalsAscii(this.target.ptr, n, prefix);
+  }
+
+  /** The path without the query, e.g. "/a/b" (a new string; no percent-decoding). */
+  get path(): string {
+    return this.target.toString(0, this.pathLength);
+  }
+
+  /** The query without its "?", e.g. "x=1&y=2", or "" (a new string). */
+  get query(): string {
+    const n = this.target.length - this.pathLength;
+    return n > 1 ? this.target.toString(this.pathLength + 1, n - 1) : "";
+  }
+
+  /**
+   * The value of the first header field called `name` (any case), or null.
+   * Needs HttpOptions.keepHeaders (the default). A new string per call.
+   */
+  header(name: string): string | null {
+    const f = this.fields;
+    const p = f.ptr;
+    const n = f.length;
+    let i = 0;
+    while (i < n) {
+      let colon = i;
+      while (load<u8>(p + <usize>colon) != COLON) colon++;
+      let end = colon + 1;
+      while (load<u8>(p + <usize>end) != LF) end++;
+      if (equalsIgnoreCase(p + <usize>i, colon - i, name)) return f.toString(colon + 1, end - colon - 1);
+      i = end + 1;
+    }
+    return null;
+  }
+
+  /** The body as text (decoded as UTF-8; a new string). */
+  get text(): string {
+    return String.UTF8.decodeUnsafe(this.bodyPtr, <usize>this.bodyLength);
+  }
 }
 
 export class Parser {
@@ -182,7 +236,7 @@ export class Parser {
   private expect100: bool = false;
   private expectOther: bool = false;
 
-  constructor(private readonly limits: Config, private readonly account: BodyAccount) {}
+  constructor(private readonly limits: HttpOptions, private readonly account: BodyAccount) {}
 
   /** True between requests: nothing of a next one has arrived. */
   idle(input: ByteBuffer): bool {
@@ -248,14 +302,16 @@ export class Parser {
     r.chunked = false;
     r.bodyPtr = 0;
     r.bodyLength = 0;
+    r.fields.clear();
     const d = this.decoded;
     if (d !== null) d.clear();
   }
 
-  /** Gives back the memory of a chunked body (after the response to it). */
+  /** Gives back the memory of a chunked body and of the header fields (after the response). */
   releaseBody(): void {
     const d = this.decoded;
     if (d !== null) d.release();
+    this.req.fields.release();
   }
 
   /** Gives back all the parser's memory (the connection is closed). */
@@ -424,6 +480,12 @@ export class Parser {
       if (!isFieldByte(b)) return this.failLine(p, n, b == 0 ? "NUL byte in header value" : "invalid character in header value");
     }
     if (trailer) return AGAIN;
+    if (this.limits.keepHeaders) {
+      const f = this.req.fields;
+      f.writeBytes(p, colon + 1);
+      f.writeBytes(p + <usize>vs, ve - vs);
+      f.writeByte(<u8>LF);
+    }
     return this.header(p, colon, p + <usize>vs, ve - vs);
   }
 
