@@ -1,0 +1,2 @@
+// `export * from "wasmux/entry"`: the exports the host calls (run, cabi_realloc).
+export * from "./assembly/sdk/entry";
