@@ -128,8 +128,16 @@ async function loadToolchain(projectDir: string, needWasmux: boolean, warn: (lin
   // asc's entry is exported for import only; its package.json says where it is.
   const ascFile = join(dirname(found.assemblyscript!), (readPackage(found.assemblyscript!).exports!['./asc'] as { import: string }).import);
   const jcoFile = createRequire(found['@bytecodealliance/jco']!).resolve('@bytecodealliance/jco');
-  // jco's own dependency: the same module instance jco reads WIT through.
-  const shimFile = createRequire(jcoFile).resolve('@bytecodealliance/preview2-shim/filesystem');
+  // The preview2-shim instance jco's wasm-tools reads WIT through: the one
+  // its own package resolves (jco 1.35 runs wasm-tools from
+  // @bytecodealliance/jco-transpile, and npm may give each its own copy).
+  let wasmToolsFile = jcoFile;
+  try {
+    wasmToolsFile = createRequire(jcoFile).resolve('@bytecodealliance/jco-transpile/wasm-tools');
+  } catch {
+    // an older jco: wasm-tools is its own
+  }
+  const shimFile = createRequire(wasmToolsFile).resolve('@bytecodealliance/preview2-shim/filesystem');
   const asc = (await import(pathToFileURL(ascFile).href)).default as AscApi;
   const jco = (await import(pathToFileURL(jcoFile).href)) as JcoApi;
   const shim = await import(pathToFileURL(shimFile).href);

@@ -5,12 +5,14 @@ import { writeStderrLine } from '../supervisor/logger.js';
 import { runCommand, runHelp } from './run.js';
 import { inspectCommand, inspectHelp } from './inspect.js';
 import { buildCommand, buildHelp } from './build.js';
+import { newCommand, newHelp } from './new.js';
 
 const HELP = `Usage: wasmux <command> [options]
 
 Commands:
   run <plugin.wasm>       serve a plugin (see wasmux run --help)
   inspect <plugin.wasm>   show a plugin's world, imports, exports, size, sha256
+  new <dir>               start a plugin project (see wasmux new --help)
   build                   build the plugin project here (see wasmux build --help)
 
 Options:
@@ -27,11 +29,13 @@ async function main(argv: string[]): Promise<number> {
       return inspectCommand(rest);
     case 'build':
       return buildCommand(rest);
+    case 'new':
+      return newCommand(rest);
     case undefined:
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(rest[0] === 'run' ? runHelp() : rest[0] === 'inspect' ? inspectHelp() : rest[0] === 'build' ? buildHelp() : HELP);
+      process.stdout.write(({ run: runHelp, inspect: inspectHelp, build: buildHelp, new: newHelp } as Record<string, () => string>)[rest[0] ?? '']?.() ?? HELP);
       return command === undefined ? 2 : 0;
     case '--version': {
       const { createRequire } = await import('node:module');

@@ -38,10 +38,13 @@ export interface Running {
   stop(signal?: NodeJS.Signals): Promise<Finished & { ms: number }>;
 }
 
-/** Starts `wasmux run ...args` and resolves once it prints its listening line. */
-export function startRun(args: string[], timeoutMs = 15_000): Promise<Running> {
+/**
+ * Starts `wasmux run ...args` and resolves once it prints its listening line.
+ * `cli`: another wasmux's main.js (an installed package) [this repository's]; `cwd` [the repository].
+ */
+export function startRun(args: string[], timeoutMs = 15_000, options: { cli?: string; cwd?: string } = {}): Promise<Running> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'run', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [options.cli ?? CLI, 'run', ...args], { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const closed = new Promise<Finished>((r) => child.on('close', (code, signal) => r({ code, signal, stdout, stderr })));
