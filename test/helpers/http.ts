@@ -27,8 +27,8 @@ export interface HttpServer {
   stop(): Promise<void>;
 }
 
-/** Starts the http plugin on 127.0.0.1:0 (config: the plugin's --config string). */
-export async function startHttp(opts: Partial<Omit<ServeOptions, 'plugin' | 'logger'>> = {}): Promise<HttpServer> {
+/** Starts the http plugin (or `opts.plugin`) on 127.0.0.1:0 (config: the plugin's --config string). */
+export async function startHttp(opts: Partial<Omit<ServeOptions, 'logger'>> = {}): Promise<HttpServer> {
   const logs: LogEntry[] = [];
   const server = await serve({ plugin: HTTP_WASM, listen: [`${HOST}:0`], workers: 1, backend: BACKEND_UNDER_TEST, ...opts, logger: (e) => logs.push(e) });
   assertBackend(server.backend);
