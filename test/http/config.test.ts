@@ -1,5 +1,5 @@
 /**
- * The http plugin's --config string (see assembly/plugins/http/config.ts):
+ * The http plugin's --config string (the SDK HTTP server's options, assembly/sdk/http/options.ts):
  * limits that take effect, a bad string that stops the plugin at start with
  * a message naming the problem, and the plugin run the way an operator
  * would, through `wasmux run`.

@@ -11,7 +11,7 @@
  * shows up as a 408 instead of a hang.
  *
  * Line-ending policy under test: CRLF only; a bare LF or bare CR in the
- * head is 400 (see assembly/plugins/http/parser.ts).
+ * head is 400 (see assembly/sdk/http/parser.ts).
  */
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { randomBytes } from 'node:crypto';
