@@ -101,7 +101,7 @@ function testedVersions(): Record<string, string> {
 }
 
 /** The `npm install` line for the packages a plugin project lacks. */
-export function toolchainMissingMessage(missing: readonly string[] = ['assemblyscript', '@bytecodealliance/jco']): string {
+export function toolchainMissingMessage(missing: readonly string[]): string {
   const tested: Record<string, string> = { ...testedVersions(), wasmux: readPackage(join(PACKAGE_ROOT, 'package.json')).version };
   const names = missing.length === 1 ? missing[0] : `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]}`;
   return `wasmux build needs ${names} in this project: npm install --save-dev ${missing.map((m) => `${m}@${tested[m]}`).join(' ')}`;
@@ -117,17 +117,21 @@ async function loadToolchain(projectDir: string, needWasmux: boolean, warn: (lin
   // need not be exported, so it is looked for, not resolved).
   const packageFile = (name: string): string | null =>
     (fromProject.resolve.paths(name) ?? []).map((dir) => join(dir, name, 'package.json')).find((f) => existsSync(f)) ?? null;
-  const found = { assemblyscript: packageFile('assemblyscript'), '@bytecodealliance/jco': packageFile('@bytecodealliance/jco'), wasmux: needWasmux ? packageFile('wasmux') : null };
-  const missing = Object.entries(found).filter(([name, file]) => file === null && (name !== 'wasmux' || needWasmux)).map(([name]) => name);
+  const needed = ['assemblyscript', '@bytecodealliance/jco', ...(needWasmux ? ['wasmux'] : [])];
+  const found = new Map(needed.map((name) => [name, packageFile(name)]));
+  const missing = needed.filter((name) => found.get(name) === null);
   if (missing.length > 0) throw new WasmuxError('WASMUX_ERR_TOOLCHAIN', toolchainMissingMessage(missing));
+  const ascPackage = found.get('assemblyscript')!;
+  const jcoPackage = found.get('@bytecodealliance/jco')!;
+  const wasmuxPackage = found.get('wasmux') ?? null;
   const tested = testedVersions();
-  for (const name of ['assemblyscript', '@bytecodealliance/jco'] as const) {
-    const version = readPackage(found[name]!).version;
+  for (const [name, file] of [['assemblyscript', ascPackage], ['@bytecodealliance/jco', jcoPackage]] as const) {
+    const version = readPackage(file).version;
     if (version !== tested[name]) warn(`wasmux build: warning: ${name} ${version} is installed here; wasmux is tested with ${tested[name]}`);
   }
   // asc's entry is exported for import only; its package.json says where it is.
-  const ascFile = join(dirname(found.assemblyscript!), (readPackage(found.assemblyscript!).exports!['./asc'] as { import: string }).import);
-  const jcoFile = createRequire(found['@bytecodealliance/jco']!).resolve('@bytecodealliance/jco');
+  const ascFile = join(dirname(ascPackage), (readPackage(ascPackage).exports!['./asc'] as { import: string }).import);
+  const jcoFile = createRequire(jcoPackage).resolve('@bytecodealliance/jco');
   // The preview2-shim instance jco's wasm-tools reads WIT through: the one
   // its own package resolves (jco 1.35 runs wasm-tools from
   // @bytecodealliance/jco-transpile, and npm may give each its own copy).
@@ -141,7 +145,7 @@ async function loadToolchain(projectDir: string, needWasmux: boolean, warn: (lin
   const asc = (await import(pathToFileURL(ascFile).href)).default as AscApi;
   const jco = (await import(pathToFileURL(jcoFile).href)) as JcoApi;
   const shim = await import(pathToFileURL(shimFile).href);
-  return { asc, jco, setPreopens: shim._setPreopens, wasmuxRoot: found.wasmux === null ? null : realpathSync(dirname(found.wasmux)) };
+  return { asc, jco, setPreopens: shim._setPreopens, wasmuxRoot: wasmuxPackage === null ? null : realpathSync(dirname(wasmuxPackage)) };
 }
 
 /**
