@@ -12,6 +12,7 @@ import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { serve, type LogEntry, type PluginServer, type ServeOptions } from '../../dist/host/index.js';
 import { ECHO_WASM, HOST, connect, destroyClients, exchange, openFds, sleep, waitFor, warmUpLibuv, withTimeout } from './server.js';
 import { CLI, ROOT } from './cli.js';
@@ -168,16 +169,46 @@ export class Neighbour {
   }
 }
 
+/** What each descriptor of this process is (its /proc/self/fd link), by number. */
+function fdTable(): Map<number, string> {
+  const table = new Map<number, string>();
+  for (const f of readdirSync('/proc/self/fd')) {
+    let target = '?';
+    try {
+      target = readlinkSync(`/proc/self/fd/${f}`);
+    } catch {
+      // gone meanwhile (readdir's own directory handle, for one)
+    }
+    table.set(Number(f), target);
+  }
+  return table;
+}
+
+// The table at the last baseline, to say which descriptors differ when a count does not come back.
+let baselineTable = new Map<number, string>();
+
 /** Takes the descriptor baseline of this process (after libuv's one-time spare fd). */
 export async function fdBaseline(): Promise<number> {
   await warmUpLibuv();
+  baselineTable = fdTable();
   return openFds();
 }
 
-/** Waits (bounded) for the descriptor count to come back to `baseline`; returns the last count. */
+/**
+ * Waits (bounded) for the descriptor count to come back to `baseline`;
+ * returns the last count. When it does not, writes which descriptors
+ * appeared or went away since the baseline (to stderr, beside the failure).
+ */
 export async function settleFds(baseline: number, timeoutMs = 10_000): Promise<number> {
   await waitFor(() => openFds() === baseline, timeoutMs, 20);
-  return openFds();
+  const n = openFds();
+  if (n !== baseline) {
+    const now = fdTable();
+    const gone = [...baselineTable].filter(([fd, t]) => now.get(fd) !== t).map(([fd, t]) => `${fd} ${t}`);
+    const added = [...now].filter(([fd, t]) => baselineTable.get(fd) !== t).map(([fd, t]) => `${fd} ${t}`);
+    console.error(`descriptors: ${baseline} at the baseline, ${n} now; gone: [${gone.join(', ')}]; new: [${added.join(', ')}]`);
+  }
+  return n;
 }
 
 export function rssMiB(): number {
