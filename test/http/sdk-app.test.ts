@@ -8,7 +8,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { destroyClients, problems } from '../helpers/server.js';
+import { destroyClients, problems, waitFor } from '../helpers/server.js';
 import { RawClient, curl1, startHttp, type HttpServer } from '../helpers/http.js';
 
 const APP_WASM = fileURLToPath(new URL('../../dist/test-plugins/http-app.wasm', import.meta.url));
@@ -23,6 +23,12 @@ afterAll(async () => {
 });
 
 const get = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: t\r\n${extra}\r\n`;
+
+/** The log lines since `before`, once there are `n` of them (they come from the instance's thread, after the responses). */
+async function logsSince(before: number, n: number) {
+  await waitFor(() => http.logs.length - before >= n, 5_000);
+  return http.logs.slice(before);
+}
 
 describe('the SDK HTTP server, as an app uses it', () => {
   it('Request: path, query, header fields in any case, a missing one null', async () => {
@@ -66,7 +72,7 @@ describe('the SDK HTTP server, as an app uses it', () => {
       expect(r.status).toBe(500);
       expect(r.body.toString()).toBe(`status ${code}\n`);
     }
-    expect(http.logs.slice(before).map((e) => e.message)).toEqual([
+    expect((await logsSince(before, 2)).map((e) => e.message)).toEqual([
       'HTTP status 100 cannot answer a request: sent 500 instead',
       'HTTP status 600 cannot answer a request: sent 500 instead',
     ]);
@@ -80,7 +86,7 @@ describe('the SDK HTTP server, as an app uses it', () => {
     expect(r.status).toBe(500);
     expect(r.body.toString()).toBe('Internal Server Error: the handler wrote no response\n');
     expect((await c.response()).status).toBe(200);
-    expect(http.logs.slice(before).map((e) => [e.level, e.message])).toEqual([['warn', 'HTTP handler wrote no response to /none: answered 500']]);
+    expect((await logsSince(before, 1)).map((e) => [e.level, e.message])).toEqual([['warn', 'HTTP handler wrote no response to /none: answered 500']]);
   });
 
   it('an app that writes two responses: the first is sent, the second dropped and logged; framing holds', async () => {
@@ -90,7 +96,7 @@ describe('the SDK HTTP server, as an app uses it', () => {
     const r = await c.response();
     expect([r.status, r.body.toString()]).toEqual([200, 'first\n']);
     expect((await c.response()).status).toBe(202);
-    expect(http.logs.slice(before).map((e) => e.message)).toEqual(['HTTP response already written: a second one (status 201) was dropped']);
+    expect((await logsSince(before, 1)).map((e) => e.message)).toEqual(['HTTP response already written: a second one (status 201) was dropped']);
   });
 
   it('res.header adds what is valid and refuses a bad name or a value with CR LF (no injected header)', async () => {
