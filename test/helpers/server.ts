@@ -9,7 +9,7 @@
  */
 import net from 'node:net';
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { serve, type LogEntry, type PluginServer, type ServeOptions } from '../../dist/host/index.js';
 import { BACKEND_UNDER_TEST, assertBackend } from './backend-under-test.js';
@@ -66,9 +66,27 @@ export function totals(server: PluginServer): { accepted: number; open: number; 
   return t;
 }
 
-/** Entries in /proc/self/fd (includes the directory handle readdir itself holds, consistently). */
+/**
+ * This process's descriptors, as counted against the code under test:
+ * entries in /proc/self/fd (the directory handle readdir itself holds
+ * included, consistently), except files of installed packages. jco opens
+ * its own wasm (js-component-bindgen-component.core.wasm) when it is
+ * imported and closes it whenever the garbage collector gets to it, which
+ * can be in the middle of a test; that file is the toolchain's, not a
+ * descriptor wasmux opened or leaked.
+ */
 export function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target = '';
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      // readdir's own handle, gone by now: counted, as always
+    }
+    if (!target.includes('/node_modules/')) n++;
+  }
+  return n;
 }
 
 /**
