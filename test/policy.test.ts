@@ -41,12 +41,12 @@ const addr = (text: string) => {
 describe('policy: defaults', () => {
   it('are safe for a plugin nobody has reviewed', () => {
     expect(POLICY_DEFAULTS).toEqual({
-      maxConnections: 1024, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64, cpuBudgetMs: 200, maxSendQueueBytes: 262144,
+      maxConnections: 16384, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64, cpuBudgetMs: 200, maxSendQueueBytes: 262144,
       idleTimeoutMs: 60000, maxEventsPerWait: 1024,
     });
     for (const p of [buildPolicy([]), buildPolicy([{ where: 'policy p.json', input: {} }])]) {
       expect(describePolicy(p)).toEqual({
-        listen: [], connect: [], maxConnections: 1024, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64, cpuBudgetMs: 200,
+        listen: [], connect: [], maxConnections: 16384, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64, cpuBudgetMs: 200,
         maxSendQueueBytes: 262144, idleTimeoutMs: 60000, maxEventsPerWait: 1024,
       });
       expect(p.maxMemoryBytes).toBe(64 * 1048576);

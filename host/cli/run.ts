@@ -182,7 +182,7 @@ function printStats(servers: PluginServer[]): void {
       writeStderrLine(
         `${s.name}[${st.instance}] ${st.running ? 'running' : 'ended'}: accepted ${st.accepted}, open ${st.open}, ` +
         `bytes in ${st.bytesIn}, out ${st.bytesOut}, events ${st.events}, refused ${st.refused}, ` +
-        `idle-closed ${st.idleClosed}, restarts ${st.restarts}, ends: ${ends}`);
+        `idle-closed ${st.idleClosed}, memory ${st.memoryBytes}, restarts ${st.restarts}, ends: ${ends}`);
     }
   }
 }

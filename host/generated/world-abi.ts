@@ -6,6 +6,7 @@ export const WORLD_INTERFACES: readonly string[] = [
   'wasmux:plugin/poll@0.1.0',
   'wasmux:plugin/tcp@0.1.0',
   'wasmux:plugin/log@0.1.0',
+  'wasmux:plugin/limits@0.1.0',
   'wasi:clocks/monotonic-clock@0.2.0',
   'wasi:clocks/wall-clock@0.2.0',
   'wasmux:plugin/types@0.1.0'
@@ -35,6 +36,10 @@ export const CORE_IMPORTS: Readonly<Record<string, Readonly<Record<string, strin
   },
   'wasmux:plugin/log@0.1.0': {
     log: '(i32, i32, i32) -> ()'
+  },
+  'wasmux:plugin/limits@0.1.0': {
+    'memory-limit': '() -> (i64)',
+    'max-connections': '() -> (i32)'
   },
   'wasi:clocks/monotonic-clock@0.2.0': {
     now: '() -> (i64)',

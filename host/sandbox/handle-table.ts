@@ -4,7 +4,7 @@
  * A handle is `index | generation << indexBits`: bit 31 always clear, 0
  * never valid (indices below FIRST_SLOT are reserved). The index gets only
  * as many bits as the table has slots and the generation the rest, so the
- * default table (1,093 slots) has 11 index bits and 20 generation bits.
+ * default table (16,453 slots) has 15 index bits and 16 generation bits.
  *
  * No value is ever issued twice in an instance's life: every slot starts at
  * the instance's random salt and counts up by one per reuse, and a slot

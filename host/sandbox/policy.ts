@@ -43,7 +43,7 @@ export interface Policy {
 }
 
 export const POLICY_DEFAULTS = {
-  maxConnections: 1024,
+  maxConnections: 16_384,
   maxMemoryMiB: 64,
   maxTableElements: 65_536,
   maxHeapMiB: 64,

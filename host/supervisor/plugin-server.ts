@@ -12,9 +12,10 @@ import type { BackendModule, BackendName } from '../backends/backend.js';
 import { newRegistry } from '../sandbox/handle-table.js';
 import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
+import { openFileLimit } from '../ffi/open-files.js';
 import { describePolicy, type Policy } from '../sandbox/policy.js';
 import { CTRL_COUNT, CTRL_DRAIN, CTRL_RUN_SEQ, CTRL_STATE, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
-  STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_LOG_SUPPRESSED, STAT_OPEN, STAT_REFUSED, STAT_RUN_STARTED_AT, STAT_WAITS,
+  STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_LOG_SUPPRESSED, STAT_MEMORY, STAT_OPEN, STAT_REFUSED, STAT_RUN_STARTED_AT, STAT_WAITS,
 } from '../wit/context.js';
 import { LOG_SHARED_SLOTS, bucketAfter, fullBucket, pendingSummary, type LogBucket } from '../sandbox/log-limiter.js';
 import { charged, requestKill } from '../wit/gate.js';
@@ -24,6 +25,8 @@ import type { Logger } from './logger.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from '../worker/protocol.js';
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url);
+// Descriptors the running plugin servers of this process may open between them (workers × maxConnections each).
+let descriptorsPromised = 0;
 
 /** Restart delays double from RESTART_MIN_MS up to RESTART_MAX_MS with each death in a row. */
 const RESTART_MIN_MS = 100;
@@ -90,6 +93,8 @@ export interface InstanceStats {
   refused: number;
   /** Connections shut down by the idle timeout. */
   idleClosed: number;
+  /** The current incarnation's linear memory, in bytes (0 when none runs). */
+  memoryBytes: number;
   restarts: number;
   /** Ends by cause (trapped, killed by the watchdog, failed, crashed), over all incarnations. */
   ends: Record<string, number>;
@@ -209,6 +214,7 @@ export class PluginServer {
     const server = new PluginServer(plugin, module, opts, resolved);
     server.reservations.push(...reservations);
     server.log('debug', `policy ${JSON.stringify(describePolicy(policy))}`);
+    server.promiseDescriptors(opts.workers * policy.maxConnections);
     for (let i = 0; i < opts.workers; i++) {
       const slot = new Slot(i);
       server.slots.push(slot);
@@ -423,6 +429,19 @@ export class PluginServer {
     }
   }
 
+  // Every plugin server of this process adds what its policy lets it
+  // open; past the process's open-file limit, accepts would fail with
+  // EMFILE long before the policies' caps: say so at start.
+  private promiseDescriptors(n: number): void {
+    descriptorsPromised += n;
+    void this.done.then(() => (descriptorsPromised -= n));
+    const limit = openFileLimit();
+    if (limit !== null && descriptorsPromised > limit) {
+      this.log('warn', `workers × max-connections of the plugins in this process come to ${descriptorsPromised} descriptors, ` +
+        `more than its open-file limit (${limit}, RLIMIT_NOFILE): connections past it will be refused by the OS`);
+    }
+  }
+
   private log(level: 'debug' | 'info' | 'warn' | 'error', message: string, instance?: number): void {
     this.opts.logger({ level, source: this.name, instance, origin: 'host', message });
   }
@@ -447,6 +466,7 @@ export class PluginServer {
         waits: sum(STAT_WAITS),
         refused: sum(STAT_REFUSED),
         idleClosed: sum(STAT_IDLE_CLOSED),
+        memoryBytes: live ? live[STAT_MEMORY]! : 0,
         restarts: slot.restarts,
         ends: { ...slot.ends },
       };

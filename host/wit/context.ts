@@ -18,6 +18,8 @@ export type LogOrigin = 'host' | 'guest';
 export interface InstanceLimits {
   /** Open connections (accepted + connected); more are closed at accept, refused at connect. */
   readonly maxConnections: number;
+  /** The linear-memory cap (enforced in the module itself; told to the guest by limits.memory-limit). */
+  readonly maxMemoryBytes: number;
   /** Shut down a connection idle this long (ms); 0 = never. */
   readonly idleTimeoutMs: number;
   /** SO_SNDBUF for every connection: what a peer that never reads can make the host hold. */
@@ -58,7 +60,9 @@ export const STAT_RUN_STARTED_AT = 8;
  * the supervisor hands to the next incarnation.
  */
 export const STAT_LOG_SUPPRESSED = 9;
-export const STAT_COUNT = STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS;
+/** Not a counter: the guest's linear memory now, in bytes (it only grows; written when it does). */
+export const STAT_MEMORY = STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS;
+export const STAT_COUNT = STAT_MEMORY + 1;
 
 /** Control words shared with the supervisor (Int32Array over a SharedArrayBuffer). */
 export const CTRL_STOP = 0; // non-zero: stop at the next wait

@@ -29,6 +29,9 @@ export class GuestMemory {
    */
   private inGuestCallback = false;
 
+  /** `onResize(bytes)`: told the memory's size when the instance attaches it and whenever it grows. */
+  constructor(private readonly onResize: (bytes: number) => void = () => {}) {}
+
   /** Whether attach() has been called (the instance exists). */
   get attached(): boolean {
     return this.memory !== null;
@@ -48,6 +51,7 @@ export class GuestMemory {
     this.u16 = new Uint16Array(buf, 0, buf.byteLength >>> 1);
     this.u32 = new Uint32Array(buf, 0, buf.byteLength >>> 2);
     this.base = Number(koffi.address(buf));
+    this.onResize(buf.byteLength);
   }
 
   /**

@@ -13,6 +13,7 @@ import { GuestTrap } from './traps.js';
 import { pollImports } from './poll.js';
 import { tcpImports } from './tcp.js';
 import { logImports } from './log.js';
+import { limitsImports } from './limits.js';
 import { monotonicClockImports, wallClockImports } from './clocks.js';
 
 /** What `run` receives: the WIT record `context`. */
@@ -27,6 +28,7 @@ export function hostImports(ctx: InstanceContext): WebAssembly.Imports {
     'wasmux:plugin/poll@0.1.0': pollImports(ctx),
     'wasmux:plugin/tcp@0.1.0': tcpImports(ctx),
     'wasmux:plugin/log@0.1.0': logImports(ctx),
+    'wasmux:plugin/limits@0.1.0': limitsImports(ctx),
     'wasi:clocks/monotonic-clock@0.2.0': monotonicClockImports(),
     'wasi:clocks/wall-clock@0.2.0': wallClockImports(ctx),
   };

@@ -12,7 +12,7 @@ import { GuestMemory } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
 import { GuestTrap, StopSignal, WatchdogKill } from '../wit/traps.js';
 import { Gate } from '../wit/gate.js';
-import { STAT_LOG_SUPPRESSED, STAT_OPEN, type InstanceContext, type LogLevel } from '../wit/context.js';
+import { STAT_LOG_SUPPRESSED, STAT_MEMORY, STAT_OPEN, type InstanceContext, type LogLevel } from '../wit/context.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
@@ -45,7 +45,7 @@ const logLimit = new LogLimiter(stats.subarray(STAT_LOG_SUPPRESSED, STAT_LOG_SUP
 
 const control = new Int32Array(input.control);
 const ctx: InstanceContext = {
-  mem: new GuestMemory(),
+  mem: new GuestMemory((bytes) => (stats[STAT_MEMORY] = bytes)),
   table,
   backend,
   limits: {

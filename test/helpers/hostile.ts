@@ -55,11 +55,16 @@ const children = new Set<ChildProcess>();
 export async function host(plugin: string, opts: Partial<Omit<ServeOptions, 'plugin' | 'logger'>> & { waitReady?: boolean } = {}): Promise<Hosted> {
   const { waitReady = true, ...rest } = opts;
   const logs: Stamped[] = [];
+  // Hostile tests run several plugin servers in this process: a table of
+  // 1,024 connections each (not the default 16,384) keeps them within its
+  // open-file limit, which the host would otherwise warn about.
+  const policy = Array.isArray(rest.policy) ? rest.policy : { maxConnections: 1024, ...rest.policy };
   const server = await serve({
     plugin,
     listen: [`${HOST}:0`],
     backend: BACKEND_UNDER_TEST,
     ...rest,
+    policy,
     logger: (e) => logs.push({ ...e, ns: process.hrtime.bigint(), at: performance.now() }),
   });
   assertBackend(server.backend);

@@ -56,7 +56,7 @@ describe('a handle from another instance', () => {
       else peers.set(instance, { sock, instance, listener: parseInt(m![2]!, 16), stream: parseInt(m![3]!, 16), indexBits: Number(m![4]) });
     }
     expect(peers.size).toBe(2);
-    // The default policy's table: 1,093 slots, so 11 index bits and 20 generation bits.
+    // The hostile helpers' table (maxConnections 1024): 1,093 slots, so 11 index bits and 20 generation bits.
     expect([...peers.values()].map((x) => x.indexBits)).toEqual([11, 11]);
     const generations = 2 ** (31 - 11);
     expect(await waitFor(() => p.server.stats().every((s) => s.open === 1), 5000)).toBe(true);

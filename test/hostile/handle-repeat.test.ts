@@ -126,7 +126,7 @@ describe('a plugin opening and closing a listener thousands of times', () => {
     const diff = handles[0]! ^ handles[1]!;
     const indexBits = 31 - Math.clz32(diff & -diff);
     const generations = 2 ** (31 - indexBits);
-    expect(indexBits).toBe(11); // the default policy's table: 1,093 slots
+    expect(indexBits).toBe(11); // the hostile helpers' table (maxConnections 1024): 1,093 slots
     for (let i = 0; i < CYCLES; i++) {
       const h = handles[i]!;
       if (h === 0 || h >= 2 ** 31 || (h & ((1 << indexBits) - 1)) !== FIRST_SLOT) throw new Error(`cycle ${i}: 0x${h.toString(16)}`);

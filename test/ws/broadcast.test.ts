@@ -95,7 +95,8 @@ describe('ws broadcast', () => {
   // with deep queues must absorb the burst: every message is larger than
   // the output window, so each goes through the shared-frame queues.
   it('20 readers, 3 senders bursting 200 messages of 4-40 KiB each (maxQueue 16 MiB): all delivered, in order', async () => {
-    const deep = await startWs({ config: 'maxQueue=16777216 maxBuffered=50331648' });
+    // A second server in this process: a small table keeps the two within its open-file limit.
+    const deep = await startWs({ config: 'maxQueue=16777216 maxBuffered=50331648', policy: { maxConnections: 64 } });
     try {
       await burst(deep);
       expect(problems(deep.logs)).toEqual([]);
