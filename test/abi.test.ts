@@ -113,6 +113,9 @@ const LISTEN_V4 = v4(203, 0, 113, 250, 65535);
 const LISTEN_V6 = v6([0x2001, 0x0db8, 0xa1b2, 0xc3d4, 0xe5f6, 0x789a, 0xbcde, 0xf012], 65534);
 const CONFIG = 'mode=abi; naïve ☃ 🦀';
 const INSTANCE = 4_000_000_001; // above 2^31: a signedness slip shows
+// The instance's limits (wit/limits.wit): a memory cap past 2^32, so a u64 lowered as 32 bits shows.
+const MEMORY_LIMIT = 4_886_718_345;
+const MAX_CONNECTIONS = 19_000;
 
 const TOKEN_A = 0xfedcba9876543210n;
 const TOKEN_A2 = 0x0123456789abcdefn;
@@ -218,6 +221,8 @@ const EXPECTED_TRANSCRIPT = [
   'info monotonic-clock.resolution -> 1',
   'info wall-clock.now -> plausible',
   'info wall-clock.resolution -> 0s 1000000ns',
+  `info limits.memory-limit -> ${MEMORY_LIMIT}`,
+  `info limits.max-connections -> ${MAX_CONNECTIONS}`,
 ];
 
 // ---- A run's record, and the script cursor both hosts share the shape of ----------
@@ -348,6 +353,10 @@ async function runJco(bytes: Uint8Array, dir: string): Promise<Run> {
     },
     'wasmux:plugin/log@0.1.0': {
       log: (level: LogLevel, message: string) => void run.transcript.push(`${level} ${message}`),
+    },
+    'wasmux:plugin/limits@0.1.0': {
+      memoryLimit: () => BigInt(MEMORY_LIMIT),
+      maxConnections: () => MAX_CONNECTIONS,
     },
     'wasmux:plugin/types@0.1.0': {},
     // The same clocks as host/wit/clocks.ts, so the resolutions agree.
@@ -518,7 +527,8 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
       maxRecvBytes: 1 << 20,
       maxBacklog: 0xffffffff,
       sharedListen: false,
-      maxConnections: 1024,
+      maxConnections: MAX_CONNECTIONS,
+      maxMemoryBytes: MEMORY_LIMIT,
       idleTimeoutMs: 0,
       maxSendQueueBytes: 65536,
     },

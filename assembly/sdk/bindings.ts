@@ -79,6 +79,16 @@ export declare function tcp_peer_address(s: u32, retptr: usize): void;
 @external("wasmux:plugin/log@0.1.0", "log")
 export declare function log_log(level: u32, ptr: usize, len: usize): void;
 
+// ---- wasmux:plugin/limits@0.1.0 --------------------------------------------------
+
+// memory-limit() -> u64
+@external("wasmux:plugin/limits@0.1.0", "memory-limit")
+export declare function limits_memory_limit(): u64;
+
+// max-connections() -> u32
+@external("wasmux:plugin/limits@0.1.0", "max-connections")
+export declare function limits_max_connections(): u32;
+
 // ---- wasi:clocks@0.2.0 -------------------------------------------------------------
 
 // monotonic-clock.now() -> instant (u64 nanoseconds)

@@ -6,6 +6,13 @@
 
 const MIN_CAPACITY: i32 = 256;
 
+/**
+ * Bytes every ByteBuffer has allocated to grow, ever (a counter that only
+ * rises): the Server reads how much it rose to decide when to look at free
+ * memory again.
+ */
+export let bufferGrowth: u64 = 0;
+
 export class ByteBuffer {
   private buf: usize;
   private cap: i32;
@@ -16,6 +23,7 @@ export class ByteBuffer {
   constructor(capacity: i32 = 4096) {
     this.cap = capacity > 0 ? max(capacity, MIN_CAPACITY) : 0;
     this.buf = this.cap > 0 ? heap.alloc(<usize>this.cap) : 0;
+    bufferGrowth += <u64>this.cap;
   }
 
   /** Unread bytes. */
@@ -70,16 +78,31 @@ export class ByteBuffer {
       } else {
         let cap = max(this.cap, MIN_CAPACITY);
         while (cap - len < n) cap <<= 1;
-        const fresh = heap.alloc(<usize>cap);
-        memory.copy(fresh, this.buf + <usize>this.start, <usize>len);
-        if (this.buf != 0) heap.free(this.buf);
-        this.buf = fresh;
+        if (this.buf != 0 && this.start == 0) {
+          // In place when the allocator can extend the block (less to copy, less left in pieces).
+          this.buf = heap.realloc(this.buf, <usize>cap);
+        } else {
+          const fresh = heap.alloc(<usize>cap);
+          memory.copy(fresh, this.buf + <usize>this.start, <usize>len);
+          if (this.buf != 0) heap.free(this.buf);
+          this.buf = fresh;
+        }
+        bufferGrowth += <u64>cap;
         this.cap = cap;
       }
       this.start = 0;
       this.end = len;
     }
     return this.buf + <usize>this.end;
+  }
+
+  /** The new block `reserve(n)` would allocate, in bytes: 0 when it needs none. */
+  growthFor(n: i32): i32 {
+    const len = this.length;
+    if (this.cap - this.end >= n || (this.start > 0 && this.cap - len >= n)) return 0;
+    let cap = max(this.cap, MIN_CAPACITY);
+    while (cap - len < n) cap <<= 1;
+    return cap;
   }
 
   /** Bytes the buffer holds room for. */

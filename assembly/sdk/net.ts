@@ -50,13 +50,29 @@ export class SocketAddress {
   /** Reads a canonical-ABI socket-address (20 bytes) at `ptr`. */
   static load(ptr: usize): SocketAddress {
     const s = new SocketAddress();
-    s.isV6 = load<u8>(ptr + ADDR_FAMILY) == 1;
-    if (s.isV6) {
-      for (let i = 0; i < 8; i++) s.groups[i] = load<u16>(ptr + ADDR_PAYLOAD + (<usize>i << 1));
+    s.loadFrom(ptr);
+    return s;
+  }
+
+  /** Overwrites this address with the canonical-ABI socket-address at `ptr`. */
+  loadFrom(ptr: usize): void {
+    this.isV6 = load<u8>(ptr + ADDR_FAMILY) == 1;
+    const g = this.groups;
+    if (this.isV6) {
+      for (let i = 0; i < 8; i++) g[i] = load<u16>(ptr + ADDR_PAYLOAD + (<usize>i << 1));
     } else {
-      for (let i = 0; i < 4; i++) s.groups[i] = load<u8>(ptr + ADDR_PAYLOAD + <usize>i);
+      for (let i = 0; i < 4; i++) g[i] = load<u8>(ptr + ADDR_PAYLOAD + <usize>i);
+      for (let i = 4; i < 8; i++) g[i] = 0;
     }
-    s.port = load<u16>(ptr + ADDR_PORT);
+    this.port = load<u16>(ptr + ADDR_PORT);
+  }
+
+  /** A copy of this address. */
+  clone(): SocketAddress {
+    const s = new SocketAddress();
+    s.isV6 = this.isV6;
+    for (let i = 0; i < 8; i++) s.groups[i] = this.groups[i];
+    s.port = this.port;
     return s;
   }
 

@@ -8,6 +8,9 @@ export class Slab<T> {
 
   get size(): i32 { return this.count; }
 
+  /** One past the highest key ever used: get(k) for k below it may hold an item. */
+  get capacity(): i32 { return this.items.length; }
+
   /** The key the next insert will return. */
   nextKey(): i32 {
     return this.free.length > 0 ? this.free[this.free.length - 1] : this.items.length;

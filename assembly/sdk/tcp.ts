@@ -38,7 +38,8 @@ export class TcpListener implements Source {
 
   /**
    * Accepts one pending connection, or returns null: lastError() is
-   * IoError.WouldBlock when none is pending (then wait for readable).
+   * IoError.WouldBlock when none is pending (then wait for readable). The
+   * peer's address is acceptedPeer() until the next accept.
    */
   accept(): TcpStream | null {
     tcp_accept(this.handle, RET);
@@ -46,7 +47,8 @@ export class TcpListener implements Source {
       lastErr = fromWit(load<u8>(RET + RESULT_ACCEPT_HANDLE));
       return null;
     }
-    return new TcpStream(load<u32>(RET + RESULT_ACCEPT_HANDLE), SocketAddress.load(RET + RESULT_ACCEPT_ADDR));
+    acceptedAddress.loadFrom(RET + RESULT_ACCEPT_ADDR);
+    return new TcpStream(load<u32>(RET + RESULT_ACCEPT_HANDLE));
   }
 
   /** The bound address (useful after binding port 0); null on failure. */
@@ -60,14 +62,22 @@ export class TcpListener implements Source {
   }
 }
 
-/** A connected TCP stream. */
-export class TcpStream implements Source {
-  /** The peer's address as reported when the stream was accepted or connected. */
-  readonly peer: SocketAddress | null;
+// Where accept() decodes the peer's address: one for the instance, so that
+// a stream is its handle and nothing more (a server may hold many).
+const acceptedAddress = new SocketAddress();
 
-  constructor(readonly handle: u32, peer: SocketAddress | null = null) {
-    this.peer = peer;
-  }
+/**
+ * The peer of the stream the last successful accept() returned; it is
+ * overwritten by the next accept: copy it (clone()) to keep it. Any time
+ * later, a stream's peerAddress() asks the host.
+ */
+export function acceptedPeer(): SocketAddress {
+  return acceptedAddress;
+}
+
+/** A connected TCP stream: its host handle. */
+export class TcpStream implements Source {
+  constructor(readonly handle: u32) {}
 
   /** Starts connecting; the stream is usable once writable. Null on failure. */
   static connect(address: SocketAddress): TcpStream | null {
@@ -78,7 +88,7 @@ export class TcpStream implements Source {
       address.port, RET);
     const h = u32Result();
     if (h < 0) { lastErr = h; return null; }
-    return new TcpStream(<u32>h, address);
+    return new TcpStream(<u32>h);
   }
 
   /**

@@ -75,11 +75,11 @@ export class TimerWheel {
   }
 
   /**
-   * Advances to `nowMs` and returns the timers that are due (disarmed), in
-   * no particular order. Call after every poll.
+   * Advances to `nowMs` and appends the timers that are due (disarmed) to
+   * `due`, in no particular order. Call after every poll; reuse `due` (an
+   * array per call would be an allocation per loop turn).
    */
-  advance(nowMs: u64): Timer[] {
-    const due = new Array<Timer>();
+  advance(nowMs: u64, due: Timer[]): void {
     const target = nowMs / this.tickMs;
     // Past a whole turn every slot is visited once; each keeps what is not due yet.
     const last = min(target, this.current + <u64>WHEEL_SLOTS);
@@ -97,6 +97,5 @@ export class TimerWheel {
       }
     }
     if (this.current < target) this.current = target;
-    return due;
   }
 }

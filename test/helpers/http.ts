@@ -255,6 +255,9 @@ export interface PluginStats {
   open: number;
   bytesIn: number;
   bytesOut: number;
+  /** The instance's linear memory, and what its allocator has free of it (bytes). */
+  memory: number;
+  heapFree: number;
 }
 
 /** GET /stats on a fresh connection of its own. */

@@ -125,7 +125,12 @@ describe('http routes (curl)', () => {
     expectCommonHeaders(r);
     expect(r.headers['content-type']).toBe('application/json');
     const s = JSON.parse(r.body.toString());
-    expect(Object.keys(s)).toEqual(['instance', 'requests', 'rejected', 'connections', 'open', 'bytesIn', 'bytesOut']);
+    expect(Object.keys(s)).toEqual(['instance', 'requests', 'rejected', 'connections', 'open', 'bytesIn', 'bytesOut', 'memory', 'heapFree']);
+    // The instance's linear memory (whole 64 KiB pages, within the default cap) and what its allocator has free of it.
+    expect(s.memory % 65536).toBe(0);
+    expect(s.memory).toBeLessThanOrEqual(64 << 20);
+    expect(s.heapFree).toBeGreaterThan(0);
+    expect(s.heapFree).toBeLessThan(s.memory);
     expect(s.instance).toBe(0);
     expect(s.requests).toBeGreaterThan(0);
     expect(s.connections).toBeGreaterThanOrEqual(s.open);

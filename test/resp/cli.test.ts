@@ -275,7 +275,7 @@ describe.skipIf(noCli !== null)(`resp through redis-cli${noCli ? ` — skipped: 
     await expectCli(['CONFIG', 'GET', 'appendonly'], '1) "appendonly"', '2) "no"');
     await expectCli(['CONFIG', 'GET', 'maxmemory'], '1) "maxmemory"', `2) "${24 * 1024 * 1024}"`);
     await expectCli(['CONFIG', 'GET', 'MAXMEMORY*'], '1) "maxmemory"', `2) "${24 * 1024 * 1024}"`, '3) "maxmemory-policy"', '4) "noeviction"',
-      '5) "maxmemory-clients"', `6) "${2 * 3 * 1024 * 1024 + 64 * 1024}"`);
+      '5) "maxmemory-clients"', `6) "${2 * 8 * 1024 * 1024 + 64 * 1024}"`);
     await expectCli(['CONFIG', 'GET', 'save', 'appendonly', 'sa?e'], '1) "save"', '2) ""', '3) "appendonly"', '4) "no"');
     await expectCli(['CONFIG', 'GET', 'nosuch'], '(empty array)');
     const all = await cli(resp.port, ['CONFIG', 'GET', '*']);

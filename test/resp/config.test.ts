@@ -21,13 +21,20 @@ async function configGet(port: number, pattern: string): Promise<string> {
 }
 
 describe('resp: --config', () => {
-  it('defaults: maxmemory 24 MiB, the other limits derived from it', async () => {
+  it('defaults follow the memory cap: maxmemory 3/8 of it, proto-max-bulk-len an eighth (24 and 8 MiB at 64 MiB)', async () => {
     const resp = (running = await startResp());
     const mib = 1024 * 1024;
     expect(await configGet(resp.port, 'maxmemory')).toBe(`*2\r\n$9\r\nmaxmemory\r\n$8\r\n${24 * mib}\r\n`);
-    expect(await configGet(resp.port, 'proto-max-bulk-len')).toBe(`*2\r\n$18\r\nproto-max-bulk-len\r\n$7\r\n${3 * mib}\r\n`);
+    expect(await configGet(resp.port, 'proto-max-bulk-len')).toBe(`*2\r\n$18\r\nproto-max-bulk-len\r\n$7\r\n${8 * mib}\r\n`);
     expect(await configGet(resp.port, 'hz')).toBe('*2\r\n$2\r\nhz\r\n$2\r\n10\r\n');
     expect(resp.logs.some((l) => l.level === 'info' && /maxmemory 25165824 bytes, hz 10/.test(l.message))).toBe(true);
+  });
+
+  it('with another cap, other defaults: --max-memory 128 gives 48 and 16 MiB', async () => {
+    const resp = (running = await startResp({ policy: { maxMemoryMiB: 128 } }));
+    const mib = 1024 * 1024;
+    expect(await configGet(resp.port, 'maxmemory')).toBe(`*2\r\n$9\r\nmaxmemory\r\n$8\r\n${48 * mib}\r\n`);
+    expect(await configGet(resp.port, 'proto-max-bulk-len')).toBe(`*2\r\n$18\r\nproto-max-bulk-len\r\n$8\r\n${16 * mib}\r\n`);
   });
 
   it('takes sizes with units, separated by spaces or commas', async () => {
@@ -50,6 +57,7 @@ describe('resp: --config', () => {
   it.each([
     ['maxmemory=lots', "maxmemory: 'lots' is not a size"],
     ['maxmemory=1kb', 'maxmemory must be at least 64kb'],
+    ['maxmemory=65mb', "maxmemory must be at most the instance's memory cap (67108864 bytes, --max-memory)"],
     ['hz=0', 'hz must be 1 to 500'],
     ['hz=10k', "hz: '10k' is not a number"],
     ['save=900', "unknown key 'save'"],

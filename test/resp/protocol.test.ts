@@ -168,7 +168,7 @@ describe('resp: binary safety and sizes', () => {
 
   it('refuses a bulk longer than proto-max-bulk-len before reading it', async () => {
     const c = await RespClient.open(resp.port);
-    c.send('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$' + String(4 * MiB) + '\r\n'); // default limit: 3 MiB
+    c.send('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$' + String(9 * MiB) + '\r\n'); // default limit: 8 MiB (an eighth of the 64 MiB cap)
     expect(await c.reply()).toBe('-ERR Protocol error: invalid bulk length\r\n');
     expect(await c.closed()).toBe(true);
   });

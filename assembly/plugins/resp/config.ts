@@ -4,20 +4,24 @@
 // --config takes space- or comma-separated key=value pairs, keys named as in
 // redis.conf, sizes with Redis's units (1k = 1000, 1kb = 1024, m, mb, g, gb):
 //
-//   maxmemory=24mb hz=10 proto-max-bulk-len=3mb client-query-buffer-limit=6mb maxmemory-clients=6mb
+//   maxmemory=24mb hz=10 proto-max-bulk-len=8mb client-query-buffer-limit=16mb maxmemory-clients=16mb
 //
-// maxmemory must fit the instance's memory cap (the policy's maxMemoryMiB),
-// which the plugin cannot read: the cap is a limit of its memory, and past it
-// an allocation traps and the instance restarts empty. The store's own bytes
-// are counted exactly and are within maxmemory after every command. On top
-// of them the instance
-// needs its runtime and collector's slack (a few MiB), about 10 KiB per
-// connection, requests still arriving (at most maxmemory-clients in large
-// values, which their buffers may double while growing) and replies not yet
-// taken by slow clients (about 1 MiB plus one value per connection before it
-// stops running that client's requests). So: maxmemory at most about 3/8 of
-// the cap, which is the default for the default cap of 64 MiB; the other
-// limits default to fractions of maxmemory.
+// The defaults follow the instance's memory cap (`--max-memory`, told by
+// the host through wasmux:plugin/limits), so that an operator who gives the
+// instance more memory gets a larger store and larger values without
+// touching the config: maxmemory is 3/8 of the cap and proto-max-bulk-len
+// an eighth of it (24 MiB and 8 MiB at the default 64 MiB: a 4 MB value is
+// stored and read back at the defaults). Past the cap an allocation traps
+// and the instance restarts empty, so the store's own bytes are counted
+// exactly and kept within maxmemory after every command; on top of them the
+// instance needs its runtime and collector's slack (a few MiB), about 300
+// bytes per idle connection, requests still arriving (at most
+// maxmemory-clients in large values, which their buffers may double while
+// growing) and replies not yet taken by slow clients (about 1 MiB plus one
+// value per connection before it stops running that client's requests).
+// When those together come near the cap the SDK's Server refuses new
+// clients (-ERR max number of clients reached) and closes the ones sending
+// the largest requests, so a flood does not trap the instance.
 //
 // maxmemory also bounds time: FLUSHALL frees every key at once, about 0.3 us
 // per key (85 ms for the 312,000 small keys that fill the default 24 MiB),
@@ -25,16 +29,18 @@
 // default) or the host ends the instance. With a much larger maxmemory,
 // raise cpuBudgetMs too.
 
+import { memoryLimit } from "../../sdk";
+
 const MiB: u64 = 1024 * 1024;
-/** The default policy's memory cap (POLICY_DEFAULTS.maxMemoryMiB). */
-const DEFAULT_CAP: u64 = 64 * MiB;
 
 export class Settings {
+  /** The instance's memory cap, which the defaults follow. */
+  readonly cap: u64 = memoryLimit();
   /** Bytes the store may hold; writes beyond get -OOM. */
-  maxmemory: u64 = DEFAULT_CAP / 8 * 3;
+  maxmemory: u64 = this.cap / 8 * 3;
   /** Active expiry cycles per second. */
   hz: i32 = 10;
-  /** The longest bulk string a request may carry (0: derived from maxmemory). */
+  /** The longest bulk string a request may carry (0: an eighth of the memory cap). */
   maxBulk: u64 = 0;
   /** The longest request (0: derived from maxBulk). */
   maxRequest: u64 = 0;
@@ -44,11 +50,11 @@ export class Settings {
   /** Fills the derived values; returns an error message or null. */
   finish(): string | null {
     if (this.maxmemory < 64 * 1024) return "maxmemory must be at least 64kb";
-    if (this.maxmemory > 4096 * MiB) return "maxmemory must be at most 4gb (the largest memory cap)";
+    if (this.maxmemory > this.cap) return "maxmemory must be at most the instance's memory cap (" + this.cap.toString() + " bytes, --max-memory)";
     if (this.hz < 1 || this.hz > 500) return "hz must be 1 to 500";
-    // A value may take an eighth of the budget: one can be received and
-    // stored while the store is nearly full without passing the cap.
-    if (this.maxBulk == 0) this.maxBulk = max<u64>(this.maxmemory / 8, 1024);
+    // A value may take an eighth of the memory cap: one can be received
+    // (its buffer doubling as it grows) and stored next to a full store.
+    if (this.maxBulk == 0) this.maxBulk = max<u64>(this.cap / 8, 1024);
     if (this.maxRequest == 0) this.maxRequest = this.maxBulk * 2 + 64 * 1024;
     // Requests in flight on all connections: a quarter of the budget, which
     // their buffers may double while they grow.

@@ -49,8 +49,6 @@ const CRON_KEY: i32 = -1;
 // so a client streaming a long pipeline cannot make its input buffer grow
 // without bound while the turn lasts.
 const RUN_NOW_BYTES: i32 = 256 * 1024;
-// An empty input buffer larger than this is given back (as the Server does).
-const KEEP_INPUT: i32 = 64 * 1024;
 
 class Resp extends Handler<RespConnection> {
   private readonly call: Call;
@@ -111,6 +109,20 @@ class Resp extends Handler<RespConnection> {
     c.parser.release();
   }
 
+  // Under memory pressure a new client is told so as Redis tells one past
+  // maxclients, and the clients sending the largest requests are closed
+  // with a protocol error (Redis closes a client past its query buffer
+  // limit without a word; the error says why).
+  refusal(): ArrayBuffer | null {
+    return String.UTF8.encode("-ERR max number of clients reached\r\n");
+  }
+
+  onShed(c: RespConnection, server: Server<RespConnection>): void {
+    c.parser.reset(); // its part of maxmemory-clients goes back
+    c.output.writeString("-ERR Protocol error: request too large for the memory left\r\n");
+    c.close();
+  }
+
   onTick(nowMs: u64, server: Server<RespConnection>): void {
     const ready = this.ready;
     if (ready.length > 0) {
@@ -144,13 +156,11 @@ class Resp extends Handler<RespConnection> {
   private serve(c: RespConnection, server: Server<RespConnection>): void {
     while (this.runRequests(c)) {
       server.flush(c);
-      if (c.closed || c.output.length > 0) return;
+      if (c.closed || c.pending > 0) return;
     }
-    if (!c.closed && (c.output.length > 0 || c.closing)) server.flush(c);
-    // The Server gives back an input buffer that grew past 64 KiB for a
-    // large value once it is empty, but it looks right after a read; here the
-    // input empties later, when the turn's requests run.
-    if (!c.closed && c.input.length == 0 && c.input.capacity > KEEP_INPUT) c.input.release();
+    // Also when nothing was written: the input emptied here, after the
+    // read, and flush gives its buffer back.
+    if (!c.closed) server.flush(c);
   }
 
   // Runs every whole request in c's input, in order, appending the replies
@@ -161,7 +171,7 @@ class Resp extends Handler<RespConnection> {
     const x = this.call;
     const parser = c.parser;
     while (!c.closing) {
-      if (c.output.length > this.outputLimit) return true;
+      if (c.pending > this.outputLimit) return true;
       const r = parser.next(c.input);
       if (r == Parsed.Incomplete) {
         if (c.peerDone) c.close(); // nothing more can complete it

@@ -18,6 +18,7 @@
 // error is sent, as in Redis.
 
 import { ByteBuffer } from "../../sdk";
+import { EMPTY_BUFFER, giveBuffer, takeBuffer } from "../../sdk/pool";
 import { parseInteger, parsedInteger } from "./integers";
 
 // Redis's PROTO_INLINE_MAX_SIZE: the longest inline request, and the longest
@@ -71,10 +72,11 @@ export class Args {
   count: i32 = 0;
   /** Where offsets count from: the input buffer's first byte, or the inline scratch. */
   base: usize = 0;
-  // (offset, length) pairs of i32, in a block of `capacity` pairs: requests
-  // of up to KEEP_SPANS arguments cost no allocation.
-  private spans: usize = heap.alloc(8 * 8);
-  private capacity: i32 = 8;
+  // (offset, length) pairs of i32, in a block of `capacity` pairs, allocated
+  // at the first argument: requests of up to KEEP_SPANS arguments then cost
+  // no allocation.
+  private spans: usize = 0;
+  private capacity: i32 = 0;
 
   // @ts-ignore: decorator
   @inline ptr(i: i32): usize {
@@ -105,17 +107,14 @@ export class Args {
   clear(): void {
     this.count = 0;
     // A block that grew for a very wide request is not kept for the next.
-    if (this.capacity > KEEP_SPANS) {
-      heap.free(this.spans);
-      this.capacity = 8;
-      this.spans = heap.alloc(<usize>this.capacity << 3);
-    }
+    if (this.capacity > KEEP_SPANS) this.freeSpans();
   }
 
   push(offset: i32, length: i32): void {
     if (this.count == this.capacity) {
-      this.capacity <<= 1;
-      this.spans = heap.realloc(this.spans, <usize>this.capacity << 3);
+      // The first argument of the connection's first request allocates.
+      this.capacity = this.capacity == 0 ? 8 : this.capacity << 1;
+      this.spans = this.spans == 0 ? heap.alloc(<usize>this.capacity << 3) : heap.realloc(this.spans, <usize>this.capacity << 3);
     }
     const at = this.spans + (<usize>this.count << 3);
     store<i32>(at, offset);
@@ -123,17 +122,22 @@ export class Args {
     this.count++;
   }
 
-  /** Gives the memory back (the connection is gone). */
-  release(): void {
-    heap.free(this.spans);
+  /** Gives the spans' memory back. */
+  freeSpans(): void {
+    if (this.spans != 0) heap.free(this.spans);
     this.spans = 0;
     this.capacity = 0;
     this.count = 0;
   }
 }
 
-export class RequestParser {
-  readonly args: Args = new Args();
+/**
+ * A connection's parser. It is the arguments it parses into (one object per
+ * connection rather than two: an idle connection's record is what it costs).
+ */
+export class RequestParser extends Args {
+  /** The arguments of the request just parsed: this parser itself. */
+  get args(): Args { return this; }
   /** Bytes of input the request just returned takes (valid after Command and Nothing). */
   length: i32 = 0;
   /** After TooBig: the limit that was passed. */
@@ -147,7 +151,8 @@ export class RequestParser {
   private bulkLen: i32 = -1;
   // Inline: where the search for the line's end resumes.
   private searched: i32 = 0;
-  private scratch: ByteBuffer = new ByteBuffer(256);
+  // An inline request's arguments, unquoted (a buffer on loan while one is parsed).
+  private scratch: ByteBuffer = EMPTY_BUFFER;
   private error: string = "";
   private errorByte: i32 = -1;
   // Bytes of the current request counted in `budget`.
@@ -159,7 +164,9 @@ export class RequestParser {
    * connection); `budget` is shared by every connection's parser. Together
    * they keep clients from taking the instance's memory with requests.
    */
-  constructor(private maxBulk: i32, private maxRequest: i32, private budget: RequestBudget) {}
+  constructor(private maxBulk: i32, private maxRequest: i32, private budget: RequestBudget) {
+    super();
+  }
 
   /** Parses the request at the front of `input`. */
   next(input: ByteBuffer): Parsed {
@@ -176,13 +183,16 @@ export class RequestParser {
     this.bulkLen = -1;
     this.searched = 0;
     this.length = 0;
+    if (this.scratch !== EMPTY_BUFFER) {
+      giveBuffer(this.scratch);
+      this.scratch = EMPTY_BUFFER;
+    }
   }
 
   /** Gives back the memory the parser holds outside the collector's reach (the connection is gone). */
   release(): void {
     this.reset();
-    this.args.release();
-    this.scratch.release();
+    this.freeSpans();
   }
 
   /** Writes the reply for the last ProtocolError (Redis sends it, then closes). */
@@ -275,6 +285,7 @@ export class RequestParser {
   }
 
   private split(line: usize, n: i32): bool {
+    if (this.scratch === EMPTY_BUFFER) this.scratch = takeBuffer();
     const out = this.scratch;
     out.clear();
     this.args.clear();

@@ -6,6 +6,8 @@
 // An unknown key or a value out of range makes run() fail with a message
 // naming it: a typo must not silently leave a default in place.
 
+import { memoryLimit } from "../../sdk";
+
 const KiB: i64 = 1024;
 const MiB: i64 = 1024 * KiB;
 
@@ -21,9 +23,10 @@ export class Limits {
    * Everything the room holds for its clients at once: messages being
    * received, and frames waiting for readers (a frame sent to many readers
    * counts once). Beyond: the reader with the most waiting is dropped
-   * (1008), or, for a message being received, its sender (1013).
+   * (1008), or, for a message being received, its sender (1013). Default:
+   * a quarter of the instance's memory cap (16 MiB at the default 64 MiB).
    */
-  maxBuffered: i64 = 16 * MiB;
+  maxBuffered: i64 = <i64>(memoryLimit() / 4);
   /** Largest upgrade request (request line and headers). Bigger: 431. */
   maxRequest: i32 = <i32>(8 * KiB);
   /** A connection that has not completed its upgrade by then is closed. */

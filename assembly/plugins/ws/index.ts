@@ -24,9 +24,12 @@
 //
 // The host's own policy applies too: idleTimeoutMs (60 s by default) shuts
 // down a connection with no traffic either way, so a client that may sit
-// silent longer should ping; maxMemoryMiB must leave room for maxBuffered
-// plus about 56 KiB per connection at most (input up to 32 KiB, output
-// window 16 KiB, message buffer kept up to 4 KiB, state).
+// silent longer should ping. Memory: an idle member holds its record (about
+// 300 bytes); input, output window (16 KiB at most) and a message being
+// reassembled are held only while in use; the room's buffering is capped by
+// maxBuffered (a quarter of the memory cap by default), and under memory
+// pressure the SDK's Server refuses new clients (503) and closes the members
+// receiving the largest messages (1009).
 import { Context, Handler, Server, Shutdown, TcpStream, info, serve } from "../../sdk";
 import { Utf8Validator, isValidUtf8 } from "../../sdk/utf8";
 import { Limits, parseLimits } from "./config";
@@ -43,8 +46,10 @@ class Conn extends Member {
   /** Request bytes already searched for the end of the head. */
   searched: i32 = 0;
 
-  // The frame being read, once its header is in.
-  header: FrameHeader = new FrameHeader();
+  // The data frame whose payload is being read: FIN and masking key from
+  // its header (parsed into the instance's `header`), and progress.
+  fin: bool = false;
+  mask: u32 = 0;
   inPayload: bool = false;
   payloadLeft: u64 = 0;
   payloadRead: u64 = 0;
@@ -62,6 +67,8 @@ class Conn extends Member {
 
 const limits = new Limits();
 const room = new Room<Conn>(limits);
+// Every frame header is parsed here; a connection keeps what its payload needs.
+const header = new FrameHeader();
 // A close frame's payload: a 2-byte code and at most 123 bytes of reason.
 const closePayload: usize = memory.data(MAX_CONTROL_PAYLOAD);
 
@@ -102,6 +109,28 @@ class Chat extends Handler<Conn> {
     room.release(c);
     dropMessage(c);
     c.message.free();
+  }
+
+  // Under memory pressure a new client's upgrade is refused with a 503
+  // (the handshake is HTTP), and the members receiving the largest
+  // messages are closed with 1009.
+  refusal(): ArrayBuffer | null {
+    const body = "Service Unavailable: no memory for another client\n";
+    return String.UTF8.encode("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+      "Content-Length: " + body.length.toString() + "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body);
+  }
+
+  incomplete(c: Conn): i64 {
+    return <i64>c.input.length + <i64>c.message.length;
+  }
+
+  onShed(c: Conn, s: Server<Conn>): void {
+    if (c.state == State.Handshake) {
+      rejectTooLarge(c.output);
+      closeAfterResponse(c, s);
+    } else {
+      fail(c, s, CloseCode.TOO_BIG, "message too big for the memory left");
+    }
   }
 
   // The end of each loop turn: send what the turn queued, once per member.
@@ -169,7 +198,7 @@ function readFrames(c: Conn, s: Server<Conn>): void {
       const n = <i32>min<u64>(c.payloadLeft, <u64>input.length);
       if (n > 0) {
         const dst = c.message.append(n);
-        unmask(dst, input.ptr, n, c.header.mask, c.payloadRead);
+        unmask(dst, input.ptr, n, c.mask, c.payloadRead);
         input.consume(n);
         c.payloadLeft -= <u64>n;
         c.payloadRead += <u64>n;
@@ -181,11 +210,11 @@ function readFrames(c: Conn, s: Server<Conn>): void {
       }
       if (c.payloadLeft > 0) return;
       c.inPayload = false;
-      if (c.header.fin) endMessage(c, s);
+      if (c.fin) endMessage(c, s);
       continue;
     }
 
-    const h = c.header;
+    const h = header;
     const headerLen = readHeader(input.ptr, input.length, h);
     if (headerLen == 0) return;
     if (headerLen < 0) {
@@ -222,6 +251,8 @@ function readFrames(c: Conn, s: Server<Conn>): void {
       c.utf8.reset();
     }
     c.inPayload = true;
+    c.fin = h.fin;
+    c.mask = h.mask;
     c.payloadLeft = h.length;
     c.payloadRead = 0;
   }

@@ -1,44 +1,36 @@
-// A message being reassembled from its frames, unmasked.
-//
-// Not a ByteBuffer: a ByteBuffer keeps its largest size for the life of the
-// connection, and one 1 MiB message per connection would then pin 1 MiB on
-// every connection that ever sent one. This block goes back to the heap
-// after any message larger than KEEP: small enough that a thousand idle
-// connections hold little, and a heap allocation per larger message costs
-// nothing next to broadcasting it.
+// A message being reassembled from its frames, unmasked, in a buffer on
+// loan from the SDK's pool while the message is under way: an idle
+// connection holds none, and a busy one allocates nothing per message.
 
-const KEEP: i32 = 4 * 1024;
+import { ByteBuffer } from "../../sdk";
+import { EMPTY_BUFFER, giveBuffer, takeBuffer } from "../../sdk/pool";
 
 export class MessageBuffer {
-  /** Start of the bytes (0 while nothing is allocated). */
-  ptr: usize = 0;
-  length: i32 = 0;
-  private capacity: i32 = 0;
+  private buf: ByteBuffer = EMPTY_BUFFER;
+
+  /** Start of the bytes (valid until the next append). */
+  get ptr(): usize { return this.buf.ptr; }
+
+  get length(): i32 { return this.buf.length; }
 
   /** Appends `n` bytes (contents up to the caller) and returns where they start. */
   append(n: i32): usize {
-    const need = this.length + n;
-    if (need > this.capacity) {
-      const cap = max(need, max(this.capacity << 1, 256));
-      this.ptr = this.ptr == 0 ? heap.alloc(<usize>cap) : heap.realloc(this.ptr, <usize>cap);
-      this.capacity = cap;
-    }
-    const at = this.ptr + <usize>this.length;
-    this.length = need;
+    if (this.buf === EMPTY_BUFFER) this.buf = takeBuffer();
+    const at = this.buf.reserve(n);
+    this.buf.commit(n);
     return at;
   }
 
-  /** Empties it for the next message, handing a large block back. */
+  /** Empties it for the next message; the buffer goes back to the pool. */
   clear(): void {
-    this.length = 0;
-    if (this.capacity > KEEP) this.free();
+    if (this.buf !== EMPTY_BUFFER) {
+      giveBuffer(this.buf);
+      this.buf = EMPTY_BUFFER;
+    }
   }
 
-  /** Hands the block back (the connection is gone). */
+  /** The connection is gone. */
   free(): void {
-    if (this.ptr != 0) heap.free(this.ptr);
-    this.ptr = 0;
-    this.capacity = 0;
-    this.length = 0;
+    this.clear();
   }
 }

@@ -26,8 +26,10 @@ import { Opcode, MAX_SERVER_HEADER, writeHeader } from "./frames";
 const WINDOW: i32 = 16 * 1024;
 /** What a queue entry costs beyond the frame it points to (the array slot, its share of growth). */
 const ENTRY_COST: i64 = 16;
-/** A queue array this long is dropped, not kept, once it empties. */
+/** Entries before the head are cut off a queue once this many have gone. */
 const QUEUE_KEEP: i32 = 1024;
+/** The queue of a member with nothing queued: empty, shared, never pushed to. */
+const NO_FRAMES: Frame[] = [];
 
 /** A server frame (header and payload) in its own heap block, shared by every queue it is on. */
 class Frame {
@@ -44,8 +46,8 @@ class Frame {
 export class Member extends Connection {
   /** Position in room.members; -1 when not in the room. */
   roomIndex: i32 = -1;
-  /** Frames waiting for space in the output window, from `head` on. */
-  queue: Frame[] = [];
+  /** Frames waiting for space in the output window, from `head` on (an array of its own only while any wait). */
+  queue: Frame[] = NO_FRAMES;
   head: i32 = 0;
   /** Bytes of queue[head] already copied into the output. */
   headCopied: i32 = 0;
@@ -57,7 +59,7 @@ export class Member extends Connection {
   evicting: bool = false;
 
   /** Bytes this member has yet to take: in its output window and in its queue. */
-  get backlog(): i32 { return this.output.length + this.queued; }
+  get backlog(): i32 { return this.pending + this.queued; }
 }
 
 export class Room<M extends Member> {
@@ -168,7 +170,7 @@ export class Room<M extends Member> {
     while (!m.closed) {
       this.fill(m);
       server.flush(m);
-      if (m.closed || m.output.length > 0 || m.queued == 0) return;
+      if (m.closed || m.pending > 0 || m.queued == 0) return;
     }
   }
 
@@ -190,7 +192,7 @@ export class Room<M extends Member> {
   /** Lets go of everything m holds (it is closed). */
   release(m: M): void {
     for (let i = m.head; i < m.queue.length; i++) this.unref(m.queue[i]);
-    m.queue = [];
+    m.queue = NO_FRAMES;
     m.head = 0;
     m.headCopied = 0;
     m.queued = 0;
@@ -226,11 +228,11 @@ export class Room<M extends Member> {
   private deliver(m: M, ptr: usize, len: i32, server: Server<M>): void {
     const size = this.headerLen + len;
     // Window full: let the socket take it before queueing anything.
-    if (m.queued == 0 && m.output.length > 0 && m.output.length + size > WINDOW) {
+    if (m.queued == 0 && m.pending > 0 && m.pending + size > WINDOW) {
       this.pump(m, server);
       if (m.closed) return;
     }
-    if (m.queued == 0 && m.output.length + size <= WINDOW) {
+    if (m.queued == 0 && m.pending + size <= WINDOW) {
       m.output.writeBytes(this.header, this.headerLen);
       m.output.writeBytes(ptr, len);
     } else {
@@ -244,6 +246,7 @@ export class Room<M extends Member> {
       if (f.refs == 0) this.buffered += <i64>f.length;
       f.refs++;
       this.buffered += ENTRY_COST;
+      if (m.queue === NO_FRAMES) m.queue = new Array<Frame>();
       m.queue.push(f);
       m.queued += f.length;
     }
@@ -253,7 +256,7 @@ export class Room<M extends Member> {
   // Copies from m's queue into its output window while there is space.
   private fill(m: M): void {
     while (m.queued > 0) {
-      const space = WINDOW - m.output.length;
+      const space = WINDOW - m.pending;
       if (space <= 0) break;
       const f = m.queue[m.head];
       const n = min(space, f.length - m.headCopied);
@@ -278,8 +281,7 @@ export class Room<M extends Member> {
       }
       return;
     }
-    if (m.queue.length > QUEUE_KEEP) m.queue = [];
-    else m.queue.length = 0;
+    m.queue = NO_FRAMES; // the array goes: an idle member holds none
     m.head = 0;
   }
 

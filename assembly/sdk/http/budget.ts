@@ -13,28 +13,7 @@
 // buffering a body of n bytes and echoing it takes up to about 4n (buffers
 // grow by doubling).
 
+/** The instance's budget; each connection's parser draws from it (Parser.held). */
 export class BodyBudget {
   constructor(public available: i64) {}
-}
-
-/** One connection's draw on the budget. */
-export class BodyAccount {
-  /** Bytes drawn and not yet repaid. */
-  held: i64 = 0;
-
-  constructor(private readonly budget: BodyBudget) {}
-
-  /** Draws `n` bytes; false (and nothing drawn) when the budget cannot cover them. */
-  draw(n: i64): bool {
-    if (n > this.budget.available) return false;
-    this.budget.available -= n;
-    this.held += n;
-    return true;
-  }
-
-  /** Gives back everything drawn. */
-  repay(): void {
-    this.budget.available += this.held;
-    this.held = 0;
-  }
 }

@@ -21,9 +21,12 @@
 //   max-header   8192      header section limit in bytes, the request line not
 //                          included; a chunked body's trailers get the same (431)
 //   max-uri      2048      request-target limit in bytes (414)
-//   body-budget  8388608   request body bytes the whole instance buffers at once,
+//   body-budget  cap / 8   request body bytes the whole instance buffers at once,
 //                          across its connections (503 when a body would pass it;
-//                          see budget.ts). At least max-body makes sense.
+//                          see budget.ts): an eighth of the instance's memory cap,
+//                          8388608 at the default 64 MiB. At least max-body makes sense.
+
+import { memoryLimit } from "../memory";
 
 export class HttpOptions {
   /**
@@ -37,7 +40,7 @@ export class HttpOptions {
   maxBody: i64 = 1 << 20;
   maxHeader: i32 = 8 << 10;
   maxUri: i32 = 2 << 10;
-  bodyBudget: i64 = 8 << 20;
+  bodyBudget: i64 = <i64>(memoryLimit() / 8);
 
   /** Applies `text` over the defaults. Returns null, or what is wrong with it. */
   parse(text: string): string | null {

@@ -57,11 +57,12 @@
 // and close the connection (server.ts does).
 
 import { ByteBuffer } from "../buffer";
+import { EMPTY_BUFFER, giveBuffer, takeBuffer } from "../pool";
 import {
   NOT_A_NUMBER, TOO_LARGE, equalsAscii, equalsIgnoreCase, hexDigitValue, isAlpha, isDigit,
   parseDecimal, parseHex,
 } from "../ascii";
-import { BodyAccount } from "./budget";
+import { BodyBudget } from "./budget";
 import { HttpOptions } from "./options";
 
 const CR: u32 = 13;
@@ -133,7 +134,7 @@ export class Request {
    * targets are reduced to this; "*" (OPTIONS) and authority-form (CONNECT)
    * are kept as sent. No percent-decoding.
    */
-  readonly target: ByteBuffer = new ByteBuffer(256);
+  target: ByteBuffer = EMPTY_BUFFER;
   /** Bytes of `target` before the query ("?..."). */
   pathLength: i32 = 0;
   /** 1 for HTTP/1.1 (and later 1.x), 0 for HTTP/1.0. */
@@ -153,7 +154,7 @@ export class Request {
    * trimmed (with HttpOptions.keepHeaders; else empty). Neither a name nor a
    * value can hold ':' before the first colon or "\n": the parser refused those.
    */
-  readonly fields: ByteBuffer = new ByteBuffer(0);
+  fields: ByteBuffer = EMPTY_BUFFER;
 
   /** Whether the path (the query excluded) is exactly `s`. Allocates nothing. */
   pathIs(s: string): bool {
@@ -203,8 +204,15 @@ export class Request {
   }
 }
 
-export class Parser {
-  readonly req: Request = new Request();
+/**
+ * A connection's parser. It is the request it parses (one object per
+ * connection, not two: an idle connection's record is what it costs).
+ */
+export class Parser extends Request {
+  /** The request being parsed: this parser itself. */
+  get req(): Request { return this; }
+  /** Body bytes drawn from the instance's body budget and not yet repaid. */
+  held: i64 = 0;
   /** After Step.Fail: the status to answer with, and why (a constant string). */
   status: i32 = 0;
   reason: string = "";
@@ -221,7 +229,8 @@ export class Parser {
   private sectionBytes: i32 = 0; // header (or trailer) section so far
   private remaining: i64 = 0; // chunk bytes still to come
   private bodyInInput: i32 = 0; // a Content-Length body left in the input for `next` to consume
-  private decoded: ByteBuffer | null = null; // chunked bodies, reassembled
+  // A chunked body, reassembled (a buffer on loan while one is under way).
+  private decoded: ByteBuffer = EMPTY_BUFFER;
 
   // What the header lines said, for the checks at the end of the head.
   private hosts: i32 = 0;
@@ -236,7 +245,24 @@ export class Parser {
   private expect100: bool = false;
   private expectOther: bool = false;
 
-  constructor(private readonly limits: HttpOptions, private readonly account: BodyAccount) {}
+  constructor(private readonly limits: HttpOptions, private readonly budget: BodyBudget) {
+    super();
+  }
+
+  /** Draws `n` bytes from the body budget; false (and nothing drawn) when it cannot cover them. */
+  private draw(n: i64): bool {
+    const budget = this.budget;
+    if (n > budget.available) return false;
+    budget.available -= n;
+    this.held += n;
+    return true;
+  }
+
+  /** Gives back everything drawn (the response to the body has been sent, or the connection closed). */
+  repay(): void {
+    this.budget.available += this.held;
+    this.held = 0;
+  }
 
   /** True between requests: nothing of a next one has arrived. */
   idle(input: ByteBuffer): bool {
@@ -302,22 +328,33 @@ export class Parser {
     r.chunked = false;
     r.bodyPtr = 0;
     r.bodyLength = 0;
-    r.fields.clear();
-    const d = this.decoded;
-    if (d !== null) d.clear();
+    this.release();
   }
 
-  /** Gives back the memory of a chunked body and of the header fields (after the response). */
-  releaseBody(): void {
-    const d = this.decoded;
-    if (d !== null) d.release();
-    this.req.fields.release();
-  }
-
-  /** Gives back all the parser's memory (the connection is closed). */
+  /**
+   * Gives back the buffers on loan (the request's target, its header
+   * fields, a chunked body): after each request, and when the connection
+   * is closed. Between requests a connection holds none.
+   */
   release(): void {
-    this.releaseBody();
-    this.req.target.release();
+    const r = this.req;
+    if (r.target !== EMPTY_BUFFER) {
+      giveBuffer(r.target);
+      r.target = EMPTY_BUFFER;
+    }
+    if (r.fields !== EMPTY_BUFFER) {
+      giveBuffer(r.fields);
+      r.fields = EMPTY_BUFFER;
+    }
+    if (this.decoded !== EMPTY_BUFFER) {
+      giveBuffer(this.decoded);
+      this.decoded = EMPTY_BUFFER;
+    }
+  }
+
+  /** Bytes of a request under way that the parser holds itself (a chunked body so far). */
+  get holding(): i32 {
+    return this.decoded.length;
   }
 
   // --- the head -------------------------------------------------------------
@@ -413,7 +450,8 @@ export class Parser {
   // Keeps the target in origin form (see Request.target).
   private setTarget(t: usize, len: i32): i32 {
     const req = this.req;
-    const out = req.target;
+    const out = takeBuffer();
+    req.target = out;
     const first = <u32>load<u8>(t);
     if (first == 47) { // '/': origin-form, the common case
       out.writeBytes(t, len);
@@ -481,16 +519,17 @@ export class Parser {
     }
     if (trailer) return AGAIN;
     if (this.limits.keepHeaders) {
+      if (this.req.fields === EMPTY_BUFFER) this.req.fields = takeBuffer();
       const f = this.req.fields;
       f.writeBytes(p, colon + 1);
       f.writeBytes(p + <usize>vs, ve - vs);
       f.writeByte(<u8>LF);
     }
-    return this.header(p, colon, p + <usize>vs, ve - vs);
+    return this.headerField(p, colon, p + <usize>vs, ve - vs);
   }
 
   // The headers that decide framing and the connection; the others are ignored.
-  private header(name: usize, nameLen: i32, v: usize, len: i32): i32 {
+  private headerField(name: usize, nameLen: i32, v: usize, len: i32): i32 {
     switch (nameLen) {
       case 4:
         if (equalsIgnoreCase(name, 4, "host")) {
@@ -586,12 +625,12 @@ export class Parser {
     req.keepAlive = !this.connectionClose && (req.minor == 1 || this.connectionKeepAlive);
     this.sectionBytes = 0;
     if (req.chunked) {
-      if (this.decoded === null) this.decoded = new ByteBuffer(4096);
+      this.decoded = takeBuffer();
       this.state = State.ChunkSize;
       return Step.HeadDone;
     }
     if (req.contentLength > 0) {
-      if (!this.account.draw(req.contentLength)) return this.fail(503, "too many request bodies in progress");
+      if (!this.draw(req.contentLength)) return this.fail(503, "too many request bodies in progress");
       this.state = State.Body;
       return Step.HeadDone;
     }
@@ -642,8 +681,8 @@ export class Parser {
       this.state = State.Trailers;
       return AGAIN;
     }
-    if (<i64>this.decoded!.length + size > this.limits.maxBody) return this.fail(413, "body larger than max-body");
-    if (!this.account.draw(size)) return this.fail(503, "too many request bodies in progress");
+    if (<i64>this.decoded.length + size > this.limits.maxBody) return this.fail(413, "body larger than max-body");
+    if (!this.draw(size)) return this.fail(503, "too many request bodies in progress");
     this.remaining = size;
     this.state = State.ChunkData;
     return AGAIN;
@@ -652,7 +691,7 @@ export class Parser {
   private chunkData(input: ByteBuffer): i32 {
     const take = <i32>min(this.remaining, <i64>input.length);
     if (take == 0) return Step.NeedMore;
-    this.decoded!.writeBytes(input.ptr, take);
+    this.decoded.writeBytes(input.ptr, take);
     input.consume(take);
     this.remaining -= take;
     if (this.remaining > 0) return Step.NeedMore;
@@ -687,7 +726,7 @@ export class Parser {
       return AGAIN;
     }
     input.consume(2);
-    const d = this.decoded!;
+    const d = this.decoded;
     this.req.bodyPtr = d.ptr;
     this.req.bodyLength = d.length;
     this.state = State.Done;

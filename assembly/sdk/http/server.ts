@@ -31,24 +31,22 @@
 // not), else 408. A connection with no request under way has no timer:
 // idle keep-alive connections are left to the host's idle timeout.
 //
-// Memory: a request's body is buffered whole, drawing on the instance's body
-// budget (503 when it is spent). Once the response to it has been sent, the
-// buffers that grew for it are given back and the budget repaid, so a
-// connection that carried one big request does not keep its size.
+// Memory: an idle keep-alive connection holds its record only. A request's
+// body is buffered whole, drawing on the instance's body budget (503 when
+// it is spent); the budget is repaid once the response has been sent. Under
+// memory pressure a new connection is answered 503 and closed, and the
+// connections holding the largest incomplete requests are answered 413.
 
 import { Context } from "../context";
 import { warn } from "../log";
 import { SocketAddress } from "../net";
 import { Connection, Handler, Server } from "../server";
 import { Shutdown, TcpStream } from "../tcp";
-import { BodyAccount, BodyBudget } from "./budget";
+import { BodyBudget } from "./budget";
 import { HttpOptions } from "./options";
 import { Parser, Request, Step } from "./parser";
 import { Response, dates, writeContinue } from "./response";
 import { httpStats } from "./stats";
-
-// Buffers that grew past this for a request are given back after it.
-const RETAIN_MAX: i64 = 64 * 1024;
 
 /** What a plugin writes: the answer to each request. */
 export abstract class HttpApp {
@@ -62,8 +60,6 @@ export abstract class HttpApp {
 
 export class HttpConnection extends Connection {
   readonly parser: Parser;
-  /** This connection's draw on the body budget. */
-  readonly account: BodyAccount;
   /** A response that closes the connection is queued: input is dropped from now on. */
   lingering: bool = false;
   /** Our sending side is shut down; waiting for the client to close (or linger-ms). */
@@ -73,9 +69,7 @@ export class HttpConnection extends Connection {
 
   constructor(key: i32, stream: TcpStream, options: HttpOptions, budget: BodyBudget) {
     super(key, stream);
-    const account = new BodyAccount(budget);
-    this.account = account;
-    this.parser = new Parser(options, account);
+    this.parser = new Parser(options, budget);
   }
 }
 
@@ -102,7 +96,7 @@ export class HttpProtocol extends Handler<HttpConnection> {
 
   onClose(c: HttpConnection, server: Server<HttpConnection>): void {
     httpStats.open--;
-    c.account.repay();
+    c.parser.repay();
     c.parser.release(); // the Server frees the connection's own buffers
   }
 
@@ -155,13 +149,43 @@ export class HttpProtocol extends Handler<HttpConnection> {
       this.sendAndHalfClose(c, server);
       return;
     }
-    if (c.account.held > 0) {
+    if (c.parser.held > 0) {
       server.flush(c); // (what the Server does next anyway) to see whether the response went out
       if (c.closed) return;
       this.repay(c);
     }
     if (p.idle(c.input)) server.clearTimer(c);
     else if (p.inBody || !c.timer.armed) server.setTimer(c, this.options.idleMs);
+  }
+
+  refusal(): ArrayBuffer | null {
+    // No Date: built once, at start. A client refused here sent nothing the server read.
+    const body = "Service Unavailable: no memory for another connection\n";
+    return String.UTF8.encode("HTTP/1.1 503 Service Unavailable\r\nServer: wasmux\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+      "Content-Length: " + body.length.toString() + "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body);
+  }
+
+  incomplete(c: HttpConnection): i64 {
+    return <i64>c.input.length + <i64>c.parser.holding;
+  }
+
+  // The largest request under way when memory ran short: 413 (or 431 for
+  // a head still arriving), then the usual closing (the rest of the request is read and dropped, so the
+  // answer is not lost to a reset).
+  onShed(c: HttpConnection, server: Server<HttpConnection>): void {
+    if (c.lingering) return; // already answered; it holds nothing
+    dates.refresh();
+    httpStats.requests++;
+    httpStats.rejected++;
+    const before = c.output.length;
+    this.res.startFailure(c.output, c.parser.req);
+    if (c.parser.inBody) this.res.error(413, "request too large for the memory left");
+    else this.res.error(431, "request head too large for the memory left");
+    httpStats.bytesOut += <u64>(c.output.length - before);
+    c.parser.release();
+    c.parser.repay();
+    this.beginClosing(c, server);
+    this.sendAndHalfClose(c, server);
   }
 
   onTimer(c: HttpConnection, server: Server<HttpConnection>): void {
@@ -183,30 +207,15 @@ export class HttpProtocol extends Handler<HttpConnection> {
 
   onDrained(c: HttpConnection, server: Server<HttpConnection>): void {
     if (c.lingering && !c.halfClosed) this.halfClose(c, server);
-    else if (c.account.held > 0) this.repay(c);
+    else if (c.parser.held > 0) this.repay(c);
   }
 
   // Once every body this connection drew for has been answered and the
-  // answers sent: give back what grew for them, then repay the budget.
+  // answers sent, the budget is repaid. (The buffers the body needed went
+  // back already: the parser's at `next`, the input and output the Server's.)
   private repay(c: HttpConnection): void {
     if (c.closed || c.lingering || c.parser.inBody || c.pending > 0) return;
-    if (c.account.held > RETAIN_MAX) {
-      c.parser.releaseBody();
-      c.output.release(); // empty: it has all been sent
-      // The input may already hold the start of a next request: keep those
-      // bytes (moved into a buffer of their size), not the space around them.
-      const n = c.input.length;
-      if (n == 0) {
-        c.input.release();
-      } else if (<i64>n <= RETAIN_MAX) {
-        const keep = heap.alloc(<usize>n);
-        memory.copy(keep, c.input.ptr, <usize>n);
-        c.input.release();
-        c.input.writeBytes(keep, n);
-        heap.free(keep);
-      }
-    }
-    c.account.repay();
+    c.parser.repay();
   }
 
   // The last response is queued: stop parsing, drop what is left.

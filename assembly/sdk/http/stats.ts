@@ -4,6 +4,7 @@
 // its connection to.
 
 import { ByteBuffer } from "../buffer";
+import { freeInHeap, memoryGrown } from "../memory";
 
 export class HttpStats {
   /** This instance's number (ctx.instance). */
@@ -36,6 +37,11 @@ export class HttpStats {
     out.writeDecimal(this.bytesIn);
     out.writeString(",\"bytesOut\":");
     out.writeDecimal(this.bytesOut);
+    // The instance's linear memory, and how much of it its allocator has free.
+    out.writeString(",\"memory\":");
+    out.writeDecimal(memoryGrown());
+    out.writeString(",\"heapFree\":");
+    out.writeSigned(freeInHeap());
     out.writeString("}\n");
   }
 }

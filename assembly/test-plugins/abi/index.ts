@@ -16,9 +16,9 @@
 // test/abi.test.ts) when changing either.
 import {
   Context, Events, Interest, Level, Poll, Shutdown, SocketAddress, TcpListener, TcpStream,
-  errorName, lastError, log, nowNanos, serve,
+  acceptedPeer, errorName, lastError, log, nowNanos, serve,
 } from "../../sdk";
-import { poll_deregister, tcp_connect, wall_now, DATETIME_SECONDS, DATETIME_NANOS } from "../../sdk/bindings";
+import { limits_max_connections, limits_memory_limit, poll_deregister, tcp_connect, wall_now, DATETIME_SECONDS, DATETIME_NANOS } from "../../sdk/bindings";
 import { RET, unitResult, u32Result } from "../../sdk/abi";
 export * from "../../sdk/entry";
 
@@ -76,7 +76,7 @@ function listenLine(addr: SocketAddress, backlog: u32): TcpListener | null {
 function acceptLine(l: TcpListener): TcpStream | null {
   const s = l.accept();
   line("accept " + hex32(l.handle) + " -> " +
-    (s ? "ok " + hex32(s.handle) + " peer=" + s.peer!.toString() : "err " + errorName(lastError())));
+    (s ? "ok " + hex32(s.handle) + " peer=" + acceptedPeer().toString() : "err " + errorName(lastError())));
   return s;
 }
 
@@ -222,6 +222,10 @@ function main(ctx: Context): string | null {
   wall_resolution(RET);
   line("wall-clock.resolution -> " + load<u64>(RET + DATETIME_SECONDS).toString() + "s " +
     load<u32>(RET + DATETIME_NANOS).toString() + "ns");
+
+  // The instance's limits: a u64 past 32 bits and a u32, as the host gives them.
+  line("limits.memory-limit -> " + limits_memory_limit().toString());
+  line("limits.max-connections -> " + limits_max_connections().toString());
 
   // The err case of run's result<_, string>.
   return "abi-done";
