@@ -36,6 +36,13 @@ describe('the split of a handle into index and generation', () => {
     }
   });
 
+  it('keeps 39 bytes of host memory per connection slot (registry, kinds, generations, registration, readiness, idle clock)', () => {
+    const { t } = table(16_384 + 1 + 64, 0);
+    expect(t.bytesPerSlot).toBe(39);
+    // The issue's bound for the host's part of an idle connection (handle table, readiness cache, fd registry).
+    expect(t.bytesPerSlot).toBeLessThanOrEqual(300);
+  });
+
   it('gives the default policy\'s table (16,384 connections, one listener, 64 in flight) 16 generation bits: about 1.08e9 handles a life', () => {
     const { t } = table(16_384 + 1 + 64, 0);
     expect([t.indexBits, t.generationBits]).toEqual([15, 16]);

@@ -140,6 +140,19 @@ export class HandleTable {
     for (let s = slots - 1; s >= FIRST_SLOT; s--) this.free[this.freeTop++] = s;
   }
 
+  /**
+   * What the host keeps per slot, in bytes: the shared registry's record
+   * and every per-slot array here (kind, generation, registration, token,
+   * readiness cache, idle clock, free list). Allocated for the policy's
+   * maxConnections when the instance starts; a page costs memory once a
+   * slot on it has been used.
+   */
+  get bytesPerSlot(): number {
+    const perSlot = [this.fds, this.kind, this.gen, this.registered, this.interest, this.tokenLo, this.tokenHi,
+      this.readReady, this.writeReady, this.peerClosed, this.active, this.idleShut, this.free];
+    return perSlot.reduce((n, a) => n + a.BYTES_PER_ELEMENT, 0);
+  }
+
   /** Handles one life of this table can issue: 2^generationBits per slot. */
   get lifetimeHandles(): number {
     return this.capacity * 2 ** this.generationBits;
