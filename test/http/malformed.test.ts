@@ -138,6 +138,11 @@ const MALFORMED: Case[] = [
   ['chunk data shorter than its size', 400, /not followed by CRLF/, chunked('5\r\nhel\r\n0\r\n\r\n')],
   ['a bare LF after a chunk size', 400, /bare LF/, chunked('5\nhello\r\n0\r\n\r\n')],
   ['a control byte in a chunk extension', 400, /invalid chunk extension/, chunked('5;a=\x01\r\nhello\r\n0\r\n\r\n')],
+  ['a chunk extension with no name (2;)', 400, /invalid chunk extension/, chunked('2;\r\nhi\r\n0\r\n\r\n')],
+  ['a chunk extension with no name after another (2;a;)', 400, /invalid chunk extension/, chunked('2;a;\r\nhi\r\n0\r\n\r\n')],
+  ['a chunk extension name that is not a token (2;a b)', 400, /invalid chunk extension/, chunked('2;a b\r\nhi\r\n0\r\n\r\n')],
+  ['a chunk extension with = and no value', 400, /invalid chunk extension/, chunked('2;a=\r\nhi\r\n0\r\n\r\n')],
+  ['a chunk extension value with an unclosed quote', 400, /invalid chunk extension/, chunked('2;a="b\r\nhi\r\n0\r\n\r\n')],
   ['a trailer line without colon', 400, /without colon/, chunked('5\r\nhello\r\n0\r\nbad trailer\r\n\r\n')],
   ['a folded trailer line', 400, /obsolete line folding/, chunked('5\r\nhello\r\n0\r\nX: a\r\n b\r\n\r\n')],
   ['a 9 KiB trailer section', 431, /trailer section larger/, chunked(`5\r\nhello\r\n0\r\nX: ${'t'.repeat(9 * KiB)}\r\n\r\n`)],
@@ -204,12 +209,13 @@ const VALID: Valid[] = [
   ['Transfer-Encoding in another case', 200, 'abc', post('Transfer-Encoding: ChUnKeD\r\n', '3\r\nabc\r\n0\r\n\r\n')],
   ['empty elements in the Transfer-Encoding list', 200, 'abc', post('Transfer-Encoding: , chunked,\r\n', '3\r\nabc\r\n0\r\n\r\n')],
   ['chunk extensions, upper-case hex, leading zeros and trailers', 200, '0123456789abc', chunked('A;name=value;flag\r\n0123456789\r\n0003 ; x="y"\r\nabc\r\n0\r\nX-Trailer: t\r\nX-Other: u\r\n\r\n')],
+  ['chunk extensions with whitespace around = and a quoted value with an escape', 200, 'hi', chunked('2 ; a = b ; c="d\\"e"\r\nhi\r\n0\r\n\r\n')],
   ['a chunked body with only the last chunk', 200, '', chunked('0\r\n\r\n')],
   ['Expect: 100-continue in another case (body sent at once)', 200, 'hi', post('Expect: 100-Continue\r\nContent-Length: 2\r\n', 'hi')],
   ['an HTTP/1.0 Expect is ignored', 200, 'hi', 'POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi'],
   ['an absolute-form target with port and query', 200, 'Hello, wasmux!\n', 'GET https://example.com:8443?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n'],
-  ['an unknown method on an unknown path', 404, null, `BREW /pot HTTP/1.1\r\n${H}\r\n`],
-  ['a lower-case method (methods are case-sensitive)', 405, null, `get / HTTP/1.1\r\n${H}\r\n`],
+  ['an unknown method on an unknown path', 501, null, `BREW /pot HTTP/1.1\r\n${H}\r\n`],
+  ['a lower-case method (methods are case-sensitive: "get" is not GET)', 501, null, `get / HTTP/1.1\r\n${H}\r\n`],
 ];
 
 describe('http: unusual but valid requests keep the connection', () => {

@@ -160,12 +160,19 @@ describe('http routes (curl)', () => {
     ['PUT', '/stats', 'GET, HEAD'],
     ['GET', '/echo', 'POST'],
     ['OPTIONS', '/echo', 'POST'],
-    ['BREW', '/', 'GET, HEAD'], // an unknown method is a valid token: still 405 on a known path
   ])('%s %s is 405 with Allow: %s, and the connection stays open', async (method, path, allow) => {
     const rs = await curl(['-v', '-X', method, `${http.base}${path}`, `${http.base}${path}`]);
     expect(rs.map((r) => r.status)).toEqual([405, 405]);
     expect(rs[0]!.reason).toBe('Method Not Allowed');
     expect(rs[0]!.headers['allow']).toBe(allow);
+    expect(rs.stderr).toContain('Re-using existing connection');
+  });
+
+  it.each([['ANNOUNCE', '/'], ['BREW', '/nope']])('%s %s, a method the server does not know, is 501 on any path, and the connection stays open', async (method, path) => {
+    const rs = await curl(['-v', '-X', method, `${http.base}${path}`, `${http.base}${path}`]);
+    expect(rs.map((r) => r.status)).toEqual([501, 501]);
+    expect(rs[0]!.reason).toBe('Not Implemented');
+    expect(rs[0]!.body.toString()).toBe('Not Implemented: method not implemented\n');
     expect(rs.stderr).toContain('Re-using existing connection');
   });
 

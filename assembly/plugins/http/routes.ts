@@ -5,6 +5,7 @@
 //   GET|HEAD /stats  this instance's counters as JSON (the SDK's httpStats)
 //   OPTIONS *        200 with the methods the server knows
 //   CONNECT ...      501: this is not a proxy
+//   other methods    501 (ANNOUNCE, BREW...: methods this server does not know)
 //   anything else    404; a known path with another method: 405 with Allow
 //
 // Paths match exactly, the query ignored ("/?x=1" is "/"), with no
@@ -25,7 +26,10 @@ const scratch = new ByteBuffer(256);
 export class Routes extends HttpApp {
   handle(req: Request, res: Response): void {
     const m = req.method;
-    if (m == Method.CONNECT) {
+    if (m == Method.OTHER) {
+      // A method this server does not know at all (RFC 9110 §15.6.2), whatever the path.
+      res.error(501, "method not implemented");
+    } else if (m == Method.CONNECT) {
       res.error(501, "CONNECT is not supported");
     } else if (req.pathIs("/")) {
       if (m == Method.GET || m == Method.HEAD) res.sendText(200, TEXT_PLAIN, HELLO);

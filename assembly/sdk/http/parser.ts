@@ -72,6 +72,9 @@ const HTAB: u32 = 9;
 const COLON: u32 = 58;
 const COMMA: u32 = 44;
 const SEMICOLON: u32 = 59;
+const EQUALS: u32 = 61;
+const DQUOTE: u32 = 34;
+const BACKSLASH: u32 = 92;
 const DEL: u32 = 127;
 
 export const MAX_EMPTY_LINES: i32 = 4;
@@ -664,18 +667,14 @@ export class Parser extends Request {
     if (digits == 0) return this.failLine(p, n, "invalid chunk size");
     const size = parseHex(p, digits);
     if (size == TOO_LARGE) return this.fail(400, "chunk size overflow");
-    // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): accepted
-    // without interpretation, as long as it starts right and holds no controls.
+    // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ), name a
+    // token, value a token or a quoted-string (RFC 9112 §7.1.1): checked,
+    // then ignored.
     let i = digits;
     while (i < n && isWhitespace(load<u8>(p + <usize>i))) i++;
-    if (i < n) {
-      if (<u32>load<u8>(p + <usize>i) != SEMICOLON) return this.failLine(p, n, "invalid chunk size");
-      for (let k = i + 1; k < n; k++) {
-        if (!isFieldByte(load<u8>(p + <usize>k))) return this.failLine(p, n, "invalid chunk extension");
-      }
-    } else if (i > digits) {
-      return this.fail(400, "invalid chunk size"); // whitespace with no extension after it
-    }
+    if (i == n && i > digits) return this.fail(400, "invalid chunk size"); // whitespace with no extension after it
+    if (i < n && <u32>load<u8>(p + <usize>i) != SEMICOLON) return this.failLine(p, n, "invalid chunk size");
+    if (!validChunkExtensions(p, i, n)) return this.failLine(p, n, "invalid chunk extension");
     input.consume(n + 2);
     if (size == 0) {
       this.state = State.Trailers;
@@ -771,6 +770,48 @@ export class Parser extends Request {
 
 // @ts-ignore: decorator
 @inline function isWhitespace(b: u32): bool { return b == SP || b == HTAB; }
+
+// Bytes [i, n) at p hold zero or more `;name[=value]` chunk extensions,
+// with optional whitespace around the `;` and the `=`: the name a token,
+// the value a token or a quoted-string.
+function validChunkExtensions(p: usize, i: i32, n: i32): bool {
+  while (i < n) {
+    if (<u32>load<u8>(p + <usize>i) != SEMICOLON) return false;
+    i++;
+    while (i < n && isWhitespace(load<u8>(p + <usize>i))) i++;
+    const name = i;
+    while (i < n && isToken(load<u8>(p + <usize>i))) i++;
+    if (i == name) return false; // ";" with no name
+    while (i < n && isWhitespace(load<u8>(p + <usize>i))) i++;
+    if (i == n || <u32>load<u8>(p + <usize>i) == SEMICOLON) continue;
+    if (<u32>load<u8>(p + <usize>i) != EQUALS) return false;
+    i++;
+    while (i < n && isWhitespace(load<u8>(p + <usize>i))) i++;
+    if (i < n && <u32>load<u8>(p + <usize>i) == DQUOTE) {
+      // quoted-string: qdtext or a backslash-escaped byte, up to the closing quote
+      i++;
+      let closed = false;
+      while (i < n) {
+        const b = <u32>load<u8>(p + <usize>i);
+        if (b == DQUOTE) { closed = true; i++; break; }
+        if (b == BACKSLASH) {
+          if (i + 1 >= n || !isFieldByte(load<u8>(p + <usize>(i + 1)))) return false;
+          i += 2;
+          continue;
+        }
+        if (!isFieldByte(b)) return false;
+        i++;
+      }
+      if (!closed) return false;
+    } else {
+      const value = i;
+      while (i < n && isToken(load<u8>(p + <usize>i))) i++;
+      if (i == value) return false; // "=" with no value
+    }
+    while (i < n && isWhitespace(load<u8>(p + <usize>i))) i++;
+  }
+  return true;
+}
 
 function methodOf(p: usize, len: i32): Method {
   switch (len) {
