@@ -8,6 +8,9 @@ import type { Backend, BackendModule, BackendOptions } from './backend.js';
 import { PosixSockets } from './posix-sockets.js';
 import { SocketAddress } from './address.js';
 
+// epoll_event in 32-bit words: its stride, and where the data (our key, its low half) is.
+const STRIDE = c.EPOLL_EVENT_SIZE >>> 2;
+const DATA = c.EPOLL_EVENT_DATA >>> 2;
 // The eventfd is registered under a key no handle can have (handles keep bit 31 clear).
 const WAKE_KEY = 0xffffffff;
 const MAX_EVENTS = 1024;
@@ -18,10 +21,10 @@ class Epoll extends PosixSockets implements Backend {
   readonly wakeTarget: number;
   private readonly epfd: number;
   // One epoll_event for epoll_ctl, and the array epoll_wait fills; read
-  // through u32 views (12-byte packed records: events, data lo, data hi).
+  // through u32 views (records of STRIDE words: events, then data lo and hi at DATA).
   private readonly ctlEvent = Buffer.alloc(c.EPOLL_EVENT_SIZE);
   private readonly events = Buffer.alloc(c.EPOLL_EVENT_SIZE * MAX_EVENTS);
-  private readonly events32 = new Uint32Array(this.events.buffer, this.events.byteOffset, 3 * MAX_EVENTS);
+  private readonly events32 = new Uint32Array(this.events.buffer, this.events.byteOffset, STRIDE * MAX_EVENTS);
   private readonly drain = Buffer.alloc(8);
 
   constructor(options: BackendOptions) {
@@ -49,8 +52,8 @@ class Epoll extends PosixSockets implements Backend {
   private ctl(op: number, fd: number, key: number, events: number): number {
     const ev = this.ctlEvent;
     ev.writeUInt32LE(events >>> 0, 0);
-    ev.writeUInt32LE(key >>> 0, 4);
-    ev.writeUInt32LE(0, 8);
+    ev.writeUInt32LE(key >>> 0, c.EPOLL_EVENT_DATA);
+    ev.writeUInt32LE(0, c.EPOLL_EVENT_DATA + 4);
     return c.epoll_ctl(this.epfd, op, fd, ev) < 0 ? this.failErrno() : 0;
   }
 
@@ -83,8 +86,8 @@ class Epoll extends PosixSockets implements Backend {
     const ev = this.events32;
     let count = 0;
     for (let i = 0; i < n; i++) {
-      const flags = ev[3 * i]!;
-      const key = ev[3 * i + 1]!;
+      const flags = ev[STRIDE * i]!;
+      const key = ev[STRIDE * i + DATA]!;
       if (key === WAKE_KEY) {
         c.read(this.wakeTarget, this.drain, 8);
         continue;

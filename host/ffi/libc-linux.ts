@@ -47,8 +47,13 @@ export const EPOLLERR = 0x008;
 export const EPOLLHUP = 0x010;
 export const EPOLLRDHUP = 0x2000;
 export const EPOLLET = 0x80000000;
-/** struct epoll_event is packed on x86_64: u32 events, u64 data = 12 bytes. */
-export const EPOLL_EVENT_SIZE = 12;
+/**
+ * struct epoll_event { u32 events; u64 data; }: packed on x86-64 (12 bytes,
+ * data at 4), naturally aligned elsewhere (arm64: 16 bytes, data at 8).
+ * Checked against the kernel at load (below).
+ */
+export const EPOLL_EVENT_SIZE = process.arch === 'x64' ? 12 : 16;
+export const EPOLL_EVENT_DATA = process.arch === 'x64' ? 4 : 8;
 
 export const EFD_NONBLOCK = 0x800;
 export const EFD_CLOEXEC = 0x80000;
@@ -85,9 +90,39 @@ export const SHUT_WR = 1;
 export const SHUT_RDWR = 2;
 
 // Struct layouts this file relies on, checked once at load.
-if (koffi.sizeof(koffi.pack({ events: 'uint32', data: 'uint64' })) !== EPOLL_EVENT_SIZE) {
-  throw new Error('wasmux: unexpected struct epoll_event size');
+
+// The kernel writes two epoll_events for two ready eventfds registered with
+// known data: both must read back where EPOLL_EVENT_SIZE and
+// EPOLL_EVENT_DATA say (a wrong stride misplaces the second, a wrong
+// offset the data of both).
+function checkEpollEventLayout(): void {
+  const ep = epoll_create1(EPOLL_CLOEXEC) as number;
+  const fds = [eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK) as number, eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK) as number];
+  try {
+    if (ep < 0 || fds.some((fd) => fd < 0)) throw new Error(`wasmux: epoll_create1/eventfd failed (errno ${errno()}) checking struct epoll_event`);
+    const ev = Buffer.alloc(Math.max(16, EPOLL_EVENT_SIZE));
+    const marks = [0x1234567890abcn, 0x0fedcba987654n];
+    fds.forEach((fd, i) => {
+      ev.fill(0);
+      ev.writeUInt32LE(EPOLLIN, 0);
+      ev.writeBigUInt64LE(marks[i]!, EPOLL_EVENT_DATA);
+      if ((epoll_ctl(ep, 1 /* EPOLL_CTL_ADD */, fd, ev) as number) < 0) throw new Error(`wasmux: epoll_ctl failed (errno ${errno()}) checking struct epoll_event`);
+    });
+    const out = Buffer.alloc(EPOLL_EVENT_SIZE * 2);
+    const n = epoll_wait(ep, out, 2, 0) as number;
+    const got = new Set<bigint>();
+    for (let i = 0; i < n; i++) {
+      if ((out.readUInt32LE(i * EPOLL_EVENT_SIZE) & EPOLLIN) === 0) break;
+      got.add(out.readBigUInt64LE(i * EPOLL_EVENT_SIZE + EPOLL_EVENT_DATA));
+    }
+    if (n !== 2 || !marks.every((m) => got.has(m))) {
+      throw new Error(`wasmux: struct epoll_event is not ${EPOLL_EVENT_SIZE} bytes with data at ${EPOLL_EVENT_DATA} on ${process.arch}`);
+    }
+  } finally {
+    for (const fd of [...fds, ep]) if (fd >= 0) close(fd);
+  }
 }
+checkEpollEventLayout();
 if (koffi.sizeof(koffi.struct({ fd: 'int', events: 'short', revents: 'short' })) !== POLLFD_SIZE) {
   throw new Error('wasmux: unexpected struct pollfd size');
 }
