@@ -31,11 +31,11 @@ import { PluginInstance } from '../host/wit/instance.js';
 import { GuestMemory } from '../host/wit/guest-memory.js';
 import { HandleTable, registryBytes } from '../host/sandbox/handle-table.js';
 import { SocketAddress } from '../host/backends/address.js';
-import { ERROR_CODE_NAMES, fail, type ErrorCode } from '../host/wit/error-code.js';
+import { ERROR_CODE_NAMES, type ErrorCode } from '../host/generated/contract.js';
+import { fail, type Backend } from '../host/backends/backend.js';
 import { CTRL_COUNT, STAT_COUNT, type InstanceContext, type LogLevel } from '../host/wit/context.js';
 import { LOG_SHARED_SLOTS, LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
 import { Gate } from '../host/wit/gate.js';
-import type { Backend } from '../host/backends/backend.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PLUGIN = join(root, 'dist/test-plugins/abi.wasm');

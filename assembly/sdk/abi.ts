@@ -1,7 +1,7 @@
 // Shared scratch memory for calls into the host, and the hand-over of
 // host-allocated lists into buffers the SDK chose.
 
-import { RESULT_IS_ERR } from "./bindings";
+import { RESULT_IS_ERR, RESULT_U32_PAYLOAD, RESULT_UNIT_ERR } from "./bindings";
 import { fromWit } from "./error";
 
 /** The return area for every import call (the widest result is 28 bytes). */
@@ -48,11 +48,11 @@ let lastLent: usize = 0;
 /** Reads a result<_, error-code> from RET: 0 or an IoError. */
 // @ts-ignore: decorator
 @inline export function unitResult(): i32 {
-  return load<u8>(RET + RESULT_IS_ERR) == 0 ? 0 : fromWit(load<u8>(RET + 1));
+  return load<u8>(RET + RESULT_IS_ERR) == 0 ? 0 : fromWit(load<u8>(RET + RESULT_UNIT_ERR));
 }
 
 /** Reads a result<u32, error-code> from RET: the value or an IoError. */
 // @ts-ignore: decorator
 @inline export function u32Result(): i32 {
-  return load<u8>(RET + RESULT_IS_ERR) == 0 ? load<i32>(RET + 4) : fromWit(load<u8>(RET + 4));
+  return load<u8>(RET + RESULT_IS_ERR) == 0 ? load<i32>(RET + RESULT_U32_PAYLOAD) : fromWit(load<u8>(RET + RESULT_U32_PAYLOAD));
 }

@@ -5,8 +5,15 @@
 // canonical ABI gives the WIT function in wit/ (flattened parameters; a
 // result wider than one core value is written by the host at `retptr`).
 // The byte layouts of those results are the constants at the end of this
-// file. test/abi.test.ts runs the `abi` test plugin through stock jco glue
-// and through the wasmux host and checks that both agree with these.
+// file, derived from generated/contract.ts. test/abi.test.ts runs the
+// `abi` test plugin through stock jco glue and through the wasmux host and
+// checks that both agree with these.
+
+import {
+  DATETIME_NANOSECONDS, IP_ADDRESS_PAYLOAD, IP_ADDRESS_TAG, POLL_REGISTER_PAYLOAD, POLL_REGISTER_TAG,
+  SOCKET_ADDRESS_ADDRESS, SOCKET_ADDRESS_PORT, SOCKET_ADDRESS_SIZE, TCP_ACCEPT_OK_0, TCP_ACCEPT_OK_1,
+  TCP_LISTEN_PAYLOAD, TCP_LOCAL_ADDRESS_PAYLOAD, TCP_RECV_OK_LEN, TCP_RECV_OK_PTR,
+} from "./generated/contract";
 
 // ---- wasmux:plugin/poll@0.1.0 ------------------------------------------------
 
@@ -100,44 +107,42 @@ export declare function monotonic_now(): u64;
 export declare function wall_now(retptr: usize): void;
 
 // ---- Layouts (canonical ABI: size, alignment, field offsets) ------------------------
+// Named for what the SDK reads where; every number comes from
+// generated/contract.ts (build/contract.mjs, from wit/).
 
-// result<T, error-code>: discriminant byte at 0 (0 ok, 1 err); the payload at
-// the alignment of the widest case.
-export const RESULT_IS_ERR: usize = 0;
+// result<T, error-code>: the discriminant byte (0 ok, 1 err), then the payload.
+export const RESULT_IS_ERR: usize = POLL_REGISTER_TAG;
+// result<_, error-code>: the error-code.
+export const RESULT_UNIT_ERR: usize = POLL_REGISTER_PAYLOAD;
+// result<handle, error-code> and result<u32, error-code>: the u32 (or the error-code).
+export const RESULT_U32_PAYLOAD: usize = TCP_LISTEN_PAYLOAD;
+// result<list<u8>, error-code>: the list's pointer and length.
+export const RESULT_LIST_PTR: usize = TCP_RECV_OK_PTR;
+export const RESULT_LIST_LEN: usize = TCP_RECV_OK_LEN;
+// result<tuple<handle, socket-address>, error-code>: the handle (or the error-code), the address.
+export const RESULT_ACCEPT_HANDLE: usize = TCP_ACCEPT_OK_0;
+export const RESULT_ACCEPT_ADDR: usize = TCP_ACCEPT_OK_1;
+// result<socket-address, error-code>: the address (or the error-code).
+export const RESULT_ADDR_PAYLOAD: usize = TCP_LOCAL_ADDRESS_PAYLOAD;
 
-// result<_, error-code>: size 2, align 1; error-code at 1.
-export const RESULT_UNIT_ERR: usize = 1;
-// result<handle, error-code> and result<u32, error-code>: size 8, align 4.
-export const RESULT_U32_PAYLOAD: usize = 4;
-// result<list<u8>, error-code>: size 12, align 4; ptr at 4, len at 8.
-export const RESULT_LIST_PTR: usize = 4;
-export const RESULT_LIST_LEN: usize = 8;
-// result<tuple<handle, socket-address>, error-code>: size 28, align 4;
-// handle at 4, socket-address at 8 (error-code at 4).
-export const RESULT_ACCEPT_HANDLE: usize = 4;
-export const RESULT_ACCEPT_ADDR: usize = 8;
-// result<socket-address, error-code>: size 22, align 2; payload at 2.
-export const RESULT_ADDR_PAYLOAD: usize = 2;
+// socket-address: the ip-address discriminant (0 ipv4, 1 ipv6), its payload
+// (ipv4: 4 bytes; ipv6: 8 x u16), the port (u16).
+export const ADDR_SIZE: usize = SOCKET_ADDRESS_SIZE;
+export const ADDR_FAMILY: usize = SOCKET_ADDRESS_ADDRESS + IP_ADDRESS_TAG;
+export const ADDR_PAYLOAD: usize = SOCKET_ADDRESS_ADDRESS + IP_ADDRESS_PAYLOAD;
+export const ADDR_PORT: usize = SOCKET_ADDRESS_PORT;
 
-// socket-address: size 20, align 2. ip-address discriminant at 0, its
-// payload at 2 (ipv4: 4 bytes; ipv6: 8 x u16), port (u16) at 18.
-export const ADDR_SIZE: usize = 20;
-export const ADDR_FAMILY: usize = 0;
-export const ADDR_PAYLOAD: usize = 2;
-export const ADDR_PORT: usize = 18;
+// event: the token (u64), the readiness flags (u8).
+export { EVENT_SIZE, EVENT_TOKEN, EVENT_READY } from "./generated/contract";
 
-// list<event>: ptr at 0, len at 4. event: size 16, align 8; token (u64) at
-// 0, readiness (u8 flags) at 8.
-export const EVENT_SIZE: usize = 16;
-export const EVENT_TOKEN: usize = 0;
-export const EVENT_READY: usize = 8;
-
-// datetime: size 16, align 8; seconds at 0, nanoseconds at 8.
-export const DATETIME_SECONDS: usize = 0;
-export const DATETIME_NANOS: usize = 8;
+// datetime: seconds (u64), nanoseconds (u32).
+export const DATETIME_NANOS: usize = DATETIME_NANOSECONDS;
+export { DATETIME_SECONDS } from "./generated/contract";
 
 // The export run(ctx: context) -> result<_, string>.
 // context flattens to (config ptr, config len, listen ptr, listen len,
-// instance); listen elements are socket-addresses (size 20). The result is
-// returned as a pointer to: discriminant byte at 0, string ptr at 4, len at 8.
-export const RUN_RESULT_SIZE: usize = 12;
+// instance); listen elements are socket-addresses (ADDR_SIZE). The result is
+// returned as a pointer to its discriminant byte, then the string's pointer
+// and length.
+export { RUN_SIZE as RUN_RESULT_SIZE, RUN_ALIGN as RUN_RESULT_ALIGN, RUN_TAG as RUN_RESULT_IS_ERR,
+  RUN_ERR_PTR as RUN_RESULT_ERR_PTR, RUN_ERR_LEN as RUN_RESULT_ERR_LEN } from "./generated/contract";

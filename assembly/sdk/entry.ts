@@ -1,14 +1,14 @@
 // The plugin's exports: every plugin's index.ts re-exports this file with
 // `export * from "../../sdk/entry"`, so it must export nothing else.
 
-import { ADDR_SIZE } from "./bindings";
+import { ADDR_SIZE, RUN_RESULT_ALIGN, RUN_RESULT_ERR_LEN, RUN_RESULT_ERR_PTR, RUN_RESULT_IS_ERR, RUN_RESULT_SIZE } from "./bindings";
 import { realloc } from "./abi";
 import { Context } from "./context";
 import { mainFn } from "./serve";
 import { SocketAddress } from "./net";
 import "./abort"; // compiled in so that asc's --use abort= can find it
 
-const RUN_RESULT: usize = memory.data(12, 4); // RUN_RESULT_SIZE bytes
+const RUN_RESULT: usize = memory.data(<i32>RUN_RESULT_SIZE, <i32>RUN_RESULT_ALIGN);
 
 /** The canonical ABI's allocator: how the host passes lists and strings in. */
 export function cabi_realloc(old: usize, oldSize: usize, align: usize, newSize: usize): usize {
@@ -29,12 +29,12 @@ export function run(configPtr: usize, configLen: usize, listenPtr: usize, listen
   const main = mainFn;
   const err = main ? main(new Context(config, listen, instance)) : "the plugin never called serve(main)";
   if (err === null) {
-    store<u8>(RUN_RESULT, 0);
+    store<u8>(RUN_RESULT + RUN_RESULT_IS_ERR, 0);
   } else {
     const b = String.UTF8.encode(err);
-    store<u8>(RUN_RESULT, 1);
-    store<usize>(RUN_RESULT, changetype<usize>(b), 4);
-    store<u32>(RUN_RESULT, <u32>b.byteLength, 8);
+    store<u8>(RUN_RESULT + RUN_RESULT_IS_ERR, 1);
+    store<usize>(RUN_RESULT + RUN_RESULT_ERR_PTR, changetype<usize>(b));
+    store<u32>(RUN_RESULT + RUN_RESULT_ERR_LEN, <u32>b.byteLength);
     keep = b; // reachable until the host has read it
   }
   return RUN_RESULT;

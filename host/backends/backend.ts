@@ -5,9 +5,10 @@
  * policy or workers: it deals in OS sockets and opaque u32 keys.
  *
  * Return values: a non-negative number is success (a socket, a byte count,
- * an event count, 0); a negative number is `fail(ErrorCode)` (see
- * host/wit/error-code.ts), already translated from the OS's error by the
- * backend's errno table. No method throws for an OS failure.
+ * an event count, 0); a negative number is `fail(ErrorCode)` (below; the
+ * codes are wit/poll.wit's error-code, host/generated/contract.ts), already
+ * translated from the OS's error by the backend's errno table. No method
+ * throws for an OS failure.
  *
  * Readiness semantics (the guest's contract, see wit/poll.wit):
  * edge-triggered. After an event the consumer drains until would-block; a
@@ -15,6 +16,20 @@
  * ready that happens after a would-block. One event per key per `wait`.
  */
 import type { SocketAddress } from './address.js';
+import type { ErrorCode } from '../generated/contract.js';
+
+/**
+ * Encodes an error code as a negative return value (-1 - code): results
+ * that may fail carry no error object, so the hot path allocates none.
+ */
+export function fail(code: ErrorCode): number {
+  return -1 - code;
+}
+
+/** Decodes a negative return value made by `fail`. */
+export function codeOf(result: number): ErrorCode {
+  return (-1 - result) as ErrorCode;
+}
 
 export type BackendName = 'epoll' | 'iocp' | 'kqueue' | 'poll';
 

@@ -19,7 +19,7 @@
  *   (plugin-server.ts, reserve): connections hashed to it would be reset.
  */
 import * as c from '../ffi/libc-bsd.js';
-import { errnoToErrorCode, errnoName } from '../ffi/errno-bsd.js';
+import { ERRNO, errnoToErrorCode, errnoName } from '../ffi/errno-bsd.js';
 import type { BackendOptions } from './backend.js';
 import { SocketOps, type SocketOs } from './socket-ops.js';
 
@@ -67,7 +67,7 @@ const BSD: SocketOs = {
   getsockname: c.getsockname,
   getpeername: c.getpeername,
   sendFlags: c.MSG_NOSIGNAL,
-  EINPROGRESS: c.EINPROGRESS,
+  EINPROGRESS: ERRNO.value.EINPROGRESS,
   AF_INET: c.AF_INET,
   AF_INET6: c.AF_INET6,
   SOL_SOCKET: c.SOL_SOCKET,

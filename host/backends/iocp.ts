@@ -44,10 +44,9 @@
  */
 import koffi from 'koffi';
 import * as w from '../ffi/win32.js';
-import { ntSuccess } from '../ffi/errors-win32.js';
-import { ErrorCode, fail, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE,
-  READY_READ_CLOSED, READY_WRITABLE } from '../wit/error-code.js';
-import type { Backend, BackendModule, BackendOptions } from './backend.js';
+import { NTSTATUS, WSA, ntSuccess } from '../ffi/errors-win32.js';
+import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
+import { fail, type Backend, type BackendModule, type BackendOptions } from './backend.js';
 import { SocketAddress } from './address.js';
 import { WinSockets } from './win-sockets.js';
 
@@ -55,7 +54,7 @@ import { WinSockets } from './win-sockets.js';
 const AFD_KEY = 1;
 const WAKE_KEY = 2;
 const MAX_EVENTS = 1024;
-const WSAENOTSOCK = 10038;
+const { WSAENOTSOCK } = WSA.value;
 // How long close() waits for cancelled requests before it leaks their memory.
 const CLOSE_REAP_MS = 2000;
 
@@ -354,7 +353,7 @@ class Iocp extends WinSockets implements Backend {
     const i = (state.slot % CHUNK_SLOTS) * SLOT_WORDS;
     const status = u32[i + IOSB_STATUS]!;
     let ready = 0;
-    if (status === w.STATUS_CANCELLED) {
+    if (status === NTSTATUS.value.STATUS_CANCELLED) {
       // Replaced by a request for the armed directions (below).
     } else if (!ntSuccess(status)) {
       this.failNt(status);

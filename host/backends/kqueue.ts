@@ -40,14 +40,15 @@
 import * as k from '../ffi/kqueue-lib.js';
 import { EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_DELETE, EV_EOF, EV_ERROR, EV_RECEIPT, KeventList,
   NOTE_TRIGGER, TIMESPEC_SIZE } from '../ffi/kevent.js';
-import { ErrorCode, fail, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE,
-  READY_READ_CLOSED, READY_WRITABLE } from '../wit/error-code.js';
-import type { Backend, BackendModule, BackendOptions } from './backend.js';
+import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
+import { fail, type Backend, type BackendModule, type BackendOptions } from './backend.js';
 import type { SocketAddress } from './address.js';
 import type { SocketOps } from './socket-ops.js';
 
 interface System {
   Sockets: new (options: BackendOptions | null) => SocketOps;
+  /** The family's errno numbers (errno-linux.ts under libkqueue, errno-bsd.ts on the BSDs). */
+  errno: Readonly<Record<'ENOENT' | 'EINTR' | 'EPIPE', number>>;
   close: (fd: number) => number;
   /** Marks the kqueue close-on-exec (where we own the libc that made it). */
   cloexec: (fd: number) => void;
@@ -56,11 +57,12 @@ interface System {
 async function system(): Promise<System> {
   if (process.platform === 'linux') {
     const c = await import('../ffi/libc-linux.js');
-    return { Sockets: (await import('./posix-sockets.js')).PosixSockets, close: c.close, cloexec: () => {} };
+    return { Sockets: (await import('./posix-sockets.js')).PosixSockets, errno: (await import('../ffi/errno-linux.js')).ERRNO.value,
+      close: c.close, cloexec: () => {} };
   }
   const c = await import('../ffi/libc-bsd.js');
-  return { Sockets: (await import('./bsd-sockets.js')).BsdSockets, close: c.close,
-    cloexec: (fd) => c.fcntl(fd, c.F_SETFD, 'int', c.FD_CLOEXEC) };
+  return { Sockets: (await import('./bsd-sockets.js')).BsdSockets, errno: (await import('../ffi/errno-bsd.js')).ERRNO.value,
+    close: c.close, cloexec: (fd) => c.fcntl(fd, c.F_SETFD, 'int', c.FD_CLOEXEC) };
 }
 const sys = await system();
 
@@ -72,10 +74,8 @@ const MAX_EVENTS = 1024;
 const HAS_READ = 1;
 const HAS_WRITE = 2;
 const TWO_32 = 4294967296;
-// errno values kevent reports here; the same numbers on Linux and the BSDs.
-const ENOENT = 2;
-const EINTR = 4;
-const EPIPE = 32;
+// errno values kevent reports here.
+const { ENOENT, EINTR, EPIPE } = sys.errno;
 
 class Kqueue extends sys.Sockets implements Backend {
   readonly name = 'kqueue' as const;

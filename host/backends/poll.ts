@@ -30,9 +30,8 @@
  */
 import * as c from '../ffi/libc-linux.js';
 import { errnoToErrorCode } from '../ffi/errno-linux.js';
-import { ErrorCode, fail, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP,
-  READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../wit/error-code.js';
-import type { Backend, BackendModule, BackendOptions } from './backend.js';
+import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
+import { fail, type Backend, type BackendModule, type BackendOptions } from './backend.js';
 import { PosixSockets } from './posix-sockets.js';
 import { SocketAddress } from './address.js';
 

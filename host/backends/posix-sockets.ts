@@ -5,7 +5,7 @@
  * Linux's calls and constants.
  */
 import * as c from '../ffi/libc-linux.js';
-import { errnoToErrorCode, errnoName } from '../ffi/errno-linux.js';
+import { ERRNO, errnoToErrorCode, errnoName } from '../ffi/errno-linux.js';
 import type { BackendOptions } from './backend.js';
 import { SocketOps, type SocketOs } from './socket-ops.js';
 
@@ -28,7 +28,7 @@ const LINUX: SocketOs = {
   getsockname: c.getsockname,
   getpeername: c.getpeername,
   sendFlags: c.MSG_NOSIGNAL,
-  EINPROGRESS: 115,
+  EINPROGRESS: ERRNO.value.EINPROGRESS,
   AF_INET: c.AF_INET,
   AF_INET6: c.AF_INET6,
   SOL_SOCKET: c.SOL_SOCKET,

@@ -6,9 +6,9 @@
  * errno table. Linux's is in posix-sockets.ts, macOS's and FreeBSD's in
  * bsd-sockets.ts. This file loads no library: it runs on any OS.
  */
-import { fail, type ErrorCode } from '../wit/error-code.js';
+import { type ErrorCode } from '../generated/contract.js';
+import { fail, type BackendOptions } from './backend.js';
 import type { SocketAddress } from './address.js';
-import type { BackendOptions } from './backend.js';
 
 // A koffi function: the declarations live in host/ffi/.
 type CFunction = (...args: any[]) => any;

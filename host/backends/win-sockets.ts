@@ -11,10 +11,10 @@
  * direction, at exactly the points where mio's IoSource re-registers.
  */
 import * as w from '../ffi/win32.js';
-import { ntStatusName, ntStatusToErrorCode, wsaName, wsaToErrorCode } from '../ffi/errors-win32.js';
-import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, fail } from '../wit/error-code.js';
+import { WSA, ntStatusName, ntStatusToErrorCode, wsaName, wsaToErrorCode } from '../ffi/errors-win32.js';
+import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE } from '../generated/contract.js';
+import { fail, type BackendOptions } from './backend.js';
 import type { SocketAddress } from './address.js';
-import type { BackendOptions } from './backend.js';
 
 // Winsock 2.2, once per thread that loads this module (WSAStartup counts its
 // callers; the process ends without WSACleanup).
@@ -24,9 +24,7 @@ import type { BackendOptions } from './backend.js';
   if (r !== 0) throw new Error(`wasmux: WSAStartup failed (${wsaName(r)})`);
 }
 
-const WSAEWOULDBLOCK = 10035;
-const WSAEACCES = 10013;
-const WSAENOTCONN = 10057;
+const { WSAEWOULDBLOCK, WSAEACCES, WSAENOTCONN } = WSA.value;
 const MAX_IO = 0x7fffffff; // recv/send take an int length
 
 export class WinSockets {

@@ -71,7 +71,6 @@ export const TCP_NODELAY = 1;
 export const IPV6_V6ONLY = 27;
 /** 0 on macOS (no MSG_NOSIGNAL there: SO_NOSIGPIPE is set on every socket instead). */
 export const MSG_NOSIGNAL = darwin ? 0 : 0x20000;
-export const EINPROGRESS = 36;
 
 export const F_GETFD = 1;
 export const F_SETFD = 2;

@@ -58,8 +58,6 @@ export const FILE_OPEN = 1;
 
 export const STATUS_SUCCESS = 0;
 export const STATUS_PENDING = 0x103;
-export const STATUS_CANCELLED = 0xc0000120;
-export const STATUS_NOT_FOUND = 0xc0000225;
 
 /** _AFD_CONTROL_CODE(AFD_POLL = 9, METHOD_BUFFERED) with FILE_DEVICE_NETWORK (0x12). */
 export const IOCTL_AFD_POLL = 0x00012024;

@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { WasmuxError } from '../errors.js';
 import { SocketAddress } from '../backends/address.js';
-import type { BackendModule, BackendName } from '../backends/backend.js';
+import { type BackendModule, type BackendName, codeOf } from '../backends/backend.js';
 import { newRegistry } from '../sandbox/handle-table.js';
 import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
@@ -19,7 +19,7 @@ import { CTRL_COUNT, CTRL_DRAIN, CTRL_RUN_SEQ, CTRL_STATE, CTRL_STOP, STAT_ACCEP
 } from '../wit/context.js';
 import { LOG_SHARED_SLOTS, bucketAfter, fullBucket, pendingSummary, type LogBucket } from '../sandbox/log-limiter.js';
 import { charged, requestKill } from '../wit/gate.js';
-import { ERROR_CODE_NAMES, codeOf } from '../wit/error-code.js';
+import { ERROR_CODE_NAMES } from '../generated/contract.js';
 import type { LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from '../worker/protocol.js';

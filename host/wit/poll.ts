@@ -3,7 +3,8 @@
  * level: each function takes the flattened canonical-ABI arguments and
  * writes its result at `retptr`, exactly as assembly/sdk/bindings.ts calls it.
  */
-import { ErrorCode, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE, fail, codeOf } from './error-code.js';
+import { ErrorCode, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
+import { fail, codeOf } from '../backends/backend.js';
 import { CTRL_DRAIN, CTRL_STOP, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_WAITS, type InstanceContext } from './context.js';
 import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD } from '../sandbox/handle-table.js';
 import { StopSignal, GuestTrap } from './traps.js';

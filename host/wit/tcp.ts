@@ -5,7 +5,8 @@
  * recv and send move data between the socket and guest memory with no copy
  * in the host: the kernel reads and writes guest memory at `mem.base + ptr`.
  */
-import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, fail, codeOf } from './error-code.js';
+import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE } from '../generated/contract.js';
+import { fail, codeOf } from '../backends/backend.js';
 import { STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_OPEN, STAT_REFUSED, type InstanceContext } from './context.js';
 import { GuestTrap } from './traps.js';
 import { SocketAddress } from '../backends/address.js';
