@@ -33,9 +33,10 @@ import { HandleTable, registryBytes } from '../host/sandbox/handle-table.js';
 import { SocketAddress } from '../host/backends/address.js';
 import { ERROR_CODE_NAMES, type ErrorCode } from '../host/generated/contract.js';
 import { fail, type Backend } from '../host/backends/backend.js';
-import { CTRL_COUNT, STAT_COUNT, type InstanceContext, type LogLevel } from '../host/wit/context.js';
-import { LOG_SHARED_SLOTS, LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
-import { Gate } from '../host/wit/gate.js';
+import { CTRL_COUNT, LOG_SHARED_SLOTS, STAT_COUNT, type LogLevel } from '../host/worker/protocol.js';
+import { LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
+import { Gate } from '../host/sandbox/gate.js';
+import { InstanceHost } from '../host/sandbox/instance-host.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PLUGIN = join(root, 'dist/test-plugins/abi.wasm');
@@ -515,8 +516,8 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
   const listen = [toHost(LISTEN_V4), toHost(LISTEN_V6)];
   const stats = new Float64Array(STAT_COUNT);
   const control = new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4));
-  const ctx: InstanceContext = {
-    mem,
+  const gate = new Gate(control, stats);
+  const host = new InstanceHost({
     table,
     backend,
     // Generous enough that the glue passes every scripted value through unchanged.
@@ -534,19 +535,21 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
     },
     stats,
     control,
-    gate: new Gate(control, stats),
-    clock: { nowMs: 0 },
+    gate,
     logLimit: new LogLimiter(new Float64Array(LOG_SHARED_SLOTS), fullBucket(), () => {}),
-    log(level, _origin, message) {
+    log(level, origin, message) {
+      if (origin === 'host' && message.startsWith('denied: ')) {
+        denied.push(message.slice('denied: '.length));
+        return;
+      }
       settle();
       run.transcript.push(`${level} ${message}`);
     },
-    denied: (op, addr, rule) => void denied.push(`${op} ${addr} (${rule})`),
     listening() {},
-  };
+  });
 
   try {
-    const plugin = new PluginInstance(module, ctx);
+    const plugin = new PluginInstance(module, { mem, host }, gate);
     plugin.initialize();
     run.result = plugin.run({ config: CONFIG, listen, instance: INSTANCE });
     settle();

@@ -1,4 +1,4 @@
-// The kill gate (host/wit/gate.ts), at the level of the glue: its state
+// The kill gate (host/sandbox/gate.ts), at the level of the glue: its state
 // machine as the supervisor and the worker drive it, and "a trap is final":
 // a guest that catches the host's trap (wasm exception handling; the loader
 // refuses it, this runs the glue directly) finds every later gated call and
@@ -8,12 +8,13 @@ import { parse } from '@bytecodealliance/jco';
 import { PluginInstance } from '../host/wit/instance.js';
 import { GuestMemory } from '../host/wit/guest-memory.js';
 import { HandleTable, registryBytes } from '../host/sandbox/handle-table.js';
-import { CTRL_COUNT, CTRL_RUN_SEQ, CTRL_STATE, STAT_COUNT, type InstanceContext } from '../host/wit/context.js';
-import { FLAG_DEAD, FLAG_KILL, Gate, MODE_GUEST, MODE_HOST, MODE_WAIT, charged, modeOf, requestKill } from '../host/wit/gate.js';
-import { GuestTrap, WatchdogKill } from '../host/wit/traps.js';
+import { CTRL_COUNT, CTRL_RUN_SEQ, CTRL_STATE, LOG_SHARED_SLOTS, STAT_COUNT } from '../host/worker/protocol.js';
+import { FLAG_DEAD, FLAG_KILL, Gate, MODE_GUEST, MODE_HOST, MODE_WAIT, charged, modeOf, requestKill } from '../host/sandbox/gate.js';
+import { GuestTrap, WatchdogKill } from '../host/sandbox/traps.js';
+import { InstanceHost } from '../host/sandbox/instance-host.js';
 import type { Backend } from '../host/backends/backend.js';
 import { IMPORTS, runtime } from './helpers/wat.js';
-import { LOG_SHARED_SLOTS, LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
+import { LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
 
 function freshGate(): { gate: Gate; control: Int32Array } {
   const control = new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4));
@@ -85,8 +86,8 @@ describe('the kill gate', () => {
     const stats = new Float64Array(STAT_COUNT);
     const table = new HandleTable(new SharedArrayBuffer(registryBytes(16)), 1);
     const logged: string[] = [];
-    const ctx: InstanceContext = {
-      mem: new GuestMemory(),
+    const gate = new Gate(control, stats);
+    const host = new InstanceHost({
       table,
       backend,
       limits: {
@@ -95,14 +96,12 @@ describe('the kill gate', () => {
       },
       stats,
       control,
-      gate: new Gate(control, stats),
-      clock: { nowMs: 0 },
+      gate,
       logLimit: new LogLimiter(new Float64Array(LOG_SHARED_SLOTS), fullBucket(), () => {}),
-      log: (_level, _origin, message) => void logged.push(message),
-      denied: (op) => void logged.push(`denied ${op}`),
+      log: (_level, _origin, message) => void logged.push(message.startsWith('denied: ') ? `denied ${message.split(' ')[1]}` : message),
       listening: () => void logged.push('listening'),
-    };
-    const plugin = new PluginInstance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), ctx);
+    });
+    const plugin = new PluginInstance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), { mem: new GuestMemory(), host }, gate);
     const t = performance.now();
     let thrown: unknown = null;
     try {

@@ -48,6 +48,14 @@ export interface Backend {
   /** Stops watching `sock`. */
   deregister(sock: number): number;
   /**
+   * The consumer found `sock` drained in the direction of `interest` (a
+   * would-block, or a short read or write): the point where a backend whose
+   * OS does not report the next edge by itself (poll(2), IOCP's AFD polls)
+   * re-arms that direction, as mio's `do_io` does. Optional: epoll and
+   * kqueue report edges on their own.
+   */
+  drained?(sock: number, interest: number): void;
+  /**
    * Blocks up to `timeoutMs` (-1: forever) until an event or a wake-up, then
    * writes up to `max` events into `out` as pairs (key, WIT readiness bits)
    * and returns how many. Returns 0 on timeout and on a wake-up (the caller

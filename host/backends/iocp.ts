@@ -13,8 +13,8 @@
  * Edge-triggered on top of one-shot (mio's scheme). Each registered socket
  * has `armed`, the directions (WIT interest bits) it wants to hear about. A
  * completion reports events and disarms the directions it reported; a
- * direction stays quiet until its consumer has drained it: the socket calls
- * (win-sockets.ts) call `drained()` on would-block and on a short read or
+ * direction stays quiet until its consumer has drained it: the consumer
+ * calls `drained()` (Backend.drained) on would-block and on a short read or
  * write, which arms the direction again and queues the socket. Before each
  * wait the queue is flushed: an idle socket with armed directions gets a new
  * request; a pending request that lacks an armed direction is cancelled
@@ -254,7 +254,8 @@ class Iocp extends WinSockets implements Backend {
     this.enqueue(state);
   }
 
-  protected override drained(sock: number, interest: number): void {
+  // The consumer found a direction drained (Backend.drained): arm its poll again.
+  drained(sock: number, interest: number): void {
     const state = this.bySocket.get(sock);
     if (!state) return;
     const add = interest & state.interest;

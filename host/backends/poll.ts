@@ -12,12 +12,12 @@
  *   poll set for its other armed direction only, or leaves it (fd -1) when
  *   none is left, so that POLLHUP/POLLERR, which poll(2) reports whatever the
  *   mask, cannot repeat either;
- * - a would-block, or a short read or write, in this backend's own recv,
- *   send and accept arms that direction again: the point after which the
- *   contract promises the next event. (The glue's readReady/writeReady
- *   shortcut answers would-block without a call only after one of these
- *   has been seen here, so nothing it decides escapes this bookkeeping.
- *   The IOCP backend re-arms its one-shot AFD polls the same way.)
+ * - a would-block, or a short read or write, arms that direction again:
+ *   the point after which the contract promises the next event. The
+ *   consumer says so (`drained()`, called by sandbox/instance-host.ts
+ *   wherever it learns a direction would block: mio's do_io), and its
+ *   readiness cache answers would-block without a call only after it has.
+ *   The IOCP backend re-arms its one-shot AFD polls at the same call.
  *
  * A plugin that registers writable and never writes therefore hears of it
  * once instead of on every wait (the level-triggered spin), and nothing is
@@ -47,7 +47,6 @@ const INITIAL_CAPACITY = 64;
 // Armed directions use the WIT interest bits.
 const READ = INTEREST_READABLE;
 const WRITE = INTEREST_WRITABLE;
-const WOULD_BLOCK = fail(ErrorCode.WouldBlock);
 
 class Poll extends PosixSockets implements Backend {
   readonly name = 'poll' as const;
@@ -165,29 +164,12 @@ class Poll extends PosixSockets implements Backend {
     return 0;
   }
 
-  // The socket calls that can end a drain re-arm their direction.
-  override accept(listener: number, peer: SocketAddress): number {
-    const fd = super.accept(listener, peer);
-    if (fd === WOULD_BLOCK) this.rearm(listener, READ);
-    return fd;
-  }
-
-  override recv(sock: number, ptr: number, len: number): number {
-    const n = super.recv(sock, ptr, len);
-    // 0 is end of stream: no new edge will come, and none is promised.
-    if (n === WOULD_BLOCK || (n > 0 && n < len)) this.rearm(sock, READ);
-    return n;
-  }
-
-  override send(sock: number, ptr: number, len: number): number {
-    const n = super.send(sock, ptr, len);
-    if (n === WOULD_BLOCK || (n >= 0 && n < len)) this.rearm(sock, WRITE);
-    return n;
-  }
-
-  private rearm(sock: number, direction: number): void {
+  // The consumer found a direction drained (a would-block, a short read or
+  // write; not end of stream, which brings no new edge): arm it again.
+  drained(sock: number, interest: number): void {
+    const direction = interest & (READ | WRITE);
     const i = this.entryOf(sock);
-    if (i === 0 || (this.armed[i]! & direction) !== 0) return;
+    if (i === 0 || (this.armed[i]! & direction) === direction) return;
     this.armed[i] |= direction;
     this.refresh(i);
   }

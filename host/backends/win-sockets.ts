@@ -5,10 +5,10 @@
  * by child processes.
  *
  * Readiness on Windows is one-shot (see iocp.ts): whoever polls must be told
- * when the consumer has drained a direction. Every call here that can end a
- * direction's readiness (would-block, a short read or write) calls
- * `drained(sock, interest)`, which the IOCP backend overrides to re-arm that
- * direction, at exactly the points where mio's IoSource re-registers.
+ * when the consumer has drained a direction. The consumer says so
+ * (Backend.drained, called by sandbox/instance-host.ts on would-block and on
+ * a short read or write), and the IOCP backend re-arms that direction there,
+ * at exactly the points where mio's IoSource re-registers.
  */
 import * as w from '../ffi/win32.js';
 import { WSA, ntStatusName, ntStatusToErrorCode, wsaName, wsaToErrorCode } from '../ffi/errors-win32.js';
@@ -54,9 +54,6 @@ export class WinSockets {
     this.creating[0] = -1;
     w.closesocket(s);
   }
-
-  /** Called when `sock` may have stopped being ready for `interest` (WIT bits). */
-  protected drained(_sock: number, _interest: number): void {}
 
   /** Records the thread's last Winsock error and translates it. */
   protected failWsa(): number {
@@ -141,9 +138,7 @@ export class WinSockets {
       this.lastError = wsaName(e);
       // A queued connection that died before accept: WSAECONNRESET on
       // Windows, WSAENOTCONN under wine. Both mean what ECONNABORTED means.
-      const code = e === WSAENOTCONN ? ErrorCode.Reset : wsaToErrorCode(e);
-      if (code === ErrorCode.WouldBlock) this.drained(listener, INTEREST_READABLE);
-      return fail(code);
+      return fail(e === WSAENOTCONN ? ErrorCode.Reset : wsaToErrorCode(e));
     }
     // Non-blocking (FIONBIO) and overlapped come from the listener: an
     // accepted socket has its listening socket's properties (checked under
@@ -173,27 +168,12 @@ export class WinSockets {
 
   recv(sock: number, ptr: number, len: number): number {
     const n = w.recv(sock, ptr, Math.min(len, MAX_IO), 0) as number;
-    if (n >= 0) {
-      // A short read emptied the socket: the glue will answer would-block
-      // itself from now on, so the poll must be armed now. Not at end of
-      // stream (0): that state brings no new edge.
-      if (n > 0 && n < len) this.drained(sock, INTEREST_READABLE);
-      return n;
-    }
-    const r = this.failWsa();
-    if (r === fail(ErrorCode.WouldBlock)) this.drained(sock, INTEREST_READABLE);
-    return r;
+    return n >= 0 ? n : this.failWsa();
   }
 
   send(sock: number, ptr: number, len: number): number {
     const n = w.send(sock, ptr, Math.min(len, MAX_IO), 0) as number;
-    if (n >= 0) {
-      if (n < len) this.drained(sock, INTEREST_WRITABLE);
-      return n;
-    }
-    const r = this.failWsa();
-    if (r === fail(ErrorCode.WouldBlock)) this.drained(sock, INTEREST_WRITABLE);
-    return r;
+    return n >= 0 ? n : this.failWsa();
   }
 
   shutdown(sock: number, how: number): number {

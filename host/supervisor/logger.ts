@@ -1,6 +1,6 @@
-import type { LogLevel, LogOrigin } from '../wit/context.js';
+import type { LogLevel, LogOrigin } from '../worker/protocol.js';
 
-export type { LogOrigin } from '../wit/context.js';
+export type { LogOrigin } from '../worker/protocol.js';
 
 /** One log line from the host or a plugin instance. */
 export interface LogEntry {

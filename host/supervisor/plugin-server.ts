@@ -14,11 +14,12 @@ import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { openFileLimit } from '../ffi/open-files.js';
 import { describePolicy, type Policy } from '../sandbox/policy.js';
-import { CTRL_COUNT, CTRL_DRAIN, CTRL_RUN_SEQ, CTRL_STATE, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
-  STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_LOG_SUPPRESSED, STAT_MEMORY, STAT_OPEN, STAT_REFUSED, STAT_RUN_STARTED_AT, STAT_WAITS,
-} from '../wit/context.js';
-import { LOG_SHARED_SLOTS, bucketAfter, fullBucket, pendingSummary, type LogBucket } from '../sandbox/log-limiter.js';
-import { charged, requestKill } from '../wit/gate.js';
+import { CTRL_COUNT, CTRL_DRAIN, CTRL_RUN_SEQ, CTRL_STATE, CTRL_STOP, LOG_SHARED_SLOTS, STAT_ACCEPTED, STAT_BYTES_IN,
+  STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_LOG, STAT_MEMORY, STAT_OPEN, STAT_REFUSED,
+  STAT_RUN_STARTED_AT, STAT_WAITS, type LogBucket,
+} from '../worker/protocol.js';
+import { bucketAfter, fullBucket, pendingSummary } from '../sandbox/log-limiter.js';
+import { charged, requestKill } from '../sandbox/gate.js';
 import { ERROR_CODE_NAMES } from '../generated/contract.js';
 import type { LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
@@ -44,7 +45,7 @@ const EARLY_DEATH_MS = 2000;
 const CRASH_LOOP_LIMIT = 5;
 /**
  * A killed instance inside a host call that opens or closes a descriptor
- * ends itself when the call returns (microseconds; see wit/gate.ts). Past
+ * ends itself when the call returns (microseconds; see sandbox/gate.ts). Past
  * this, something is wrong and its thread is terminated regardless.
  */
 const KILL_GRACE_MS = 1000;
@@ -335,7 +336,7 @@ export class PluginServer {
   }
 
   /**
-   * Ends an incarnation's thread through the kill gate (wit/gate.ts): at
+   * Ends an incarnation's thread through the kill gate (sandbox/gate.ts): at
    * once, unless it is inside a host call that opens or closes a
    * descriptor; then it ends itself as the call returns, and is terminated
    * only if it has not within KILL_GRACE_MS. The caller has recorded why.
@@ -368,7 +369,7 @@ export class PluginServer {
     }
     for (const k of COUNTERS) slot.totals[k]! += inc.stats[k]!;
     // Lines the instance's log limiter suppressed since its last summary: however it ended, none goes unsaid.
-    const logShared = inc.stats.subarray(STAT_LOG_SUPPRESSED, STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS);
+    const logShared = inc.stats.subarray(STAT_LOG, STAT_LOG + LOG_SHARED_SLOTS);
     const suppressed = pendingSummary(logShared, performance.timeOrigin + performance.now());
     if (suppressed !== null) this.log('warn', suppressed, slot.index);
     slot.logBucket = bucketAfter(logShared, slot.logBucket);

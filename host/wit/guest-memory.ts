@@ -8,7 +8,7 @@
  * at the cost of one property read.
  */
 import koffi from 'koffi';
-import { GuestTrap, startFunctionTrap } from './traps.js';
+import { GuestTrap, startFunctionTrap } from '../sandbox/traps.js';
 
 type Realloc = (old: number, oldSize: number, align: number, newSize: number) => number;
 

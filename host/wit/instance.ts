@@ -8,8 +8,10 @@
  * and test/abi.test.ts checks it against stock jco output.
  */
 import type { SocketAddress } from '../backends/address.js';
-import type { InstanceContext } from './context.js';
-import { GuestTrap } from './traps.js';
+import { GuestTrap } from '../sandbox/traps.js';
+import type { Gate } from '../sandbox/gate.js';
+import type { GlueContext } from './context.js';
+import { ADDRESS_ALIGN, ADDRESS_SIZE, liftRunResult, lowerAddress } from './abi.js';
 import { pollImports } from './poll.js';
 import { tcpImports } from './tcp.js';
 import { logImports } from './log.js';
@@ -23,7 +25,13 @@ export interface RunArguments {
   instance: number;
 }
 
-export function hostImports(ctx: InstanceContext): WebAssembly.Imports {
+/**
+ * The import object: one entry per interface of the world, one function per
+ * WIT function. Its names are the world's core imports exactly
+ * (test/world-abi.test.ts checks them against host/generated/world-abi.ts,
+ * which the loader checks every plugin's imports against).
+ */
+export function hostImports(ctx: GlueContext): WebAssembly.Imports {
   return {
     'wasmux:plugin/poll@0.1.0': pollImports(ctx),
     'wasmux:plugin/tcp@0.1.0': tcpImports(ctx),
@@ -54,18 +62,18 @@ export class PluginInstance {
     return imports;
   }
 
-  constructor(module: WebAssembly.Module, private readonly ctx: InstanceContext) {
+  constructor(module: WebAssembly.Module, private readonly ctx: GlueContext, gate: Gate) {
     const imports = PluginInstance.nameImports(hostImports(ctx));
     // The guest runs from here: instantiation runs its start function, if it
     // has one, so the watchdog covers it. Until attach() its imports trap.
-    ctx.gate.startGuest();
+    gate.startGuest();
     const instance = new WebAssembly.Instance(module, imports);
     this.exports = instance.exports;
     const memory = this.exports.memory;
     if (!(memory instanceof WebAssembly.Memory)) throw new GuestTrap('the plugin does not export its memory');
     const realloc = this.exports.cabi_realloc;
     ctx.mem.attach(memory, typeof realloc === 'function' ? (realloc as never) : null);
-    ctx.gate.attached();
+    gate.attached();
   }
 
   /** Runs `_initialize` (top-level code), if the plugin has any. */
@@ -81,25 +89,12 @@ export class PluginInstance {
     const { mem } = this.ctx;
 
     const cfg = mem.writeString(args.config);
-    // list<socket-address>: elements of size 20, align 2 (see tcp.ts lower()).
-    const listPtr = mem.alloc(args.listen.length * 20, 2);
-    args.listen.forEach((a, i) => {
-      const at = listPtr + i * 20;
-      mem.u8[at] = a.v6 ? 1 : 0;
-      if (a.v6) for (let g = 0; g < 8; g++) mem.u16[(at + 2 + 2 * g) >>> 1] = a.groups[g]!;
-      else for (let g = 0; g < 4; g++) mem.u8[at + 2 + g] = a.groups[g]!;
-      mem.u16[(at + 18) >>> 1] = a.port;
-    });
+    // The context flattens to (config, listen, instance); listen is a list<socket-address>.
+    const listPtr = mem.alloc(args.listen.length * ADDRESS_SIZE, ADDRESS_ALIGN);
+    args.listen.forEach((a, i) => lowerAddress(mem, listPtr + i * ADDRESS_SIZE, a));
 
     const ret = run(cfg.ptr, cfg.len, listPtr, args.listen.length, args.instance) >>> 0;
-
-    // result<_, string>: size 12, align 4; string (ptr, len) at 4.
-    mem.sync();
-    mem.checkArea(ret, 12, 4);
-    const disc = mem.u8[ret];
-    let result: string | null = null;
-    if (disc === 1) result = mem.readString(mem.u32[(ret >>> 2) + 1]!, mem.u32[(ret >>> 2) + 2]!, 4096);
-    else if (disc !== 0) throw new GuestTrap(`invalid result discriminant ${disc} from run`);
+    const result = liftRunResult(mem, ret, 4096);
     const post = this.exports.cabi_post_run;
     if (typeof post === 'function') mem.callback(() => post(ret));
     return result;

@@ -2,11 +2,10 @@
  * Host side of wasmux:plugin/limits@0.1.0 (wit/limits.wit): the instance's
  * policy, as the guest may read it. Constant for the instance's life.
  */
-import type { InstanceContext } from './context.js';
+import type { GlueContext } from './context.js';
 
-export function limitsImports(ctx: InstanceContext) {
-  const { mem, limits } = ctx;
-  const memoryLimit = BigInt(limits.maxMemoryBytes);
+export function limitsImports({ mem, host }: GlueContext) {
+  const memoryLimit = BigInt(host.limits.maxMemoryBytes);
   return {
     'memory-limit'(): bigint {
       mem.sync(); // an import called from cabi_realloc or a start function traps here
@@ -14,7 +13,7 @@ export function limitsImports(ctx: InstanceContext) {
     },
     'max-connections'(): number {
       mem.sync();
-      return limits.maxConnections;
+      return host.limits.maxConnections;
     },
   };
 }

@@ -8,26 +8,23 @@
  * escaped by the sink (supervisor/logger.ts), which also marks the line as
  * the guest's.
  */
-import { GuestTrap } from './traps.js';
-import { LOG_LEVELS, type InstanceContext } from './context.js';
-import { LOG_GUEST, LOG_MAX_BYTES } from '../sandbox/log-limiter.js';
+import { LOG_LEVELS } from '../worker/protocol.js';
+import { LOG_MAX_BYTES } from '../sandbox/log-limiter.js';
+import type { GlueContext } from './context.js';
+import { liftEnum } from './abi.js';
 
-export function logImports(ctx: InstanceContext) {
-  const { mem, logLimit } = ctx;
-
+export function logImports({ mem, host }: GlueContext) {
   return {
     log(level: number, ptr: number, len: number): void {
-      level >>>= 0;
-      const name = LOG_LEVELS[level];
-      if (name === undefined) throw new GuestTrap(`invalid log level ${level}`);
+      const name = LOG_LEVELS[liftEnum(level, LOG_LEVELS.length, 'log level')]!;
       ptr >>>= 0;
       len >>>= 0;
       mem.sync();
       mem.check(ptr, len);
-      if (!logLimit.admit(LOG_GUEST)) return;
+      if (!host.admitGuestLine()) return;
       let text = mem.readString(ptr, len, LOG_MAX_BYTES);
       if (len > LOG_MAX_BYTES) text += ` … (${len - LOG_MAX_BYTES} more bytes)`;
-      ctx.log(name, 'guest', text);
+      host.guestLine(name, text);
     },
   };
 }

@@ -8,15 +8,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SocketAddress } from '../backends/address.js';
 import { loadBackend } from '../backends/index.js';
 import { HandleTable } from '../sandbox/handle-table.js';
+import { InstanceHost } from '../sandbox/instance-host.js';
 import { GuestMemory } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
-import { GuestTrap, StopSignal, WatchdogKill } from '../wit/traps.js';
-import { Gate } from '../wit/gate.js';
-import { STAT_LOG_SUPPRESSED, STAT_MEMORY, STAT_OPEN, type InstanceContext, type LogLevel } from '../wit/context.js';
-import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
+import { GuestTrap, StopSignal, WatchdogKill } from '../sandbox/traps.js';
+import { Gate } from '../sandbox/gate.js';
+import { LOG_SHARED_SLOTS, STAT_LOG, STAT_MEMORY, type AddressData, type ExitReason, type WorkerInput, type WorkerMessage } from './protocol.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
-import { LOG_DENIAL, LOG_SHARED_SLOTS, LogLimiter } from '../sandbox/log-limiter.js';
+import { LogLimiter } from '../sandbox/log-limiter.js';
 
 const input = workerData as WorkerInput;
 const port = parentPort!;
@@ -39,13 +39,13 @@ const table = new HandleTable(input.registry, crypto.getRandomValues(new Uint32A
 const backend = (await loadBackend(input.backend)).open({ sendBufferBytes: input.limits.maxSendQueueBytes, creating: table.creatingCell() });
 backend.ownDescriptors.forEach((fd, i) => table.recordOwn(i, fd));
 const stats = new Float64Array(input.stats);
-// In this thread, so that a suppressed line never costs a message to the supervisor.
-const logLimit = new LogLimiter(stats.subarray(STAT_LOG_SUPPRESSED, STAT_LOG_SUPPRESSED + LOG_SHARED_SLOTS), input.logBucket,
-  (message) => post({ type: 'log', level: 'warn', origin: 'host', message }));
-
 const control = new Int32Array(input.control);
-const ctx: InstanceContext = {
-  mem: new GuestMemory((bytes) => (stats[STAT_MEMORY] = bytes)),
+// In this thread, so that a suppressed line never costs a message to the supervisor.
+const logLimit = new LogLimiter(stats.subarray(STAT_LOG, STAT_LOG + LOG_SHARED_SLOTS), input.logBucket,
+  (message) => post({ type: 'log', level: 'warn', origin: 'host', message }));
+const gate = new Gate(control, stats);
+const mem = new GuestMemory((bytes) => (stats[STAT_MEMORY] = bytes));
+const host = new InstanceHost({
   table,
   backend,
   limits: {
@@ -56,15 +56,11 @@ const ctx: InstanceContext = {
   },
   stats,
   control,
-  gate: new Gate(control, stats),
-  clock: { nowMs: performance.now() },
+  gate,
   logLimit,
   log: (level, origin, message) => post({ type: 'log', level, origin, message }),
-  denied: (op, addr, rule) => {
-    if (logLimit.admit(LOG_DENIAL)) post({ type: 'log', level: 'warn', origin: 'host', message: `denied: ${op} ${addr} (${rule})` });
-  },
   listening: (addr) => post({ type: 'listening', address: toData(addr) }),
-};
+});
 
 post({ type: 'started', wakeTarget: backend.wakeTarget, cpuClock: threadCpuClocks()?.current() ?? null });
 
@@ -99,9 +95,9 @@ let reason: ExitReason;
 let message: string | null = null;
 try {
   // The watchdog's clock starts inside, before instantiation (start functions run there).
-  const plugin = new PluginInstance(input.module, ctx);
+  const plugin = new PluginInstance(input.module, { mem, host }, gate);
   plugin.initialize();
-  message = plugin.run({ config: input.config, listen: ctx.limits.listen, instance: input.instance });
+  message = plugin.run({ config: input.config, listen: host.limits.listen, instance: input.instance });
   reason = message === null ? 'returned' : 'failed';
 } catch (e) {
   if (e instanceof StopSignal) {
@@ -115,10 +111,10 @@ try {
     message = e instanceof WebAssembly.RuntimeError ? e.message + guestFrames(e) : e.message;
     // A wasm trap says only "unreachable" when an allocator found memory.grow
     // failing at the cap: tell how much memory the guest had.
-    if (e instanceof WebAssembly.RuntimeError && ctx.mem.attached) {
-      ctx.mem.sync();
+    if (e instanceof WebAssembly.RuntimeError && mem.attached) {
+      mem.sync();
       const mib = (n: number) => +(n / 1048576).toFixed(2);
-      message += ` (linear memory ${mib(ctx.mem.u8.length)} MiB of ${mib(input.limits.maxMemoryBytes)} MiB allowed)`;
+      message += ` (linear memory ${mib(mem.u8.length)} MiB of ${mib(input.limits.maxMemoryBytes)} MiB allowed)`;
     }
   } else if (isGuestStackOverflow(e)) {
     reason = 'trapped';
@@ -137,12 +133,6 @@ try {
 // backend's own descriptors stay either way: the supervisor closes them once
 // this thread is gone, so that a wake-up racing with this exit can never
 // write to a reused descriptor number.
-if (ctx.gate.closing()) {
-  for (const slot of table.openSlots()) {
-    const fd = table.remove(slot);
-    if (fd >= 0) backend.closeSocket(fd);
-  }
-  ctx.stats[STAT_OPEN] = 0;
-}
+if (gate.closing()) host.closeAll();
 
 post({ type: 'exit', reason, message });

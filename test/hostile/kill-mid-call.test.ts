@@ -3,7 +3,7 @@
 // (SO_REUSEPORT), closed at once, and a connection to an allowed listener of
 // this test's, closed at once. Nearly all its time is spent inside those host
 // calls, so the watchdog's kills land in them: each kill must wait for the
-// call to finish (the kill gate, host/wit/gate.ts), so that no socket exists
+// call to finish (the kill gate, host/sandbox/gate.ts), so that no socket exists
 // unrecorded when the thread dies. Under a small CPU budget, 4 workers are
 // killed 20 times or more; afterwards no socket listens on the plugin's port
 // and this process's descriptors are back to their baseline.

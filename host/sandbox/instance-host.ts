@@ -1,0 +1,512 @@
+/**
+ * An instance's host: every rule the sandbox applies to one plugin
+ * instance's calls, apart from how the calls are encoded. The WIT glue
+ * (host/wit/*.ts) lifts a call's arguments out of the guest, calls one
+ * method here, and lowers what it returns; this class owns what happens in
+ * between:
+ *
+ *   the handle table     handles to sockets, kinds, registrations, tokens
+ *   the caps             maxConnections (at accept and connect), maxEventsPerWait,
+ *                        maxRecvBytes, maxBacklog
+ *   the allowlists       listen addresses, outbound connect rules
+ *   the readiness cache  would-block answered without a system call until
+ *                        the next event (drained(): mio's do_io rule)
+ *   the idle sweep       connections with no traffic for idleTimeoutMs
+ *   stop and drain       the supervisor's control words, read at every wait
+ *   the kill gate        around every call that opens or closes a descriptor
+ *   the counters         in shared memory, for the supervisor
+ *
+ * Results are numbers: a handle, a count or 0, or `fail(ErrorCode)` (the
+ * backend contract's encoding). Nothing here reads or writes guest memory
+ * except through the absolute addresses the glue passes for recv and send.
+ */
+import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
+import { codeOf, fail, type Backend } from '../backends/backend.js';
+import { SocketAddress } from '../backends/address.js';
+import {
+  CTRL_DRAIN, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_OPEN, STAT_REFUSED,
+  STAT_WAITS, type LogLevel, type LogOrigin,
+} from '../worker/protocol.js';
+import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD, type HandleTable } from './handle-table.js';
+import { LOG_DENIAL, LOG_GUEST, LOG_NOTICE, LOG_OS_ERROR, type LogLimiter } from './log-limiter.js';
+import type { Gate } from './gate.js';
+import { StopSignal } from './traps.js';
+
+/** What the policy says about this instance (sandbox/policy.ts, as the worker got it). */
+export interface InstanceLimits {
+  /** Open connections (accepted + connected); more are closed at accept, refused at connect. */
+  readonly maxConnections: number;
+  /** The linear-memory cap (enforced in the module itself; told to the guest by limits.memory-limit). */
+  readonly maxMemoryBytes: number;
+  /** Shut down a connection idle this long (ms); 0 = never. */
+  readonly idleTimeoutMs: number;
+  /** SO_SNDBUF for every connection: what a peer that never reads can make the host hold. */
+  readonly maxSendQueueBytes: number;
+  /** Addresses `tcp.listen` may bind (port 0 in the policy allows any port). */
+  readonly listen: readonly SocketAddress[];
+  /** May `tcp.connect` reach `addr`? */
+  connectAllowed(addr: SocketAddress): boolean;
+  readonly maxEventsPerWait: number;
+  readonly maxRecvBytes: number;
+  readonly maxBacklog: number;
+  /** Whether listeners set SO_REUSEPORT (several workers share the port). */
+  readonly sharedListen: boolean;
+}
+
+export interface InstanceHostOptions {
+  readonly table: HandleTable;
+  readonly backend: Backend;
+  readonly limits: InstanceLimits;
+  /** Counters in shared memory (worker/protocol.ts STAT_*). */
+  readonly stats: Float64Array;
+  /** Control words in shared memory (worker/protocol.ts CTRL_*). */
+  readonly control: Int32Array;
+  /** The kill gate over control[CTRL_STATE]: every call that opens or closes a descriptor passes it. */
+  readonly gate: Gate;
+  /**
+   * The instance's log rate. Every line written on the guest's behalf asks
+   * `logLimit.admit(kind)` first, before it builds its text.
+   */
+  readonly logLimit: LogLimiter;
+  /** Writes one line about this instance (already admitted). */
+  log(level: LogLevel, origin: LogOrigin, message: string): void;
+  /** The guest started listening on `addr` (the supervisor reports the address). */
+  listening(addr: SocketAddress): void;
+}
+
+/** Connections closed at the cap within one accept call before the guest is told to retry. */
+const REFUSE_BATCH = 256;
+const MAX_WAIT_MS = 0x7fffffff;
+/** Direction of a would-block, for drained(). */
+const READ = 0;
+const WRITE = 1;
+
+export class InstanceHost {
+  readonly table: HandleTable;
+  readonly backend: Backend;
+  readonly limits: InstanceLimits;
+  /** performance.now() as of the last wait: a clock read for free. */
+  readonly clock = { nowMs: performance.now() };
+  /** The address accept(), localAddress() and peerAddress() report (valid until the next call). */
+  readonly address = new SocketAddress();
+  /**
+   * What wait() reports: per event, the token's low and high halves and
+   * the WIT readiness bits. Allocated once for maxEventsPerWait.
+   */
+  readonly events: Uint32Array;
+
+  private readonly opts: InstanceHostOptions;
+  private readonly stats: Float64Array;
+  private readonly control: Int32Array;
+  private readonly gate: Gate;
+  private readonly logLimit: LogLimiter;
+  private readonly out: Uint32Array;
+  private readonly stop = new StopSignal();
+  private readonly listenRule: string;
+  private readonly sweepEveryMs: number;
+  private nextSweep: number;
+  private drainedListeners = false;
+  private refusedLogged = false;
+
+  constructor(opts: InstanceHostOptions) {
+    this.opts = opts;
+    ({ table: this.table, backend: this.backend, limits: this.limits, stats: this.stats, control: this.control, gate: this.gate,
+      logLimit: this.logLimit } = opts);
+    const max = this.limits.maxEventsPerWait;
+    this.out = new Uint32Array(2 * max);
+    this.events = new Uint32Array(3 * max);
+    // Built once: a denial in a loop must not build it each time.
+    this.listenRule = `listen addresses are ${this.limits.listen.map(String).join(', ') || '(none)'}`;
+    // Idle connections are found by a sweep at most every second (a quarter
+    // of the timeout when that is shorter): O(open handles) per sweep, nothing per call.
+    const idleMs = this.limits.idleTimeoutMs;
+    this.sweepEveryMs = idleMs > 0 ? Math.max(10, Math.min(1000, Math.floor(idleMs / 4))) : 0;
+    this.nextSweep = performance.now() + this.sweepEveryMs;
+  }
+
+  // ---- poll -------------------------------------------------------------------------
+
+  register(h: number, tokenLo: number, tokenHi: number, interest: number): number {
+    const slot = this.table.lookup(h);
+    return slot < 0 ? fail(ErrorCode.BadHandle) : this.setInterest(slot, tokenLo, tokenHi, interest, false);
+  }
+
+  reregister(h: number, tokenLo: number, tokenHi: number, interest: number): number {
+    const slot = this.table.lookup(h);
+    return slot < 0 ? fail(ErrorCode.BadHandle) : this.setInterest(slot, tokenLo, tokenHi, interest, true);
+  }
+
+  deregister(h: number): number {
+    const { table } = this;
+    const slot = table.lookup(h);
+    if (slot < 0) return fail(ErrorCode.BadHandle);
+    if (table.registered[slot] === 0) return fail(ErrorCode.Closed);
+    const r = this.backend.deregister(table.fds[slot]!);
+    table.registered[slot] = 0;
+    return r;
+  }
+
+  /**
+   * Blocks until events or the deadline (`timeoutMs` < 0: none), serving
+   * the supervisor's stop and drain, the idle sweep and the log summaries
+   * meanwhile. Writes the events (token halves, readiness) into `events`
+   * and returns how many. Throws the StopSignal when the instance is to stop.
+   */
+  wait(max: number, timeoutMs: number): number {
+    const { table, backend, control, gate, out, logLimit, clock } = this;
+    max = Math.min(Math.max(max, 1), this.limits.maxEventsPerWait);
+    let now = performance.now();
+    const timeout = timeoutMs < 0 ? -1 : Math.min(timeoutMs, MAX_WAIT_MS);
+    const deadline = timeout < 0 ? Infinity : now + timeout;
+    const sweepEveryMs = this.sweepEveryMs;
+    let n: number;
+    for (;;) {
+      if (Atomics.load(control, CTRL_STOP) !== 0) throw gate.die(this.stop);
+      if (control[CTRL_DRAIN] !== 0 && !this.drainedListeners) {
+        gate.enter();
+        this.drainListeners();
+        gate.leave();
+      }
+      // Block until the guest's deadline, but wake for the idle sweep.
+      // Never more than the guest asked for: (now + t) - now can round to a hair over t.
+      let slice = deadline === Infinity ? -1 : Math.min(timeout, Math.max(0, Math.ceil(deadline - now)));
+      if (sweepEveryMs > 0 && (slice < 0 || slice > sweepEveryMs)) slice = sweepEveryMs;
+      // Log lines were suppressed: write their summary when due, even if the guest has gone quiet.
+      if (logLimit.summaryDue !== Infinity) slice = logLimit.wakeForSummary(now, slice);
+      // Refused once the instance is dead (a trap is final): it never blocks again.
+      gate.enterWait();
+      n = backend.wait(out, max, slice);
+      now = performance.now();
+      clock.nowMs = now;
+      // The guest may run again from here: the watchdog measures from this tick.
+      gate.leaveWait(now);
+      if (Atomics.load(control, CTRL_STOP) !== 0) throw gate.die(this.stop);
+      if (sweepEveryMs > 0 && now >= this.nextSweep) this.sweepIdle(now);
+      // Nothing yet (a sweep, a wake-up, an early return): only events or
+      // the guest's own deadline end the call.
+      if (n !== 0 || now >= deadline) break;
+    }
+    if (n < 0) n = 0; // an interrupted wait: report nothing
+    this.stats[STAT_WAITS]++;
+
+    // Translate (key, readiness) into (token, readiness), dropping events of
+    // handles closed since they were registered (stale keys), and refresh
+    // the readiness cache.
+    const events = this.events;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      const slot = table.lookup(out[2 * i]!);
+      if (slot < 0 || table.registered[slot] === 0) continue;
+      const ready = out[2 * i + 1]!;
+      if (ready & READY_READABLE) table.readReady[slot] = 1;
+      if (ready & READY_WRITABLE) table.writeReady[slot] = 1;
+      if (ready & (READY_READ_CLOSED | READY_HANG_UP | READY_ERROR)) table.peerClosed[slot] = 1;
+      events[3 * count] = table.tokenLo[slot]!;
+      events[3 * count + 1] = table.tokenHi[slot]!;
+      events[3 * count + 2] = ready;
+      count++;
+    }
+    this.stats[STAT_EVENTS] += count;
+    return count;
+  }
+
+  // ---- tcp ----------------------------------------------------------------------------
+
+  // The calls that open or close a descriptor run inside the kill gate
+  // (gate.enter() ... gate.leave(), see gate.ts), the checks before them too:
+  // once the instance is dead, each throws before doing anything.
+  listen(addr: SocketAddress, backlog: number): number {
+    this.gate.enter();
+    const r = this.listenGated(addr, backlog);
+    this.gate.leave();
+    if (r >= 0) this.opts.listening(addr.clone());
+    return r;
+  }
+
+  private listenGated(addr: SocketAddress, backlog: number): number {
+    const { limits } = this;
+    if (!limits.listen.some((allowed) => allowed.equals(addr))) {
+      this.denied('listen', addr, this.listenRule);
+      return fail(ErrorCode.Denied);
+    }
+    if (backlog === 0) return fail(ErrorCode.Invalid);
+    const fd = this.backend.listen(addr, Math.min(backlog, limits.maxBacklog), limits.sharedListen);
+    return fd < 0 ? this.other('listen', fd) : this.adopt(fd, KIND_LISTENER);
+  }
+
+  /** Accepts one connection on listener `h`; its peer is `address` afterwards. */
+  accept(h: number): number {
+    const { table } = this;
+    const slot = table.lookup(h);
+    if (slot < 0 || (table.kind[slot] !== KIND_LISTENER && table.kind[slot] !== KIND_DRAINED)) return fail(ErrorCode.BadHandle);
+    if (table.kind[slot] === KIND_DRAINED) return fail(ErrorCode.WouldBlock); // draining: no new connections
+    if (this.cachedWouldBlock(slot, READ)) return fail(ErrorCode.WouldBlock);
+    this.gate.enter();
+    const r = this.acceptOne(table.fds[slot]!);
+    this.gate.leave();
+    if (r >= 0) {
+      this.stats[STAT_ACCEPTED]++;
+      return r;
+    }
+    if (codeOf(r) === ErrorCode.WouldBlock) this.drained(slot, READ);
+    return this.other('accept', r);
+  }
+
+  connect(addr: SocketAddress): number {
+    this.gate.enter();
+    const r = this.connectGated(addr);
+    this.gate.leave();
+    return r;
+  }
+
+  private connectGated(addr: SocketAddress): number {
+    if (!this.limits.connectAllowed(addr)) {
+      this.denied('connect', addr, 'no outbound rule allows it');
+      return fail(ErrorCode.Denied);
+    }
+    if (this.stats[STAT_OPEN]! >= this.limits.maxConnections) return fail(ErrorCode.Limit);
+    const fd = this.backend.connect(addr);
+    return fd < 0 ? this.other('connect', fd) : this.adopt(fd, KIND_STREAM);
+  }
+
+  /**
+   * First half of recv: the slot of stream `h` when a read may find data,
+   * else fail() (bad handle, max 0, or would-block from the readiness
+   * cache). The glue then lends a buffer of recvLength(max) and calls recvInto.
+   */
+  recvStart(h: number, max: number): number {
+    const slot = this.stream(h);
+    if (slot < 0) return fail(ErrorCode.BadHandle);
+    if (max === 0) return fail(ErrorCode.Invalid);
+    // Drained since the last event; the next readable event sets it again.
+    if (this.cachedWouldBlock(slot, READ)) return fail(ErrorCode.WouldBlock);
+    return slot;
+  }
+
+  /** Bytes one recv asks the kernel for: the guest's max, within maxRecvBytes. */
+  recvLength(max: number): number {
+    return Math.min(max, this.limits.maxRecvBytes);
+  }
+
+  /** Second half of recv: reads up to `len` bytes into guest memory at absolute address `at`. */
+  recvInto(slot: number, at: number, len: number): number {
+    const { table } = this;
+    const r = this.backend.recv(table.fds[slot]!, at, len);
+    if (r >= 0) {
+      table.active[slot] = this.clock.nowMs;
+      // A short read means the socket buffer is empty: any later data
+      // brings a new edge, so the next recv need not ask the kernel.
+      // Not once the peer has closed: end of stream brings no new edge.
+      if (r < len && r > 0 && !table.peerClosed[slot]) this.drained(slot, READ);
+      this.stats[STAT_BYTES_IN] += r;
+      return r;
+    }
+    if (codeOf(r) === ErrorCode.WouldBlock) this.drained(slot, READ);
+    return this.other('recv', r);
+  }
+
+  /** Sends `len` bytes of guest memory at absolute address `at` (the glue has checked them). */
+  send(h: number, at: number, len: number): number {
+    const { table } = this;
+    const slot = this.stream(h);
+    if (slot < 0) return fail(ErrorCode.BadHandle);
+    if (len === 0) return 0;
+    if (this.cachedWouldBlock(slot, WRITE)) return fail(ErrorCode.WouldBlock);
+    const r = this.backend.send(table.fds[slot]!, at, len);
+    if (r >= 0) {
+      table.active[slot] = this.clock.nowMs;
+      if (r < len) this.drained(slot, WRITE);
+      this.stats[STAT_BYTES_OUT] += r;
+      return r;
+    }
+    if (codeOf(r) === ErrorCode.WouldBlock) this.drained(slot, WRITE);
+    return this.other('send', r);
+  }
+
+  shutdown(h: number, how: number): number {
+    const slot = this.stream(h);
+    return slot < 0 ? fail(ErrorCode.BadHandle) : this.other('shutdown', this.backend.shutdown(this.table.fds[slot]!, how));
+  }
+
+  close(h: number): number {
+    this.gate.enter();
+    const r = this.closeGated(h);
+    this.gate.leave();
+    return r;
+  }
+
+  private closeGated(h: number): number {
+    const { table, stats } = this;
+    const slot = table.lookup(h);
+    if (slot < 0) return fail(ErrorCode.BadHandle);
+    if (table.kind[slot] === KIND_STREAM) {
+      stats[STAT_OPEN]--;
+      if (stats[STAT_OPEN]! < this.limits.maxConnections) this.refusedLogged = false;
+    }
+    const fd = table.remove(slot);
+    if (fd >= 0) this.backend.closeSocket(fd);
+    return 0;
+  }
+
+  /** The local (or, of a stream, the peer's) address of `h` into `address`. */
+  addressOf(h: number, ofPeer: boolean): number {
+    const slot = ofPeer ? this.stream(h) : this.table.lookup(h);
+    if (slot < 0) return fail(ErrorCode.BadHandle);
+    const fd = this.table.fds[slot]!;
+    const r = ofPeer ? this.backend.peerAddress(fd, this.address) : this.backend.localAddress(fd, this.address);
+    return this.other(ofPeer ? 'peer-address' : 'local-address', r);
+  }
+
+  // ---- log ----------------------------------------------------------------------------
+
+  /** Whether a guest log line may be written now (asked before its text is decoded). */
+  admitGuestLine(): boolean {
+    return this.logLimit.admit(LOG_GUEST);
+  }
+
+  guestLine(level: LogLevel, text: string): void {
+    this.opts.log(level, 'guest', text);
+  }
+
+  // ---- the rules' internals -------------------------------------------------------------
+
+  private stream(h: number): number {
+    const slot = this.table.lookup(h);
+    return slot >= 0 && this.table.kind[slot] === KIND_STREAM ? slot : -1;
+  }
+
+  private setInterest(slot: number, tokenLo: number, tokenHi: number, interest: number, again: boolean): number {
+    const { table } = this;
+    if (interest === 0) return fail(ErrorCode.Invalid);
+    if (again !== (table.registered[slot] === 1)) return fail(ErrorCode.Closed);
+    const fd = table.fds[slot]!;
+    const key = table.handleOf(slot);
+    const r = again ? this.backend.reregister(fd, key, interest) : this.backend.register(fd, key, interest);
+    if (r < 0) return r;
+    table.registered[slot] = 1;
+    table.interest[slot] = interest;
+    table.tokenLo[slot] = tokenLo;
+    table.tokenHi[slot] = tokenHi;
+    // Unknown until the OS says otherwise; the re-arm may also bring an event.
+    table.readReady[slot] = 1;
+    table.writeReady[slot] = 1;
+    return 0;
+  }
+
+  // The readiness cache: a handle registered for a direction that was seen
+  // drained (would-block, or a short read or write) since its last event in
+  // that direction cannot succeed, and its next event is sure to come.
+  private cachedWouldBlock(slot: number, direction: number): boolean {
+    const { table } = this;
+    if (!table.registered[slot]) return false;
+    return direction === READ
+      ? (table.interest[slot]! & INTEREST_READABLE) !== 0 && !table.readReady[slot]
+      : (table.interest[slot]! & INTEREST_WRITABLE) !== 0 && !table.writeReady[slot];
+  }
+
+  // A direction was found drained: remembered until the next event, and
+  // told to the backend, which re-arms where the OS will not on its own
+  // (mio's do_io: poll(2) and IOCP re-arm a drained direction).
+  private drained(slot: number, direction: number): void {
+    const { table } = this;
+    if (direction === READ) table.readReady[slot] = 0;
+    else table.writeReady[slot] = 0;
+    if (table.registered[slot]) this.backend.drained?.(table.fds[slot]!, direction === READ ? INTEREST_READABLE : INTEREST_WRITABLE);
+  }
+
+  // Adds a new socket to the table, or closes it when the table is full.
+  // Like everything that opens or closes a descriptor here, it runs inside
+  // the kill gate (gate.enter() ... gate.leave(), see gate.ts): the socket
+  // and its record in the shared registry come and go together.
+  private adopt(fd: number, kind: number): number {
+    const { table } = this;
+    const h = table.insert(fd, kind);
+    if (h < 0) {
+      table.abandon();
+      this.backend.closeSocket(fd);
+      return fail(ErrorCode.Limit);
+    }
+    if (kind === KIND_STREAM) {
+      this.stats[STAT_OPEN]++;
+      table.active[table.lookup(h)] = this.clock.nowMs;
+    }
+    return h;
+  }
+
+  // Accepts one connection within the policy's connection cap. At the cap,
+  // connections are accepted and closed at once (the client sees the close,
+  // the backlog does not fill up) and the guest sees would-block. A flood is
+  // closed REFUSE_BATCH at a time: then the guest gets `limit` (retry
+  // shortly), so one accept call never holds the instance for long.
+  private acceptOne(listener: number): number {
+    const { table, backend, stats } = this;
+    const maxConnections = this.limits.maxConnections;
+    for (let refused = 0; refused < REFUSE_BATCH; refused++) {
+      const fd = backend.accept(listener, this.address);
+      if (fd < 0) return fd;
+      if (stats[STAT_OPEN]! < maxConnections) return this.adopt(fd, KIND_STREAM);
+      table.abandon();
+      backend.closeSocket(fd);
+      stats[STAT_REFUSED]++;
+      if (!this.refusedLogged) {
+        this.refusedLogged = true;
+        if (this.logLimit.admit(LOG_NOTICE)) {
+          this.opts.log('warn', 'host', `connection cap reached (maxConnections ${maxConnections}): closing new connections until some end`);
+        }
+      }
+    }
+    return fail(ErrorCode.Limit);
+  }
+
+  // An OS failure the errno table could not name: logged (within the rate).
+  private other(op: string, r: number): number {
+    if (r < 0 && codeOf(r) === ErrorCode.Other && this.logLimit.admit(LOG_OS_ERROR)) {
+      this.opts.log('warn', 'host', `tcp.${op}: unexpected OS error ${this.backend.lastOsError()}`);
+    }
+    return r;
+  }
+
+  private denied(op: 'listen' | 'connect', addr: SocketAddress, rule: string): void {
+    if (this.logLimit.admit(LOG_DENIAL)) this.opts.log('warn', 'host', `denied: ${op} ${addr} (${rule})`);
+  }
+
+  // Shut down (both ways) every stream without traffic for idleTimeoutMs.
+  // The guest sees end of stream / hang-up on its next wait and closes the handle.
+  private sweepIdle(now: number): void {
+    const { table, backend, stats } = this;
+    const idleMs = this.limits.idleTimeoutMs;
+    this.nextSweep = now + this.sweepEveryMs;
+    for (const slot of table.openSlots()) {
+      if (table.kind[slot] !== KIND_STREAM || table.idleShut[slot] || now - table.active[slot]! < idleMs) continue;
+      table.idleShut[slot] = 1;
+      backend.shutdown(table.fds[slot]!, 2);
+      stats[STAT_IDLE_CLOSED]++;
+    }
+  }
+
+  // Draining: close every listener (no new connections), keep the handles
+  // valid so the guest's accept just says would-block; open streams go on.
+  // It closes descriptors: called inside the kill gate.
+  private drainListeners(): void {
+    const { table } = this;
+    this.drainedListeners = true;
+    for (const slot of table.openSlots()) {
+      if (table.kind[slot] !== KIND_LISTENER) continue;
+      const fd = table.fds[slot]!;
+      table.fds[slot] = NO_FD;
+      table.kind[slot] = KIND_DRAINED;
+      table.registered[slot] = 0;
+      this.backend.closeSocket(fd);
+    }
+  }
+
+  /** At the end of the instance (inside the gate): closes what the guest left open. */
+  closeAll(): void {
+    const { table } = this;
+    for (const slot of table.openSlots()) {
+      const fd = table.remove(slot);
+      if (fd >= 0) this.backend.closeSocket(fd);
+    }
+    this.stats[STAT_OPEN] = 0;
+  }
+}
