@@ -1,7 +1,8 @@
 // Generates the contract's vocabulary from wit/, once for each side:
 //
 //   host/generated/contract.ts           the enums and flags (error-code,
-//                                        interest, readiness, shutdown-how)
+//                                        interest, readiness, shutdown-how,
+//                                        log level)
 //                                        and every canonical-ABI layout the
 //                                        glue reads or writes
 //   assembly/sdk/generated/contract.ts   the same for the SDK's bindings
@@ -329,7 +330,7 @@ const upper = (s) => s.replace(/[-.]/g, '_').toUpperCase();
 
 const poll = interfaces.get('poll');
 const tcp = interfaces.get('tcp');
-const enums = [['error-code', poll], ['shutdown-how', tcp]].map(([n, i]) => ({ name: n, cases: resolveName(i, n).def.cases }));
+const enums = [['error-code', poll], ['shutdown-how', tcp], ['level', interfaces.get('log')]].map(([n, i]) => ({ name: n, cases: resolveName(i, n).def.cases }));
 const flags = [['interest', poll], ['readiness', poll]].map(([n, i]) => ({ name: n, cases: resolveName(i, n).def.cases }));
 
 // Layouts: the named types the glue reads or writes, and the result of

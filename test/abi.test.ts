@@ -33,10 +33,10 @@ import { HandleTable, registryBytes } from '../host/sandbox/handle-table.js';
 import { SocketAddress } from '../host/backends/address.js';
 import { ERROR_CODE_NAMES, type ErrorCode } from '../host/generated/contract.js';
 import { fail, type Backend } from '../host/backends/backend.js';
-import { CTRL_COUNT, LOG_SHARED_SLOTS, STAT_COUNT, type LogLevel } from '../host/worker/protocol.js';
-import { LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
+import { CTRL_COUNT, STAT_COUNT } from '../host/sandbox/shared.js';
+import { LOG_SHARED_SLOTS, LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
 import { Gate } from '../host/sandbox/gate.js';
-import { InstanceHost } from '../host/sandbox/instance-host.js';
+import { InstanceHost, type LogLevel } from '../host/sandbox/instance-host.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PLUGIN = join(root, 'dist/test-plugins/abi.wasm');

@@ -8,13 +8,13 @@ import { parse } from '@bytecodealliance/jco';
 import { PluginInstance } from '../host/wit/instance.js';
 import { GuestMemory } from '../host/wit/guest-memory.js';
 import { HandleTable, registryBytes } from '../host/sandbox/handle-table.js';
-import { CTRL_COUNT, CTRL_RUN_SEQ, CTRL_STATE, LOG_SHARED_SLOTS, STAT_COUNT } from '../host/worker/protocol.js';
+import { CTRL_COUNT, CTRL_RUN_SEQ, CTRL_STATE, STAT_COUNT } from '../host/sandbox/shared.js';
 import { FLAG_DEAD, FLAG_KILL, Gate, MODE_GUEST, MODE_HOST, MODE_WAIT, charged, modeOf, requestKill } from '../host/sandbox/gate.js';
 import { GuestTrap, WatchdogKill } from '../host/sandbox/traps.js';
 import { InstanceHost } from '../host/sandbox/instance-host.js';
 import type { Backend } from '../host/backends/backend.js';
 import { IMPORTS, runtime } from './helpers/wat.js';
-import { LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
+import { LOG_SHARED_SLOTS, LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
 
 function freshGate(): { gate: Gate; control: Int32Array } {
   const control = new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4));

@@ -5,9 +5,8 @@
 // next incarnation.
 import { describe, it, expect, afterEach, vi } from 'vitest';
 import {
-  LOG_DENIAL, LOG_GUEST, LOG_OS_ERROR, LogLimiter, bucketAfter, fullBucket, pendingSummary,
+  LOG_DENIAL, LOG_GUEST, LOG_OS_ERROR, LOG_SHARED_SLOTS, LogLimiter, bucketAfter, fullBucket, pendingSummary,
 } from '../host/sandbox/log-limiter.js';
-import { LOG_SHARED_SLOTS } from '../host/worker/protocol.js';
 
 afterEach(() => {
   vi.useRealTimers();

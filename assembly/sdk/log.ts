@@ -1,7 +1,8 @@
 import { log_log } from "./bindings";
+import { Level } from "./generated/contract";
 
-/** Log levels: the WIT `level` enum. */
-export enum Level { Trace = 0, Debug = 1, Info = 2, Warn = 3, Error = 4 }
+/** Log levels: the WIT `level` enum (generated from wit/log.wit). */
+export { Level } from "./generated/contract";
 
 /** Writes one log line through the host (tagged with plugin and instance). */
 export function log(level: Level, message: string): void {

@@ -42,7 +42,7 @@
  * spread sockets over AFD handles of 32): the handle table records only a
  * few backend descriptors, for the supervisor to close if the worker dies.
  */
-import koffi from 'koffi';
+import { addressOf, bigAddressOf, viewOf } from '../ffi/native-memory.js';
 import * as w from '../ffi/win32.js';
 import { NTSTATUS, WSA, ntSuccess } from '../ffi/errors-win32.js';
 import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
@@ -147,7 +147,7 @@ class RequestBlocks {
     const ptr = w.HeapAlloc(this.heap, w.HEAP_ZERO_MEMORY, bytes);
     if (ptr === null) throw new Error('wasmux: HeapAlloc failed for AFD poll blocks');
     const first = this.chunks.length * CHUNK_SLOTS;
-    this.chunks.push({ ptr, base: Number(koffi.address(ptr)), u32: new Uint32Array(koffi.view(ptr, bytes)) });
+    this.chunks.push({ ptr, base: addressOf(ptr), u32: new Uint32Array(viewOf(ptr, bytes)) });
     for (let s = first + CHUNK_SLOTS - 1; s >= first; s--) this.free.push(s);
   }
 
@@ -504,10 +504,10 @@ function openAfd(port: number): number | string {
   const unicode = Buffer.alloc(w.UNICODE_STRING_SIZE);
   unicode.writeUInt16LE(name.length, 0);
   unicode.writeUInt16LE(name.length, 2);
-  unicode.writeBigUInt64LE(koffi.address(name), 8);
+  unicode.writeBigUInt64LE(bigAddressOf(name), 8);
   const attrs = Buffer.alloc(w.OBJECT_ATTRIBUTES_SIZE);
   attrs.writeUInt32LE(w.OBJECT_ATTRIBUTES_SIZE, 0);
-  attrs.writeBigUInt64LE(koffi.address(unicode), 16);
+  attrs.writeBigUInt64LE(bigAddressOf(unicode), 16);
   const handle = Buffer.alloc(8);
   const iosb = Buffer.alloc(w.IO_STATUS_BLOCK_SIZE);
   const st = w.NtCreateFile(handle, w.SYNCHRONIZE, attrs, iosb, null, 0, w.FILE_SHARE_READ | w.FILE_SHARE_WRITE,

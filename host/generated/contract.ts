@@ -24,6 +24,15 @@ export const enum ShutdownHow {
   Both = 2,
 }
 export const SHUTDOWN_HOW_NAMES = ['receive', 'send', 'both'] as const;
+/** wit: level */
+export const enum Level {
+  Trace = 0,
+  Debug = 1,
+  Info = 2,
+  Warn = 3,
+  Error = 4,
+}
+export const LEVEL_NAMES = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 
 // The WIT flags, by bit.
 export const INTEREST_READABLE = 1;

@@ -7,8 +7,33 @@
  */
 import { WasmuxError } from '../errors.js';
 import { CORE_EXPORTS, CORE_IMPORTS, REQUIRED_EXPORTS } from '../generated/world-abi.js';
-import { MODULE_LIMITS } from '../sandbox/module-limits.js';
 import type { CoreModule, Feature } from './core-module.js';
+
+/**
+ * Fixed per-module limits: sanity limits far above what any plugin needs
+ * and far below what would hurt the host (not policy: no plugin comes near
+ * them; the policy's memory and table caps are written into the module,
+ * sandbox/module-limits.ts). The
+ * largest plugin in this repository (resp) has 212 functions, 44 globals,
+ * 21 types, one table of 31 elements, 859 data segments and 99 KiB of code.
+ */
+export const MODULE_LIMITS = {
+  /** Bytes of the core module (its compiled code is several times larger). */
+  moduleBytes: 16 * 1024 * 1024,
+  /** Functions defined (V8 allows 1,000,000). */
+  functions: 100_000,
+  /** Globals defined (V8 allows 1,000,000). */
+  globals: 100_000,
+  /** Function types. */
+  types: 100_000,
+  /** Tables defined (their elements are capped by the policy's maxTableElements). */
+  tables: 100,
+  elementSegments: 100_000,
+  /** Items of all element segments (each a reference on the worker's heap, like a table element). */
+  elementItems: 1_000_000,
+  dataSegments: 100_000,
+} as const;
+
 
 /**
  * WebAssembly 2.0: what wasmux runs. Later proposals are refused, because the

@@ -31,7 +31,7 @@
  * the addresses, register, log and the clocks create no descriptor and stay
  * outside the gate (their cost is unchanged).
  */
-import { CTRL_RUN_SEQ, CTRL_STATE, STAT_RUN_STARTED_AT } from '../worker/protocol.js';
+import { CTRL_RUN_SEQ, CTRL_STATE, STAT_RUN_STARTED_AT } from './shared.js';
 import { WatchdogKill, observeTraps, startFunctionTrap } from './traps.js';
 
 const MODE = 3;

@@ -20,17 +20,22 @@
  * backend contract's encoding). Nothing here reads or writes guest memory
  * except through the absolute addresses the glue passes for recv and send.
  */
-import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
+import { LEVEL_NAMES, ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
 import { codeOf, fail, type Backend } from '../backends/backend.js';
 import { SocketAddress } from '../backends/address.js';
 import {
   CTRL_DRAIN, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_OPEN, STAT_REFUSED,
-  STAT_WAITS, type LogLevel, type LogOrigin,
-} from '../worker/protocol.js';
+  STAT_WAITS,
+} from './shared.js';
 import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD, type HandleTable } from './handle-table.js';
 import { LOG_DENIAL, LOG_GUEST, LOG_NOTICE, LOG_OS_ERROR, type LogLimiter } from './log-limiter.js';
 import type { Gate } from './gate.js';
 import { StopSignal } from './traps.js';
+
+/** A log line's level: the WIT `level` enum's names. */
+export type LogLevel = (typeof LEVEL_NAMES)[number];
+/** Who wrote a line's text: the host (about an instance), or the guest itself (its `log` calls). */
+export type LogOrigin = 'host' | 'guest';
 
 /** What the policy says about this instance (sandbox/policy.ts, as the worker got it). */
 export interface InstanceLimits {
@@ -57,9 +62,9 @@ export interface InstanceHostOptions {
   readonly table: HandleTable;
   readonly backend: Backend;
   readonly limits: InstanceLimits;
-  /** Counters in shared memory (worker/protocol.ts STAT_*). */
+  /** Counters in shared memory (sandbox/shared.ts STAT_*). */
   readonly stats: Float64Array;
-  /** Control words in shared memory (worker/protocol.ts CTRL_*). */
+  /** Control words in shared memory (sandbox/shared.ts CTRL_*). */
   readonly control: Int32Array;
   /** The kill gate over control[CTRL_STATE]: every call that opens or closes a descriptor passes it. */
   readonly gate: Gate;

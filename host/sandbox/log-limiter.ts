@@ -26,7 +26,6 @@ export const LOG_BURST = 200;
 export const LOG_RATE = 100;
 /** Bytes of guest text per line (before escaping); the rest is cut and its length said. */
 export const LOG_MAX_BYTES = 4096;
-import { LOG_SHARED_SLOTS, type LogBucket } from '../worker/protocol.js';
 const SUMMARY_EVERY_MS = 1000;
 
 /** What a line is, for the counts of a summary. */
@@ -51,9 +50,14 @@ const KINDS = KIND_NAMES.length;
 const SINCE = KINDS;
 const TOKENS = KINDS + 1;
 const TOKENS_AT = KINDS + 2;
-// The shared slots a limiter needs: the counts, then SINCE, TOKENS, TOKENS_AT.
-// Their number is part of the counters' layout (worker/protocol.ts).
-if (TOKENS_AT + 1 !== LOG_SHARED_SLOTS) throw new Error(`log limiter: ${TOKENS_AT + 1} shared slots, the layout has ${LOG_SHARED_SLOTS}`);
+/** The shared slots a limiter needs: the counts, then SINCE, TOKENS, TOKENS_AT (the last slots of the counters, sandbox/shared.ts). */
+export const LOG_SHARED_SLOTS = TOKENS_AT + 1;
+
+/** A token bucket's state: its tokens as of `at` (performance.timeOrigin + performance.now() ms). */
+export interface LogBucket {
+  tokens: number;
+  at: number;
+}
 
 /** The bucket of an instance that has not logged yet: a whole burst. */
 export function fullBucket(): LogBucket {

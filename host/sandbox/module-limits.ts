@@ -8,9 +8,8 @@
  * as memory: their elements live on the worker's V8 heap (8 bytes each), so
  * a few tables of ten million entries would take hundreds of MiB.
  *
- * Everything else a module declares is bounded by MODULE_LIMITS, sanity
- * limits far above what any plugin needs and far below what would hurt the
- * host; host/loader/validate.ts checks them at load.
+ * Everything else a module declares is bounded at load by MODULE_LIMITS
+ * (loader/validate.ts).
  */
 import { WasmuxError } from '../errors.js';
 import { readCoreModule, type Limits } from '../loader/core-module.js';
@@ -18,28 +17,6 @@ import { readCoreModule, type Limits } from '../loader/core-module.js';
 const PAGE = 65536;
 const TABLE_SECTION = 4;
 const MEMORY_SECTION = 5;
-
-/**
- * Fixed per-module limits (not policy: no plugin comes near them). The
- * largest plugin in this repository (resp) has 212 functions, 44 globals,
- * 21 types, one table of 31 elements, 859 data segments and 99 KiB of code.
- */
-export const MODULE_LIMITS = {
-  /** Bytes of the core module (its compiled code is several times larger). */
-  moduleBytes: 16 * 1024 * 1024,
-  /** Functions defined (V8 allows 1,000,000). */
-  functions: 100_000,
-  /** Globals defined (V8 allows 1,000,000). */
-  globals: 100_000,
-  /** Function types. */
-  types: 100_000,
-  /** Tables defined (their elements are capped by the policy's maxTableElements). */
-  tables: 100,
-  elementSegments: 100_000,
-  /** Items of all element segments (each a reference on the worker's heap, like a table element). */
-  elementItems: 1_000_000,
-  dataSegments: 100_000,
-} as const;
 
 /** Caps from the policy, written into the module. */
 export interface ModuleCaps {

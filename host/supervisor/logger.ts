@@ -1,6 +1,6 @@
-import type { LogLevel, LogOrigin } from '../worker/protocol.js';
+import type { LogLevel, LogOrigin } from '../sandbox/instance-host.js';
 
-export type { LogOrigin } from '../worker/protocol.js';
+export type { LogOrigin } from '../sandbox/instance-host.js';
 
 /** One log line from the host or a plugin instance. */
 export interface LogEntry {

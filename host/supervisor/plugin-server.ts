@@ -14,11 +14,11 @@ import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { openFileLimit } from '../ffi/open-files.js';
 import { describePolicy, type Policy } from '../sandbox/policy.js';
-import { CTRL_COUNT, CTRL_DRAIN, CTRL_RUN_SEQ, CTRL_STATE, CTRL_STOP, LOG_SHARED_SLOTS, STAT_ACCEPTED, STAT_BYTES_IN,
+import { CTRL_COUNT, CTRL_DRAIN, CTRL_RUN_SEQ, CTRL_STATE, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
   STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_LOG, STAT_MEMORY, STAT_OPEN, STAT_REFUSED,
-  STAT_RUN_STARTED_AT, STAT_WAITS, type LogBucket,
-} from '../worker/protocol.js';
-import { bucketAfter, fullBucket, pendingSummary } from '../sandbox/log-limiter.js';
+  STAT_RUN_STARTED_AT, STAT_WAITS,
+} from '../sandbox/shared.js';
+import { LOG_SHARED_SLOTS, bucketAfter, fullBucket, pendingSummary, type LogBucket } from '../sandbox/log-limiter.js';
 import { charged, requestKill } from '../sandbox/gate.js';
 import { ERROR_CODE_NAMES } from '../generated/contract.js';
 import type { LoadedPlugin } from '../loader/plugin.js';

@@ -7,7 +7,7 @@
  * ArrayBuffer is detached (its byteLength becomes 0), which `sync()` notices
  * at the cost of one property read.
  */
-import koffi from 'koffi';
+import { addressOf } from '../ffi/native-memory.js';
 import { GuestTrap, startFunctionTrap } from '../sandbox/traps.js';
 
 type Realloc = (old: number, oldSize: number, align: number, newSize: number) => number;
@@ -50,7 +50,7 @@ export class GuestMemory {
     this.u8 = new Uint8Array(buf);
     this.u16 = new Uint16Array(buf, 0, buf.byteLength >>> 1);
     this.u32 = new Uint32Array(buf, 0, buf.byteLength >>> 2);
-    this.base = Number(koffi.address(buf));
+    this.base = addressOf(buf);
     this.onResize(buf.byteLength);
   }
 

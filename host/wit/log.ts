@@ -8,7 +8,7 @@
  * escaped by the sink (supervisor/logger.ts), which also marks the line as
  * the guest's.
  */
-import { LOG_LEVELS } from '../worker/protocol.js';
+import { LEVEL_NAMES } from '../generated/contract.js';
 import { LOG_MAX_BYTES } from '../sandbox/log-limiter.js';
 import type { GlueContext } from './context.js';
 import { liftEnum } from './abi.js';
@@ -16,7 +16,7 @@ import { liftEnum } from './abi.js';
 export function logImports({ mem, host }: GlueContext) {
   return {
     log(level: number, ptr: number, len: number): void {
-      const name = LOG_LEVELS[liftEnum(level, LOG_LEVELS.length, 'log level')]!;
+      const name = LEVEL_NAMES[liftEnum(level, LEVEL_NAMES.length, 'log level')]!;
       ptr >>>= 0;
       len >>>= 0;
       mem.sync();

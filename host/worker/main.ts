@@ -13,10 +13,11 @@ import { GuestMemory } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
 import { GuestTrap, StopSignal, WatchdogKill } from '../sandbox/traps.js';
 import { Gate } from '../sandbox/gate.js';
-import { LOG_SHARED_SLOTS, STAT_LOG, STAT_MEMORY, type AddressData, type ExitReason, type WorkerInput, type WorkerMessage } from './protocol.js';
+import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
+import { STAT_LOG, STAT_MEMORY } from '../sandbox/shared.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
-import { LogLimiter } from '../sandbox/log-limiter.js';
+import { LOG_SHARED_SLOTS, LogLimiter } from '../sandbox/log-limiter.js';
 
 const input = workerData as WorkerInput;
 const port = parentPort!;

@@ -27,6 +27,16 @@ export enum ShutdownHow {
 }
 export const SHUTDOWN_HOW_NAMES: StaticArray<string> = ["receive", "send", "both"];
 
+/** wit: level */
+export enum Level {
+  Trace = 0,
+  Debug = 1,
+  Info = 2,
+  Warn = 3,
+  Error = 4,
+}
+export const LEVEL_NAMES: StaticArray<string> = ["trace", "debug", "info", "warn", "error"];
+
 // The WIT flags, by bit.
 export const INTEREST_READABLE: u32 = 1;
 export const INTEREST_WRITABLE: u32 = 2;

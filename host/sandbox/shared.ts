@@ -1,0 +1,51 @@
+/**
+ * What an instance's thread and its supervisor share without a message: two
+ * arrays over SharedArrayBuffers, the control words (Int32Array, read with
+ * Atomics) and the counters (Float64Array). This file owns their layout;
+ * the kill gate, the instance's host, the log limiter, the worker and the
+ * supervisor all index them through these names.
+ */
+import { LOG_SHARED_SLOTS } from './log-limiter.js';
+
+// ---- control words: an Int32Array over a SharedArrayBuffer -------------------------
+
+/** Non-zero: stop at the next wait. */
+export const CTRL_STOP = 0;
+/** What the instance's thread is doing, and whether it is to die: the kill gate (sandbox/gate.ts). */
+export const CTRL_STATE = 1;
+/** Bumped each time the guest starts running (before instantiation, and when wait returns): the watchdog's clock. */
+export const CTRL_RUN_SEQ = 2;
+/** Non-zero: close the listeners, keep serving open connections. */
+export const CTRL_DRAIN = 3;
+export const CTRL_COUNT = 4;
+
+// ---- counters: a Float64Array over a SharedArrayBuffer -----------------------------
+
+export const STAT_ACCEPTED = 0;
+export const STAT_OPEN = 1;
+export const STAT_BYTES_IN = 2;
+export const STAT_BYTES_OUT = 3;
+export const STAT_EVENTS = 4;
+export const STAT_WAITS = 5;
+/** Connections closed at accept because the instance was at maxConnections. */
+export const STAT_REFUSED = 6;
+/** Connections shut down by the idle timeout. */
+export const STAT_IDLE_CLOSED = 7;
+/**
+ * Not a counter: when the guest last started running (performance.timeOrigin
+ * + performance.now(), so comparable across threads). Written before the
+ * CTRL_RUN_SEQ bump and the CTRL_STATE change that start the run (both
+ * sequentially consistent), so a watchdog that sees the run reads its start.
+ */
+export const STAT_RUN_STARTED_AT = 8;
+/** Not a counter: the guest's linear memory now, in bytes (it only grows; written when it does). */
+export const STAT_MEMORY = 9;
+/**
+ * Not counters either: the log limiter's slots (sandbox/log-limiter.ts):
+ * the lines it suppressed since its last summary, which the supervisor
+ * summarizes when the instance ends, however it ends, and its bucket, which
+ * the supervisor hands to the next incarnation.
+ */
+export const STAT_LOG = 10;
+/** The counters' length: the log limiter's slots are the last. */
+export const STAT_COUNT = STAT_LOG + LOG_SHARED_SLOTS;
