@@ -22,7 +22,10 @@ export { loadPlugin, compilePlugin, checkComponent, importName, type LoadedPlugi
 export { readComponent, type ComponentInfo } from './loader/component.js';
 export { PluginServer, type InstanceStats } from './supervisor/plugin-server.js';
 export { stderrLogger, escapeControl, type Logger, type LogEntry, type LogOrigin } from './supervisor/logger.js';
-export { POLICY_DEFAULTS, buildPolicy, describePolicy, type Policy, type PolicyInput, type PolicyLayer } from './sandbox/policy.js';
+export {
+  POLICY_DEFAULTS, POLICY_KNOBS, POLICY_LISTS, KNOB_NAMES, buildPolicy, describePolicy, type Knob, type KnobName, type Policy, type PolicyInput,
+  type PolicyLayer,
+} from './sandbox/policy.js';
 
 export interface ServeOptions {
   /** A path to a plugin component, or one already loaded. */
@@ -30,9 +33,9 @@ export interface ServeOptions {
   /** Addresses to serve ("127.0.0.1:7000", "[::1]:0"); the plugin may listen on exactly these. */
   listen?: readonly string[];
   /**
-   * The plugin's policy (see POLICY_DEFAULTS); `listen` above is added to
-   * its listen list. Defaults: no outbound connections, 1024 connections,
-   * 64 MiB memory, 200 ms CPU between waits, 256 KiB send buffer, 60 s idle.
+   * The plugin's policy (its knobs and their defaults: POLICY_KNOBS);
+   * `listen` above is added to its listen list. By default a plugin may make
+   * no outbound connection.
    */
   policy?: PolicyInput | PolicyLayer[];
   /** Instances (worker threads) of the plugin. Default 1. */

@@ -114,8 +114,9 @@ const LISTEN_V4 = v4(203, 0, 113, 250, 65535);
 const LISTEN_V6 = v6([0x2001, 0x0db8, 0xa1b2, 0xc3d4, 0xe5f6, 0x789a, 0xbcde, 0xf012], 65534);
 const CONFIG = 'mode=abi; naïve ☃ 🦀';
 const INSTANCE = 4_000_000_001; // above 2^31: a signedness slip shows
-// The instance's limits (wit/limits.wit): a memory cap past 2^32, so a u64 lowered as 32 bits shows.
-const MEMORY_LIMIT = 4_886_718_345;
+// The instance's limits (wit/limits.wit): a memory cap past 2^32 (4661 MiB), so a u64 lowered as 32 bits shows.
+const MEMORY_LIMIT_MIB = 4661;
+const MEMORY_LIMIT = MEMORY_LIMIT_MIB * 1048576;
 const MAX_CONNECTIONS = 19_000;
 
 const TOKEN_A = 0xfedcba9876543210n;
@@ -529,7 +530,7 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
       maxBacklog: 0xffffffff,
       sharedListen: false,
       maxConnections: MAX_CONNECTIONS,
-      maxMemoryBytes: MEMORY_LIMIT,
+      maxMemoryMiB: MEMORY_LIMIT_MIB,
       idleTimeoutMs: 0,
       maxSendQueueBytes: 65536,
     },

@@ -17,7 +17,7 @@ describe('wasmux --help', () => {
     for (const opt of ['--listen', '--workers', '--backend', '--config', '--policy', '--allow-connect', '--max-connections',
       '--max-memory', '--cpu-budget', '--max-send-queue', '--idle-timeout', '--max-events', '--drain-timeout',
       '--manifest', '--log-level']) expect(r.stdout).toContain(opt);
-    expect(r.stdout).toMatch(/--max-memory <MiB>.*\[default: 64\]/);
+    expect(r.stdout).toMatch(/--max-memory <MiB>[\s\S]*?\[default: 64\]/);
     expect(r.stdout).toMatch(/--cpu-budget <ms>[\s\S]*?\[default: 200\]/);
     expect(r.stdout).toMatch(/default: auto = epoll here/);
   });

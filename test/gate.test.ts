@@ -92,7 +92,7 @@ describe('the kill gate', () => {
       backend,
       limits: {
         listen: [], connectAllowed: () => true, maxEventsPerWait: 16, maxRecvBytes: 1 << 16, maxBacklog: 128,
-        sharedListen: false, maxConnections: 16, maxMemoryBytes: 1 << 20, idleTimeoutMs: 0, maxSendQueueBytes: 65536,
+        sharedListen: false, maxConnections: 16, maxMemoryMiB: 1, idleTimeoutMs: 0, maxSendQueueBytes: 65536,
       },
       stats,
       control,

@@ -49,7 +49,7 @@ describe('policy: defaults', () => {
         listen: [], connect: [], maxConnections: 16384, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64, cpuBudgetMs: 200,
         maxSendQueueBytes: 262144, idleTimeoutMs: 60000, maxEventsPerWait: 1024,
       });
-      expect(p.maxMemoryBytes).toBe(64 * 1048576);
+      expect(p.maxMemoryMiB).toBe(64);
     }
   });
 });
@@ -91,7 +91,7 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
     const lo = buildPolicy([{ where: 'p', input: { maxConnections: 1, maxMemoryMiB: 1, cpuBudgetMs: 10, maxSendQueueBytes: 4096, idleTimeoutMs: 0, maxEventsPerWait: 1 } }]);
     expect(describePolicy(lo)).toMatchObject({ maxConnections: 1, maxMemoryMiB: 1, cpuBudgetMs: 10, maxSendQueueBytes: 4096, idleTimeoutMs: 0, maxEventsPerWait: 1 });
     const hi = buildPolicy([{ where: 'p', input: { maxConnections: 65536, maxMemoryMiB: 4096, cpuBudgetMs: 600000, maxSendQueueBytes: 67108864, idleTimeoutMs: 86400000, maxEventsPerWait: 1024 } }]);
-    expect(hi.maxMemoryBytes).toBe(4096 * 1048576);
+    expect(hi.maxMemoryMiB).toBe(4096);
   });
 
   it('refuses listen lists that are not lists of host:port', () => {

@@ -1,13 +1,47 @@
 /** `wasmux run`: serve one or more plugins until SIGINT or SIGTERM. */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { serve, DEFAULTS, BACKEND_NAMES, POLICY_DEFAULTS, resolveBackend, stderrLogger, type PluginServer,
-  type PolicyInput, type Logger } from '../index.js';
+import { serve, DEFAULTS, BACKEND_NAMES, KNOB_NAMES, POLICY_KNOBS, POLICY_LISTS, resolveBackend, stderrLogger, type KnobName,
+  type PluginServer, type PolicyInput, type Logger } from '../index.js';
 import { writeStderrLine } from '../supervisor/logger.js';
 import { WasmuxError } from '../errors.js';
 import { parsed, integer } from './args.js';
 
 const DRAIN_DEFAULT_MS = 5000;
+
+const HELP_WIDTH = 80;
+const HELP_COLUMN = 28;
+
+/** One option of --help: its name, then its text wrapped at HELP_COLUMN, the default last. */
+function optionHelp(name: string, text: string, dflt?: string): string {
+  const words = dflt === undefined ? text.split(' ') : [...text.split(' '), `[default: ${dflt}]`];
+  const lines: string[] = [];
+  let line = `  ${name}`.padEnd(HELP_COLUMN - 1);
+  if (line.length >= HELP_COLUMN) {
+    lines.push(line);
+    line = ''.padEnd(HELP_COLUMN - 1);
+  }
+  let empty = true;
+  for (const w of words) {
+    if (!empty && line.length + 1 + w.length > HELP_WIDTH) {
+      lines.push(line);
+      line = ''.padEnd(HELP_COLUMN - 1);
+      empty = true;
+    }
+    line += ` ${w}`;
+    empty = false;
+  }
+  lines.push(line);
+  return lines.join('\n');
+}
+
+/** The policy's flags, from POLICY_KNOBS. */
+function knobHelp(): string {
+  return KNOB_NAMES.map((k) => {
+    const knob = POLICY_KNOBS[k];
+    return optionHelp(`--${knob.flag} ${knob.arg}`, `${knob.help} (${knob.min}..${knob.max})`, String(knob.default));
+  }).join('\n');
+}
 
 export function runHelp(): string {
   let auto: string;
@@ -16,7 +50,6 @@ export function runHelp(): string {
   } catch {
     auto = 'none available';
   }
-  const d = POLICY_DEFAULTS;
   return `Usage: wasmux run <plugin.wasm> [plugin options] [<plugin.wasm> [plugin options]]... [host options]
        wasmux run --manifest host.json [host options]
 
@@ -26,34 +59,19 @@ drains and stops them all on SIGINT/SIGTERM. Options after a plugin file
 apply to that plugin.
 
 Plugin options:
-  --listen <host:port>      an address to serve; repeat for several; port 0
-                            picks a free port (printed at start). The plugin
-                            may listen on exactly these addresses.
-  --workers <n>             instances sharing the addresses (SO_REUSEPORT) [default: ${DEFAULTS.workers}]
-  --config <string>         passed to the plugin as ctx.config           [default: ""]
-  --policy <file.json>      the plugin's policy (keys below, in camelCase); flags override it
-  --allow-connect <rule>    allow outbound connections: host[/prefix]:port[-port] or host:*,
-                            IPv6 in brackets; repeat for several          [default: none allowed]
-  --max-connections <n>     open connections per instance; more are closed [default: ${d.maxConnections}]
-  --max-memory <MiB>        linear memory per instance (enforced in the module) [default: ${d.maxMemoryMiB}]
-  --max-table-elements <n>  elements of all tables per instance (enforced in the
-                            module)                                       [default: ${d.maxTableElements}]
-  --max-heap <MiB>          V8 heap of the instance's thread (tables live there) [default: ${d.maxHeapMiB}]
-  --cpu-budget <ms>         guest time allowed between two waits; over it the
-                            instance is killed and restarted              [default: ${d.cpuBudgetMs}]
-  --max-send-queue <bytes>  kernel send buffer per connection             [default: ${d.maxSendQueueBytes}]
-  --idle-timeout <ms>       shut down connections idle this long; 0 = never [default: ${d.idleTimeoutMs}]
-  --max-events <n>          events returned by one poll.wait              [default: ${d.maxEventsPerWait}]
+${optionHelp(`--${POLICY_LISTS.listen.flag} ${POLICY_LISTS.listen.arg}`, 'an address to serve; repeat for several; port 0 picks a free port (printed at start). The plugin may listen on exactly these addresses.')}
+${optionHelp('--workers <n>', 'instances sharing the addresses (SO_REUSEPORT)', String(DEFAULTS.workers))}
+${optionHelp('--config <string>', 'passed to the plugin as ctx.config', '""')}
+${optionHelp('--policy <file.json>', 'the plugin\'s policy (the keys are the flags below in camelCase: maxConnections...); flags override it')}
+${optionHelp(`--${POLICY_LISTS.connect.flag} ${POLICY_LISTS.connect.arg}`, 'allow outbound connections: host[/prefix]:port[-port] or host:*, IPv6 in brackets; repeat for several', 'none allowed')}
+${knobHelp()}
 
 Host options:
-  --backend <name>          I/O backend: auto, ${BACKEND_NAMES.join(', ')}
-                                                              [default: auto = ${auto} here]
-  --drain-timeout <ms>      on SIGTERM/SIGINT, time open connections get to
-                            finish after the listeners close              [default: ${DRAIN_DEFAULT_MS}]
-  --manifest <host.json>    plugins to serve: {"plugins": [{"plugin": "x.wasm",
-                            "listen": [...], "workers": 1, "config": "", "policy": {...}}]}
-  --log-level <level>       trace, debug, info, warn, error               [default: info]
-  -h, --help                show this help
+${optionHelp('--backend <name>', `I/O backend: auto, ${BACKEND_NAMES.join(', ')}`, `auto = ${auto} here`)}
+${optionHelp('--drain-timeout <ms>', 'on SIGTERM/SIGINT, time open connections get to finish after the listeners close', String(DRAIN_DEFAULT_MS))}
+${optionHelp('--manifest <host.json>', 'plugins to serve: {"plugins": [{"plugin": "x.wasm", "listen": [...], "workers": 1, "config": "", "policy": {...}}]}')}
+${optionHelp('--log-level <level>', 'trace, debug, info, warn, error', 'info')}
+${optionHelp('-h, --help', 'show this help')}
 
 Signals: SIGTERM/SIGINT drain then stop (a second one stops at once);
 SIGUSR2 prints every instance's counters.
@@ -74,8 +92,9 @@ interface PluginSpec {
   policyFile?: string;
 }
 
-const PLUGIN_OPTIONS = new Set(['listen', 'workers', 'config', 'policy', 'allow-connect', 'max-connections',
-  'max-memory', 'max-table-elements', 'max-heap', 'cpu-budget', 'max-send-queue', 'idle-timeout', 'max-events']);
+/** The policy's flags, by flag. */
+const KNOB_BY_FLAG = new Map<string, KnobName>(KNOB_NAMES.map((k) => [POLICY_KNOBS[k].flag, k]));
+const PLUGIN_OPTIONS = new Set(['listen', 'workers', 'config', 'policy', POLICY_LISTS.connect.flag, ...KNOB_BY_FLAG.keys()]);
 
 /** Splits the command line into host options and one spec per plugin file. */
 function parseCommandLine(argv: string[]) {
@@ -88,15 +107,8 @@ function parseCommandLine(argv: string[]) {
       workers: { type: 'string' },
       config: { type: 'string' },
       policy: { type: 'string' },
-      'allow-connect': { type: 'string', multiple: true },
-      'max-connections': { type: 'string' },
-      'max-memory': { type: 'string' },
-      'max-table-elements': { type: 'string' },
-      'max-heap': { type: 'string' },
-      'cpu-budget': { type: 'string' },
-      'max-send-queue': { type: 'string' },
-      'idle-timeout': { type: 'string' },
-      'max-events': { type: 'string' },
+      [POLICY_LISTS.connect.flag]: { type: 'string', multiple: true },
+      ...Object.fromEntries([...KNOB_BY_FLAG.keys()].map((flag) => [flag, { type: 'string' as const }])),
       backend: { type: 'string' },
       'drain-timeout': { type: 'string' },
       manifest: { type: 'string' },
@@ -121,21 +133,13 @@ function parseCommandLine(argv: string[]) {
     if (!spec) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `${t.rawName} applies to a plugin: put it after the plugin file`);
     const v = String(value);
     const n = (flag: string) => integer(flag, v)!;
-    switch (t.name) {
-      case 'listen': spec.listen.push(v); break;
-      case 'workers': spec.workers = n('--workers'); break;
-      case 'config': spec.config = v; break;
-      case 'policy': spec.policyFile = v; break;
-      case 'allow-connect': (spec.policy.connect ??= []).push(v); break;
-      case 'max-connections': spec.policy.maxConnections = n('--max-connections'); break;
-      case 'max-memory': spec.policy.maxMemoryMiB = n('--max-memory'); break;
-      case 'max-table-elements': spec.policy.maxTableElements = n('--max-table-elements'); break;
-      case 'max-heap': spec.policy.maxHeapMiB = n('--max-heap'); break;
-      case 'cpu-budget': spec.policy.cpuBudgetMs = n('--cpu-budget'); break;
-      case 'max-send-queue': spec.policy.maxSendQueueBytes = n('--max-send-queue'); break;
-      case 'idle-timeout': spec.policy.idleTimeoutMs = n('--idle-timeout'); break;
-      case 'max-events': spec.policy.maxEventsPerWait = n('--max-events'); break;
-    }
+    const knob = KNOB_BY_FLAG.get(t.name);
+    if (knob !== undefined) spec.policy[knob] = n(`--${t.name}`);
+    else if (t.name === 'listen') spec.listen.push(v);
+    else if (t.name === 'workers') spec.workers = n('--workers');
+    else if (t.name === 'config') spec.config = v;
+    else if (t.name === 'policy') spec.policyFile = v;
+    else if (t.name === POLICY_LISTS.connect.flag) (spec.policy.connect ??= []).push(v);
   }
   return { host, specs };
 }

@@ -30,6 +30,7 @@ import {
 import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD, type HandleTable } from './handle-table.js';
 import { LOG_DENIAL, LOG_GUEST, LOG_NOTICE, LOG_OS_ERROR, type LogLimiter } from './log-limiter.js';
 import type { Gate } from './gate.js';
+import type { InstanceKnobs } from './policy.js';
 import { StopSignal } from './traps.js';
 
 /** A log line's level: the WIT `level` enum's names. */
@@ -37,22 +38,19 @@ export type LogLevel = (typeof LEVEL_NAMES)[number];
 /** Who wrote a line's text: the host (about an instance), or the guest itself (its `log` calls). */
 export type LogOrigin = 'host' | 'guest';
 
-/** What the policy says about this instance (sandbox/policy.ts, as the worker got it). */
-export interface InstanceLimits {
-  /** Open connections (accepted + connected); more are closed at accept, refused at connect. */
-  readonly maxConnections: number;
-  /** The linear-memory cap (enforced in the module itself; told to the guest by limits.memory-limit). */
-  readonly maxMemoryBytes: number;
-  /** Shut down a connection idle this long (ms); 0 = never. */
-  readonly idleTimeoutMs: number;
-  /** SO_SNDBUF for every connection: what a peer that never reads can make the host hold. */
-  readonly maxSendQueueBytes: number;
+/**
+ * What this instance runs under: the policy's instance knobs (POLICY_KNOBS,
+ * sandbox/policy.ts: maxConnections, maxMemoryMiB, idleTimeoutMs,
+ * maxSendQueueBytes, maxEventsPerWait), and what the host adds.
+ */
+export interface InstanceLimits extends InstanceKnobs {
   /** Addresses `tcp.listen` may bind (port 0 in the policy allows any port). */
   readonly listen: readonly SocketAddress[];
   /** May `tcp.connect` reach `addr`? */
   connectAllowed(addr: SocketAddress): boolean;
-  readonly maxEventsPerWait: number;
+  /** Bytes one recv may ask for (ServeOptions.maxRecvBytes). */
   readonly maxRecvBytes: number;
+  /** The listen backlog at most. */
   readonly maxBacklog: number;
   /** Whether listeners set SO_REUSEPORT (several workers share the port). */
   readonly sharedListen: boolean;

@@ -1,7 +1,8 @@
 /**
  * A plugin's policy: everything it may reach and every limit it runs under.
  * Built from a JSON file (`--policy`) and/or command-line flags, validated
- * once, with defaults that are safe for a plugin nobody has reviewed.
+ * once, with defaults that are safe for a plugin nobody has reviewed. The
+ * knobs are one table, POLICY_KNOBS.
  */
 import { WasmuxError } from '../errors.js';
 import { SocketAddress } from '../backends/address.js';
@@ -19,67 +20,131 @@ export interface ConnectRule {
   readonly portMax: number;
 }
 
-export interface Policy {
+/** One numeric knob of the policy: everything said about it, said once. */
+export interface Knob {
+  /** The command-line flag, without `--`. */
+  readonly flag: string;
+  /** The flag's argument as `--help` shows it. */
+  readonly arg: string;
+  readonly min: number;
+  readonly max: number;
+  readonly default: number;
+  /** One line for `--help`. */
+  readonly help: string;
+  /** The README's fuller text (markdown). */
+  readonly doc: string;
+  /**
+   * Who applies it: `instance` knobs travel to each instance's thread
+   * (WorkerInput.limits, then the instance's host); `supervisor` knobs are
+   * applied around the thread (the watchdog, Worker resourceLimits);
+   * `module` knobs are written into the plugin's module before it is compiled.
+   */
+  readonly applies: 'instance' | 'supervisor' | 'module';
+}
+
+/**
+ * Every numeric knob of a plugin's policy. Parsing, validation, defaults,
+ * the CLI's flags and help, the limits handed to each instance and the
+ * README's table (test/policy-knobs.test.ts) all come from here: a new knob
+ * is one entry, plus the code that enforces it.
+ */
+export const POLICY_KNOBS = {
+  maxConnections: {
+    flag: 'max-connections', arg: '<n>', min: 1, max: 65_536, default: 16_384, applies: 'instance',
+    help: 'open connections per instance; more are closed at accept',
+    doc: 'open connections per instance; more are accepted and closed at once. At start the host warns when the plugins of ' +
+      'the process (workers × this) promise more descriptors than its open-file limit',
+  },
+  maxMemoryMiB: {
+    flag: 'max-memory', arg: '<MiB>', min: 1, max: 4096, default: 64, applies: 'module',
+    help: 'linear memory per instance (written into the module)',
+    doc: 'linear memory per instance, written into the module as its memory\'s maximum (`memory.grow` fails inside the guest); ' +
+      'the guest reads it with `limits.memory-limit`',
+  },
+  maxTableElements: {
+    // 8 MiB of heap at most: a table allocation that overshoots the heap limit
+    // by more than Node's 16 MiB leeway aborts the process, not the thread.
+    flag: 'max-table-elements', arg: '<n>', min: 1, max: 1_000_000, default: 65_536, applies: 'module',
+    help: 'elements of all tables per instance (written into the module)',
+    doc: 'elements of all the module\'s tables together, per instance (8 bytes each on the worker\'s heap); the first table ' +
+      'may grow into what the others do not take; at most 1,000,000 (8 MiB), so that the heap limit below always ends a ' +
+      'table-filling thread alone',
+  },
+  maxHeapMiB: {
+    // Measured use under load is under 9 MiB; 8 is for tests of the limit itself.
+    flag: 'max-heap', arg: '<MiB>', min: 8, max: 4096, default: 64, applies: 'supervisor',
+    help: 'V8 heap of the instance\'s thread (tables live there)',
+    doc: 'the old generation of the instance thread\'s V8 heap (Worker `resourceLimits`; tables and the host\'s glue live there)',
+  },
+  cpuBudgetMs: {
+    flag: 'cpu-budget', arg: '<ms>', min: 10, max: 600_000, default: 200, applies: 'supervisor',
+    help: 'guest time allowed between two waits; over it the instance is killed and restarted',
+    doc: 'CPU time the guest may use between two `poll.wait` calls (its thread\'s CPU clock on Linux; wall-clock time ' +
+      'outside `wait` where the OS has no per-thread clock); over it the instance is killed and restarted',
+  },
+  maxSendQueueBytes: {
+    flag: 'max-send-queue', arg: '<bytes>', min: 4096, max: 64 * 1024 * 1024, default: 256 * 1024, applies: 'instance',
+    help: 'kernel send buffer per connection',
+    doc: 'SO_SNDBUF of every connection: what a peer that never reads can make the host hold (wasmux keeps no send queue of its own)',
+  },
+  idleTimeoutMs: {
+    flag: 'idle-timeout', arg: '<ms>', min: 0, max: 86_400_000, default: 60_000, applies: 'instance',
+    help: 'shut down connections idle this long; 0 = never',
+    doc: 'a connection without traffic in either direction this long is shut down (0: never)',
+  },
+  maxEventsPerWait: {
+    flag: 'max-events', arg: '<n>', min: 1, max: 1024, default: 1024, applies: 'instance',
+    help: 'events returned by one poll.wait',
+    doc: 'events one `poll.wait` returns at most',
+  },
+} as const satisfies Record<string, Knob>;
+
+export type KnobName = keyof typeof POLICY_KNOBS;
+export const KNOB_NAMES = Object.keys(POLICY_KNOBS) as KnobName[];
+/** The knobs each instance's thread gets (`applies: 'instance'`, and the memory cap, which the guest can ask for). */
+export type InstanceKnob = { [K in KnobName]: (typeof POLICY_KNOBS)[K]['applies'] extends 'instance' ? K : never }[KnobName] | 'maxMemoryMiB';
+export const INSTANCE_KNOBS = KNOB_NAMES.filter((k) => POLICY_KNOBS[k].applies === 'instance' || k === 'maxMemoryMiB') as InstanceKnob[];
+
+/** The knobs' values as an instance's thread gets them. */
+export type InstanceKnobs = { readonly [K in InstanceKnob]: number };
+
+/** Every knob's default. */
+export const POLICY_DEFAULTS = Object.fromEntries(KNOB_NAMES.map((k) => [k, POLICY_KNOBS[k].default])) as { readonly [K in KnobName]: number };
+
+/** The lists of a policy, beside its numeric knobs. */
+export const POLICY_LISTS = {
+  listen: {
+    flag: 'listen', arg: '<host:port>',
+    doc: 'addresses the plugin serves and may listen on (port 0: any free port)',
+    none: 'none',
+  },
+  connect: {
+    flag: 'allow-connect', arg: '<rule>',
+    doc: 'outbound rules `host[/prefix]:port[-port]` or `host:*`, IPv6 in brackets',
+    none: 'none: no outbound connections',
+  },
+} as const;
+
+/** A plugin's policy: everything it may reach and every limit it runs under. */
+export type Policy = {
   /** Addresses the plugin serves and may listen on; nothing else. */
   listen: SocketAddress[];
   /** Outbound connections allowed; empty = none (the default). */
   connect: ConnectRule[];
-  /** Concurrent connections per instance (accepted + connected). */
-  maxConnections: number;
-  /** Linear memory cap per instance, bytes (a multiple of 64 KiB). */
-  maxMemoryBytes: number;
-  /** Elements of all the module's tables together, per instance (written into the module like the memory cap). */
-  maxTableElements: number;
-  /** The old generation of the instance's thread's V8 heap, MiB (Worker resourceLimits). */
-  maxHeapMiB: number;
-  /** CPU time the guest may run between two calls to poll.wait. */
-  cpuBudgetMs: number;
-  /** Kernel send buffer per connection: bytes a peer that does not read can make the host hold. */
-  maxSendQueueBytes: number;
-  /** A connection with no traffic in either direction for this long is shut down; 0 = never. */
-  idleTimeoutMs: number;
-  /** Events one poll.wait returns at most. */
-  maxEventsPerWait: number;
-}
-
-export const POLICY_DEFAULTS = {
-  maxConnections: 16_384,
-  maxMemoryMiB: 64,
-  maxTableElements: 65_536,
-  maxHeapMiB: 64,
-  cpuBudgetMs: 200,
-  maxSendQueueBytes: 256 * 1024,
-  idleTimeoutMs: 60_000,
-  maxEventsPerWait: 1024,
-} as const;
+} & { [K in KnobName]: number };
 
 /** What a policy file may contain (all optional; unknown keys are an error). */
-export interface PolicyInput {
+export type PolicyInput = {
   listen?: string[];
   connect?: string[];
-  maxConnections?: number;
-  maxMemoryMiB?: number;
-  maxTableElements?: number;
-  maxHeapMiB?: number;
-  cpuBudgetMs?: number;
-  maxSendQueueBytes?: number;
-  idleTimeoutMs?: number;
-  maxEventsPerWait?: number;
-}
+} & { [K in KnobName]?: number };
 
-const LIMITS: Record<keyof Omit<PolicyInput, 'listen' | 'connect'>, [min: number, max: number]> = {
-  maxConnections: [1, 65_536],
-  maxMemoryMiB: [1, 4096],
-  // 8 MiB of heap at most: a table allocation that overshoots the heap limit
-  // by more than Node's 16 MiB leeway aborts the process, not the thread.
-  maxTableElements: [1, 1_000_000],
-  // Measured use under load is under 9 MiB; 8 is for tests of the limit itself.
-  maxHeapMiB: [8, 4096],
-  cpuBudgetMs: [10, 600_000],
-  maxSendQueueBytes: [4096, 64 * 1024 * 1024],
-  idleTimeoutMs: [0, 86_400_000],
-  maxEventsPerWait: [1, 1024],
-};
+export const MIB = 1024 * 1024;
+
+/** The knobs an instance's thread gets, from a policy. */
+export function instanceKnobs(p: Policy): InstanceKnobs {
+  return Object.fromEntries(INSTANCE_KNOBS.map((k) => [k, p[k]])) as InstanceKnobs;
+}
 
 function bad(where: string, message: string): never {
   throw new WasmuxError('WASMUX_ERR_BAD_POLICY', `${where}: ${message}`);
@@ -152,8 +217,8 @@ export function ruleAllows(rule: ConnectRule, addr: SocketAddress): boolean {
   return true;
 }
 
-function integer(where: string, key: keyof typeof LIMITS, v: unknown): number {
-  const [min, max] = LIMITS[key];
+function integer(where: string, key: KnobName, v: unknown): number {
+  const { min, max } = POLICY_KNOBS[key];
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     bad(where, `${key} must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`);
   }
@@ -171,24 +236,12 @@ export interface PolicyLayer {
  * a later layer's value wins; connect rules add up.
  */
 export function buildPolicy(inputs: PolicyLayer[]): Policy {
-  const p: Policy = {
-    listen: [],
-    connect: [],
-    maxConnections: POLICY_DEFAULTS.maxConnections,
-    maxMemoryBytes: POLICY_DEFAULTS.maxMemoryMiB * 1024 * 1024,
-    maxTableElements: POLICY_DEFAULTS.maxTableElements,
-    maxHeapMiB: POLICY_DEFAULTS.maxHeapMiB,
-    cpuBudgetMs: POLICY_DEFAULTS.cpuBudgetMs,
-    maxSendQueueBytes: POLICY_DEFAULTS.maxSendQueueBytes,
-    idleTimeoutMs: POLICY_DEFAULTS.idleTimeoutMs,
-    maxEventsPerWait: POLICY_DEFAULTS.maxEventsPerWait,
-  };
+  const p = { listen: [], connect: [], ...POLICY_DEFAULTS } as Policy;
+  const known = ['listen', 'connect', ...KNOB_NAMES];
   for (const { where, input } of inputs) {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) bad(where, 'a policy is a JSON object');
     for (const key of Object.keys(input)) {
-      if (!Object.hasOwn(LIMITS, key) && key !== 'listen' && key !== 'connect') {
-        bad(where, `unknown key "${key}" (known: listen, connect, ${Object.keys(LIMITS).join(', ')})`);
-      }
+      if (!known.includes(key)) bad(where, `unknown key "${key}" (known: ${known.join(', ')})`);
     }
     if (input.listen !== undefined) {
       if (!Array.isArray(input.listen)) bad(where, 'listen must be a list of "host:port" strings');
@@ -202,30 +255,18 @@ export function buildPolicy(inputs: PolicyLayer[]): Policy {
       if (!Array.isArray(input.connect)) bad(where, 'connect must be a list of rules like "127.0.0.1:6379" or "10.0.0.0/8:80-443"');
       p.connect = p.connect.concat(input.connect.map((t) => (typeof t === 'string' ? parseConnectRule(t, where) : bad(where, 'connect rules are strings'))));
     }
-    if (input.maxConnections !== undefined) p.maxConnections = integer(where, 'maxConnections', input.maxConnections);
-    if (input.maxMemoryMiB !== undefined) p.maxMemoryBytes = integer(where, 'maxMemoryMiB', input.maxMemoryMiB) * 1024 * 1024;
-    if (input.maxTableElements !== undefined) p.maxTableElements = integer(where, 'maxTableElements', input.maxTableElements);
-    if (input.maxHeapMiB !== undefined) p.maxHeapMiB = integer(where, 'maxHeapMiB', input.maxHeapMiB);
-    if (input.cpuBudgetMs !== undefined) p.cpuBudgetMs = integer(where, 'cpuBudgetMs', input.cpuBudgetMs);
-    if (input.maxSendQueueBytes !== undefined) p.maxSendQueueBytes = integer(where, 'maxSendQueueBytes', input.maxSendQueueBytes);
-    if (input.idleTimeoutMs !== undefined) p.idleTimeoutMs = integer(where, 'idleTimeoutMs', input.idleTimeoutMs);
-    if (input.maxEventsPerWait !== undefined) p.maxEventsPerWait = integer(where, 'maxEventsPerWait', input.maxEventsPerWait);
+    for (const key of KNOB_NAMES) {
+      if (input[key] !== undefined) p[key] = integer(where, key, input[key]);
+    }
   }
   return p;
 }
 
-/** The policy as plain JSON (for logs, inspect, the API). */
-export function describePolicy(p: Policy) {
+/** The policy as plain JSON (for logs, inspect, the API): a valid policy file. */
+export function describePolicy(p: Policy): Required<PolicyInput> {
   return {
     listen: p.listen.map(String),
     connect: p.connect.map((r) => r.text),
-    maxConnections: p.maxConnections,
-    maxMemoryMiB: p.maxMemoryBytes / (1024 * 1024),
-    maxTableElements: p.maxTableElements,
-    maxHeapMiB: p.maxHeapMiB,
-    cpuBudgetMs: p.cpuBudgetMs,
-    maxSendQueueBytes: p.maxSendQueueBytes,
-    idleTimeoutMs: p.idleTimeoutMs,
-    maxEventsPerWait: p.maxEventsPerWait,
-  };
+    ...Object.fromEntries(KNOB_NAMES.map((k) => [k, p[k]])),
+  } as Required<PolicyInput>;
 }

@@ -13,7 +13,7 @@ import { newRegistry } from '../sandbox/handle-table.js';
 import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { openFileLimit } from '../ffi/open-files.js';
-import { describePolicy, type Policy } from '../sandbox/policy.js';
+import { MIB, describePolicy, instanceKnobs, type Policy } from '../sandbox/policy.js';
 import { CTRL_COUNT, CTRL_DRAIN, CTRL_RUN_SEQ, CTRL_STATE, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
   STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_LOG, STAT_MEMORY, STAT_OPEN, STAT_REFUSED,
   STAT_RUN_STARTED_AT, STAT_WAITS,
@@ -195,7 +195,7 @@ export class PluginServer {
   static async start(plugin: LoadedPlugin, opts: PluginServerOptions): Promise<PluginServer> {
     const { backend, policy } = opts;
     // The memory and table caps live in the module: compile the capped copy once for all instances.
-    const capped = capModule(plugin.info.mainModule.bytes, policy);
+    const capped = capModule(plugin.info.mainModule.bytes, { maxMemoryBytes: policy.maxMemoryMiB * MIB, maxTableElements: policy.maxTableElements });
     const module = await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
     // Reserve every address first: port 0 becomes a concrete port that all
     // instances share, and a port in use fails here, clearly, before any
@@ -237,13 +237,9 @@ export class PluginServer {
       listen: this.addresses.map((a): AddressData => ({ v6: a.v6, groups: Array.from(a.groups), port: a.port })),
       sharedListen: true,
       limits: {
-        maxEventsPerWait: p.maxEventsPerWait,
+        ...instanceKnobs(p),
         maxRecvBytes: o.maxRecvBytes,
         maxBacklog: 4096,
-        maxConnections: p.maxConnections,
-        idleTimeoutMs: p.idleTimeoutMs,
-        maxSendQueueBytes: p.maxSendQueueBytes,
-        maxMemoryBytes: p.maxMemoryBytes,
         connect: p.connect.map((r) => r.text),
       },
       logBucket: slot.logBucket,

@@ -5,7 +5,7 @@
 import type { GlueContext } from './context.js';
 
 export function limitsImports({ mem, host }: GlueContext) {
-  const memoryLimit = BigInt(host.limits.maxMemoryBytes);
+  const memoryLimit = BigInt(host.limits.maxMemoryMiB) * 1048576n;
   return {
     'memory-limit'(): bigint {
       mem.sync(); // an import called from cabi_realloc or a start function traps here

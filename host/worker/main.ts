@@ -115,7 +115,7 @@ try {
     if (e instanceof WebAssembly.RuntimeError && mem.attached) {
       mem.sync();
       const mib = (n: number) => +(n / 1048576).toFixed(2);
-      message += ` (linear memory ${mib(mem.u8.length)} MiB of ${mib(input.limits.maxMemoryBytes)} MiB allowed)`;
+      message += ` (linear memory ${mib(mem.u8.length)} MiB of ${input.limits.maxMemoryMiB} MiB allowed)`;
     }
   } else if (isGuestStackOverflow(e)) {
     reason = 'trapped';

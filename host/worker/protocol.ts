@@ -7,6 +7,7 @@
 import type { BackendName } from '../backends/backend.js';
 import type { LogLevel, LogOrigin } from '../sandbox/instance-host.js';
 import type { LogBucket } from '../sandbox/log-limiter.js';
+import type { InstanceKnobs } from '../sandbox/policy.js';
 
 // ---- messages ------------------------------------------------------------------------
 
@@ -25,15 +26,10 @@ export interface WorkerInput {
   config: string;
   listen: AddressData[];
   sharedListen: boolean;
-  limits: {
-    maxEventsPerWait: number;
+  /** The policy's instance knobs (sandbox/policy.ts), and what the host adds. */
+  limits: InstanceKnobs & {
     maxRecvBytes: number;
     maxBacklog: number;
-    maxConnections: number;
-    idleTimeoutMs: number;
-    maxSendQueueBytes: number;
-    /** The policy's linear-memory cap (already enforced in the module). */
-    maxMemoryBytes: number;
     /** Outbound rules as written (sandbox/policy.ts parses them again there). */
     connect: string[];
   };
