@@ -6,7 +6,7 @@
 // full, and that the shared `fds` registry the supervisor reads stays exact
 // through all of it.
 import { describe, it, expect } from 'vitest';
-import { FIRST_SLOT, FREE, HandleTable, KIND_LISTENER, KIND_STREAM, indexBitsFor, registryBytes } from '../dist/host/sandbox/handle-table.js';
+import { FIRST_SLOT, FREE, HandleTable, KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD, indexBitsFor, newRegistry, registryBytes } from '../dist/host/sandbox/handle-table.js';
 
 /** A table of `capacity` slots (the reserved ones come on top) and the registry the supervisor would hold. */
 function table(capacity: number, salt: number, generationBits?: number) {
@@ -220,5 +220,97 @@ describe('the salt', () => {
     const h = top.insert(1, KIND_STREAM);
     expect(h).toBeGreaterThan(0);
     expect(h).toBeLessThan(2 ** 31);
+  });
+});
+
+describe('what lookup refuses', () => {
+  it('refuses 0, negative values, reserved slots, indices past the table and free slots, whatever their generation', () => {
+    const salt = 9;
+    const { t } = table(5, salt, 6); // 9 slots in all: 4 index bits, so indices 9-15 name no slot
+    const live = t.insert(40, KIND_STREAM);
+    const gen = genOf(t, live);
+    const withGen = (slot: number, g = gen) => slot | (g << t.indexBits);
+    expect(t.lookup(live)).toBe(FIRST_SLOT);
+    expect(t.lookup(0)).toBe(-1);
+    for (const h of [-1, -live, live | 0x80000000, 2 ** 31 + live]) expect(t.lookup(h), `0x${(h >>> 0).toString(16)}`).toBe(-1);
+    // The reserved slots (the backend's own descriptors, the creating cell) hold descriptors but are never handles.
+    t.recordOwn(0, 90);
+    t.creatingCell()[0] = 91;
+    for (let s = 0; s < FIRST_SLOT; s++) expect(t.lookup(withGen(s)), `reserved slot ${s}`).toBe(-1);
+    for (let s = FIRST_SLOT + 5; s < 2 ** t.indexBits; s++) expect(t.lookup(withGen(s)), `index ${s}`).toBe(-1);
+    // A slot never issued yet has the salt as its generation: still refused, it holds no socket.
+    expect(t.lookup(withGen(FIRST_SLOT + 1, salt))).toBe(-1);
+    // The live slot under any other generation.
+    for (let g = 0; g < 2 ** t.generationBits; g++) if (g !== gen) expect(t.lookup(withGen(FIRST_SLOT, g))).toBe(-1);
+  });
+});
+
+describe('a slot reused', () => {
+  it('starts clean: insert resets registration, readiness cache, peer-closed and idle-shut, and records the new kind', () => {
+    const { t } = table(1, 3);
+    const slot = t.lookup(t.insert(10, KIND_LISTENER));
+    expect(t.kind[slot]).toBe(KIND_LISTENER);
+    // A fresh socket: unregistered, and both directions worth a system call.
+    expect([t.registered[slot], t.readReady[slot], t.writeReady[slot], t.peerClosed[slot], t.idleShut[slot]]).toEqual([0, 1, 1, 0, 0]);
+    // What the glue sets while the socket lives.
+    t.registered[slot] = 1;
+    t.interest[slot] = 3;
+    t.readReady[slot] = 0;
+    t.writeReady[slot] = 0;
+    t.peerClosed[slot] = 1;
+    t.idleShut[slot] = 1;
+    expect(t.remove(slot)).toBe(10);
+    expect(t.registered[slot], 'remove clears the registration').toBe(0);
+    const again = t.lookup(t.insert(11, KIND_STREAM));
+    expect(again).toBe(slot);
+    expect(t.kind[again]).toBe(KIND_STREAM);
+    expect([t.registered[again], t.readReady[again], t.writeReady[again], t.peerClosed[again], t.idleShut[again]]).toEqual([0, 1, 1, 0, 0]);
+  });
+
+  it('hands out the lowest slots first, and a slot just freed before any other', () => {
+    const { t } = table(4, 0);
+    const hs = [t.insert(1, KIND_STREAM), t.insert(2, KIND_STREAM), t.insert(3, KIND_STREAM)];
+    expect(hs.map((h) => slotOf(t, h))).toEqual([FIRST_SLOT, FIRST_SLOT + 1, FIRST_SLOT + 2]);
+    t.remove(t.lookup(hs[0]!));
+    t.remove(t.lookup(hs[2]!));
+    expect(slotOf(t, t.insert(4, KIND_STREAM))).toBe(FIRST_SLOT + 2);
+    expect(slotOf(t, t.insert(5, KIND_STREAM))).toBe(FIRST_SLOT);
+    expect(slotOf(t, t.insert(6, KIND_STREAM))).toBe(FIRST_SLOT + 3);
+  });
+});
+
+describe('a slot without a descriptor (a listener the host closed for draining)', () => {
+  it('stays live for lookup and openSlots, is not a descriptor for the supervisor, and remove gives NO_FD back', () => {
+    const { t, supervisorView } = table(2, 1);
+    const h = t.insert(20, KIND_LISTENER);
+    const slot = t.lookup(h);
+    // What draining does: the socket is closed, the handle stays valid.
+    t.fds[slot] = NO_FD;
+    t.kind[slot] = KIND_DRAINED;
+    expect(t.lookup(h)).toBe(slot);
+    expect([...t.openSlots()]).toEqual([slot]);
+    expect(t.open).toBe(1);
+    expect(recorded(supervisorView)).toEqual([]);
+    expect(t.remove(slot)).toBe(NO_FD);
+    expect(t.lookup(h)).toBe(-1);
+    expect(t.open).toBe(0);
+  });
+});
+
+describe('the table and its registry at creation', () => {
+  it('newRegistry is FREE everywhere (no entry names descriptor 0), and a table over a used registry starts FREE too', () => {
+    const registry = newRegistry(6);
+    expect(registry.byteLength).toBe(registryBytes(6));
+    expect(Array.from(new Float64Array(registry))).toEqual(new Array(6 + FIRST_SLOT).fill(FREE));
+    const used = new SharedArrayBuffer(registryBytes(6));
+    new Float64Array(used).fill(7);
+    const t = new HandleTable(used, 0);
+    expect(Array.from(t.fds)).toEqual(new Array(6 + FIRST_SLOT).fill(FREE));
+    expect(t.open).toBe(0);
+  });
+
+  it('refuses a registry without a slot beyond the reserved ones, and a generation width that is not an integer', () => {
+    expect(() => table(0, 0)).toThrow(/handle table without slots/);
+    expect(() => table(4, 0, 2.5)).toThrow(/generationBits 2\.5 outside 1\.\.28/);
   });
 });
