@@ -10,15 +10,16 @@ import { destroyClients, problems } from '../helpers/server.js';
 import { RawClient, curl1, get, startHttp, type HttpServer } from '../helpers/http.js';
 
 const backends = availableBackends();
-// The others, with the host's own reason (resolveBackend refuses them).
-const unavailable = BACKEND_NAMES.filter((n) => !backends.includes(n)).map((n) => {
+// Why a backend cannot run here: null for those that can, else the host's own reason (resolveBackend refuses it).
+function unavailable(name: string): string | null {
+  if (backends.includes(name as (typeof backends)[number])) return null;
   try {
-    resolveBackend(n);
-    return [n, 'not listed by availableBackends()'];
+    resolveBackend(name);
+    return 'not listed by availableBackends()';
   } catch (e) {
-    return [n, (e as Error).message];
+    return (e as Error).message;
   }
-});
+}
 let running: HttpServer | null = null;
 
 afterEach(async () => {
@@ -32,29 +33,28 @@ describe('http on every available backend', () => {
     expect(backends.length).toBeGreaterThan(0);
   });
 
-  it.each(backends)('backend %s: routes, chunked echo, pipelining, a 400', async (backend) => {
-    const http = (running = await startHttp({ backend }));
-    expect(http.server.stats()).toHaveLength(1);
+  for (const backend of BACKEND_NAMES) {
+    const why = unavailable(backend);
+    it.skipIf(why !== null)(`backend ${backend}: routes, chunked echo, pipelining, a 400${why === null ? '' : ` (skipped: ${why})`}`, async () => {
+      const http = (running = await startHttp({ backend }));
+      expect(http.server.stats()).toHaveLength(1);
 
-    const hello = await curl1([`${http.base}/`]);
-    expect(hello.status).toBe(200);
-    expect(hello.body.toString()).toBe('Hello, wasmux!\n');
+      const hello = await curl1([`${http.base}/`]);
+      expect(hello.status).toBe(200);
+      expect(hello.body.toString()).toBe('Hello, wasmux!\n');
 
-    const echoed = await curl1(['-H', 'Transfer-Encoding: chunked', '--data-binary', 'via ' + backend, `${http.base}/echo`]);
-    expect(echoed.body.toString()).toBe(`via ${backend}`);
+      const echoed = await curl1(['-H', 'Transfer-Encoding: chunked', '--data-binary', 'via ' + backend, `${http.base}/echo`]);
+      expect(echoed.body.toString()).toBe(`via ${backend}`);
 
-    const c = await RawClient.open(http.port);
-    c.send(get('/') + get('/missing'));
-    expect((await c.response()).status).toBe(200);
-    expect((await c.response()).status).toBe(404);
-    c.send('GET / HTTP/1.1\r\n\r\n');
-    expect((await c.response()).status).toBe(400);
-    await c.waitForEnd();
+      const c = await RawClient.open(http.port);
+      c.send(get('/') + get('/missing'));
+      expect((await c.response()).status).toBe(200);
+      expect((await c.response()).status).toBe(404);
+      c.send('GET / HTTP/1.1\r\n\r\n');
+      expect((await c.response()).status).toBe(400);
+      await c.waitForEnd();
 
-    expect(problems(http.logs)).toEqual([]);
-  });
-
-  for (const [name, why] of unavailable) {
-    it.skip(`backend ${name} — skipped: ${why}`, () => {});
+      expect(problems(http.logs)).toEqual([]);
+    });
   }
 });

@@ -104,7 +104,10 @@ describe('http errors (curl)', () => {
     await closing(['-H', 'Transfer-Encoding: gzip, chunked', '--data-binary', 'x', `${http.base}/echo`], 501, /^Not Implemented: /);
   });
 
-  it.skip('505: not provokable with curl — it only sends HTTP/1.0 and 1.1 request lines on cleartext HTTP/1 (--http2-prior-knowledge speaks binary HTTP/2 instead); covered by malformed.test.ts', () => {});
+  // 505 is not provokable with curl: it only sends HTTP/1.0 and 1.1 request
+  // lines on cleartext HTTP/1 (--http2-prior-knowledge speaks binary HTTP/2
+  // instead). test/http/malformed.test.ts sends HTTP/2.0, HTTP/3.0, HTTP/0.9
+  // request lines and the HTTP/2 preface over a raw socket and expects 505.
 
   it('counted every rejected request, and closed every connection', async () => {
     // curl has closed its side; the server closes each connection once it reads that end.
