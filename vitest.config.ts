@@ -2,8 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    // Windows' Node under wine, for the IOCP tests (skipped, with the reason, without wine).
-    globalSetup: ['test/global-setup-wine.ts'],
+    // Windows' Node under wine, for the IOCP tests (skipped, with the reason,
+    // without wine); on Linux the kqueue stand-in (test/stand-ins/kqueue/),
+    // for the kqueue backend's tests.
+    globalSetup: ['test/global-setup-wine.ts', 'test/global-setup-kqueue.ts'],
     // Each file in its own process: worker threads, koffi and sockets of one
     // file never meet another's, and the fd counts a test takes are its own.
     pool: 'forks',

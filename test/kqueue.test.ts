@@ -1,16 +1,21 @@
 // The kqueue backend: struct kevent encoding per layout (macOS 32 bytes,
 // FreeBSD 12+ 64 bytes), checked against literal bytes; `--backend kqueue`
-// refused clearly where there is no kqueue; and, where one is given
-// (WASMUX_KQUEUE_LIBRARY, e.g. libkqueue on Linux), echo end to end through
-// the CLI and through serve().
+// refused clearly where there is no kqueue; the host's probe of a kqueue
+// library's layout, on the stand-in built both ways; and echo end to end
+// through the CLI and through serve() on the OS's kqueue, on the library in
+// WASMUX_KQUEUE_LIBRARY (e.g. libkqueue on Linux), or else on Linux on the
+// stand-in with its 32-byte struct kevent (test/stand-ins/kqueue/), which
+// this file's process then names in WASMUX_KQUEUE_LIBRARY (each test file
+// has its own process; the servers started here inherit it).
 import { describe, it, expect, afterEach } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_EOF, EV_ERROR, EV_RECEIPT, FREEBSD, KeventList, MACOS,
 } from '../dist/host/ffi/kevent.js';
 import { CLI, ROOT, startRun } from './helpers/cli.js';
 import { closed, connect, destroyClients, echoRoundTrip, sha256, startEcho, totals, waitFor, withTimeout } from './helpers/server.js';
+import { QUIRKS_ENV, kqueueStandIn } from './stand-ins/kqueue/build.js';
 
 const hex = (b: Buffer) => b.toString('hex');
 const ZERO_32 = '00'.repeat(32);
@@ -89,6 +94,12 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number 
 }
 
 const hasKqueue = process.platform === 'darwin' || process.platform === 'freebsd';
+const standIn = kqueueStandIn();
+const userLibrary = process.env.WASMUX_KQUEUE_LIBRARY;
+if (!hasKqueue && !userLibrary && 'libraries' in standIn) {
+  process.env.WASMUX_KQUEUE_LIBRARY = standIn.libraries[32];
+  delete process.env[QUIRKS_ENV];
+}
 
 describe.skipIf(hasKqueue)('--backend kqueue without a kqueue', () => {
   it('is refused with WASMUX_ERR_BACKEND_UNAVAILABLE, naming WASMUX_KQUEUE_LIBRARY', async () => {
@@ -109,11 +120,25 @@ describe.skipIf(hasKqueue)('--backend kqueue without a kqueue', () => {
   });
 });
 
-const e2eSkip = hasKqueue || process.env.WASMUX_KQUEUE_LIBRARY
-  ? null
-  : `no kqueue here: ${process.platform} has none; set WASMUX_KQUEUE_LIBRARY=/path/to/libkqueue.so to run these`;
+describe.skipIf('skip' in standIn)(`the host's probe of a kqueue library${'skip' in standIn ? ` — skipped: ${standIn.skip}` : ''}`, () => {
+  // kqueue-lib.ts at load, in a process of its own per library: the flavour it settles on.
+  const probe = (library: string) => JSON.parse(execFileSync(process.execPath, [
+    '--input-type=module', '-e', "const m = await import('./dist/host/ffi/kqueue-lib.js'); console.log(JSON.stringify(m.flavour))",
+  ], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WASMUX_KQUEUE_LIBRARY: library, WASMUX_KQUEUE_LAYOUT: '' } })) as { size: number; EVFILT_USER: number };
 
-describe.skipIf(e2eSkip !== null)(`kqueue end to end${e2eSkip ? ` — skipped: ${e2eSkip}` : ''}`, () => {
+  it('measures the stand-in built with a 64-byte struct kevent (FreeBSD 12+) as 64, and with a 32-byte one (libkqueue, macOS) as 32', () => {
+    if (!('libraries' in standIn)) throw new Error('unreachable');
+    expect(probe(standIn.libraries[64])).toEqual(expect.objectContaining({ size: 64, EVFILT_USER: -11 }));
+    expect(probe(standIn.libraries[32])).toEqual(expect.objectContaining({ size: 32, EVFILT_USER: -11 }));
+  });
+});
+
+const e2eLibrary = hasKqueue ? 'the OS\'s kqueue' : userLibrary ? userLibrary : 'libraries' in standIn ? 'the stand-in, 32-byte struct kevent' : null;
+const e2eSkip = e2eLibrary !== null
+  ? null
+  : `no kqueue here: ${process.platform} has none, WASMUX_KQUEUE_LIBRARY is not set and ${'skip' in standIn ? standIn.skip : ''}`;
+
+describe.skipIf(e2eSkip !== null)(`kqueue end to end (${e2eLibrary ?? `skipped: ${e2eSkip}`})`, () => {
   afterEach(() => {
     destroyClients();
   });

@@ -3,6 +3,11 @@
  * separate process on one of them: natively (epoll, poll, and kqueue through
  * a kqueue library on Linux) or under wine (iocp, see ./wine.ts).
  *
+ * kqueue on Linux: the library in WASMUX_KQUEUE_LIBRARY if the caller set
+ * one (libkqueue), otherwise the repository's stand-in
+ * (test/stand-ins/kqueue/), handed to the server's environment only: this
+ * process's own environment is left as it is.
+ *
  * The child's stdout and stderr go to files, not pipes (node.exe under wine
  * cannot write to a Unix pipe), read back as they grow. Every process started
  * here is tracked; `stopAll()` in an afterAll ends whatever a failed test
@@ -16,6 +21,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { BACKEND_NAMES } from '../../dist/host/index.js';
 import { ROOT } from './cli.js';
 import { wineNode } from './wine.js';
+import { QUIRKS_ENV, kqueueStandIn, type KeventLayout } from '../stand-ins/kqueue/build.js';
 
 /** The CLI, relative to ROOT (the children's working directory), so the same path works under wine. */
 const CLI = 'dist/host/cli/main.js';
@@ -27,7 +33,10 @@ export interface SpawnSpec {
 }
 
 export interface BackendTarget {
+  /** The backend's name (`--backend`). */
   name: string;
+  /** What runs it, for titles: the name, and for kqueue on Linux which library. */
+  label: string;
   /** null when the backend runs here; otherwise why not (shown in the skipped test's title). */
   skipReason: string | null;
   /** How to start the wasmux CLI with `cliArgs` (everything after the script) for this backend. */
@@ -47,11 +56,12 @@ function built(name: string): string | null {
   return (BACKEND_NAMES as readonly string[]).includes(name) ? null : `the ${name} backend is not in this build of the host yet`;
 }
 
-function native(name: string, osReason: string | null): BackendTarget {
+function native(name: string, osReason: string | null, env?: NodeJS.ProcessEnv, label = name): BackendTarget {
   return {
     name,
+    label,
     skipReason: osReason ?? built(name),
-    spawnArgs: (cliArgs) => ({ command: process.execPath, args: [CLI, ...cliArgs] }),
+    spawnArgs: (cliArgs) => ({ command: process.execPath, args: [CLI, ...cliArgs], env: env && { ...process.env, ...env } }),
     stopSignal: 'SIGTERM',
     startTimeoutMs: 15_000,
     socketFds: process.platform === 'linux',
@@ -65,15 +75,15 @@ export function backendTargets(): BackendTarget[] {
   const targets = [
     native('epoll', linux ? null : `epoll exists only on Linux (this is ${process.platform})`),
     native('poll', linux ? null : `the poll(2) backend is built for Linux's libc only (this is ${process.platform})`),
-    native('kqueue', bsd || process.env.WASMUX_KQUEUE_LIBRARY
-      ? null
-      : 'kqueue needs macOS/FreeBSD, or WASMUX_KQUEUE_LIBRARY=/path/to/libkqueue.so on Linux'),
+    bsd || process.env.WASMUX_KQUEUE_LIBRARY
+      ? native('kqueue', null, undefined, bsd ? 'kqueue' : `kqueue (${process.env.WASMUX_KQUEUE_LIBRARY})`)
+      : kqueueStandInTarget(64, 'bsd', 'no kqueue here (macOS/FreeBSD, or WASMUX_KQUEUE_LIBRARY=/path/to/libkqueue.so) and no stand-in: '),
   ];
   if (process.platform === 'win32') {
     targets.push(native('iocp', null));
   } else {
     const wine = wineNode();
-    const underWine = { name: 'iocp', stopSignal: 'SIGINT', startTimeoutMs: 60_000, socketFds: false } as const;
+    const underWine = { name: 'iocp', label: 'iocp', stopSignal: 'SIGINT', startTimeoutMs: 60_000, socketFds: false } as const;
     targets.push('skip' in wine
       ? { ...underWine, skipReason: wine.skip, spawnArgs: () => { throw new Error(wine.skip); } }
       : {
@@ -83,6 +93,19 @@ export function backendTargets(): BackendTarget[] {
         });
   }
   return targets;
+}
+
+/**
+ * kqueue on the repository's stand-in (Linux), with the struct kevent
+ * layout given, in BSD mode or in libkqueue mode (two behaviours of
+ * libkqueue 2.7.0 that BSD does not have: see test/stand-ins/kqueue/kqueue.c).
+ * The layout is not told to the host: its probe must find it.
+ */
+export function kqueueStandInTarget(layout: KeventLayout, quirks: 'bsd' | 'libkqueue', skipPrefix = ''): BackendTarget {
+  const label = `kqueue (stand-in, ${layout}-byte kevent${quirks === 'libkqueue' ? ', libkqueue mode' : ''})`;
+  const standIn = kqueueStandIn();
+  if ('skip' in standIn) return native('kqueue', skipPrefix + standIn.skip, undefined, label);
+  return native('kqueue', null, { WASMUX_KQUEUE_LIBRARY: standIn.libraries[layout], [QUIRKS_ENV]: quirks === 'libkqueue' ? 'libkqueue' : '' }, label);
 }
 
 // A file the child writes, read back incrementally.
