@@ -65,7 +65,7 @@ export class SocketAddress {
 function formatV6(g: Uint16Array): string {
   let at = -1;
   let len = 1;
-  for (let i = 0; i < 8;) {
+  for (let i = 0; i < 8; ) {
     let j = i;
     while (j < 8 && g[j] === 0) j++;
     if (j - i > len) {

@@ -1,8 +1,15 @@
 /**
- * The backend contract: what every I/O backend (epoll, and later kqueue,
- * IOCP, poll(2)) provides, modelled on mio's selector plus the socket calls
- * the WIT `tcp` interface needs. A backend knows nothing of guests, handles,
+ * The backend contract: what every I/O backend (epoll, kqueue, IOCP,
+ * poll(2)) provides, modelled on mio's selector plus the socket calls the
+ * WIT `tcp` interface needs. A backend knows nothing of guests, handles,
  * policy or workers: it deals in OS sockets and opaque u32 keys.
+ *
+ * A backend is composed, not inherited (compose() below): a Selector (the
+ * readiness mechanism and its waker: epoll.ts, kqueue.ts, iocp.ts,
+ * poll.ts) and the socket operations of the OS family (socket-ops.ts over
+ * linux-family.ts or bsd-family.ts; win-sockets.ts). Any selector of a
+ * family runs with that family's sockets: poll(2) on Linux and the BSDs,
+ * kqueue on the BSDs and (through a kqueue library) on Linux.
  *
  * Return values: a non-negative number is success (a socket, a byte count,
  * an event count, 0); a negative number is `fail(ErrorCode)` (below; the
@@ -16,7 +23,7 @@
  * ready that happens after a would-block. One event per key per `wait`.
  */
 import type { SocketAddress } from './address.js';
-import type { ErrorCode } from '../generated/contract.js';
+import { ErrorCode } from '../generated/contract.js';
 
 /**
  * Encodes an error code as a negative return value (-1 - code): results
@@ -33,6 +40,80 @@ export function codeOf(result: number): ErrorCode {
 
 export type BackendName = 'epoll' | 'iocp' | 'kqueue' | 'poll';
 
+/**
+ * Keys from here up are the selectors' own (a waker's); consumers' keys stay
+ * below (the host's handles keep bit 31 clear: sandbox/handle-table.ts).
+ */
+export const FIRST_RESERVED_KEY = 2 ** 31;
+
+/** What register says for a socket it already watches, and what reregister and deregister say for one it does not. */
+export const ALREADY_REGISTERED = fail(ErrorCode.Closed);
+export const NOT_REGISTERED = fail(ErrorCode.Closed);
+
+/** The readiness half of a backend: one per instance thread. */
+export interface Selector {
+  register(sock: number, key: number, interest: number): number;
+  reregister(sock: number, key: number, interest: number): number;
+  deregister(sock: number): number;
+  drained?(sock: number, interest: number): void;
+  wait(out: Uint32Array, max: number, timeoutMs: number): number;
+  /** The socket is about to be closed: drop whatever is kept for it (registered or not; no error). */
+  forget(sock: number): void;
+  readonly ownDescriptors: readonly number[];
+  readonly wakeTarget: number;
+  close(): void;
+}
+
+/** The socket half of a backend: the OS family's calls, with the same conventions (fail() results, no throw). */
+export interface Sockets {
+  listen(addr: SocketAddress, backlog: number, shared: boolean): number;
+  accept(listener: number, peer: SocketAddress): number;
+  connect(addr: SocketAddress): number;
+  recv(sock: number, ptr: number, len: number): number;
+  send(sock: number, ptr: number, len: number): number;
+  shutdown(sock: number, how: number): number;
+  /** Closes the socket (its selector has forgotten it first). */
+  close(sock: number): void;
+  localAddress(sock: number, out: SocketAddress): number;
+  peerAddress(sock: number, out: SocketAddress): number;
+  /** BackendModule.reserve's work. */
+  reserve(addr: SocketAddress, out: SocketAddress): number;
+  /** The OS error behind the most recent `other` result, from either half (they record into one place). */
+  lastOsError(): string;
+}
+
+/**
+ * A backend from its two halves. The methods are the halves' own, bound:
+ * a call costs what calling the half directly costs.
+ */
+export function compose(name: BackendName, selector: Selector, sockets: Sockets): Backend {
+  const backend: Backend = {
+    name,
+    ownDescriptors: selector.ownDescriptors,
+    wakeTarget: selector.wakeTarget,
+    register: selector.register.bind(selector),
+    reregister: selector.reregister.bind(selector),
+    deregister: selector.deregister.bind(selector),
+    wait: selector.wait.bind(selector),
+    close: selector.close.bind(selector),
+    listen: sockets.listen.bind(sockets),
+    accept: sockets.accept.bind(sockets),
+    connect: sockets.connect.bind(sockets),
+    recv: sockets.recv.bind(sockets),
+    send: sockets.send.bind(sockets),
+    shutdown: sockets.shutdown.bind(sockets),
+    localAddress: sockets.localAddress.bind(sockets),
+    peerAddress: sockets.peerAddress.bind(sockets),
+    lastOsError: sockets.lastOsError.bind(sockets),
+    closeSocket(sock: number): void {
+      selector.forget(sock);
+      sockets.close(sock);
+    },
+  };
+  if (selector.drained) backend.drained = selector.drained.bind(selector);
+  return backend;
+}
+
 export interface Backend {
   readonly name: BackendName;
 
@@ -40,7 +121,9 @@ export interface Backend {
 
   /**
    * Watches `sock` for `interest` (WIT interest bits) and reports events
-   * under `key`. Registering a socket already registered fails with `closed`.
+   * under `key` (below FIRST_RESERVED_KEY). A socket already registered:
+   * ALREADY_REGISTERED; reregister or deregister of one that is not:
+   * NOT_REGISTERED.
    */
   register(sock: number, key: number, interest: number): number;
   /** Replaces key and interest of a registered socket; re-arms its edges. */

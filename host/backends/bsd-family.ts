@@ -1,6 +1,7 @@
 /**
- * The socket half of the backend contract on macOS and FreeBSD: the logic
- * of socket-ops.ts with the BSD calls and constants of host/ffi/libc-bsd.ts.
+ * The macOS and FreeBSD socket family: the BSD calls and constants of
+ * host/ffi/libc-bsd.ts and the BSD errno table, for socket-ops.ts and the
+ * selectors that run on any family (poll.ts, kqueue.ts).
  *
  * What differs from Linux, and how it is met here:
  * - sockaddr starts with a length byte (socket-ops.ts writes it);
@@ -20,8 +21,7 @@
  */
 import * as c from '../ffi/libc-bsd.js';
 import { ERRNO, errnoToErrorCode, errnoName } from '../ffi/errno-bsd.js';
-import type { BackendOptions } from './backend.js';
-import { SocketOps, type SocketOs } from './socket-ops.js';
+import type { PosixFamily } from './socket-ops.js';
 
 const darwin = c.platform === 'darwin';
 const one = Buffer.from([1, 0, 0, 0]);
@@ -46,10 +46,29 @@ function prepare(fd: number, nonblock: boolean): number {
 
 const NONBLOCK_CLOEXEC = c.SOCK_NONBLOCK | c.SOCK_CLOEXEC;
 
-const BSD: SocketOs = {
+// Both ends of a new pipe non-blocking and close-on-exec (macOS has no
+// pipe2; FreeBSD's would do, one code path serves both). Once per backend.
+function pipe(fds: Buffer): number {
+  if (c.pipe(fds) < 0) return -1;
+  for (const fd of [fds.readInt32LE(0), fds.readInt32LE(4)]) {
+    const flags = c.fcntl(fd, c.F_GETFL);
+    if (flags < 0 || c.fcntl(fd, c.F_SETFL, 'int', flags | c.O_NONBLOCK) < 0 || c.fcntl(fd, c.F_SETFD, 'int', c.FD_CLOEXEC) < 0) {
+      const e = c.errno();
+      c.close(fds.readInt32LE(0));
+      c.close(fds.readInt32LE(4));
+      c.errnoSet(e);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+export const BSD: PosixFamily = {
+  name: c.platform,
   errno: c.errno,
   errnoToErrorCode,
   errnoName,
+  E: ERRNO.value,
   stream: darwin
     ? (v6) => prepare(c.socket(v6 ? c.AF_INET6 : c.AF_INET, c.SOCK_STREAM, 0), true)
     : (v6) => c.socket(v6 ? c.AF_INET6 : c.AF_INET, c.SOCK_STREAM | NONBLOCK_CLOEXEC, 0),
@@ -67,7 +86,6 @@ const BSD: SocketOs = {
   getsockname: c.getsockname,
   getpeername: c.getpeername,
   sendFlags: c.MSG_NOSIGNAL,
-  EINPROGRESS: ERRNO.value.EINPROGRESS,
   AF_INET: c.AF_INET,
   AF_INET6: c.AF_INET6,
   SOL_SOCKET: c.SOL_SOCKET,
@@ -79,10 +97,16 @@ const BSD: SocketOs = {
   IPPROTO_IPV6: c.IPPROTO_IPV6,
   IPV6_V6ONLY: c.IPV6_V6ONLY,
   sockaddrHasLength: true,
+  cloexec: (fd) => void c.fcntl(fd, c.F_SETFD, 'int', c.FD_CLOEXEC),
+  poll: c.poll,
+  read: c.read,
+  write: c.write,
+  pipe,
+  POLLIN: c.POLLIN,
+  POLLOUT: c.POLLOUT,
+  POLLERR: c.POLLERR,
+  POLLHUP: c.POLLHUP,
+  POLLNVAL: c.POLLNVAL,
+  POLLRDHUP: 0,
+  POLLFD_SIZE: c.POLLFD_SIZE,
 };
-
-export class BsdSockets extends SocketOps {
-  constructor(options: BackendOptions | null) {
-    super(BSD, options);
-  }
-}

@@ -1,21 +1,31 @@
 /**
- * The Linux backend: epoll in edge-triggered mode, an eventfd as the waker.
+ * The Linux selector: epoll in edge-triggered mode, an eventfd as the
+ * waker. Composed with the Linux socket family (backend.ts compose()).
  */
 import * as c from '../ffi/libc-linux.js';
-import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
-import { fail, type Backend, type BackendModule, type BackendOptions } from './backend.js';
-import { PosixSockets } from './posix-sockets.js';
-import { SocketAddress } from './address.js';
+import {
+  ErrorCode,
+  INTEREST_READABLE,
+  INTEREST_WRITABLE,
+  READY_ERROR,
+  READY_HANG_UP,
+  READY_READABLE,
+  READY_READ_CLOSED,
+  READY_WRITABLE,
+} from '../generated/contract.js';
+import { FIRST_RESERVED_KEY, compose, fail, type BackendModule, type BackendOptions, type Selector } from './backend.js';
+import { LINUX } from './linux-family.js';
+import { OsErrors, SocketOps } from './socket-ops.js';
+import type { SocketAddress } from './address.js';
 
 // epoll_event in 32-bit words: its stride, and where the data (our key, its low half) is.
 const STRIDE = c.EPOLL_EVENT_SIZE >>> 2;
 const DATA = c.EPOLL_EVENT_DATA >>> 2;
-// The eventfd is registered under a key no handle can have (handles keep bit 31 clear).
-const WAKE_KEY = 0xffffffff;
+/** The eventfd's key: a selector's own (backend.ts FIRST_RESERVED_KEY). */
+const WAKE_KEY = FIRST_RESERVED_KEY;
 const MAX_EVENTS = 1024;
 
-class Epoll extends PosixSockets implements Backend {
-  readonly name = 'epoll' as const;
+class EpollSelector implements Selector {
   readonly ownDescriptors: readonly number[];
   readonly wakeTarget: number;
   private readonly epfd: number;
@@ -26,14 +36,14 @@ class Epoll extends PosixSockets implements Backend {
   private readonly events32 = new Uint32Array(this.events.buffer, this.events.byteOffset, STRIDE * MAX_EVENTS);
   private readonly drain = Buffer.alloc(8);
 
-  constructor(options: BackendOptions) {
-    super(options);
+  constructor(private readonly errors: OsErrors) {
     const epfd = c.epoll_create1(c.EPOLL_CLOEXEC);
-    if (epfd < 0) throw new Error(`epoll_create1 failed: ${this.lastOsErrorNow()}`);
+    if (epfd < 0) throw new Error(`epoll_create1 failed: ${this.osError()}`);
     const efd = c.eventfd(0, c.EFD_NONBLOCK | c.EFD_CLOEXEC);
     if (efd < 0) {
+      const why = this.osError();
       c.close(epfd);
-      throw new Error(`eventfd failed: ${this.lastOsErrorNow()}`);
+      throw new Error(`eventfd failed: ${why}`);
     }
     this.epfd = epfd;
     this.wakeTarget = efd;
@@ -43,17 +53,19 @@ class Epoll extends PosixSockets implements Backend {
     this.ctl(c.EPOLL_CTL_ADD, efd, WAKE_KEY, c.EPOLLIN);
   }
 
-  private lastOsErrorNow(): string {
-    this.failErrno();
-    return this.lastOsError();
+  private osError(): string {
+    this.errors.fail();
+    return this.errors.name();
   }
 
+  // EEXIST (add) and ENOENT (mod, del) come back through the errno table as
+  // the contract's ALREADY_REGISTERED and NOT_REGISTERED.
   private ctl(op: number, fd: number, key: number, events: number): number {
     const ev = this.ctlEvent;
     ev.writeUInt32LE(events >>> 0, 0);
     ev.writeUInt32LE(key >>> 0, c.EPOLL_EVENT_DATA);
     ev.writeUInt32LE(0, c.EPOLL_EVENT_DATA + 4);
-    return c.epoll_ctl(this.epfd, op, fd, ev) < 0 ? this.failErrno() : 0;
+    return c.epoll_ctl(this.epfd, op, fd, ev) < 0 ? this.errors.fail() : 0;
   }
 
   private static mask(interest: number): number {
@@ -64,22 +76,27 @@ class Epoll extends PosixSockets implements Backend {
   }
 
   register(sock: number, key: number, interest: number): number {
-    return this.ctl(c.EPOLL_CTL_ADD, sock, key, Epoll.mask(interest));
+    return this.ctl(c.EPOLL_CTL_ADD, sock, key, EpollSelector.mask(interest));
   }
 
   reregister(sock: number, key: number, interest: number): number {
     // EPOLL_CTL_MOD re-evaluates readiness: a ready socket fires again.
-    return this.ctl(c.EPOLL_CTL_MOD, sock, key, Epoll.mask(interest));
+    return this.ctl(c.EPOLL_CTL_MOD, sock, key, EpollSelector.mask(interest));
   }
 
   deregister(sock: number): number {
     return this.ctl(c.EPOLL_CTL_DEL, sock, 0, 0);
   }
 
+  forget(): void {
+    // close() removes the socket from the epoll set (it is the only
+    // reference to the open file: accept4/socket never dup).
+  }
+
   wait(out: Uint32Array, max: number, timeoutMs: number): number {
     const n = c.epoll_wait(this.epfd, this.events, Math.min(max, MAX_EVENTS), timeoutMs) as number;
     if (n < 0) {
-      const r = this.failErrno();
+      const r = this.errors.fail();
       return r === fail(ErrorCode.WouldBlock) ? 0 : r; // EINTR: report nothing
     }
     const ev = this.events32;
@@ -104,12 +121,6 @@ class Epoll extends PosixSockets implements Backend {
     return count;
   }
 
-  closeSocket(sock: number): void {
-    // close() removes the socket from the epoll set (it is the only
-    // reference to the open file: accept4/socket never dup).
-    c.close(sock);
-  }
-
   close(): void {
     c.close(this.epfd);
     c.close(this.wakeTarget);
@@ -121,7 +132,8 @@ const WAKE_VALUE = new BigUint64Array([1n]);
 export const epoll: BackendModule = {
   name: 'epoll',
   open(options: BackendOptions) {
-    return new Epoll(options);
+    const errors = new OsErrors(LINUX);
+    return compose('epoll', new EpollSelector(errors), new SocketOps(LINUX, errors, options));
   },
   wake(target: number) {
     c.write(target, WAKE_VALUE, 8);
@@ -130,6 +142,6 @@ export const epoll: BackendModule = {
     c.close(fd);
   },
   reserve(addr: SocketAddress, out: SocketAddress) {
-    return new PosixSockets(null).reserve(addr, out);
+    return new SocketOps(LINUX, new OsErrors(LINUX), null).reserve(addr, out);
   },
 };

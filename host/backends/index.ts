@@ -26,13 +26,23 @@ const ENTRIES: Record<BackendName, Entry> = {
       process.platform === 'darwin' || process.platform === 'freebsd' || process.env.WASMUX_KQUEUE_LIBRARY
         ? null
         : `kqueue exists only on macOS and FreeBSD (this is ${process.platform}); elsewhere set WASMUX_KQUEUE_LIBRARY to a kqueue library such as libkqueue`,
-    load: () => import('./kqueue.js').then((m) => m.kqueue, (e: Error) => {
-      throw new WasmuxError('WASMUX_ERR_BACKEND_UNAVAILABLE', `backend kqueue could not load ${process.env.WASMUX_KQUEUE_LIBRARY || 'libc'}: ${e.message}`);
-    }),
+    load: () =>
+      import('./kqueue.js').then(
+        (m) => m.kqueue,
+        (e: Error) => {
+          throw new WasmuxError(
+            'WASMUX_ERR_BACKEND_UNAVAILABLE',
+            `backend kqueue could not load ${process.env.WASMUX_KQUEUE_LIBRARY || 'libc'}: ${e.message}`,
+          );
+        },
+      ),
   },
   // Last: the portable baseline, which `auto` picks only where nothing native works.
   poll: {
-    unavailableReason: () => (process.platform === 'linux' ? null : `the poll(2) backend's FFI is declared for Linux's libc only (this is ${process.platform})`),
+    unavailableReason: () =>
+      ['linux', 'darwin', 'freebsd'].includes(process.platform)
+        ? null
+        : `poll(2) runs on the POSIX socket families (Linux, macOS, FreeBSD), not on ${process.platform}`,
     load: async () => (await import('./poll.js')).poll,
   },
 };

@@ -25,18 +25,8 @@
  * The waker is the completion port itself: PostQueuedCompletionStatus with
  * WAKE_KEY, from any thread (`wakeTarget` is the port's handle value).
  *
- * Several instances on one address: Windows has no SO_REUSEPORT (its
- * SO_REUSEADDR lets any process bind over a listener, with no defined
- * distribution). So `reserve()` (main thread) binds the one real socket for
- * the address, with SO_EXCLUSIVEADDRUSE, and publishes it in the process
- * environment; each instance's `listen(addr, backlog, shared)` takes its own
- * duplicate (WSADuplicateSocketW: closing one never closes another's) and
- * listens on it (the first listen opens the accept queue; until then
- * connections are refused, as with epoll's reservation). Every instance
- * polls the same accept queue: a new connection wakes all of them, one
- * accepts it, the others meet would-block (epoll's thundering herd without
- * EPOLLEXCLUSIVE). The queue lives as long as the reservation: until the
- * supervisor closes it at the end of a stop.
+ * The selector is composed with Windows' sockets (win-sockets.ts, which
+ * also shares one address between instances).
  *
  * Differences from mio/wepoll, on purpose: one AFD handle per instance (they
  * spread sockets over AFD handles of 32): the handle table records only a
@@ -45,10 +35,18 @@
 import { addressOf, bigAddressOf, viewOf } from '../ffi/native-memory.js';
 import * as w from '../ffi/win32.js';
 import { NTSTATUS, WSA, ntSuccess } from '../ffi/errors-win32.js';
-import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
-import { fail, type Backend, type BackendModule, type BackendOptions } from './backend.js';
-import { SocketAddress } from './address.js';
-import { WinSockets } from './win-sockets.js';
+import {
+  INTEREST_READABLE,
+  INTEREST_WRITABLE,
+  READY_ERROR,
+  READY_HANG_UP,
+  READY_READABLE,
+  READY_READ_CLOSED,
+  READY_WRITABLE,
+} from '../generated/contract.js';
+import { ALREADY_REGISTERED, NOT_REGISTERED, compose, type BackendModule, type BackendOptions, type Selector } from './backend.js';
+import type { SocketAddress } from './address.js';
+import { WinErrors, WinSockets, unpublish } from './win-sockets.js';
 
 // Completion keys: the AFD handle's packets, and the waker's.
 const AFD_KEY = 1;
@@ -177,11 +175,14 @@ class SockState {
   /** Deregistered: freed when its outstanding request is reaped. */
   deleted = false;
 
-  constructor(readonly sock: number, readonly base: number, readonly slot: number) {}
+  constructor(
+    readonly sock: number,
+    readonly base: number,
+    readonly slot: number,
+  ) {}
 }
 
-class Iocp extends WinSockets implements Backend {
-  readonly name = 'iocp' as const;
+class IocpSelector implements Selector {
   readonly ownDescriptors: readonly number[];
   readonly wakeTarget: number;
   private readonly port: number;
@@ -202,8 +203,7 @@ class Iocp extends WinSockets implements Backend {
   private readonly baseOut = Buffer.alloc(8);
   private readonly baseLen = Buffer.alloc(4);
 
-  constructor(options: BackendOptions) {
-    super(options);
+  constructor(private readonly errors: WinErrors) {
     const port = w.CreateIoCompletionPort(-1, 0, 0, 0) as number;
     if (port === 0) throw new Error(`CreateIoCompletionPort failed: Win32 error ${w.GetLastError()}`);
     const afd = openAfd(port);
@@ -220,10 +220,10 @@ class Iocp extends WinSockets implements Backend {
   // ---- selector -------------------------------------------------------------------------
 
   register(sock: number, key: number, interest: number): number {
-    if (this.bySocket.has(sock)) return fail(ErrorCode.Closed);
+    if (this.bySocket.has(sock)) return ALREADY_REGISTERED;
     // AFD polls the base provider's socket (a layered provider may wrap it).
     this.baseLen.writeUInt32LE(0, 0);
-    if (w.WSAIoctl(sock, w.SIO_BASE_HANDLE, null, 0, this.baseOut, 8, this.baseLen, null, null) !== 0) return this.failWsa();
+    if (w.WSAIoctl(sock, w.SIO_BASE_HANDLE, null, 0, this.baseOut, 8, this.baseLen, null, null) !== 0) return this.errors.wsa();
     const state = new SockState(sock, Number(this.baseOut.readBigInt64LE(0)), this.blocks.acquire());
     this.bySlot[state.slot] = state;
     this.bySocket.set(sock, state);
@@ -233,14 +233,14 @@ class Iocp extends WinSockets implements Backend {
 
   reregister(sock: number, key: number, interest: number): number {
     const state = this.bySocket.get(sock);
-    if (!state) return fail(ErrorCode.Closed);
+    if (!state) return NOT_REGISTERED;
     this.arm(state, key, interest);
     return 0;
   }
 
   deregister(sock: number): number {
     const state = this.bySocket.get(sock);
-    if (!state) return fail(ErrorCode.Closed);
+    if (!state) return NOT_REGISTERED;
     this.bySocket.delete(sock);
     this.retire(state);
     return 0;
@@ -305,8 +305,18 @@ class Iocp extends WinSockets implements Backend {
     // memory); the slot is neither freed nor reused until feed() has reaped
     // this request's packet. The apc context (slot + 1, never 0) comes back
     // as the packet's lpOverlapped and names the slot.
-    const st = w.NtDeviceIoControlFile(this.afd, 0, 0, state.slot + 1, iosb, w.IOCTL_AFD_POLL,
-      info, w.AFD_POLL_INFO_SIZE, info, w.AFD_POLL_INFO_SIZE) as number;
+    const st = w.NtDeviceIoControlFile(
+      this.afd,
+      0,
+      0,
+      state.slot + 1,
+      iosb,
+      w.IOCTL_AFD_POLL,
+      info,
+      w.AFD_POLL_INFO_SIZE,
+      info,
+      w.AFD_POLL_INFO_SIZE,
+    ) as number;
     if (st === w.STATUS_PENDING || ntSuccess(st)) {
       // Success and pending alike queue a packet (the AFD handle does not skip the port on success).
       state.status = PENDING;
@@ -316,7 +326,7 @@ class Iocp extends WinSockets implements Backend {
     }
     // Refused at once (no packet will come): the socket is broken. Report an
     // error event; the consumer's next call meets the socket's own error.
-    this.failNt(st);
+    this.errors.nt(st);
     state.armed = 0;
     this.refused.push(state);
   }
@@ -357,7 +367,7 @@ class Iocp extends WinSockets implements Backend {
     if (status === NTSTATUS.value.STATUS_CANCELLED) {
       // Replaced by a request for the armed directions (below).
     } else if (!ntSuccess(status)) {
-      this.failNt(status);
+      this.errors.nt(status);
       ready = READY_ERROR | READY_READABLE | READY_WRITABLE;
       state.armed = 0;
     } else if (u32[i + INFO_COUNT]! >= 1) {
@@ -394,10 +404,16 @@ class Iocp extends WinSockets implements Backend {
     let timeout = timeoutMs;
     const e32 = this.entries32;
     for (;;) {
-      const ok = w.GetQueuedCompletionStatusEx(this.port, this.entries, Math.min(max, MAX_EVENTS), this.removed,
-        timeout < 0 ? w.INFINITE : timeout, 0);
+      const ok = w.GetQueuedCompletionStatusEx(
+        this.port,
+        this.entries,
+        Math.min(max, MAX_EVENTS),
+        this.removed,
+        timeout < 0 ? w.INFINITE : timeout,
+        0,
+      );
       if (!ok) {
-        if (w.GetLastError() !== w.WAIT_TIMEOUT) this.failWin32('GetQueuedCompletionStatusEx');
+        if (w.GetLastError() !== w.WAIT_TIMEOUT) this.errors.win32('GetQueuedCompletionStatusEx');
         return 0;
       }
       const n = this.removed.readUInt32LE(0);
@@ -427,44 +443,12 @@ class Iocp extends WinSockets implements Backend {
     }
   }
 
-  // ---- sockets (the rest is WinSockets) ------------------------------------------------------
-
-  listen(addr: SocketAddress, backlog: number, shared: boolean): number {
-    if (shared) {
-      const s = this.duplicateReserved(addr, backlog);
-      if (s !== null) return s;
-    }
-    const s = this.exclusiveBound(addr);
-    return s < 0 ? s : this.startListening(s, backlog);
-  }
-
-  /** This instance's own listening duplicate of the socket reserve() published for `addr`, or null. */
-  private duplicateReserved(addr: SocketAddress, backlog: number): number | null {
-    const published = readPublished(addr);
-    if (published === null) return null;
-    const info = Buffer.alloc(w.PROTOCOL_INFO_SIZE);
-    if (w.WSADuplicateSocketW(published, w.GetCurrentProcessId(), info) !== 0) return this.failWsa();
-    const s = w.WSASocketW(w.FROM_PROTOCOL_INFO, w.FROM_PROTOCOL_INFO, w.FROM_PROTOCOL_INFO, info, 0,
-      w.WSA_FLAG_OVERLAPPED | w.WSA_FLAG_NO_HANDLE_INHERIT) as number;
-    if (s === w.INVALID_SOCKET) return this.failWsa();
-    this.created(s);
-    // A stale record could name a handle value reused by something else:
-    // use the duplicate only if it is bound to exactly `addr`.
-    const bound = new SocketAddress();
-    if (w.ioctlsocket(s, w.FIONBIO, Buffer.from([1, 0, 0, 0])) !== 0 || this.localAddress(s, bound) < 0 || !bound.equals(addr)) {
-      this.discard(s);
-      return null;
-    }
-    return this.startListening(s, backlog);
-  }
-
-  closeSocket(sock: number): void {
+  forget(sock: number): void {
     const state = this.bySocket.get(sock);
     if (state) {
       this.bySocket.delete(sock);
       this.retire(state);
     }
-    w.closesocket(sock);
   }
 
   close(): void {
@@ -510,12 +494,25 @@ function openAfd(port: number): number | string {
   attrs.writeBigUInt64LE(bigAddressOf(unicode), 16);
   const handle = Buffer.alloc(8);
   const iosb = Buffer.alloc(w.IO_STATUS_BLOCK_SIZE);
-  const st = w.NtCreateFile(handle, w.SYNCHRONIZE, attrs, iosb, null, 0, w.FILE_SHARE_READ | w.FILE_SHARE_WRITE,
-    w.FILE_OPEN, 0, null, 0) as number;
+  const st = w.NtCreateFile(
+    handle,
+    w.SYNCHRONIZE,
+    attrs,
+    iosb,
+    null,
+    0,
+    w.FILE_SHARE_READ | w.FILE_SHARE_WRITE,
+    w.FILE_OPEN,
+    0,
+    null,
+    0,
+  ) as number;
   if (st !== w.STATUS_SUCCESS) return `NtCreateFile(\\Device\\Afd) failed: NTSTATUS 0x${(st >>> 0).toString(16)}`;
   const afd = Number(handle.readBigInt64LE(0));
-  if (w.CreateIoCompletionPort(afd, port, AFD_KEY, 0) === 0 ||
-    !w.SetFileCompletionNotificationModes(afd, w.FILE_SKIP_SET_EVENT_ON_HANDLE)) {
+  if (
+    w.CreateIoCompletionPort(afd, port, AFD_KEY, 0) === 0 ||
+    !w.SetFileCompletionNotificationModes(afd, w.FILE_SKIP_SET_EVENT_ON_HANDLE)
+  ) {
     const e = w.GetLastError();
     w.CloseHandle(afd);
     return `associating the AFD handle with the completion port failed: Win32 error ${e}`;
@@ -523,58 +520,25 @@ function openAfd(port: number): number | string {
   return afd;
 }
 
-// ---- the listeners reserve() shares with the instances ----------------------------------------
-// Published in the process environment (process-wide, readable from every
-// thread): name per address, value "<pid>:<socket>". The pid guards against
-// a child process that inherited the variable (its socket value means
-// nothing there: sockets are created non-inheritable).
-
-function publishedName(addr: SocketAddress): string {
-  return `WASMUX_IOCP_LISTENER_${addr}`;
-}
-
-function readPublished(addr: SocketAddress): number | null {
-  const buf = Buffer.alloc(128);
-  const n = w.GetEnvironmentVariableW(publishedName(addr), buf, 64) as number;
-  if (n === 0 || n >= 64) return null;
-  const m = /^(\d+):(\d+)$/.exec(buf.toString('utf16le', 0, 2 * n));
-  if (!m || Number(m[1]) !== w.GetCurrentProcessId()) return null;
-  return Number(m[2]);
-}
-
-// Main thread only: the reservations this thread published, by socket.
-const publishedBySocket = new Map<number, string>();
+// Main thread: the sockets half that reserve() uses.
 let mainSockets: WinSockets | null = null;
 
 export const iocp: BackendModule = {
   name: 'iocp',
   open(options: BackendOptions) {
-    return new Iocp(options);
+    const errors = new WinErrors();
+    return compose('iocp', new IocpSelector(errors), new WinSockets(errors, options));
   },
   wake(target: number) {
     w.PostQueuedCompletionStatus(target, 0, WAKE_KEY, 0);
   },
   closeDescriptor(fd: number) {
-    const name = publishedBySocket.get(fd);
-    if (name !== undefined) {
-      w.SetEnvironmentVariableW(name, null);
-      publishedBySocket.delete(fd);
-    }
+    unpublish(fd);
     // Sockets and the backend's own handles (port, AFD) come here alike.
     if (w.closesocket(fd) !== 0 && w.WSAGetLastError() === WSAENOTSOCK) w.CloseHandle(fd);
   },
   reserve(addr: SocketAddress, out: SocketAddress) {
-    mainSockets ??= new WinSockets(null);
-    const s = mainSockets.exclusiveBound(addr);
-    if (s < 0) return s;
-    const r = mainSockets.localAddress(s, out);
-    if (r < 0) {
-      w.closesocket(s);
-      return r;
-    }
-    const name = publishedName(out);
-    w.SetEnvironmentVariableW(name, `${w.GetCurrentProcessId()}:${s}`);
-    publishedBySocket.set(s, name);
-    return s;
+    mainSockets ??= new WinSockets(new WinErrors(), null);
+    return mainSockets.reserve(addr, out);
   },
 };

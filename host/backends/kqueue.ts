@@ -5,14 +5,21 @@
  *
  * How the contract (backend.ts, wit/poll.wit) is met:
  * - Edges: a socket is watched by EVFILT_READ and EVFILT_WRITE, both with
- *   EV_CLEAR and the key in udata, registered together as mio does. An
- *   interest without writable has no write filter at all (EV_DELETE on
- *   reregister) rather than a disabled one: nothing is kept that could fire,
- *   and re-adding it later (EV_ADD re-evaluates the filter) reports
- *   readiness present at that moment, which is the re-arm reregister owes.
+ *   EV_CLEAR and the key in udata, registered in one kevent call as mio
+ *   does, the write filter first: libkqueue (2.7.0, Linux) stops reporting
+ *   EV_EOF when data and FIN arrive in one edge on a socket whose write
+ *   filter was added after its read filter, and the host would then never
+ *   see the end of stream (a short read is taken as drained). An interest
+ *   without writable has no write filter at all rather than a disabled one:
+ *   nothing is kept that could fire.
+ * - Reregister is EV_DELETE of the filters the socket has, then EV_ADD of
+ *   those wanted (one kevent call): a new filter is evaluated when added,
+ *   so readiness present at that moment is reported, which is the re-arm
+ *   reregister owes. (EV_ADD on an existing filter re-evaluates it on the
+ *   BSDs, but not on libkqueue, which would lose the edge.)
  * - Per-change errors: every change carries EV_RECEIPT, so each comes back
- *   as its own EV_ERROR entry (data = 0 or an errno) and a change call never
- *   consumes a pending event.
+ *   as its own EV_ERROR entry (data = 0 or an errno), in the order of the
+ *   changes, and a change call never consumes a pending event.
  * - One event per key per wait: the two filters of a socket report
  *   separately; wait merges them. It asks kevent for at most `max` entries,
  *   so merging can only shrink the list and no event is left behind.
@@ -38,33 +45,36 @@
  *                                the socket error
  */
 import * as k from '../ffi/kqueue-lib.js';
-import { EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_DELETE, EV_EOF, EV_ERROR, EV_RECEIPT, KeventList,
-  NOTE_TRIGGER, TIMESPEC_SIZE } from '../ffi/kevent.js';
-import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
-import { fail, type Backend, type BackendModule, type BackendOptions } from './backend.js';
+import {
+  EVFILT_READ,
+  EVFILT_WRITE,
+  EV_ADD,
+  EV_CLEAR,
+  EV_DELETE,
+  EV_EOF,
+  EV_ERROR,
+  EV_RECEIPT,
+  KeventList,
+  NOTE_TRIGGER,
+  TIMESPEC_SIZE,
+} from '../ffi/kevent.js';
+import {
+  ErrorCode,
+  INTEREST_READABLE,
+  INTEREST_WRITABLE,
+  READY_ERROR,
+  READY_HANG_UP,
+  READY_READABLE,
+  READY_READ_CLOSED,
+  READY_WRITABLE,
+} from '../generated/contract.js';
+import { ALREADY_REGISTERED, NOT_REGISTERED, compose, fail, type BackendModule, type BackendOptions, type Selector } from './backend.js';
 import type { SocketAddress } from './address.js';
-import type { SocketOps } from './socket-ops.js';
+import { posixFamily } from './family.js';
+import { OsErrors, SocketOps } from './socket-ops.js';
 
-interface System {
-  Sockets: new (options: BackendOptions | null) => SocketOps;
-  /** The family's errno numbers (errno-linux.ts under libkqueue, errno-bsd.ts on the BSDs). */
-  errno: Readonly<Record<'ENOENT' | 'EINTR' | 'EPIPE', number>>;
-  close: (fd: number) => number;
-  /** Marks the kqueue close-on-exec (where we own the libc that made it). */
-  cloexec: (fd: number) => void;
-}
-
-async function system(): Promise<System> {
-  if (process.platform === 'linux') {
-    const c = await import('../ffi/libc-linux.js');
-    return { Sockets: (await import('./posix-sockets.js')).PosixSockets, errno: (await import('../ffi/errno-linux.js')).ERRNO.value,
-      close: c.close, cloexec: () => {} };
-  }
-  const c = await import('../ffi/libc-bsd.js');
-  return { Sockets: (await import('./bsd-sockets.js')).BsdSockets, errno: (await import('../ffi/errno-bsd.js')).ERRNO.value,
-    close: c.close, cloexec: (fd) => c.fcntl(fd, c.F_SETFD, 'int', c.FD_CLOEXEC) };
-}
-const sys = await system();
+// This OS's socket family: the BSDs' own, or Linux's under a kqueue library.
+const sys = await posixFamily();
 
 const { EVFILT_USER, size: KEVENT_SIZE } = k.flavour;
 // The waker's ident. EVFILT_USER idents are not descriptors: any number.
@@ -75,16 +85,18 @@ const HAS_READ = 1;
 const HAS_WRITE = 2;
 const TWO_32 = 4294967296;
 // errno values kevent reports here.
-const { ENOENT, EINTR, EPIPE } = sys.errno;
+const { ENOENT, EINTR, EPIPE } = sys.E;
 
-class Kqueue extends sys.Sockets implements Backend {
-  readonly name = 'kqueue' as const;
+class KqueueSelector implements Selector {
   readonly ownDescriptors: readonly number[];
   readonly wakeTarget: number;
   private readonly kq: number;
-  // Changes and their receipts (at most two per call: read and write).
-  private readonly changes = new KeventList(KEVENT_SIZE, 2);
-  private readonly receipts = new KeventList(KEVENT_SIZE, 2);
+  // Changes and their receipts (at most four per call: a reregister deletes
+  // both filters and adds both back), and per change the errno that means
+  // its goal already holds.
+  private readonly changes = new KeventList(KEVENT_SIZE, 4);
+  private readonly receipts = new KeventList(KEVENT_SIZE, 4);
+  private readonly ignored = new Int32Array(4);
   private readonly events = new KeventList(KEVENT_SIZE, MAX_EVENTS);
   private readonly timeout = Buffer.alloc(TIMESPEC_SIZE);
   private readonly timeout32 = new Uint32Array(this.timeout.buffer, this.timeout.byteOffset, TIMESPEC_SIZE >>> 2);
@@ -97,8 +109,7 @@ class Kqueue extends sys.Sockets implements Backend {
   // Per output slot of the current wait: bit 1 read EOF, bit 2 write EOF seen.
   private readonly eofs = new Uint8Array(MAX_EVENTS);
 
-  constructor(options: BackendOptions) {
-    super(options);
+  constructor(private readonly errors: OsErrors) {
     const kq = k.kqueue() as number;
     if (kq < 0) throw new Error(`kqueue() failed: ${this.lastOsErrorNow()}`);
     sys.cloexec(kq);
@@ -106,35 +117,37 @@ class Kqueue extends sys.Sockets implements Backend {
     this.wakeTarget = kq;
     this.ownDescriptors = [kq];
     this.changes.set(0, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR | EV_RECEIPT, 0, 0, 0);
-    if (this.apply(1, 0) < 0) {
-      const why = this.lastOsError();
+    this.ignored[0] = 0;
+    if (this.apply(1) < 0) {
+      const why = this.errors.name();
       sys.close(kq);
       throw new Error(`registering the EVFILT_USER waker (${EVFILT_USER}) with ${k.KQUEUE_LIBRARY} failed: ${why}`);
     }
   }
 
   private lastOsErrorNow(): string {
-    this.failErrno();
-    return this.lastOsError();
+    this.errors.fail();
+    return this.errors.name();
   }
 
   /**
    * Applies the first `n` entries of `changes` (each with EV_RECEIPT) and
-   * checks every receipt. `ignore`: an errno that means the change's goal
-   * already holds (ENOENT when deleting). Returns 0 or fail().
+   * checks every receipt (the i-th answers the i-th change) against
+   * `ignored[i]`, an errno that means that change's goal already holds.
+   * Returns 0 or fail().
    */
-  private apply(n: number, ignore: number): number {
+  private apply(n: number): number {
     const r = k.kevent(this.kq, this.changes.bytes, n, this.receipts.bytes, n, null) as number;
     if (r < 0) {
-      const e = this.os.errno();
+      const e = sys.errno();
       // Interrupted by a signal, the changes have been applied (FreeBSD's kevent(2); mio relies on it).
-      return e === EINTR ? 0 : this.failWith(e);
+      return e === EINTR ? 0 : this.errors.failWith(e);
     }
     const rc = this.receipts;
     for (let i = 0; i < r; i++) {
       if (!(rc.flags(i) & EV_ERROR)) continue;
       const e = rc.data(i);
-      if (e !== 0 && e !== ignore) return this.failWith(e);
+      if (e !== 0 && e !== this.ignored[i]) return this.errors.failWith(e);
     }
     return 0;
   }
@@ -155,31 +168,44 @@ class Kqueue extends sys.Sockets implements Backend {
 
   register(sock: number, key: number, interest: number): number {
     if (sock >= this.filters.length) this.grow(sock);
-    if (this.filters[sock] !== 0) return fail(ErrorCode.Closed);
+    if (this.filters[sock] !== 0) return ALREADY_REGISTERED;
     return this.set(sock, key, interest);
   }
 
   reregister(sock: number, key: number, interest: number): number {
-    if (sock >= this.filters.length || this.filters[sock] === 0) return fail(ErrorCode.Closed);
+    if (sock >= this.filters.length || this.filters[sock] === 0) return NOT_REGISTERED;
     return this.set(sock, key, interest);
   }
 
-  // Makes the socket's filters match `interest`: EV_ADD (add, or update key
-  // and re-evaluate) for each wanted direction, EV_DELETE for each unwanted
-  // one it has.
+  // Makes the socket's filters match `interest`: EV_DELETE for each filter
+  // it has, then EV_ADD for each wanted direction, write before read (see
+  // the top of this file for both orders).
   private set(sock: number, key: number, interest: number): number {
     const has = this.filters[sock]!;
     const ch = this.changes;
+    const ignored = this.ignored;
     let n = 0;
     const add = EV_ADD | EV_CLEAR | EV_RECEIPT;
     const del = EV_DELETE | EV_RECEIPT;
-    if (interest & INTEREST_READABLE) ch.set(n++, sock, EVFILT_READ, add, 0, 0, key);
-    else if (has & HAS_READ) ch.set(n++, sock, EVFILT_READ, del, 0, 0, 0);
-    if (interest & INTEREST_WRITABLE) ch.set(n++, sock, EVFILT_WRITE, add, 0, 0, key);
-    else if (has & HAS_WRITE) ch.set(n++, sock, EVFILT_WRITE, del, 0, 0, 0);
-    // EPIPE: old macOS refuses to register an fd whose peer is gone yet
-    // reports it afterwards (mio ignores it too); ENOENT: already deleted.
-    const r = this.apply(n, has === 0 ? EPIPE : ENOENT);
+    // ENOENT: already deleted. EPIPE: old macOS refuses to register an fd
+    // whose peer is gone yet reports it afterwards (mio ignores it too).
+    if (has & HAS_READ) {
+      ignored[n] = ENOENT;
+      ch.set(n++, sock, EVFILT_READ, del, 0, 0, 0);
+    }
+    if (has & HAS_WRITE) {
+      ignored[n] = ENOENT;
+      ch.set(n++, sock, EVFILT_WRITE, del, 0, 0, 0);
+    }
+    if (interest & INTEREST_WRITABLE) {
+      ignored[n] = EPIPE;
+      ch.set(n++, sock, EVFILT_WRITE, add, 0, 0, key);
+    }
+    if (interest & INTEREST_READABLE) {
+      ignored[n] = EPIPE;
+      ch.set(n++, sock, EVFILT_READ, add, 0, 0, key);
+    }
+    const r = this.apply(n);
     if (r < 0) {
       this.deleteFilters(sock, HAS_READ | HAS_WRITE);
       return r;
@@ -193,12 +219,13 @@ class Kqueue extends sys.Sockets implements Backend {
     let n = 0;
     if (which & HAS_READ) ch.set(n++, sock, EVFILT_READ, EV_DELETE | EV_RECEIPT, 0, 0, 0);
     if (which & HAS_WRITE) ch.set(n++, sock, EVFILT_WRITE, EV_DELETE | EV_RECEIPT, 0, 0, 0);
+    this.ignored.fill(ENOENT, 0, n);
     this.filters[sock] = 0;
-    return n === 0 ? 0 : this.apply(n, ENOENT);
+    return n === 0 ? 0 : this.apply(n);
   }
 
   deregister(sock: number): number {
-    if (sock >= this.filters.length || this.filters[sock] === 0) return fail(ErrorCode.Closed);
+    if (sock >= this.filters.length || this.filters[sock] === 0) return NOT_REGISTERED;
     return this.deleteFilters(sock, this.filters[sock]!);
   }
 
@@ -212,7 +239,7 @@ class Kqueue extends sys.Sockets implements Backend {
     const ev = this.events;
     const n = k.kevent(this.kq, null, 0, ev.bytes, Math.min(max, MAX_EVENTS), timeout) as number;
     if (n < 0) {
-      const r = this.failErrno();
+      const r = this.errors.fail();
       return r === fail(ErrorCode.WouldBlock) ? 0 : r; // EINTR: report nothing
     }
     const wait = ++this.waits;
@@ -260,9 +287,8 @@ class Kqueue extends sys.Sockets implements Backend {
     return count;
   }
 
-  closeSocket(sock: number): void {
+  forget(sock: number): void {
     if (sock < this.filters.length && this.filters[sock] !== 0) this.deleteFilters(sock, this.filters[sock]!);
-    sys.close(sock);
   }
 
   close(): void {
@@ -277,7 +303,8 @@ trigger.set(0, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, 0);
 export const kqueue: BackendModule = {
   name: 'kqueue',
   open(options: BackendOptions) {
-    return new Kqueue(options);
+    const errors = new OsErrors(sys);
+    return compose('kqueue', new KqueueSelector(errors), new SocketOps(sys, errors, options));
   },
   wake(target: number) {
     k.kevent(target, trigger.bytes, 1, null, 0, null);
@@ -286,6 +313,6 @@ export const kqueue: BackendModule = {
     sys.close(fd);
   },
   reserve(addr: SocketAddress, out: SocketAddress) {
-    return new sys.Sockets(null).reserve(addr, out);
+    return new SocketOps(sys, new OsErrors(sys), null).reserve(addr, out);
   },
 };

@@ -1,20 +1,20 @@
 /**
- * The socket half of the backend contract on Linux (shared by every backend
- * that runs on Linux: epoll, poll(2), and kqueue through libkqueue). The
- * logic is socket-ops.ts, shared with macOS and FreeBSD; this file supplies
- * Linux's calls and constants.
+ * The Linux socket family: libc's calls and constants, and Linux's errno
+ * table, for socket-ops.ts and the selectors that run on any family
+ * (poll.ts; kqueue.ts through a kqueue library).
  */
 import * as c from '../ffi/libc-linux.js';
 import { ERRNO, errnoToErrorCode, errnoName } from '../ffi/errno-linux.js';
-import type { BackendOptions } from './backend.js';
-import { SocketOps, type SocketOs } from './socket-ops.js';
+import type { PosixFamily } from './socket-ops.js';
 
 const NONBLOCK_CLOEXEC = c.SOCK_NONBLOCK | c.SOCK_CLOEXEC;
 
-const LINUX: SocketOs = {
+export const LINUX: PosixFamily = {
+  name: 'linux',
   errno: c.errno,
   errnoToErrorCode,
   errnoName,
+  E: ERRNO.value,
   stream: (v6) => c.socket(v6 ? c.AF_INET6 : c.AF_INET, c.SOCK_STREAM | NONBLOCK_CLOEXEC, 0),
   accept: (listener, addr, addrLen) => c.accept4(listener, addr, addrLen, NONBLOCK_CLOEXEC),
   bind: c.bind,
@@ -28,7 +28,6 @@ const LINUX: SocketOs = {
   getsockname: c.getsockname,
   getpeername: c.getpeername,
   sendFlags: c.MSG_NOSIGNAL,
-  EINPROGRESS: ERRNO.value.EINPROGRESS,
   AF_INET: c.AF_INET,
   AF_INET6: c.AF_INET6,
   SOL_SOCKET: c.SOL_SOCKET,
@@ -40,10 +39,16 @@ const LINUX: SocketOs = {
   IPPROTO_IPV6: c.IPPROTO_IPV6,
   IPV6_V6ONLY: c.IPV6_V6ONLY,
   sockaddrHasLength: false,
+  cloexec: () => {},
+  poll: c.poll,
+  read: c.read,
+  write: c.write,
+  pipe: (fds) => c.pipe2(fds, c.O_NONBLOCK | c.O_CLOEXEC),
+  POLLIN: c.POLLIN,
+  POLLOUT: c.POLLOUT,
+  POLLERR: c.POLLERR,
+  POLLHUP: c.POLLHUP,
+  POLLNVAL: c.POLLNVAL,
+  POLLRDHUP: c.POLLRDHUP,
+  POLLFD_SIZE: c.POLLFD_SIZE,
 };
-
-export class PosixSockets extends SocketOps {
-  constructor(options: BackendOptions | null) {
-    super(LINUX, options);
-  }
-}

@@ -1,7 +1,10 @@
 /**
- * The portable backend: poll(2), the baseline the native backends are
+ * The portable selector: poll(2), the baseline the native backends are
  * measured against. One `struct pollfd` per registered socket, plus a pipe
- * as the waker (slot 0, level-triggered, drained on every wake-up).
+ * as the waker (slot 0, level-triggered, drained on every wake-up). Runs
+ * on every POSIX socket family (family.ts): Linux's, and the BSDs', where
+ * the peer's FIN has no poll event of its own (no POLLRDHUP) and shows as
+ * recv's end of stream instead.
  *
  * poll(2) is level-triggered; the contract (wit/poll.wit) is edge-triggered.
  * The gap is closed with one "armed" bit per socket and direction:
@@ -28,15 +31,24 @@
  * `revents`. That is what this backend is for (bench/wait.mjs measures it).
  * Registration is O(1): an fd -> index map, swap-remove on deregister.
  */
-import * as c from '../ffi/libc-linux.js';
-import { errnoToErrorCode } from '../ffi/errno-linux.js';
-import { ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
-import { fail, type Backend, type BackendModule, type BackendOptions } from './backend.js';
-import { PosixSockets } from './posix-sockets.js';
-import { SocketAddress } from './address.js';
+import {
+  ErrorCode,
+  INTEREST_READABLE,
+  INTEREST_WRITABLE,
+  READY_ERROR,
+  READY_HANG_UP,
+  READY_READABLE,
+  READY_READ_CLOSED,
+  READY_WRITABLE,
+} from '../generated/contract.js';
+import { ALREADY_REGISTERED, NOT_REGISTERED, compose, fail, type BackendModule, type BackendOptions, type Selector } from './backend.js';
+import { posixFamily } from './family.js';
+import { OsErrors, SocketOps, type PosixFamily } from './socket-ops.js';
+import { PipeWaker } from './wakers.js';
+import type { SocketAddress } from './address.js';
 
-const EEXIST = 17; // register: already registered (as epoll_ctl says it)
-const ENOENT = 2; // reregister/deregister: not registered
+// This OS's family: poll(2) runs on Linux and the BSDs alike.
+const family = await posixFamily();
 
 // Entry 0 of the pollfd array is the waker; sockets start at 1, so index 0
 // in `indexOf` means "not registered".
@@ -48,13 +60,12 @@ const INITIAL_CAPACITY = 64;
 const READ = INTEREST_READABLE;
 const WRITE = INTEREST_WRITABLE;
 
-class Poll extends PosixSockets implements Backend {
-  readonly name = 'poll' as const;
+class PollSelector implements Selector {
   readonly ownDescriptors: readonly number[];
   /** The pipe's write end (BackendModule.wake writes one byte to it). */
   readonly wakeTarget: number;
-  private readonly wakeRead: number;
-  private readonly drainBuf = Buffer.alloc(64);
+  private readonly waker: PipeWaker;
+  private readonly c: PosixFamily;
 
   // The pollfd array handed to poll(2) and views on it: fd at int32 [2i],
   // events at int16 [4i + 2], revents at int16 [4i + 3].
@@ -75,29 +86,24 @@ class Poll extends PosixSockets implements Backend {
   /** Where the next scan of revents starts, so that `max` cannot starve the last entries. */
   private cursor = FIRST;
 
-  constructor(options: BackendOptions) {
-    super(options);
-    const pair = Buffer.alloc(8);
-    if (c.pipe2(pair, c.O_NONBLOCK | c.O_CLOEXEC) < 0) {
-      this.failErrno();
-      throw new Error(`pipe2 failed: ${this.lastOsError()}`);
-    }
-    this.wakeRead = pair.readInt32LE(0);
-    this.wakeTarget = pair.readInt32LE(4);
-    this.ownDescriptors = [this.wakeRead, this.wakeTarget];
+  constructor(private readonly errors: OsErrors) {
+    this.c = family;
+    this.waker = new PipeWaker(family);
+    this.wakeTarget = this.waker.target;
+    this.ownDescriptors = [this.waker.readFd, this.waker.target];
     this.grow(INITIAL_CAPACITY);
-    this.fd32[2 * WAKER] = this.wakeRead;
-    this.ev16[4 * WAKER + 2] = c.POLLIN;
+    this.fd32[2 * WAKER] = this.waker.readFd;
+    this.ev16[4 * WAKER + 2] = family.POLLIN;
   }
 
   private grow(capacity: number): void {
-    const pollfds = Buffer.alloc(capacity * c.POLLFD_SIZE);
+    const pollfds = Buffer.alloc(capacity * this.c.POLLFD_SIZE);
     const sockets = new Int32Array(capacity);
     const keys = new Uint32Array(capacity);
     const interests = new Uint8Array(capacity);
     const armed = new Uint8Array(capacity);
     if (this.capacity > 0) {
-      this.pollfds.copy(pollfds, 0, 0, this.count * c.POLLFD_SIZE);
+      this.pollfds.copy(pollfds, 0, 0, this.count * this.c.POLLFD_SIZE);
       sockets.set(this.sockets.subarray(0, this.count));
       keys.set(this.keys.subarray(0, this.count));
       interests.set(this.interests.subarray(0, this.count));
@@ -119,6 +125,7 @@ class Poll extends PosixSockets implements Backend {
 
   /** Writes entry i's pollfd from its interest and armed directions. */
   private refresh(i: number): void {
+    const c = this.c;
     const want = this.interests[i]! & this.armed[i]!;
     let events = 0;
     if (want & READ) events |= c.POLLIN | c.POLLRDHUP;
@@ -129,7 +136,7 @@ class Poll extends PosixSockets implements Backend {
   }
 
   register(sock: number, key: number, interest: number): number {
-    if (this.entryOf(sock) !== 0) return fail(errnoToErrorCode(EEXIST));
+    if (this.entryOf(sock) !== 0) return ALREADY_REGISTERED;
     if (this.count === this.capacity) this.grow(2 * this.capacity);
     if (sock >= this.indexOf.length) {
       const bigger = new Int32Array(Math.max(2 * this.indexOf.length, sock + 1));
@@ -149,7 +156,7 @@ class Poll extends PosixSockets implements Backend {
 
   reregister(sock: number, key: number, interest: number): number {
     const i = this.entryOf(sock);
-    if (i === 0) return fail(errnoToErrorCode(ENOENT));
+    if (i === 0) return NOT_REGISTERED;
     this.keys[i] = key;
     this.interests[i] = interest;
     this.armed[i] = READ | WRITE;
@@ -159,7 +166,7 @@ class Poll extends PosixSockets implements Backend {
 
   deregister(sock: number): number {
     const i = this.entryOf(sock);
-    if (i === 0) return fail(errnoToErrorCode(ENOENT));
+    if (i === 0) return NOT_REGISTERED;
     this.remove(i);
     return 0;
   }
@@ -193,16 +200,17 @@ class Poll extends PosixSockets implements Backend {
   }
 
   wait(out: Uint32Array, max: number, timeoutMs: number): number {
+    const c = this.c;
     const n = c.poll(this.pollfds, this.count, timeoutMs) as number;
     if (n <= 0) {
       if (n === 0) return 0;
-      const r = this.failErrno();
+      const r = this.errors.fail();
       return r === fail(ErrorCode.WouldBlock) ? 0 : r; // EINTR: report nothing
     }
     const ev = this.ev16;
     let left = n;
     if (ev[4 * WAKER + 3] !== 0) {
-      while (c.read(this.wakeRead, this.drainBuf, this.drainBuf.length) === this.drainBuf.length);
+      this.waker.drain();
       left--;
     }
     const total = this.count;
@@ -231,33 +239,29 @@ class Poll extends PosixSockets implements Backend {
     return count;
   }
 
-  closeSocket(sock: number): void {
+  forget(sock: number): void {
     const i = this.entryOf(sock);
     if (i !== 0) this.remove(i);
-    c.close(sock);
   }
 
   close(): void {
-    c.close(this.wakeRead);
-    c.close(this.wakeTarget);
+    this.waker.close();
   }
 }
-
-const WAKE_BYTE = Buffer.from([1]);
 
 export const poll: BackendModule = {
   name: 'poll',
   open(options: BackendOptions) {
-    return new Poll(options);
+    const errors = new OsErrors(family);
+    return compose('poll', new PollSelector(errors), new SocketOps(family, errors, options));
   },
   wake(target: number) {
-    // A full pipe (EAGAIN) already holds a pending wake-up.
-    c.write(target, WAKE_BYTE, 1);
+    PipeWaker.wake(family, target);
   },
   closeDescriptor(fd: number) {
-    c.close(fd);
+    family.close(fd);
   },
   reserve(addr: SocketAddress, out: SocketAddress) {
-    return new PosixSockets(null).reserve(addr, out);
+    return new SocketOps(family, new OsErrors(family), null).reserve(addr, out);
   },
 };

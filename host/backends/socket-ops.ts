@@ -1,22 +1,30 @@
 /**
- * The socket half of the backend contract, written once for every POSIX
- * socket API. What differs between OS families comes in a `SocketOs`: the
- * libc entry points, the constants, the first two bytes of a sockaddr, how a
- * new socket becomes non-blocking, close-on-exec and SIGPIPE-free, and the
- * errno table. Linux's is in posix-sockets.ts, macOS's and FreeBSD's in
- * bsd-sockets.ts. This file loads no library: it runs on any OS.
+ * The socket half of a backend (backend.ts Sockets), written once for every
+ * POSIX socket API. What differs between OS families comes in a
+ * `PosixFamily`: the libc entry points, the constants, the first two bytes
+ * of a sockaddr, how a new socket becomes non-blocking, close-on-exec and
+ * SIGPIPE-free, and the errno table. Linux's is linux-family.ts, macOS's
+ * and FreeBSD's bsd-family.ts; family.ts picks this OS's. This file loads no
+ * library: it runs on any OS.
  */
-import { type ErrorCode } from '../generated/contract.js';
-import { fail, type BackendOptions } from './backend.js';
+import type { ErrorCode } from '../generated/contract.js';
+import { fail, type BackendOptions, type Sockets } from './backend.js';
 import type { SocketAddress } from './address.js';
 
-// A koffi function: the declarations live in host/ffi/.
+// A koffi function: the declarations live in host/ffi/ (koffi types its calls loosely).
+// biome-ignore lint/suspicious/noExplicitAny: koffi functions take and return what their C declaration says
 type CFunction = (...args: any[]) => any;
 
-export interface SocketOs {
+/** The errno numbers the backends test for by name (from the family's errno table). */
+export type KnownErrno = 'EINPROGRESS' | 'EINTR' | 'ENOENT' | 'EPIPE' | 'EAGAIN';
+
+export interface PosixFamily {
+  /** 'linux' or 'bsd', for messages. */
+  readonly name: string;
   readonly errno: () => number;
   readonly errnoToErrorCode: (errno: number) => ErrorCode;
   readonly errnoName: (errno: number) => string;
+  readonly E: Readonly<Record<KnownErrno, number>>;
   /** A TCP socket that is non-blocking, close-on-exec and never raises SIGPIPE; -1 on failure. */
   readonly stream: (v6: boolean) => number;
   /** accept(2) with the same guarantees for the new socket; -1 on failure. */
@@ -33,7 +41,6 @@ export interface SocketOs {
   readonly getpeername: CFunction;
   /** Flags for every send (MSG_NOSIGNAL where the OS has it). */
   readonly sendFlags: number;
-  readonly EINPROGRESS: number;
   readonly AF_INET: number;
   readonly AF_INET6: number;
   readonly SOL_SOCKET: number;
@@ -50,22 +57,71 @@ export interface SocketOs {
    * sa_family); Linux's with a two-byte family.
    */
   readonly sockaddrHasLength: boolean;
+  /**
+   * Marks a descriptor another library made close-on-exec (the kqueue).
+   * Linux: nothing (a kqueue library there makes its own descriptors; every
+   * one wasmux makes is close-on-exec at creation).
+   */
+  readonly cloexec: (fd: number) => void;
+
+  // For the poll(2) selector and the pipe waker (poll.ts), which run on every family.
+  readonly poll: CFunction;
+  readonly read: CFunction;
+  readonly write: CFunction;
+  /** A non-blocking, close-on-exec pipe into `fds` (two int32: read end, write end); -1 on failure. */
+  readonly pipe: (fds: Buffer) => number;
+  readonly POLLIN: number;
+  readonly POLLOUT: number;
+  readonly POLLERR: number;
+  readonly POLLHUP: number;
+  readonly POLLNVAL: number;
+  /** The peer's FIN as a poll event (Linux's POLLRDHUP); 0 where the family has none (read-closed then shows as recv's 0). */
+  readonly POLLRDHUP: number;
+  readonly POLLFD_SIZE: number;
+}
+
+/**
+ * Where a backend's halves record the OS error behind an `other` result, so
+ * that lastOsError() names it whichever half failed.
+ */
+export class OsErrors {
+  private last = 0;
+
+  constructor(private readonly family: PosixFamily) {}
+
+  /** Records errno and returns its translation (fail()). */
+  fail(): number {
+    return this.failWith(this.family.errno());
+  }
+
+  failWith(errno: number): number {
+    this.last = errno;
+    return fail(this.family.errnoToErrorCode(errno));
+  }
+
+  /** The name of the errno recorded last (for log lines and exceptions). */
+  name(): string {
+    return this.family.errnoName(this.last);
+  }
 }
 
 const SOCKADDR_MAX = 28; // sizeof(struct sockaddr_in6), the same on every OS here
 
-export class SocketOps {
+export class SocketOps implements Sockets {
   // Scratch for sockaddr in/out and socklen_t; one set per backend (one per
   // thread), reused by every call.
   private readonly sa = Buffer.alloc(SOCKADDR_MAX);
   private readonly saLen = Buffer.alloc(4);
   private readonly one = Buffer.from([1, 0, 0, 0]);
   private readonly sendBuffer = Buffer.alloc(4);
-  private lastErrno = 0;
   /** BackendOptions.creating (a private cell when the caller keeps no registry). */
   private readonly creating: Float64Array;
 
-  constructor(protected readonly os: SocketOs, options: BackendOptions | null) {
+  constructor(
+    private readonly os: PosixFamily,
+    private readonly errors: OsErrors,
+    options: BackendOptions | null,
+  ) {
     if (options) this.sendBuffer.writeInt32LE(options.sendBufferBytes, 0);
     this.creating = options?.creating ?? new Float64Array(1);
   }
@@ -83,18 +139,16 @@ export class SocketOps {
     if (this.sendBuffer.readInt32LE(0) > 0) os.setsockopt(fd, os.SOL_SOCKET, os.SO_SNDBUF, this.sendBuffer, 4);
   }
 
-  protected failErrno(): number {
-    return this.failWith(this.os.errno());
-  }
-
-  /** Records `errno` for lastOsError() and returns its translation. */
-  protected failWith(errno: number): number {
-    this.lastErrno = errno;
-    return fail(this.os.errnoToErrorCode(errno));
+  private failErrno(): number {
+    return this.errors.fail();
   }
 
   lastOsError(): string {
-    return this.os.errnoName(this.lastErrno);
+    return this.errors.name();
+  }
+
+  close(sock: number): void {
+    this.os.close(sock);
   }
 
   listen(addr: SocketAddress, backlog: number, shared: boolean): number {
@@ -108,7 +162,6 @@ export class SocketOps {
     return fd;
   }
 
-  /** A socket bound to `addr` (SO_REUSEADDR, the shared-port option when shared), not yet listening. */
   /**
    * BackendModule.reserve: a socket bound (not listening) to `addr` with
    * SO_REUSEPORT, its resolved address in `out`; the socket or fail().
@@ -124,7 +177,8 @@ export class SocketOps {
     return fd;
   }
 
-  bound(addr: SocketAddress, shared: boolean): number {
+  /** A socket bound to `addr` (SO_REUSEADDR, the shared-port option when shared), not yet listening. */
+  private bound(addr: SocketAddress, shared: boolean): number {
     const os = this.os;
     const fd = os.stream(addr.v6);
     if (fd < 0) return this.failErrno();
@@ -163,9 +217,9 @@ export class SocketOps {
     const len = this.encode(addr);
     if (os.connect(fd, this.sa, len) < 0) {
       const e = os.errno();
-      if (e !== os.EINPROGRESS) {
+      if (e !== os.E.EINPROGRESS) {
         this.discard(fd);
-        return this.failWith(e);
+        return this.errors.failWith(e);
       }
     }
     return fd;

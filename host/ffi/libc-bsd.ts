@@ -19,7 +19,10 @@
  * - Both: netinet/in.h IPPROTO_TCP 6, IPPROTO_IPV6 41; netinet/tcp.h
  *   TCP_NODELAY 1; netinet6/in6.h IPV6_V6ONLY 27 (Linux: 26); sys/fcntl.h
  *   F_GETFD 1, F_SETFD 2, F_GETFL 3, F_SETFL 4, FD_CLOEXEC 1, O_NONBLOCK
- *   0x0004 (Linux: 0x800).
+ *   0x0004 (Linux: 0x800); sys/poll.h POLLIN 0x1, POLLOUT 0x4, POLLERR 0x8,
+ *   POLLHUP 0x10, POLLNVAL 0x20 (no POLLRDHUP), struct pollfd {int fd;
+ *   short events; short revents} (8 bytes), nfds_t an unsigned int (Linux:
+ *   unsigned long).
  */
 import koffi from 'koffi';
 
@@ -50,6 +53,10 @@ export const close = libc.func('int close(int fd)');
 export const setsockopt = libc.func('int setsockopt(int fd, int level, int name, void *value, uint32_t len)');
 export const getsockname = libc.func('int getsockname(int fd, void *addr, void *len)');
 export const getpeername = libc.func('int getpeername(int fd, void *addr, void *len)');
+export const read = libc.func('intptr_t read(int fd, void *buf, uintptr_t len)');
+export const write = libc.func('intptr_t write(int fd, void *buf, uintptr_t len)');
+export const pipe = libc.func('int pipe(void *fds)');
+export const poll = libc.func('int poll(void *fds, uint32_t nfds, int timeout)');
 // Variadic in C: declared so, because Apple's arm64 ABI passes variadic
 // arguments on the stack, not in registers. Call as fcntl(fd, cmd, 'int', arg).
 export const fcntl = libc.func('int fcntl(int fd, int cmd, ...)');
@@ -78,3 +85,10 @@ export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
 export const O_NONBLOCK = 0x0004;
+
+export const POLLIN = 0x001;
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+export const POLLNVAL = 0x020;
+export const POLLFD_SIZE = 8;

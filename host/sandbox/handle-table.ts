@@ -21,6 +21,8 @@
  * (trap, watchdog, crash) the supervisor closes whatever is still recorded
  * there. Slots below FIRST_SLOT hold the backend's own descriptors.
  */
+import { FIRST_RESERVED_KEY } from '../backends/backend.js';
+
 export const KIND_LISTENER = 1;
 export const KIND_STREAM = 2;
 /** A listener the host closed for draining: its handle stays valid, accept says would-block. */
@@ -38,8 +40,13 @@ export const FIRST_SLOT = 4;
  * The last of the reserved slots; the backend's own descriptors use the others.
  */
 export const CREATING_SLOT = FIRST_SLOT - 1;
-/** Handles are non-negative i32s: index and generation share bits 0-30. */
+/**
+ * Handles are non-negative i32s: index and generation share bits 0-30. The
+ * host registers sockets with their handle as the key, so every handle is
+ * below the keys the selectors keep for themselves (backend.ts).
+ */
 const HANDLE_BITS = 31;
+if (2 ** HANDLE_BITS > FIRST_RESERVED_KEY) throw new Error("handle-table: handles would reach the selectors' reserved keys");
 /**
  * At least this many generation bits (the most connections a policy allows,
  * 65,536, leave 14): below it slots would retire after too few reuses to
@@ -148,8 +155,21 @@ export class HandleTable {
    * slot on it has been used.
    */
   get bytesPerSlot(): number {
-    const perSlot = [this.fds, this.kind, this.gen, this.registered, this.interest, this.tokenLo, this.tokenHi,
-      this.readReady, this.writeReady, this.peerClosed, this.active, this.idleShut, this.free];
+    const perSlot = [
+      this.fds,
+      this.kind,
+      this.gen,
+      this.registered,
+      this.interest,
+      this.tokenLo,
+      this.tokenHi,
+      this.readReady,
+      this.writeReady,
+      this.peerClosed,
+      this.active,
+      this.idleShut,
+      this.free,
+    ];
     return perSlot.reduce((n, a) => n + a.BYTES_PER_ELEMENT, 0);
   }
 
