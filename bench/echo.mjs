@@ -9,8 +9,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  BIN, ROOT, STOP_TIMEOUT_MS, cli, clockTicksPerSecond, commandLine, compileIfStale, cpuTicks, describeExit, explain,
-  kernelRelease, onInterrupt, runMeasured, startAnnounced, stopServer,
+  BIN,
+  ROOT,
+  STOP_TIMEOUT_MS,
+  cli,
+  clockTicksPerSecond,
+  commandLine,
+  compileIfStale,
+  cpuTicks,
+  describeExit,
+  explain,
+  kernelRelease,
+  onInterrupt,
+  runMeasured,
+  startAnnounced,
+  stopServer,
 } from './lib/process.mjs';
 import { fmt, markdownTable, printHeader, ratio, writeResults } from './lib/report.mjs';
 
@@ -75,8 +88,7 @@ function parseOptions() {
     return n;
   });
   // The command line beats the environment: a flag typed now is the more deliberate choice.
-  const durationText =
-    values['duration-ms'] ?? (values.quick ? '1000' : process.env.BENCH_DURATION_MS ?? '5000');
+  const durationText = values['duration-ms'] ?? (values.quick ? '1000' : (process.env.BENCH_DURATION_MS ?? '5000'));
   const durationMs = Number(durationText);
   if (!Number.isInteger(durationMs) || durationMs < 100) {
     fail(`the duration wants an integer >= 100 ms, got '${durationText}'`);
@@ -90,15 +102,33 @@ const startServer = (name) => startAnnounced(name, SERVERS[name].argv());
 // the window loadgen counts messages in: from its "measure-start" line to its
 // JSON line, which it prints before closing any connection.
 async function runLoad(server, conns, durationMs, clkTck) {
-  const args = ['--host', HOST, '--port', String(server.port), '--conns', String(conns), '--size', '64',
-    '--duration-ms', String(durationMs), '--warmup-ms', String(WARMUP_MS)];
+  const args = [
+    '--host',
+    HOST,
+    '--port',
+    String(server.port),
+    '--conns',
+    String(conns),
+    '--size',
+    '64',
+    '--duration-ms',
+    String(durationMs),
+    '--warmup-ms',
+    String(WARMUP_MS),
+  ];
   const sample = (loadgen) => ({
     server: cpuTicks(server.proc.pid),
     loadgen: cpuTicks(loadgen.proc.pid),
     ns: process.hrtime.bigint(),
   });
-  const { child: loadgen, exit, start, end, report, lineError } =
-    await runMeasured([path.join(BIN, 'loadgen'), ...args], sample, WARMUP_MS + durationMs + LOADGEN_SLACK_MS);
+  const {
+    child: loadgen,
+    exit,
+    start,
+    end,
+    report,
+    lineError,
+  } = await runMeasured([path.join(BIN, 'loadgen'), ...args], sample, WARMUP_MS + durationMs + LOADGEN_SLACK_MS);
   if (lineError) throw new Error(explain(`measuring failed: ${lineError.message}`, loadgen));
   if (!report || !start) throw new Error(explain(`loadgen failed (${describeExit(exit)})`, loadgen));
   const windowSec = Number(end.ns - start.ns) / 1e9;
@@ -115,9 +145,7 @@ async function runLoad(server, conns, durationMs, clkTck) {
     cpuUsPerMsg,
     // A wrong echo or a lost connection makes the run's numbers meaningless;
     // they stay in the JSON for diagnosis but the table shows the cell as failed.
-    error: report.errors
-      ? explain(`${report.errors} errors (wrong echoes or lost connections)`, loadgen)
-      : undefined,
+    error: report.errors ? explain(`${report.errors} errors (wrong echoes or lost connections)`, loadgen) : undefined,
   };
 }
 
@@ -142,20 +170,28 @@ const fmtK = (n) => (n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0));
 function table(cells, serverOrder) {
   const rows = [];
   // Grouped by connection count so each row sits next to the baseline it is divided by.
-  const sorted = cells.toSorted(
-    (a, b) => a.conns - b.conns || serverOrder.indexOf(a.server) - serverOrder.indexOf(b.server),
-  );
+  const sorted = cells.toSorted((a, b) => a.conns - b.conns || serverOrder.indexOf(a.server) - serverOrder.indexOf(b.server));
   for (const c of sorted) {
     if (c.error) {
       rows.push([c.server, c.conns, 'failed']);
       continue;
     }
     const base = cells.find((b) => b.server === BASELINE && b.conns === c.conns && !b.error);
-    rows.push([c.server, c.conns, fmtK(c.msgsPerSec), fmt(c.p50us, 0), fmt(c.p99us, 0),
-      fmt(c.cpuUsPerMsg, 2), ratio(c.cpuUsPerMsg, base?.cpuUsPerMsg), ratio(c.msgsPerSec, base?.msgsPerSec)]);
+    rows.push([
+      c.server,
+      c.conns,
+      fmtK(c.msgsPerSec),
+      fmt(c.p50us, 0),
+      fmt(c.p99us, 0),
+      fmt(c.cpuUsPerMsg, 2),
+      ratio(c.cpuUsPerMsg, base?.cpuUsPerMsg),
+      ratio(c.msgsPerSec, base?.msgsPerSec),
+    ]);
   }
-  return markdownTable(['server', 'conns', 'msgs/s', 'p50 µs', 'p99 µs', 'server CPU µs/msg',
-    'CPU/msg ratio vs node-net', 'msgs/s ratio vs node-net'], rows);
+  return markdownTable(
+    ['server', 'conns', 'msgs/s', 'p50 µs', 'p99 µs', 'server CPU µs/msg', 'CPU/msg ratio vs node-net', 'msgs/s ratio vs node-net'],
+    rows,
+  );
 }
 
 async function main() {
@@ -206,8 +242,10 @@ async function main() {
   for (const c of cells.filter((c) => c.serverNeededSigkill)) console.log(`\n${c.server} × ${c.conns}: ${IGNORED_SIGTERM}`);
   const clientBound = cells.filter((c) => c.loadgenCpuPct >= 90);
   if (clientBound.length) {
-    console.log(`\nloadgen used ≥90% of a core in: ${clientBound.map((c) => `${c.server}×${c.conns}`).join(', ')}` +
-      ' — there msgs/s measures the client; compare CPU/msg.');
+    console.log(
+      `\nloadgen used ≥90% of a core in: ${clientBound.map((c) => `${c.server}×${c.conns}`).join(', ')}` +
+        ' — there msgs/s measures the client; compare CPU/msg.',
+    );
   }
 
   writeResults('echo', meta.date, { meta, skipped, results: cells });

@@ -17,8 +17,24 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  ROOT, READY_TIMEOUT_MS, cli, clockTicksPerSecond, commandLine, cpuTicks, describeExit, explain, freePort,
-  kernelRelease, killChildren, launch, onInterrupt, sleep, startAnnounced, stopServer, which, withTimeout,
+  ROOT,
+  READY_TIMEOUT_MS,
+  cli,
+  clockTicksPerSecond,
+  commandLine,
+  cpuTicks,
+  describeExit,
+  explain,
+  freePort,
+  kernelRelease,
+  killChildren,
+  launch,
+  onInterrupt,
+  sleep,
+  startAnnounced,
+  stopServer,
+  which,
+  withTimeout,
 } from './lib/process.mjs';
 import { fmt, markdownTable, middleBy, ratio, writeResults } from './lib/report.mjs';
 
@@ -41,7 +57,8 @@ const SERVERS = {
     start: () => startWithPids('node-http', [process.execPath, 'bench/servers/node-http.mjs', '--host', HOST, '--port', '0']),
   },
   nginx: {
-    unavailable: () => (which('nginx') ? null : 'nginx is not installed (command -v nginx found nothing; e.g. apt-get install -y nginx-light)'),
+    unavailable: () =>
+      which('nginx') ? null : 'nginx is not installed (command -v nginx found nothing; e.g. apt-get install -y nginx-light)',
     start: () => startNginx(),
   },
 };
@@ -76,7 +93,10 @@ function parseOptions() {
     if (!Number.isInteger(n) || n < min || n > max) fail(`${what} wants an integer from ${min} to ${max}, got '${text}'`);
     return n;
   };
-  const servers = (values.servers ?? Object.keys(SERVERS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const servers = (values.servers ?? Object.keys(SERVERS).join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const s of servers) if (!(s in SERVERS)) fail(`unknown server '${s}'; known: ${Object.keys(SERVERS).join(', ')}`);
   if (servers.length === 0) fail('--servers is empty');
   return {
@@ -121,27 +141,30 @@ async function startNginx() {
   const temps = [...new Set([...built.matchAll(/--http-([a-z-]+)-temp-path=/g)].map((m) => m[1]))]
     .filter((kind) => !built.includes(`--without-http_${kind.replace('-', '_')}_module`))
     .map((kind) => `  ${kind.replace('-', '_')}_temp_path ${prefix}/${kind};`);
-  fs.writeFileSync(path.join(prefix, 'nginx.conf'), [
-    'worker_processes 1;',
-    'daemon off;',
-    'master_process on;',
-    `pid ${prefix}/nginx.pid;`,
-    'error_log stderr warn;',
-    'events { worker_connections 4096; }',
-    'http {',
-    '  access_log off;',
-    ...temps,
-    `  server {`,
-    `    listen ${HOST}:${port} backlog=4096;`,
-    '    location = / {',
-    '      default_type "text/plain; charset=utf-8";',
-    `      return 200 "${BODY.replace('\n', '\\n')}";`,
-    '    }',
-    '    location / { return 404; }',
-    '  }',
-    '}',
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    path.join(prefix, 'nginx.conf'),
+    [
+      'worker_processes 1;',
+      'daemon off;',
+      'master_process on;',
+      `pid ${prefix}/nginx.pid;`,
+      'error_log stderr warn;',
+      'events { worker_connections 4096; }',
+      'http {',
+      '  access_log off;',
+      ...temps,
+      `  server {`,
+      `    listen ${HOST}:${port} backlog=4096;`,
+      '    location = / {',
+      '      default_type "text/plain; charset=utf-8";',
+      `      return 200 "${BODY.replace('\n', '\\n')}";`,
+      '    }',
+      '    location / { return 404; }',
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  );
   const server = launch(['nginx', '-e', 'stderr', '-p', prefix, '-c', path.join(prefix, 'nginx.conf')]);
   server.cleanup = () => fs.rmSync(prefix, { recursive: true, force: true });
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -154,7 +177,9 @@ async function startNginx() {
         let kids = [];
         try {
           kids = fs.readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-        } catch { /* no children file: the master alone */ }
+        } catch {
+          /* no children file: the master alone */
+        }
         return [master, ...kids];
       };
       return { ...server, port, pids };
@@ -171,7 +196,9 @@ function cpuTicksOf(pids) {
   for (const pid of pids) {
     try {
       sum += cpuTicks(pid);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return sum;
 }
@@ -238,8 +265,19 @@ async function runWrk(server, opts, seconds, measure, clkTck) {
   const timers = [];
   if (measure) {
     const lead = Math.min(500, seconds * 100);
-    timers.push(setTimeout(() => { first = sample(); }, lead));
-    timers.push(setTimeout(() => { last = sample(); }, seconds * 1000 - lead));
+    timers.push(
+      setTimeout(() => {
+        first = sample();
+      }, lead),
+    );
+    timers.push(
+      setTimeout(
+        () => {
+          last = sample();
+        },
+        seconds * 1000 - lead,
+      ),
+    );
   }
   const exit = await withTimeout(wrk.exited, seconds * 1000 + 30000, () => {
     wrk.proc.kill('SIGKILL');
@@ -299,14 +337,26 @@ function table(summary) {
       rows.push([server, 'failed']);
       continue;
     }
-    const spread = rounds.length > 1
-      ? ` (${fmtK(Math.min(...rounds.map((r) => r.reqPerSec)))}–${fmtK(Math.max(...rounds.map((r) => r.reqPerSec)))})`
-      : '';
-    rows.push([server, `${fmtK(m.reqPerSec)}${spread}`, fmtMs(m.latencyAvgUs), fmtMs(m.p50us), fmtMs(m.p99us),
-      `${fmt(m.serverCpuPct, 0)}%`, fmt(m.cpuUsPerReq, 1), ratio(m.reqPerSec, base?.reqPerSec), ratio(m.cpuUsPerReq, base?.cpuUsPerReq)]);
+    const spread =
+      rounds.length > 1
+        ? ` (${fmtK(Math.min(...rounds.map((r) => r.reqPerSec)))}–${fmtK(Math.max(...rounds.map((r) => r.reqPerSec)))})`
+        : '';
+    rows.push([
+      server,
+      `${fmtK(m.reqPerSec)}${spread}`,
+      fmtMs(m.latencyAvgUs),
+      fmtMs(m.p50us),
+      fmtMs(m.p99us),
+      `${fmt(m.serverCpuPct, 0)}%`,
+      fmt(m.cpuUsPerReq, 1),
+      ratio(m.reqPerSec, base?.reqPerSec),
+      ratio(m.cpuUsPerReq, base?.cpuUsPerReq),
+    ]);
   }
-  return markdownTable(['server', 'req/s', 'latency avg', 'p50', 'p99', 'server CPU', 'server CPU µs/req',
-    'req/s vs node-http', 'CPU/req vs node-http'], rows);
+  return markdownTable(
+    ['server', 'req/s', 'latency avg', 'p50', 'p99', 'server CPU', 'server CPU µs/req', 'req/s vs node-http', 'CPU/req vs node-http'],
+    rows,
+  );
 }
 
 function version(argv) {
@@ -314,7 +364,9 @@ function version(argv) {
     const out = execFileSync('sh', ['-c', `${argv} 2>&1`], { encoding: 'utf8' });
     return out.split('\n')[0].trim();
   } catch (e) {
-    return String(e.stdout ?? e.message).split('\n')[0].trim();
+    return String(e.stdout ?? e.message)
+      .split('\n')[0]
+      .trim();
   }
 }
 
@@ -337,8 +389,10 @@ async function main() {
   console.log(`wrk:     ${meta.wrk}`);
   if (meta.nginx) console.log(`nginx:   ${meta.nginx}`);
   console.log(`command: ${meta.command}`);
-  console.log(`load:    wrk -t${opts.threads} -c${opts.conns} -d${opts.duration}s --latency (after a 1 s warmup run), GET /, ` +
-    `${opts.rounds} round${opts.rounds > 1 ? 's' : ''}\n`);
+  console.log(
+    `load:    wrk -t${opts.threads} -c${opts.conns} -d${opts.duration}s --latency (after a 1 s warmup run), GET /, ` +
+      `${opts.rounds} round${opts.rounds > 1 ? 's' : ''}\n`,
+  );
 
   const skipped = [];
   const servers = opts.servers.filter((name) => {
@@ -356,8 +410,10 @@ async function main() {
       try {
         const r = await runCell(name, opts, clkTck);
         results[name].push(r);
-        console.error(`${fmtK(r.reqPerSec)} req/s, p99 ${fmtMs(r.p99us)}, server CPU ${fmt(r.serverCpuPct, 0)}% ` +
-          `(${fmt(r.cpuUsPerReq, 1)} µs/req), wrk CPU ${fmt(r.wrkCpuPct, 0)}%${r.error ? `  !! ${r.error}` : ''}`);
+        console.error(
+          `${fmtK(r.reqPerSec)} req/s, p99 ${fmtMs(r.p99us)}, server CPU ${fmt(r.serverCpuPct, 0)}% ` +
+            `(${fmt(r.cpuUsPerReq, 1)} µs/req), wrk CPU ${fmt(r.wrkCpuPct, 0)}%${r.error ? `  !! ${r.error}` : ''}`,
+        );
       } catch (err) {
         results[name].push({ error: err.message });
         console.error(`FAILED\n  ${err.message}`);
@@ -373,8 +429,10 @@ async function main() {
   }
   const clientBound = summary.filter((s) => s.median && s.median.wrkCpuPct >= 90).map((s) => s.server);
   if (clientBound.length) {
-    console.log(`\nwrk used ≥90% of a core against: ${clientBound.join(', ')} — there req/s is bounded by the client; ` +
-      'compare server CPU µs/req.');
+    console.log(
+      `\nwrk used ≥90% of a core against: ${clientBound.join(', ')} — there req/s is bounded by the client; ` +
+        'compare server CPU µs/req.',
+    );
   }
 
   writeResults('http', meta.date, { meta, skipped, results });
@@ -385,7 +443,11 @@ async function main() {
 onInterrupt(() => {
   for (const server of liveServers) {
     for (const pid of server.pids()) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     server.cleanup?.();
   }

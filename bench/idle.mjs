@@ -19,7 +19,18 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
 import {
-  BIN, ROOT, cli, commandLine, compileIfStale, explain, kernelRelease, onInterrupt, sleep, startAnnounced, stopServer, withTimeout,
+  BIN,
+  ROOT,
+  cli,
+  commandLine,
+  compileIfStale,
+  explain,
+  kernelRelease,
+  onInterrupt,
+  sleep,
+  startAnnounced,
+  stopServer,
+  withTimeout,
 } from './lib/process.mjs';
 import { fmt, markdownTable, printHeader, writeResults } from './lib/report.mjs';
 
@@ -29,7 +40,8 @@ const MAX_CONNS = 19000;
 const SETTLE_MS = 1500;
 const WASMUX_CLI = 'dist/host/cli/main.js';
 const WS_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-const UPGRADE = `GET / HTTP/1.1\\r\\nHost: ${HOST}\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n` +
+const UPGRADE =
+  `GET / HTTP/1.1\\r\\nHost: ${HOST}\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n` +
   `Sec-WebSocket-Key: ${WS_KEY}\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n`;
 
 // What each protocol's connections send once, and how idlegen knows the answer is complete.
@@ -40,8 +52,19 @@ const EXCHANGES = {
   ws: ['--send', UPGRADE, '--expect', '\\r\\n\\r\\n'],
 };
 
-const wasmux = (plugin, conns) => [process.execPath, WASMUX_CLI, 'run', `dist/plugins/${plugin}.wasm`, '--listen', `${HOST}:0`,
-  '--max-connections', String(conns + 100), '--idle-timeout', '0', ...(values['max-memory'] ? ['--max-memory', values['max-memory']] : [])];
+const wasmux = (plugin, conns) => [
+  process.execPath,
+  WASMUX_CLI,
+  'run',
+  `dist/plugins/${plugin}.wasm`,
+  '--listen',
+  `${HOST}:0`,
+  '--max-connections',
+  String(conns + 100),
+  '--idle-timeout',
+  '0',
+  ...(values['max-memory'] ? ['--max-memory', values['max-memory']] : []),
+];
 
 const SERVERS = {
   'wasmux-echo': { protocol: 'echo', wasmux: true, argv: (n) => wasmux('echo', n) },
@@ -65,11 +88,18 @@ wasmux runs with --max-connections N+100 and --idle-timeout 0. Each (server, con
 markdown table and writes the results to bench/out/idle-<timestamp>.json.`;
 
 const { fail, flags, list: parseList } = cli('idle', USAGE);
-const values = flags({ servers: { type: 'string' }, conns: { type: 'string' }, 'max-memory': { type: 'string' }, help: { type: 'boolean' } });
-const servers = values.servers ? parseList(values.servers, '--servers', (s) => {
-  if (!SERVERS[s]) fail(`unknown server '${s}' (known: ${Object.keys(SERVERS).join(', ')})`);
-  return s;
-}) : Object.keys(SERVERS);
+const values = flags({
+  servers: { type: 'string' },
+  conns: { type: 'string' },
+  'max-memory': { type: 'string' },
+  help: { type: 'boolean' },
+});
+const servers = values.servers
+  ? parseList(values.servers, '--servers', (s) => {
+      if (!SERVERS[s]) fail(`unknown server '${s}' (known: ${Object.keys(SERVERS).join(', ')})`);
+      return s;
+    })
+  : Object.keys(SERVERS);
 const connCounts = parseList(values.conns ?? '15000', '--conns', (s) => {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 1 || n > MAX_CONNS) fail(`--conns wants 1..${MAX_CONNS}, got '${s}'`);
@@ -94,10 +124,16 @@ const slabKiB = () => Number(/^Slab:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/me
  * nothing: AssemblyScript's allocator doubles memory when it grows).
  */
 function guestResidentKiB(pid) {
-  const maps = fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/).map((block) => {
-    const [a, b] = block.slice(0, block.indexOf(' ')).split('-').map((h) => BigInt(`0x${h}`));
-    return { a, b, rss: Number(/^Rss:\s+(\d+) kB/m.exec(block)?.[1] ?? 0) };
-  });
+  const maps = fs
+    .readFileSync(`/proc/${pid}/smaps`, 'utf8')
+    .split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)
+    .map((block) => {
+      const [a, b] = block
+        .slice(0, block.indexOf(' '))
+        .split('-')
+        .map((h) => BigInt(`0x${h}`));
+      return { a, b, rss: Number(/^Rss:\s+(\d+) kB/m.exec(block)?.[1] ?? 0) };
+    });
   let kib = 0;
   for (let i = 1; i < maps.length; i++) {
     if (maps[i].b - maps[i].a >= 4n * 2n ** 30n && maps[i - 1].b === maps[i].a) kib += maps[i - 1].rss;
@@ -125,7 +161,10 @@ async function guestMemory(server) {
 
 /** idlegen against `port`; resolves once every connection has had its answer. */
 function openIdle(port, protocol, conns) {
-  const child = spawn(IDLEGEN, ['--port', String(port), '--conns', String(conns), ...EXCHANGES[protocol]], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(IDLEGEN, ['--port', String(port), '--conns', String(conns), ...EXCHANGES[protocol]], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   current = child;
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -134,7 +173,12 @@ function openIdle(port, protocol, conns) {
   replies.on('line', (line) => waiting.shift()?.(JSON.parse(line)));
   const next = () => new Promise((resolve) => waiting.push(resolve));
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  const ready = Promise.race([next(), exited.then((code) => { throw new Error(`idlegen exited (${code}): ${stderr.trim()}`); })]);
+  const ready = Promise.race([
+    next(),
+    exited.then((code) => {
+      throw new Error(`idlegen exited (${code}): ${stderr.trim()}`);
+    }),
+  ]);
   return {
     ready,
     async check() {
@@ -165,9 +209,15 @@ async function measure(name, conns) {
     await idle.close();
     const per = (a, b) => ((b - a) * 1024) / conns;
     return {
-      server: name, conns, openMs: ms, strayBytes: stray,
-      rssBefore: before.rss * 1024, rssAfter: after.rss * 1024, rssPerConn: per(before.rss, after.rss),
-      guestBefore: before.guest, guestAfter: after.guest,
+      server: name,
+      conns,
+      openMs: ms,
+      strayBytes: stray,
+      rssBefore: before.rss * 1024,
+      rssAfter: after.rss * 1024,
+      rssPerConn: per(before.rss, after.rss),
+      guestBefore: before.guest,
+      guestAfter: after.guest,
       guestPerConn: spec.wasmux ? (after.guest.resident - before.guest.resident) / conns : null,
       guestSizePerConn: spec.wasmux ? (after.guest.size - before.guest.size) / conns : null,
       slabPerConn: per(before.slab, after.slab),
@@ -191,12 +241,35 @@ for (const conns of connCounts) {
   }
 }
 
-const rows = results.map((r) => r.error
-  ? [r.server, String(r.conns), 'failed']
-  : [r.server, String(r.conns), fmt(r.rssPerConn, 0), r.guestPerConn === null ? '—' : fmt(r.guestPerConn, 0),
-    r.guestSizePerConn === null ? '—' : fmt(r.guestSizePerConn, 0), fmt(r.slabPerConn, 0),
-    fmt(r.openMs / 1000, 2), r.strayBytes === 0 ? 'none' : `${r.strayBytes} bytes`]);
-console.log(markdownTable(['server', 'conns', 'RSS B/conn', 'guest resident B/conn', 'guest memory.size B/conn', 'kernel slab B/conn (both ends)', 'open s', 'sent to idle'], rows));
+const rows = results.map((r) =>
+  r.error
+    ? [r.server, String(r.conns), 'failed']
+    : [
+        r.server,
+        String(r.conns),
+        fmt(r.rssPerConn, 0),
+        r.guestPerConn === null ? '—' : fmt(r.guestPerConn, 0),
+        r.guestSizePerConn === null ? '—' : fmt(r.guestSizePerConn, 0),
+        fmt(r.slabPerConn, 0),
+        fmt(r.openMs / 1000, 2),
+        r.strayBytes === 0 ? 'none' : `${r.strayBytes} bytes`,
+      ],
+);
+console.log(
+  markdownTable(
+    [
+      'server',
+      'conns',
+      'RSS B/conn',
+      'guest resident B/conn',
+      'guest memory.size B/conn',
+      'kernel slab B/conn (both ends)',
+      'open s',
+      'sent to idle',
+    ],
+    rows,
+  ),
+);
 
 // A million idle connections on paper, from the largest run of each server.
 const C1M = 1_000_000;
@@ -209,8 +282,16 @@ for (const name of servers) {
   const processes = Math.ceil(C1M / perProcess);
   const user = processes * best.rssBefore + C1M * best.rssPerConn;
   const kernel = (C1M * best.slabPerConn) / 2; // the server's end only
-  paper.push([name, String(processes), fmt(best.rssBefore / 2 ** 20, 0), `${fmt(user / 2 ** 30, 2)} GiB`, `${fmt(kernel / 2 ** 30, 2)} GiB`]);
+  paper.push([
+    name,
+    String(processes),
+    fmt(best.rssBefore / 2 ** 20, 0),
+    `${fmt(user / 2 ** 30, 2)} GiB`,
+    `${fmt(kernel / 2 ** 30, 2)} GiB`,
+  ]);
 }
 console.log('\nC1M on paper (from the measured costs; 19,000 connections per process, the open-file limit here):\n');
-console.log(markdownTable(['server', 'processes', 'RSS MiB per process before any connection', 'user memory', 'kernel (server side, slab/2)'], paper));
+console.log(
+  markdownTable(['server', 'processes', 'RSS MiB per process before any connection', 'user memory', 'kernel (server side, slab/2)'], paper),
+);
 writeResults('idle', meta.date, { ...meta, results });

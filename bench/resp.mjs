@@ -14,8 +14,22 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  ROOT, READY_TIMEOUT_MS, cli, clockTicksPerSecond, commandLine, cpuTicks, freePort, kernelRelease, killChildren,
-  launch, launchAnnounced, onInterrupt, sleep, stopServer, which, withTimeout,
+  ROOT,
+  READY_TIMEOUT_MS,
+  cli,
+  clockTicksPerSecond,
+  commandLine,
+  cpuTicks,
+  freePort,
+  kernelRelease,
+  killChildren,
+  launch,
+  launchAnnounced,
+  onInterrupt,
+  sleep,
+  stopServer,
+  which,
+  withTimeout,
 } from './lib/process.mjs';
 import { markdownTable, writeResults } from './lib/report.mjs';
 
@@ -57,7 +71,10 @@ function parseOptions() {
     quick: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   });
-  const tests = values.tests.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const tests = values.tests
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
   if (tests.length === 0) fail('--tests is empty');
   return {
     tests,
@@ -115,8 +132,23 @@ async function startRedis() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wasmux-bench-redis-'));
   dirs.add(dir);
   const port = await freePort(HOST);
-  const server = launch(['redis-server', '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no',
-    '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning']);
+  const server = launch([
+    'redis-server',
+    '--port',
+    String(port),
+    '--bind',
+    HOST,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
+  ]);
   server.cleanup = () => {
     fs.rmSync(dir, { recursive: true, force: true });
     dirs.delete(dir);
@@ -134,8 +166,21 @@ async function startRedis() {
 
 // One redis-benchmark run of one test; its rate and the server's CPU per request.
 async function runOne(server, test, opts, clkTck) {
-  const args = ['-h', HOST, '-p', String(server.port), '-q', '-n', String(opts.requests), '-c', String(opts.clients),
-    '-P', String(opts.pipeline), '-t', test];
+  const args = [
+    '-h',
+    HOST,
+    '-p',
+    String(server.port),
+    '-q',
+    '-n',
+    String(opts.requests),
+    '-c',
+    String(opts.clients),
+    '-P',
+    String(opts.pipeline),
+    '-t',
+    test,
+  ];
   let stdout = '';
   const ticks0 = cpuTicks(server.proc.pid);
   const t0 = process.hrtime.bigint();
@@ -174,8 +219,10 @@ function table(results, tests) {
     const rc = median(r.map((x) => x.cpuUsPerRequest));
     rows.push([test.toUpperCase(), fmtK(wr), fmtK(rr), (wr / rr).toFixed(2), wc.toFixed(2), rc.toFixed(2), (wc / rc).toFixed(2)]);
   }
-  return markdownTable(['command', 'wasmux ops/s', 'redis-server ops/s', 'ratio', 'wasmux CPU µs/op', 'redis-server CPU µs/op',
-    'CPU ratio'], rows);
+  return markdownTable(
+    ['command', 'wasmux ops/s', 'redis-server ops/s', 'ratio', 'wasmux CPU µs/op', 'redis-server CPU µs/op', 'CPU ratio'],
+    rows,
+  );
 }
 
 async function main() {

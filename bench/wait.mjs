@@ -14,8 +14,17 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import {
-  ROOT, cli, clockTicksPerSecond, compileIfStale, cpuTicks, kernelRelease, launchAnnounced, onInterrupt, runMeasured,
-  stopServer, withTimeout,
+  ROOT,
+  cli,
+  clockTicksPerSecond,
+  compileIfStale,
+  cpuTicks,
+  kernelRelease,
+  launchAnnounced,
+  onInterrupt,
+  runMeasured,
+  stopServer,
+  withTimeout,
 } from './lib/process.mjs';
 import { markdownTable, middleBy, printHeader, writeResults } from './lib/report.mjs';
 
@@ -72,11 +81,14 @@ async function parseOptions() {
     if (!BACKEND_NAMES.includes(b)) fail(`unknown backend '${b}'; known: ${BACKEND_NAMES.join(', ')}`);
     if (!available.includes(b)) fail(`backend '${b}' is not available here (available: ${available.join(', ')})`);
   }
-  const idle = (values.idle ?? '10,100,1000,10000').split(',').filter(Boolean).map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 0 || n > MAX_IDLE) fail(`--idle wants 0..${MAX_IDLE}, got '${s}'`);
-    return n;
-  });
+  const idle = (values.idle ?? '10,100,1000,10000')
+    .split(',')
+    .filter(Boolean)
+    .map((s) => {
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 0 || n > MAX_IDLE) fail(`--idle wants 0..${MAX_IDLE}, got '${s}'`);
+      return n;
+    });
   const durationMs = Number(values['duration-ms'] ?? (values.quick ? 1000 : 2000));
   if (!Number.isInteger(durationMs) || durationMs < 100) fail(`--duration-ms wants an integer >= 100`);
   const repeat = Number(values.repeat ?? (values.quick ? 1 : 3));
@@ -87,8 +99,20 @@ async function parseOptions() {
 async function startServer(backend) {
   // The policy's defaults would cap connections at 1,024 and shut idle ones
   // after 60 s: lift both, the idle connections are the point here.
-  const argv = [process.execPath, CLI, 'run', PLUGIN, '--listen', '127.0.0.1:0', '--max-connections', String(MAX_IDLE + 16),
-    '--idle-timeout', '0', '--backend', backend];
+  const argv = [
+    process.execPath,
+    CLI,
+    'run',
+    PLUGIN,
+    '--listen',
+    '127.0.0.1:0',
+    '--max-connections',
+    String(MAX_IDLE + 16),
+    '--idle-timeout',
+    '0',
+    '--backend',
+    backend,
+  ];
   const { server, match, ...r } = await launchAnnounced(pinned(argv), /listening on 127\.0\.0\.1:(\d+) \(backend (\w+)/);
   if (match) Object.assign(r, { port: Number(match[1]), backend: match[2] });
   if (r.port && r.backend === backend) return { ...server, port: r.port };
@@ -118,8 +142,9 @@ async function openIdle(port, n) {
     while (next < n) await one();
   };
   try {
-    await withTimeout(Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, n) }, lane)), SETUP_TIMEOUT_MS,
-      () => Promise.reject(new Error(`${n} idle connections were not all set up within ${SETUP_TIMEOUT_MS} ms`)));
+    await withTimeout(Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, n) }, lane)), SETUP_TIMEOUT_MS, () =>
+      Promise.reject(new Error(`${n} idle connections were not all set up within ${SETUP_TIMEOUT_MS} ms`)),
+    );
   } catch (err) {
     for (const s of socks) s.destroy();
     throw err;
@@ -135,10 +160,32 @@ async function runCell(loadgenBin, backend, idle, durationMs, clkTck) {
     const sample = () => ({ server: cpuTicks(server.proc.pid), ns: process.hrtime.bigint() });
     // A sampling error means the server is gone (its /proc entry with it): the
     // missing samples make it a failed cell below.
-    const { child: loadgen, exit, start, end, report } = await runMeasured(
-      pinned([loadgenBin, '--host', '127.0.0.1', '--port', String(server.port), '--conns', '1', '--size', '64',
-        '--duration-ms', String(durationMs), '--warmup-ms', String(WARMUP_MS)]),
-      sample, WARMUP_MS + durationMs + 30000, 'SIGKILL (timeout)');
+    const {
+      child: loadgen,
+      exit,
+      start,
+      end,
+      report,
+    } = await runMeasured(
+      pinned([
+        loadgenBin,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(server.port),
+        '--conns',
+        '1',
+        '--size',
+        '64',
+        '--duration-ms',
+        String(durationMs),
+        '--warmup-ms',
+        String(WARMUP_MS),
+      ]),
+      sample,
+      WARMUP_MS + durationMs + 30000,
+      'SIGKILL (timeout)',
+    );
     if (!report || !start || report.errors) {
       throw new Error(`loadgen failed (${JSON.stringify(exit)}, errors ${report?.errors})\n  ${loadgen.stderrTail.join('\n  ')}`);
     }
@@ -178,8 +225,18 @@ function table(cells, backends, idle) {
       rows.push([b, fmtN(n), fmtN(Math.round(c.msgsPerSec)), c.p50us.toFixed(0), c.cpuUsPerMsg.toFixed(2), spread, ratio]);
     }
   }
-  return markdownTable(['backend', 'idle conns', 'msgs/s', 'p50 µs', 'server CPU µs/msg (one wait each)', 'min–max of runs',
-    `× its cost at N = ${fmtN(idle[0])}`], rows);
+  return markdownTable(
+    [
+      'backend',
+      'idle conns',
+      'msgs/s',
+      'p50 µs',
+      'server CPU µs/msg (one wait each)',
+      'min–max of runs',
+      `× its cost at N = ${fmtN(idle[0])}`,
+    ],
+    rows,
+  );
 }
 
 // The run with the median CPU per message stands for the cell; the spread is kept.
@@ -209,8 +266,10 @@ async function main() {
     repeat,
   };
   printHeader(meta);
-  console.log(`window:  ${WARMUP_MS} ms warmup + ${durationMs} ms measured, 1 active connection (64-byte ping-pong), ` +
-    `median of ${repeat} run${repeat === 1 ? '' : 's'} per cell\n`);
+  console.log(
+    `window:  ${WARMUP_MS} ms warmup + ${durationMs} ms measured, 1 active connection (64-byte ping-pong), ` +
+      `median of ${repeat} run${repeat === 1 ? '' : 's'} per cell\n`,
+  );
 
   const cells = [];
   for (const b of backends) {

@@ -16,8 +16,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  ROOT, cli, clockTicksPerSecond, commandLine, cpuSplit, cpuTicks, describeExit, explain, kernelRelease, onInterrupt,
-  runMeasured, startAnnounced, stopServer,
+  ROOT,
+  cli,
+  clockTicksPerSecond,
+  commandLine,
+  cpuSplit,
+  cpuTicks,
+  describeExit,
+  explain,
+  kernelRelease,
+  onInterrupt,
+  runMeasured,
+  startAnnounced,
+  stopServer,
 } from './lib/process.mjs';
 import { fmt, markdownTable, printHeader, ratio, writeResults } from './lib/report.mjs';
 
@@ -136,9 +147,14 @@ function loadgen(argv) {
     const f = Buffer.allocUnsafe(headerLen + 4 + SIZE);
     f[0] = 0x82;
     if (SIZE < 126) f[1] = 0x80 | SIZE;
-    else { f[1] = 0x80 | 126; f.writeUInt16BE(SIZE, 2); }
+    else {
+      f[1] = 0x80 | 126;
+      f.writeUInt16BE(SIZE, 2);
+    }
     // xorshift32: a fresh masking key per frame, cheaply.
-    rng ^= rng << 13; rng ^= rng >>> 17; rng ^= rng << 5;
+    rng ^= rng << 13;
+    rng ^= rng >>> 17;
+    rng ^= rng << 5;
     const k = headerLen;
     f.writeInt32LE(rng | 0, k);
     const p = k + 4;
@@ -173,7 +189,7 @@ function loadgen(argv) {
     if (measuring) {
       deliveries++;
       const us = Math.round((now - buf.readDoubleLE(p + 6)) * 1000);
-      hist[us < HIST ? us : HIST]++;
+      hist[Math.min(us, HIST)]++;
     }
     // Out of the window once every other client has it.
     const slot = s * W + (seq % W);
@@ -244,10 +260,16 @@ function loadgen(argv) {
         if (!finished) error(`client ${index}: ${e.message}`);
         reject(e);
       });
-      sock.on('close', () => { if (!finished) error(`client ${index}: connection closed`); });
-      sock.write(`GET / HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${Buffer.from(`wasmux-bench-${String(index).padStart(3, '0')}`).toString('base64').slice(0, 22)}==\r\n` +
-        'Sec-WebSocket-Version: 13\r\n\r\n');
+      sock.on('close', () => {
+        if (!finished) error(`client ${index}: connection closed`);
+      });
+      sock.write(
+        `GET / HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${Buffer.from(`wasmux-bench-${String(index).padStart(3, '0')}`)
+            .toString('base64')
+            .slice(0, 22)}==\r\n` +
+          'Sec-WebSocket-Version: 13\r\n\r\n',
+      );
     });
   }
 
@@ -272,7 +294,10 @@ function loadgen(argv) {
     measuring = false;
     const seconds = (performance.now() - t0) / 1000;
     const report = {
-      conns: N, senders: S, size: SIZE, window: W,
+      conns: N,
+      senders: S,
+      size: SIZE,
+      window: W,
       seconds,
       messagesSent,
       sentPerSec: messagesSent / seconds,
@@ -317,7 +342,7 @@ function parseOptions() {
   for (const n of conns) if (senders > n) fail(`--senders ${senders} is more than --conns ${n}`);
   const size = intOption(values.size, '--size', 14, 65535);
   const window = intOption(values.window, '--window', 1, 100000);
-  const durationText = values['duration-ms'] ?? (values.quick ? '1000' : process.env.BENCH_DURATION_MS ?? '5000');
+  const durationText = values['duration-ms'] ?? (values.quick ? '1000' : (process.env.BENCH_DURATION_MS ?? '5000'));
   const durationMs = intOption(durationText, 'the duration', 100, 3600000);
   return { servers, conns, senders, size, window, durationMs };
 }
@@ -325,13 +350,35 @@ function parseOptions() {
 const startServer = (name) => startAnnounced(name, SERVERS[name].argv());
 
 async function runLoad(server, opts, conns, clkTck) {
-  const args = [SELF, '--loadgen', '--port', String(server.port), '--conns', String(conns), '--senders', String(opts.senders),
-    '--size', String(opts.size), '--window', String(opts.window), '--duration-ms', String(opts.durationMs), '--warmup-ms', String(WARMUP_MS)];
+  const args = [
+    SELF,
+    '--loadgen',
+    '--port',
+    String(server.port),
+    '--conns',
+    String(conns),
+    '--senders',
+    String(opts.senders),
+    '--size',
+    String(opts.size),
+    '--window',
+    String(opts.window),
+    '--duration-ms',
+    String(opts.durationMs),
+    '--warmup-ms',
+    String(WARMUP_MS),
+  ];
   // On loopback the kernel does much of the receiver's TCP work in the sender's
   // system time, so the server's user/system split says where its time goes.
   const sample = (loadgen) => ({ server: cpuSplit(server.proc.pid), loadgen: cpuTicks(loadgen.proc.pid), ns: process.hrtime.bigint() });
-  const { child: loadgen, exit, start, end, report, lineError } = await runMeasured([process.execPath, ...args], sample,
-    WARMUP_MS + opts.durationMs + CONNECT_TIMEOUT_MS * 2 + 15000);
+  const {
+    child: loadgen,
+    exit,
+    start,
+    end,
+    report,
+    lineError,
+  } = await runMeasured([process.execPath, ...args], sample, WARMUP_MS + opts.durationMs + CONNECT_TIMEOUT_MS * 2 + 15000);
   if (lineError) throw new Error(explain(`measuring failed: ${lineError.message}`, loadgen));
   if (!report || !start) throw new Error(explain(`loadgen failed (${describeExit(exit)})`, loadgen));
   const windowSec = Number(end.ns - start.ns) / 1e9;
@@ -375,12 +422,38 @@ function table(cells, serverOrder) {
       continue;
     }
     const base = cells.find((b) => b.server === BASELINE && b.conns === c.conns && !b.error);
-    rows.push([c.server, c.conns, c.senders, fmtK(c.sentPerSec), fmtK(c.deliveriesPerSec), fmt(c.p50us, 0), fmt(c.p99us, 0),
-      `${fmt(c.serverCpuPct, 0)}%`, `${fmt(c.loadgenCpuPct, 0)}%`, fmt(c.cpuUsPerDelivery, 3),
-      ratio(c.deliveriesPerSec, base?.deliveriesPerSec), ratio(c.cpuUsPerDelivery, base?.cpuUsPerDelivery)]);
+    rows.push([
+      c.server,
+      c.conns,
+      c.senders,
+      fmtK(c.sentPerSec),
+      fmtK(c.deliveriesPerSec),
+      fmt(c.p50us, 0),
+      fmt(c.p99us, 0),
+      `${fmt(c.serverCpuPct, 0)}%`,
+      `${fmt(c.loadgenCpuPct, 0)}%`,
+      fmt(c.cpuUsPerDelivery, 3),
+      ratio(c.deliveriesPerSec, base?.deliveriesPerSec),
+      ratio(c.cpuUsPerDelivery, base?.cpuUsPerDelivery),
+    ]);
   }
-  return markdownTable(['server', 'clients', 'senders', 'msgs sent/s', 'deliveries/s', 'p50 µs', 'p99 µs', 'server CPU',
-    'loadgen CPU', 'server CPU µs/delivery', 'deliveries/s vs node-ws', 'CPU/delivery vs node-ws'], rows);
+  return markdownTable(
+    [
+      'server',
+      'clients',
+      'senders',
+      'msgs sent/s',
+      'deliveries/s',
+      'p50 µs',
+      'p99 µs',
+      'server CPU',
+      'loadgen CPU',
+      'server CPU µs/delivery',
+      'deliveries/s vs node-ws',
+      'CPU/delivery vs node-ws',
+    ],
+    rows,
+  );
 }
 
 async function main() {
@@ -396,8 +469,10 @@ async function main() {
     ...opts,
   };
   printHeader(meta);
-  console.log(`window:  ${WARMUP_MS} ms warmup + ${opts.durationMs} ms measured; ${opts.senders} senders, ` +
-    `${opts.size}-byte binary messages, ${opts.window} in flight per sender\n`);
+  console.log(
+    `window:  ${WARMUP_MS} ms warmup + ${opts.durationMs} ms measured; ${opts.senders} senders, ` +
+      `${opts.size}-byte binary messages, ${opts.window} in flight per sender\n`,
+  );
 
   const cells = [];
   const skipped = [];
@@ -417,7 +492,11 @@ async function main() {
       try {
         const r = await runCell(name, opts, n, clkTck);
         cells.push({ server: name, ...r });
-        console.error(r.error ? `FAILED\n  ${r.error}` : `${fmtK(r.deliveriesPerSec)} deliveries/s, p99 ${r.p99us} µs, ${fmt(r.cpuUsPerDelivery, 3)} µs CPU/delivery`);
+        console.error(
+          r.error
+            ? `FAILED\n  ${r.error}`
+            : `${fmtK(r.deliveriesPerSec)} deliveries/s, p99 ${r.p99us} µs, ${fmt(r.cpuUsPerDelivery, 3)} µs CPU/delivery`,
+        );
       } catch (err) {
         cells.push({ server: name, conns: n, error: err.message });
         console.error(`FAILED\n  ${err.message}`);
@@ -430,8 +509,10 @@ async function main() {
   for (const c of cells.filter((c) => c.error)) console.log(`\n${c.server} × ${c.conns}: ${c.error}`);
   const clientBound = cells.filter((c) => c.loadgenCpuPct >= 90);
   if (clientBound.length) {
-    console.log(`\nloadgen used ≥90% of a core in: ${clientBound.map((c) => `${c.server}×${c.conns}`).join(', ')}` +
-      ' — there deliveries/s is bounded by the client; compare CPU/delivery.');
+    console.log(
+      `\nloadgen used ≥90% of a core in: ${clientBound.map((c) => `${c.server}×${c.conns}`).join(', ')}` +
+        ' — there deliveries/s is bounded by the client; compare CPU/delivery.',
+    );
   }
   writeResults('ws', meta.date, { meta, skipped, results: cells });
   if (cells.some((c) => c.error)) process.exitCode = 1;

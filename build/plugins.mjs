@@ -59,8 +59,9 @@ async function buildOne({ name, dir }) {
 }
 
 const only = new Set(process.argv.slice(2));
-const plugins = [...(await listPlugins('assembly/plugins')), ...(await listPlugins('assembly/test-plugins'))]
-  .filter((p) => only.size === 0 || only.has(p.name));
+const plugins = [...(await listPlugins('assembly/plugins')), ...(await listPlugins('assembly/test-plugins'))].filter(
+  (p) => only.size === 0 || only.has(p.name),
+);
 let failed = 0;
 for (const p of plugins) {
   try {

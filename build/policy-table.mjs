@@ -22,10 +22,7 @@ const { POLICY_KNOBS, POLICY_LISTS, KNOB_NAMES } = await import(join(root, 'dist
 const number = (n) => n.toLocaleString('en-US');
 
 export function policyTable() {
-  const rows = [
-    '| key (flag) | default | range | what it bounds |',
-    '|---|---|---|---|',
-  ];
+  const rows = ['| key (flag) | default | range | what it bounds |', '|---|---|---|---|'];
   for (const [key, list] of Object.entries(POLICY_LISTS)) {
     rows.push(`| \`${key}\` (\`--${list.flag}\`) | ${list.none} | | ${list.doc} |`);
   }
@@ -46,7 +43,7 @@ if (begin < 0 || end < begin) {
 const next = `${text.slice(0, begin + BEGIN.length)}\n${policyTable()}\n${text.slice(end)}`;
 if (process.argv.includes('--check')) {
   if (next !== text) {
-    console.error('policy-table: README.md\'s policy table is stale; run `node build/policy-table.mjs`');
+    console.error("policy-table: README.md's policy table is stale; run `node build/policy-table.mjs`");
     process.exit(1);
   }
 } else if (next !== text) {

@@ -40,7 +40,7 @@ const koffiNative = join(koffiDir, 'node_modules', '@koromix', 'koffi-win32-x64'
 const statusFile = join(cache, 'status.json');
 
 /** A Unix path as wine's Windows programs see it (a fresh prefix maps / to Z:). */
-const winPath = (p) => 'Z:' + p.replace(/\//g, '\\');
+const winPath = (p) => `Z:${p.replace(/\//g, '\\')}`;
 
 const wineEnv = {
   WINEPREFIX: prefix,
@@ -70,7 +70,7 @@ function run(command, args, opts = {}) {
   } finally {
     if (fd !== null) closeSync(fd);
   }
-  const output = () => (opts.outFile ? readFileSync(opts.outFile, 'utf8') : r.stderr ?? '').trim().slice(-500);
+  const output = () => (opts.outFile ? readFileSync(opts.outFile, 'utf8') : (r.stderr ?? '')).trim().slice(-500);
   if (r.error) throw new Error(`${command} ${args[0]}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`${command} ${args[0]} exited ${r.status ?? r.signal}: ${output()}`);
   return r;
@@ -82,7 +82,7 @@ function which(cmd) {
 
 function writeStatus(status) {
   mkdirSync(cache, { recursive: true });
-  writeFileSync(statusFile, JSON.stringify(status, null, 2) + '\n');
+  writeFileSync(statusFile, `${JSON.stringify(status, null, 2)}\n`);
 }
 
 /** The prefix: created by wineboot, then told to report Windows 10 (Node refuses Windows 7). */
@@ -126,8 +126,24 @@ function ensureKoffi() {
   mkdirSync(koffiDir, { recursive: true });
   // --os/--cpu select koffi's optional per-platform package; --ignore-scripts:
   // koffi's install script would look for a Linux build here.
-  run('npm', ['install', '--prefix', koffiDir, '--os=win32', '--cpu=x64', '--ignore-scripts', '--no-save',
-    '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error', `koffi@${KOFFI_VERSION}`], { timeoutMs: 300_000 });
+  run(
+    'npm',
+    [
+      'install',
+      '--prefix',
+      koffiDir,
+      '--os=win32',
+      '--cpu=x64',
+      '--ignore-scripts',
+      '--no-save',
+      '--no-package-lock',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+      `koffi@${KOFFI_VERSION}`,
+    ],
+    { timeoutMs: 300_000 },
+  );
   if (!existsSync(pkg)) throw new Error('@koromix/koffi-win32-x64 was not installed');
   return true;
 }

@@ -23,7 +23,16 @@ export { readComponent, type ComponentInfo } from './loader/component.js';
 export { PluginServer, type InstanceStats } from './supervisor/plugin-server.js';
 export { stderrLogger, escapeControl, type Logger, type LogEntry, type LogOrigin } from './supervisor/logger.js';
 export {
-  POLICY_DEFAULTS, POLICY_KNOBS, POLICY_LISTS, KNOB_NAMES, buildPolicy, describePolicy, type Knob, type KnobName, type Policy, type PolicyInput,
+  POLICY_DEFAULTS,
+  POLICY_KNOBS,
+  POLICY_LISTS,
+  KNOB_NAMES,
+  buildPolicy,
+  describePolicy,
+  type Knob,
+  type KnobName,
+  type Policy,
+  type PolicyInput,
   type PolicyLayer,
 } from './sandbox/policy.js';
 
@@ -61,7 +70,8 @@ export const DEFAULTS = {
 
 export function parseAddress(text: string): SocketAddress {
   const a = SocketAddress.parse(text);
-  if (!a) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `"${text}" is not an address (expected host:port, e.g. 127.0.0.1:7000 or [::1]:7000)`);
+  if (!a)
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `"${text}" is not an address (expected host:port, e.g. 127.0.0.1:7000 or [::1]:7000)`);
   return a;
 }
 

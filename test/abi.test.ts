@@ -45,8 +45,15 @@ const PLUGIN = join(root, 'dist/test-plugins/abi.wasm');
 
 type ErrorName = (typeof ERROR_CODE_NAMES)[number];
 type Family = 'ipv4' | 'ipv6';
-interface Addr { family: Family; groups: number[]; port: number }
-interface Interest { readable: boolean; writable: boolean }
+interface Addr {
+  family: Family;
+  groups: number[];
+  port: number;
+}
+interface Interest {
+  readable: boolean;
+  writable: boolean;
+}
 type How = 'receive' | 'send' | 'both';
 type ReadyName = 'readable' | 'writable' | 'read-closed' | 'hang-up' | 'error';
 
@@ -73,8 +80,15 @@ type Call =
   | { op: 'wait'; max: number; timeout: number | undefined };
 
 /** A new socket: its guest handle (what the wasmux table assigns) and the fd the backend hands out. */
-interface NewSocket { h: number; fd: number }
-interface ScriptEvent { h: number; token: bigint; ready: ReadyName[] }
+interface NewSocket {
+  h: number;
+  fd: number;
+}
+interface ScriptEvent {
+  h: number;
+  token: bigint;
+  ready: ReadyName[];
+}
 
 type Answer =
   | { err: ErrorName }
@@ -130,7 +144,10 @@ const SCRIPT: Step[] = [
   { call: { op: 'listen', addr: LISTEN_V4, backlog: 7 }, answer: { err: 'address-in-use' } },
   { call: { op: 'local-address', h: L4.h }, answer: { ok: v4(198, 51, 100, 42, 54321) } },
   { call: { op: 'local-address', h: L6.h }, answer: { ok: v6([0xfedc, 0xba98, 0x7654, 0x3210, 0x0123, 0x4567, 0x89ab, 0xcdef], 443) } },
-  { call: { op: 'accept', h: L4.h }, answer: { ok: { ...SA, peer: v6([0x2001, 0x0db8, 0x85a3, 0x08d3, 0x1319, 0x8a2e, 0x0370, 0x7348], 61000) } } },
+  {
+    call: { op: 'accept', h: L4.h },
+    answer: { ok: { ...SA, peer: v6([0x2001, 0x0db8, 0x85a3, 0x08d3, 0x1319, 0x8a2e, 0x0370, 0x7348], 61000) } },
+  },
   { call: { op: 'accept', h: L4.h }, answer: { ok: { ...SB, peer: v4(192, 0, 2, 33, 1) } } },
   { call: { op: 'accept', h: L4.h }, answer: { err: 'would-block' } },
   { call: { op: 'connect', addr: v4(10, 20, 30, 40, 65535) }, answer: { ok: SC } },
@@ -156,10 +173,12 @@ const SCRIPT: Step[] = [
   { call: { op: 'shutdown', h: SC.h, how: 'both' }, answer: { err: 'invalid' } },
   {
     call: { op: 'wait', max: 7, timeout: 1234 },
-    answer: { events: [
-      { h: SA.h, token: TOKEN_A2, ready: ['readable', 'read-closed', 'error'] },
-      { h: L4.h, token: TOKEN_L, ready: ['readable'] },
-    ] },
+    answer: {
+      events: [
+        { h: SA.h, token: TOKEN_A2, ready: ['readable', 'read-closed', 'error'] },
+        { h: L4.h, token: TOKEN_L, ready: ['readable'] },
+      ],
+    },
   },
   { call: { op: 'recv', h: SA.h, max: 16 }, answer: { ok: [0x10, 0x20, 0x30] } },
   { call: { op: 'wait', max: 1, timeout: 0 }, answer: { events: [] } },
@@ -273,8 +292,14 @@ const readyBits = (names: ReadyName[]) => names.reduce((bits, n) => bits | (1 <<
 // ---- (a) Stock jco ----------------------------------------------------------------
 
 // jco's lifted forms of the WIT types (see the generated interfaces/*.d.ts).
-interface JcoAddr { address: { tag: Family; val: number[] }; port: number }
-interface JcoInterest { readable?: boolean; writable?: boolean }
+interface JcoAddr {
+  address: { tag: Family; val: number[] };
+  port: number;
+}
+interface JcoInterest {
+  readable?: boolean;
+  writable?: boolean;
+}
 
 const toJco = (a: Addr): JcoAddr => ({ address: { tag: a.family, val: [...a.groups] }, port: a.port });
 const fromJco = (a: JcoAddr): Addr => ({ family: a.address.tag, groups: [...a.address.val], port: a.port });
@@ -619,8 +644,17 @@ describe('canonical ABI: the guest bindings and the wasmux glue agree with stock
     // Spot checks of the values most likely to be mangled, spelled out.
     const tokens = jco.calls.filter((c) => c.op === 'register' || c.op === 'reregister').map((c) => ('token' in c ? c.token : undefined));
     expect(tokens).toEqual([0xfedcba9876543210n, 0x8000000000000001n, 0x0000000100000000n, 0x0123456789abcdefn]);
-    expect(wasmux.calls.find((c) => c.op === 'reregister')).toEqual({ op: 'reregister', h: 0x468acf06, token: 0x0123456789abcdefn, interest: BOTH });
-    expect(wasmux.calls[0]).toEqual({ op: 'listen', addr: { family: 'ipv4', groups: [203, 0, 113, 250], port: 65535 }, backlog: 2147483649 });
+    expect(wasmux.calls.find((c) => c.op === 'reregister')).toEqual({
+      op: 'reregister',
+      h: 0x468acf06,
+      token: 0x0123456789abcdefn,
+      interest: BOTH,
+    });
+    expect(wasmux.calls[0]).toEqual({
+      op: 'listen',
+      addr: { family: 'ipv4', groups: [203, 0, 113, 250], port: 65535 },
+      backlog: 2147483649,
+    });
     expect(wasmux.calls.find((c) => c.op === 'send')).toEqual({ op: 'send', h: 0x468acf06, data: [1, 2, 254, 255, 0, 128] });
   });
 

@@ -59,7 +59,9 @@ function filesUnder(dir: string, ext: string): string[] {
 
 /** The modules a source file imports (static, re-exports, dynamic with a literal), comments ignored. */
 function importsOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const text = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const specs: string[] = [];
   for (const m of text.matchAll(/^\s*(?:import|export)\b[^;'"]*?\bfrom\s*['"]([^'"]+)['"]/gm)) specs.push(m[1]!);
   for (const m of text.matchAll(/^\s*import\s*['"]([^'"]+)['"]/gm)) specs.push(m[1]!);
@@ -178,7 +180,7 @@ describe('assembly/: the SDK stands alone, plugins stand on it', () => {
   }
 });
 
-describe('the WIT glue implements the plugin world\'s imports, and only them', () => {
+describe("the WIT glue implements the plugin world's imports, and only them", () => {
   it('offers exactly the functions the generated world lists', () => {
     // The glue only builds closures here; none is called. Whatever it reads
     // at construction (a limit, a buffer) it gets from a stand-in that

@@ -113,7 +113,9 @@ serve(outer);
     // It traps at every start: a crash loop, wasmux run exits 1.
     const r = await wasmux(['run', join(dir, 'build/debug.wasm'), '--listen', '127.0.0.1:0'], 30_000);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/debug\[0\] error: trapped: unreachable \(in assembly\/index\/inner < assembly\/index\/outer < [^)]*sdk\/entry\/run\)/);
+    expect(r.stderr).toMatch(
+      /debug\[0\] error: trapped: unreachable \(in assembly\/index\/inner < assembly\/index\/outer < [^)]*sdk\/entry\/run\)/,
+    );
   });
 
   it("a type error: asc's diagnostic with the file, line and column, status 1, no .wasm written", async () => {
@@ -144,8 +146,16 @@ serve((ctx: Context): string | null => null);
   it('refuses an asconfig.json setting that contradicts what the runtime needs, naming the key', async () => {
     const source = await ECHO();
     const cases: [options: object, target: object, message: string][] = [
-      [{ runtime: 'stub' }, {}, 'asconfig.json: options.runtime is "stub"; wasmux needs "incremental" (long-running plugins allocate per connection)'],
-      [{}, { use: ['abort=assembly/index/myAbort'] }, 'asconfig.json: targets.release.use is "abort=assembly/index/myAbort"; wasmux needs "abort='],
+      [
+        { runtime: 'stub' },
+        {},
+        'asconfig.json: options.runtime is "stub"; wasmux needs "incremental" (long-running plugins allocate per connection)',
+      ],
+      [
+        {},
+        { use: ['abort=assembly/index/myAbort'] },
+        'asconfig.json: targets.release.use is "abort=assembly/index/myAbort"; wasmux needs "abort=',
+      ],
       [{ exportRuntime: true }, {}, 'asconfig.json: options.exportRuntime is true; wasmux needs false'],
     ];
     for (const [options, target, message] of cases) {
@@ -162,15 +172,20 @@ serve((ctx: Context): string | null => null);
     const asc = `assemblyscript@${pkg.devDependencies.assemblyscript}`;
     const jco = `@bytecodealliance/jco@${pkg.devDependencies['@bytecodealliance/jco']}`;
     // The versions named are the ones this project tests (its optional peer dependencies).
-    expect(pkg.peerDependencies).toEqual({ assemblyscript: pkg.devDependencies.assemblyscript, '@bytecodealliance/jco': pkg.devDependencies['@bytecodealliance/jco'] });
+    expect(pkg.peerDependencies).toEqual({
+      assemblyscript: pkg.devDependencies.assemblyscript,
+      '@bytecodealliance/jco': pkg.devDependencies['@bytecodealliance/jco'],
+    });
 
     const none = await project(await ECHO(), { toolchain: false });
     // Nothing to find them through but the project's own (absent) node_modules.
     const env = { ...process.env, NODE_PATH: '', HOME: none };
     const r = await wasmux(['build'], 60_000, { cwd: none, env });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('wasmux: error WASMUX_ERR_TOOLCHAIN: wasmux build needs assemblyscript, @bytecodealliance/jco and wasmux in this project: ' +
-      `npm install --save-dev ${asc} ${jco} wasmux@${pkg.version}\n`);
+    expect(r.stderr).toBe(
+      'wasmux: error WASMUX_ERR_TOOLCHAIN: wasmux build needs assemblyscript, @bytecodealliance/jco and wasmux in this project: ' +
+        `npm install --save-dev ${asc} ${jco} wasmux@${pkg.version}\n`,
+    );
     expect(existsSync(join(none, 'build'))).toBe(false);
 
     // The toolchain but not the SDK: only wasmux is named.
@@ -178,7 +193,9 @@ serve((ctx: Context): string | null => null);
     await rm(join(noSdk, 'node_modules/wasmux'));
     const r2 = await wasmux(['build'], 60_000, { cwd: noSdk, env: { ...env, HOME: noSdk } });
     expect(r2.code).toBe(1);
-    expect(r2.stderr).toBe(`wasmux: error WASMUX_ERR_TOOLCHAIN: wasmux build needs wasmux in this project: npm install --save-dev wasmux@${pkg.version}\n`);
+    expect(r2.stderr).toBe(
+      `wasmux: error WASMUX_ERR_TOOLCHAIN: wasmux build needs wasmux in this project: npm install --save-dev wasmux@${pkg.version}\n`,
+    );
   });
 
   it('warns when the installed toolchain is not the version wasmux is tested with, and still builds', async () => {
@@ -187,7 +204,8 @@ serve((ctx: Context): string | null => null);
     await rm(join(dir, 'node_modules/assemblyscript'));
     const fake = join(dir, 'node_modules/assemblyscript');
     await mkdir(fake);
-    for (const part of ['dist', 'std', 'bin', 'tsconfig-base.json']) await symlink(join(ROOT, 'node_modules/assemblyscript', part), join(fake, part));
+    for (const part of ['dist', 'std', 'bin', 'tsconfig-base.json'])
+      await symlink(join(ROOT, 'node_modules/assemblyscript', part), join(fake, part));
     const real = JSON.parse(await readFile(join(ROOT, 'node_modules/assemblyscript/package.json'), 'utf8'));
     await writeFile(join(fake, 'package.json'), JSON.stringify({ ...real, version: '0.27.0' }));
     const r = await wasmux(['build'], 60_000, { cwd: dir });

@@ -14,9 +14,24 @@ describe('wasmux --help', () => {
   it('run --help shows every option, its default and the backend auto picks', async () => {
     const r = await wasmux(['run', '--help']);
     expect(r.code).toBe(0);
-    for (const opt of ['--listen', '--workers', '--backend', '--config', '--policy', '--allow-connect', '--max-connections',
-      '--max-memory', '--cpu-budget', '--max-send-queue', '--idle-timeout', '--max-events', '--drain-timeout',
-      '--manifest', '--log-level']) expect(r.stdout).toContain(opt);
+    for (const opt of [
+      '--listen',
+      '--workers',
+      '--backend',
+      '--config',
+      '--policy',
+      '--allow-connect',
+      '--max-connections',
+      '--max-memory',
+      '--cpu-budget',
+      '--max-send-queue',
+      '--idle-timeout',
+      '--max-events',
+      '--drain-timeout',
+      '--manifest',
+      '--log-level',
+    ])
+      expect(r.stdout).toContain(opt);
     expect(r.stdout).toMatch(/--max-memory <MiB>[\s\S]*?\[default: 64\]/);
     expect(r.stdout).toMatch(/--cpu-budget <ms>[\s\S]*?\[default: 200\]/);
     expect(r.stdout).toMatch(/default: auto = epoll here/);

@@ -159,11 +159,7 @@ describe('readComponent on a well-formed plugin', () => {
   it('finds every core module and picks the plugin code, not the shim or fixup', () => {
     expect(info.coreModules).toHaveLength(3);
     expect(info.mainModule).toBe(info.coreModules[0]);
-    expect(info.mainModule.exports.map((e) => `${e.kind} ${e.name}`)).toEqual([
-      'memory memory',
-      'func run',
-      'func cabi_realloc',
-    ]);
+    expect(info.mainModule.exports.map((e) => `${e.kind} ${e.name}`)).toEqual(['memory memory', 'func run', 'func cabi_realloc']);
     expect(info.coreModules[1].exports).toContainEqual({ name: '$imports', kind: 'table' });
     expect(info.coreModules[2].imports).toEqual([
       { module: 'actual', name: '0', kind: 'func' },
@@ -260,10 +256,7 @@ describe('import and export name encodings', () => {
 
   it('does not mistake a legacy import whose type index looks like a suffix for a suffixed name', () => {
     // Type index 46 is '.', the first byte a version suffix would have.
-    const bytes = component(
-      INSTANCE_TYPE,
-      section(10, [0x02, 0x01, ...str('a:b/c@1.0.0'), 0x05, 46, 0x00, ...str('x'), 0x05, 0x00]),
-    );
+    const bytes = component(INSTANCE_TYPE, section(10, [0x02, 0x01, ...str('a:b/c@1.0.0'), 0x05, 46, 0x00, ...str('x'), 0x05, 0x00]));
     expect(importsOf(bytes)).toEqual([
       { name: 'a:b/c@1.0.0', kind: 'instance' },
       { name: 'x', kind: 'instance' },
@@ -357,9 +350,7 @@ describe('readComponent on damaged input', () => {
     expect(expectCode(component([0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]), 'WASMUX_ERR_MALFORMED').message).toMatch(
       /longer than 5 bytes/,
     );
-    expect(expectCode(component([0x0a, 0xff, 0xff, 0xff, 0xff, 0x7f]), 'WASMUX_ERR_MALFORMED').message).toMatch(
-      /does not fit in 32 bits/,
-    );
+    expect(expectCode(component([0x0a, 0xff, 0xff, 0xff, 0xff, 0x7f]), 'WASMUX_ERR_MALFORMED').message).toMatch(/does not fit in 32 bits/);
   });
 
   it('refuses a vector count that cannot fit instead of looping on it', () => {
@@ -423,7 +414,8 @@ describe('readComponent on damaged input', () => {
 
 describe('what componentNew records', () => {
   it('keeps no world name in the component (so ComponentInfo has none to offer)', async () => {
-    const wit = 'package demo:tiny@0.1.0;\ninterface log { log: func(msg: string); }\nworld tiny-world { import log; export run: func() -> u32; }';
+    const wit =
+      'package demo:tiny@0.1.0;\ninterface log { log: func(msg: string); }\nworld tiny-world { import log; export run: func() -> u32; }';
     const core = await parse(`(module
       (import "demo:tiny/log@0.1.0" "log" (func $log (param i32 i32)))
       (memory (export "memory") 1)

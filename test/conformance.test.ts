@@ -24,12 +24,28 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type net from 'node:net';
 import {
-  backendTargets, kqueueStandInTarget, startServer, startWasmux, stopAll, type BackendTarget, type WasmuxProcess,
+  backendTargets,
+  kqueueStandInTarget,
+  startServer,
+  startWasmux,
+  stopAll,
+  type BackendTarget,
+  type WasmuxProcess,
 } from './helpers/backends.js';
 import { ROOT } from './helpers/cli.js';
 import {
-  connect, exchange, echoRoundTrip, sha256, runPool, closed, destroyClients, withTimeout, waitFor,
-  sleep, openFds, warmUpLibuv,
+  connect,
+  exchange,
+  echoRoundTrip,
+  sha256,
+  runPool,
+  closed,
+  destroyClients,
+  withTimeout,
+  waitFor,
+  sleep,
+  openFds,
+  warmUpLibuv,
 } from './helpers/server.js';
 
 const KiB = 1024;
@@ -71,7 +87,11 @@ const pluginLines = (p: WasmuxProcess) => p.pluginLines();
 /** Their message part (without `name[instance] guest level: `). */
 const messages = (p: WasmuxProcess) => pluginLines(p).map((l) => l.replace(/^\S+ guest \w+: /, ''));
 /** Log lines at warn or error, host's or plugin's. */
-const problems = (p: WasmuxProcess) => p.stderr().split('\n').filter((l) => /^\S+ (guest )?(warn|error): /.test(l));
+const problems = (p: WasmuxProcess) =>
+  p
+    .stderr()
+    .split('\n')
+    .filter((l) => /^\S+ (guest )?(warn|error): /.test(l));
 
 function send(sock: net.Socket, data: string | Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => sock.write(data, (e) => (e ? reject(e) : resolve())));
@@ -210,40 +230,48 @@ for (const target of targets) {
         ['64 KiB', 64 * KiB],
         ['1 MiB', MiB],
         ['8 MiB', 8 * MiB],
-      ])('echoes %s unchanged', async (name, size) => {
-        const data = randomBytes(size);
-        const echoed = await echoRoundTrip(server.port, data, 30_000);
-        expect(echoed.length).toBe(size);
-        expect(sha256(echoed)).toBe(sha256(data));
-        await expectSettled(`echoing ${name}`);
-        log.push(`echo ${name}: sha256 matches`);
-      }, 40_000);
+      ])(
+        'echoes %s unchanged',
+        async (name, size) => {
+          const data = randomBytes(size);
+          const echoed = await echoRoundTrip(server.port, data, 30_000);
+          expect(echoed.length).toBe(size);
+          expect(sha256(echoed)).toBe(sha256(data));
+          await expectSettled(`echoing ${name}`);
+          log.push(`echo ${name}: sha256 matches`);
+        },
+        40_000,
+      );
 
       it.each([
         ['5 B', 5],
         ['1 MiB', MiB],
-      ])('half-close (%s): the whole echo, then end of stream', async (name, size) => {
-        const data = randomBytes(size);
-        const sock = await connect(server.port, { allowHalfOpen: true });
-        const chunks: Buffer[] = [];
-        let got = 0;
-        let endAt = -1;
-        const done = new Promise<boolean>((resolve, reject) => {
-          sock.on('data', (d: Buffer) => {
-            chunks.push(d);
-            got += d.length;
+      ])(
+        'half-close (%s): the whole echo, then end of stream',
+        async (name, size) => {
+          const data = randomBytes(size);
+          const sock = await connect(server.port, { allowHalfOpen: true });
+          const chunks: Buffer[] = [];
+          let got = 0;
+          let endAt = -1;
+          const done = new Promise<boolean>((resolve, reject) => {
+            sock.on('data', (d: Buffer) => {
+              chunks.push(d);
+              got += d.length;
+            });
+            sock.once('end', () => (endAt = got));
+            sock.once('error', reject);
+            sock.once('close', resolve);
           });
-          sock.once('end', () => (endAt = got));
-          sock.once('error', reject);
-          sock.once('close', resolve);
-        });
-        sock.end(data);
-        expect(await withTimeout(done, 20_000, `half-close (${got} of ${size} bytes back)`)).toBe(false);
-        expect(endAt).toBe(size);
-        expect(sha256(Buffer.concat(chunks))).toBe(sha256(data));
-        await expectSettled(`half-close ${name}`);
-        log.push(`half-close ${name}: whole echo, then end of stream`);
-      }, 30_000);
+          sock.end(data);
+          expect(await withTimeout(done, 20_000, `half-close (${got} of ${size} bytes back)`)).toBe(false);
+          expect(endAt).toBe(size);
+          expect(sha256(Buffer.concat(chunks))).toBe(sha256(data));
+          await expectSettled(`half-close ${name}`);
+          log.push(`half-close ${name}: whole echo, then end of stream`);
+        },
+        30_000,
+      );
 
       it('survives client resets (mid-request, mid-response, 50 at once) and serves the next client', async () => {
         // Reset right after sending.
@@ -283,15 +311,21 @@ for (const target of targets) {
           expect(server.fdCount()).toBe(baseFds + CONNS);
         }
         let ok = 0;
-        await withTimeout(Promise.all(socks.map(async (sock, i) => {
-          for (let r = 0; r < 3; r++) {
-            const msg = randomBytes(8 + ((i * 7 + r * 131) % 2048));
-            msg.writeUInt32BE(i, 0);
-            msg.writeUInt32BE(r, 4);
-            if (!(await exchange(sock, msg, 20_000)).equals(msg)) throw new Error(`connection ${i} round ${r}: wrong echo`);
-            ok++;
-          }
-        })), 30_000, '1,000 connections x 3 round trips');
+        await withTimeout(
+          Promise.all(
+            socks.map(async (sock, i) => {
+              for (let r = 0; r < 3; r++) {
+                const msg = randomBytes(8 + ((i * 7 + r * 131) % 2048));
+                msg.writeUInt32BE(i, 0);
+                msg.writeUInt32BE(r, 4);
+                if (!(await exchange(sock, msg, 20_000)).equals(msg)) throw new Error(`connection ${i} round ${r}: wrong echo`);
+                ok++;
+              }
+            }),
+          ),
+          30_000,
+          '1,000 connections x 3 round trips',
+        );
         expect(ok).toBe(3 * CONNS);
         socks.forEach((s) => s.destroy());
         await expectSettled('1,000 connections');
@@ -300,12 +334,17 @@ for (const target of targets) {
 
       it('accepts a burst of 500 connects fired at once and serves every one', async () => {
         const BURST = 500;
-        const socks = await withTimeout(Promise.all(Array.from({ length: BURST }, () => connect(server.port, { timeoutMs: 15_000 }))),
-          20_000, 'burst of connects');
-        const served = await Promise.all(socks.map(async (s, i) => {
-          const msg = Buffer.from(`burst ${i}`);
-          return (await exchange(s, msg, 15_000)).equals(msg);
-        }));
+        const socks = await withTimeout(
+          Promise.all(Array.from({ length: BURST }, () => connect(server.port, { timeoutMs: 15_000 }))),
+          20_000,
+          'burst of connects',
+        );
+        const served = await Promise.all(
+          socks.map(async (s, i) => {
+            const msg = Buffer.from(`burst ${i}`);
+            return (await exchange(s, msg, 15_000)).equals(msg);
+          }),
+        );
         expect(served.filter(Boolean).length).toBe(BURST);
         socks.forEach((s) => s.destroy());
         await expectSettled('the burst');
@@ -333,7 +372,9 @@ for (const target of targets) {
       const proc = startWasmux(target, ['run', WAIT_TIMEOUTS, '--backend', target.name, '--listen', '127.0.0.1:0', ...POLICY]);
       const exit = await withTimeout(proc.exited, 20_000, 'wait-timeouts plugin');
       expect(exit.code, proc.stderr()).toBe(0);
-      const waits = messages(proc).map((m) => /^wait (\d+) ms: (\d+) events in (\d+) us$/.exec(m)).filter((m) => m !== null);
+      const waits = messages(proc)
+        .map((m) => /^wait (\d+) ms: (\d+) events in (\d+) us$/.exec(m))
+        .filter((m) => m !== null);
       expect(waits.map((m) => Number(m[1]))).toEqual([0, 0, 0, 10, 10, 10, 50, 50, 50, 200, 200, 200]);
       for (const [, t, n, us] of waits) {
         const ms = Number(us) / 1000;
@@ -360,7 +401,7 @@ for (const target of targets) {
         'first: close: ok',
         'old handle after close: recv bad-handle, send bad-handle, register bad-handle, deregister bad-handle, close bad-handle',
         'second: same slot yes, same handle value no, register: ok',
-        'second: echoed 4 bytes; events for the closed handle\'s token: 0',
+        "second: echoed 4 bytes; events for the closed handle's token: 0",
       ]);
       log.push(...pluginLines(server));
     }, 20_000);
@@ -389,7 +430,8 @@ for (const target of targets) {
 const libkqueue = kqueueStandInTarget(32, 'libkqueue');
 
 describe.skipIf(libkqueue.skipReason !== null)(
-  `backend ${libkqueue.label}${libkqueue.skipReason === null ? '' : ` — skipped: ${libkqueue.skipReason}`}`, () => {
+  `backend ${libkqueue.label}${libkqueue.skipReason === null ? '' : ` — skipped: ${libkqueue.skipReason}`}`,
+  () => {
     afterEach(() => {
       destroyClients();
     });
@@ -401,7 +443,8 @@ describe.skipIf(libkqueue.skipReason !== null)(
     it('reregister: readiness present at reregister is reported again', async () => {
       await reregisterCase(libkqueue);
     }, 20_000);
-  });
+  },
+);
 
 describe('every backend that ran', () => {
   const ran = targets.filter((t) => t.skipReason === null).map((t) => t.name);

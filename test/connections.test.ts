@@ -9,8 +9,19 @@ import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import {
-  startEcho, connect, exchange, openFds, warmUpLibuv, totals, problems, waitFor, runPool, closed,
-  withTimeout, destroyClients, type EchoServer,
+  startEcho,
+  connect,
+  exchange,
+  openFds,
+  warmUpLibuv,
+  totals,
+  problems,
+  waitFor,
+  runPool,
+  closed,
+  withTimeout,
+  destroyClients,
+  type EchoServer,
 } from './helpers/server.js';
 
 let running: EchoServer[] = [];
@@ -63,14 +74,20 @@ describe('connections', () => {
     // Every connection does its rounds concurrently with all the others;
     // each echo must be exactly its own payload.
     let ok = 0;
-    await withTimeout(Promise.all(socks.map(async (sock, i) => {
-      for (let r = 0; r < ROUNDS; r++) {
-        const msg = payload(i, r);
-        const echoed = await exchange(sock, msg, 20_000);
-        if (!echoed.equals(msg)) throw new Error(`connection ${i} round ${r}: wrong echo`);
-        ok++;
-      }
-    })), 30_000, '1,000 connections x 3 round-trips');
+    await withTimeout(
+      Promise.all(
+        socks.map(async (sock, i) => {
+          for (let r = 0; r < ROUNDS; r++) {
+            const msg = payload(i, r);
+            const echoed = await exchange(sock, msg, 20_000);
+            if (!echoed.equals(msg)) throw new Error(`connection ${i} round ${r}: wrong echo`);
+            ok++;
+          }
+        }),
+      ),
+      30_000,
+      '1,000 connections x 3 round-trips',
+    );
     expect(ok).toBe(CONNS * ROUNDS);
 
     for (const s of socks) s.destroy();
@@ -94,15 +111,19 @@ describe('connections', () => {
     const baseline = openFds(); // the server is up: listener, epoll, eventfd, reservation, worker
     expect(baseline).toBeGreaterThan(beforeServer);
 
-    await withTimeout(runPool(TOTAL, 100, async (i) => {
-      const sock = await connect(echo.port);
-      const msg = Buffer.from(`hello ${i}`);
-      const echoed = await exchange(sock, msg, 10_000);
-      if (!echoed.equals(msg)) throw new Error(`connection ${i}: wrong echo ${echoed.toString()}`);
-      // Close politely: our FIN, then the server's (it closes on end of stream).
-      sock.end();
-      await closed(sock, 10_000);
-    }), 45_000, '10,000 short-lived connections');
+    await withTimeout(
+      runPool(TOTAL, 100, async (i) => {
+        const sock = await connect(echo.port);
+        const msg = Buffer.from(`hello ${i}`);
+        const echoed = await exchange(sock, msg, 10_000);
+        if (!echoed.equals(msg)) throw new Error(`connection ${i}: wrong echo ${echoed.toString()}`);
+        // Close politely: our FIN, then the server's (it closes on end of stream).
+        sock.end();
+        await closed(sock, 10_000);
+      }),
+      45_000,
+      '10,000 short-lived connections',
+    );
 
     // Every client socket and every server-side connection is gone: exactly
     // the descriptors of the running server remain.
@@ -128,10 +149,12 @@ describe('connections', () => {
 
     // 50 clients connected and echoing when the server stops.
     const socks = await Promise.all(Array.from({ length: 50 }, () => connect(echo.port)));
-    await Promise.all(socks.map(async (s, i) => {
-      const msg = payload(i, 0);
-      expect((await exchange(s, msg)).equals(msg)).toBe(true);
-    }));
+    await Promise.all(
+      socks.map(async (s, i) => {
+        const msg = payload(i, 0);
+        expect((await exchange(s, msg)).equals(msg)).toBe(true);
+      }),
+    );
     expect(totals(echo.server).open).toBe(50);
     expect(openFds()).toBe(withServer + 100); // 50 client ends + 50 server ends
 

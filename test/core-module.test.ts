@@ -63,19 +63,23 @@ describe('the core-module reader', () => {
     const mod = readCoreModule(await parse(EVERY_2_0_INSTRUCTION));
     expect(mod.functions).toBe(5);
     expect(mod.globals).toBe(3);
-    expect(mod.tables.map((t) => [t.element, t.min, t.max])).toEqual([['funcref', 4, null], ['externref', 2, null]]);
+    expect(mod.tables.map((t) => [t.element, t.min, t.max])).toEqual([
+      ['funcref', 4, null],
+      ['externref', 2, null],
+    ]);
     expect(mod.memories.map((m) => [m.min, m.max])).toEqual([[1, 2]]);
     expect(mod.elementSegments).toBe(3);
     expect(mod.dataSegments).toBe(2);
     expect([...mod.features.keys()].sort()).toEqual([...ALLOWED_FEATURES].sort());
   });
 
-  it('reads every plugin this repository builds, which use only allowed features and the ABI\'s export types', () => {
+  it("reads every plugin this repository builds, which use only allowed features and the ABI's export types", () => {
     for (const dir of ['dist/plugins', 'dist/test-plugins']) {
       for (const f of readdirSync(`${ROOT}/${dir}`).filter((n) => n.endsWith('.wasm'))) {
         const mod = readCoreModule(readComponent(readFileSync(`${ROOT}/${dir}/${f}`)).mainModule.bytes);
         for (const feature of mod.features.keys()) expect(ALLOWED_FEATURES.has(feature), `${f}: ${feature}`).toBe(true);
-        for (const e of mod.exports.filter((x) => x.kind === 'func' && CORE_EXPORTS[x.name])) expect(e.signature, `${f} ${e.name}`).toBe(CORE_EXPORTS[e.name]);
+        for (const e of mod.exports.filter((x) => x.kind === 'func' && CORE_EXPORTS[x.name]))
+          expect(e.signature, `${f} ${e.name}`).toBe(CORE_EXPORTS[e.name]);
         expect(mod.start, f).toBeNull();
       }
     }
@@ -88,7 +92,11 @@ describe('the core-module reader', () => {
       ['(module (memory 1 1 shared) (func (drop (i32.atomic.load (i32.const 0)))))', 'threads', /^a shared memory 0/],
       ['(module (memory i64 1))', 'memory64', /^a 64-bit memory 0/],
       ['(module (memory 1) (memory 1))', 'multi-memory', /^2 memories/],
-      ['(module (global i32 (i32.add (i32.const 1) (i32.const 2))))', 'extended-const', /^opcode 0x6a in a constant expression in global 0/],
+      [
+        '(module (global i32 (i32.add (i32.const 1) (i32.const 2))))',
+        'extended-const',
+        /^opcode 0x6a in a constant expression in global 0/,
+      ],
     ];
     for (const [wat, feature, where] of cases) {
       const mod = readCoreModule(await parse(wat));

@@ -61,7 +61,7 @@ describe.each(BACKENDS)('the creating cell on %s', (name) => {
     expect(openFds()).toBe(before);
   });
 
-  it('is the last reserved registry slot, which the backend\'s own descriptors never use', async () => {
+  it("is the last reserved registry slot, which the backend's own descriptors never use", async () => {
     expect(CREATING_SLOT).toBe(3);
     const table = new HandleTable(new SharedArrayBuffer(registryBytes(8)), 1);
     const backend = (await loadBackend(name)).open({ sendBufferBytes: 65536, creating: table.creatingCell() });

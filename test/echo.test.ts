@@ -8,8 +8,20 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import {
-  startEcho, connect, echoRoundTrip, exchange, readExactly, sha256, totals, problems, waitFor, sleep,
-  withTimeout, closed, destroyClients, type EchoServer,
+  startEcho,
+  connect,
+  echoRoundTrip,
+  exchange,
+  readExactly,
+  sha256,
+  totals,
+  problems,
+  waitFor,
+  sleep,
+  withTimeout,
+  closed,
+  destroyClients,
+  type EchoServer,
 } from './helpers/server.js';
 
 const KiB = 1024;
@@ -62,16 +74,20 @@ describe('echo: payload sizes', () => {
     ['64 KiB', 64 * KiB],
     ['1 MiB', MiB],
     ['8 MiB', 8 * MiB],
-  ])('echoes %s of random data unchanged', async (_name, size) => {
-    const data = randomBytes(size);
-    const before = totals(echo.server);
-    const echoed = await echoRoundTrip(echo.port, data, 30_000);
-    expect(echoed.length).toBe(size);
-    expect(sha256(echoed)).toBe(sha256(data));
-    await expectAllClosed();
-    await expectDelta(before, { accepted: 1, bytesIn: size, bytesOut: size });
-    expect(problems(echo.logs)).toEqual([]);
-  }, 40_000);
+  ])(
+    'echoes %s of random data unchanged',
+    async (_name, size) => {
+      const data = randomBytes(size);
+      const before = totals(echo.server);
+      const echoed = await echoRoundTrip(echo.port, data, 30_000);
+      expect(echoed.length).toBe(size);
+      expect(sha256(echoed)).toBe(sha256(data));
+      await expectAllClosed();
+      await expectDelta(before, { accepted: 1, bytesIn: size, bytesOut: size });
+      expect(problems(echo.logs)).toEqual([]);
+    },
+    40_000,
+  );
 });
 
 describe('echo: flow control', () => {
@@ -89,12 +105,16 @@ describe('echo: flow control', () => {
     // to stand still.
     let last = -1;
     let still = 0;
-    const stalled = await waitFor(() => {
-      const inNow = totals(echo.server).bytesIn - before.bytesIn;
-      still = inNow === last && inNow > 0 ? still + 1 : 0;
-      last = inNow;
-      return still >= 5; // unchanged over 5 samples, 100 ms apart
-    }, 15_000, 100);
+    const stalled = await waitFor(
+      () => {
+        const inNow = totals(echo.server).bytesIn - before.bytesIn;
+        still = inNow === last && inNow > 0 ? still + 1 : 0;
+        last = inNow;
+        return still >= 5; // unchanged over 5 samples, 100 ms apart
+      },
+      15_000,
+      100,
+    );
     expect(stalled).toBe(true);
     const mid = totals(echo.server);
     const tookIn = mid.bytesIn - before.bytesIn;
@@ -142,34 +162,38 @@ describe('echo: half-close', () => {
     ['5 B', 5],
     ['1 MiB', MiB],
     ['8 MiB', 8 * MiB],
-  ])('after the client shuts down its side (%s), sends the whole echo and then end of stream', async (_name, size) => {
-    const data = randomBytes(size);
-    const sock = await connect(echo.port, { allowHalfOpen: true });
-    const chunks: Buffer[] = [];
-    let got = 0;
-    let endAt = -1;
-    const finished = new Promise<boolean>((resolve, reject) => {
-      sock.on('data', (d: Buffer) => {
-        chunks.push(d);
-        got += d.length;
+  ])(
+    'after the client shuts down its side (%s), sends the whole echo and then end of stream',
+    async (_name, size) => {
+      const data = randomBytes(size);
+      const sock = await connect(echo.port, { allowHalfOpen: true });
+      const chunks: Buffer[] = [];
+      let got = 0;
+      let endAt = -1;
+      const finished = new Promise<boolean>((resolve, reject) => {
+        sock.on('data', (d: Buffer) => {
+          chunks.push(d);
+          got += d.length;
+        });
+        sock.once('end', () => {
+          endAt = got;
+        });
+        sock.once('error', reject);
+        sock.once('close', resolve);
       });
-      sock.once('end', () => {
-        endAt = got;
-      });
-      sock.once('error', reject);
-      sock.once('close', resolve);
-    });
-    // The data, then FIN: the client's write side is shut down from here on.
-    sock.end(data);
-    const hadError = await withTimeout(finished, 30_000, `half-close echo (got ${got} of ${size} bytes)`);
-    expect(hadError).toBe(false);
-    expect(endAt).toBe(size); // end of stream came, and only after every byte
-    const echoed = Buffer.concat(chunks);
-    expect(echoed.length).toBe(size);
-    expect(sha256(echoed)).toBe(sha256(data));
-    await expectAllClosed();
-    expect(problems(echo.logs)).toEqual([]);
-  }, 40_000);
+      // The data, then FIN: the client's write side is shut down from here on.
+      sock.end(data);
+      const hadError = await withTimeout(finished, 30_000, `half-close echo (got ${got} of ${size} bytes)`);
+      expect(hadError).toBe(false);
+      expect(endAt).toBe(size); // end of stream came, and only after every byte
+      const echoed = Buffer.concat(chunks);
+      expect(echoed.length).toBe(size);
+      expect(sha256(echoed)).toBe(sha256(data));
+      await expectAllClosed();
+      expect(problems(echo.logs)).toEqual([]);
+    },
+    40_000,
+  );
 });
 
 describe('echo: client reset', () => {
@@ -198,13 +222,17 @@ describe('echo: client reset', () => {
       sock.write(randomBytes(8 * MiB)); // more than the kernel buffers on both sides hold
       let last = -1;
       let still = 0;
-      const stalled = await waitFor(() => {
-        const t = totals(echo.server);
-        const inNow = t.bytesIn - before.bytesIn;
-        still = inNow === last && inNow > 0 ? still + 1 : 0;
-        last = inNow;
-        return still >= 3;
-      }, 15_000, 100);
+      const stalled = await waitFor(
+        () => {
+          const t = totals(echo.server);
+          const inNow = t.bytesIn - before.bytesIn;
+          still = inNow === last && inNow > 0 ? still + 1 : 0;
+          last = inNow;
+          return still >= 3;
+        },
+        15_000,
+        100,
+      );
       expect(stalled).toBe(true);
       const t = totals(echo.server);
       expect(t.bytesIn - before.bytesIn).toBeLessThan(8 * MiB); // stopped reading

@@ -22,7 +22,7 @@ function freshGate(): { gate: Gate; control: Int32Array } {
 }
 
 describe('the kill gate', () => {
-  it('lets the supervisor terminate guest code at once, and defers a kill inside a gated call to the call\'s exit', () => {
+  it("lets the supervisor terminate guest code at once, and defers a kill inside a gated call to the call's exit", () => {
     const { gate, control } = freshGate();
     gate.startGuest();
     expect(Atomics.load(control, CTRL_RUN_SEQ)).toBe(1);
@@ -51,7 +51,7 @@ describe('the kill gate', () => {
     expect(gate.closing()).toBe(false);
   });
 
-  it('does not charge a thread blocked in wait, and lets stop()\'s last resort terminate it there', () => {
+  it("does not charge a thread blocked in wait, and lets stop()'s last resort terminate it there", () => {
     const { gate, control } = freshGate();
     gate.startGuest();
     gate.attached();
@@ -91,8 +91,16 @@ describe('the kill gate', () => {
       table,
       backend,
       limits: {
-        listen: [], connectAllowed: () => true, maxEventsPerWait: 16, maxRecvBytes: 1 << 16, maxBacklog: 128,
-        sharedListen: false, maxConnections: 16, maxMemoryMiB: 1, idleTimeoutMs: 0, maxSendQueueBytes: 65536,
+        listen: [],
+        connectAllowed: () => true,
+        maxEventsPerWait: 16,
+        maxRecvBytes: 1 << 16,
+        maxBacklog: 128,
+        sharedListen: false,
+        maxConnections: 16,
+        maxMemoryMiB: 1,
+        idleTimeoutMs: 0,
+        maxSendQueueBytes: 65536,
       },
       stats,
       control,

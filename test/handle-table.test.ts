@@ -6,7 +6,18 @@
 // full, and that the shared `fds` registry the supervisor reads stays exact
 // through all of it.
 import { describe, it, expect } from 'vitest';
-import { FIRST_SLOT, FREE, HandleTable, KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD, indexBitsFor, newRegistry, registryBytes } from '../dist/host/sandbox/handle-table.js';
+import {
+  FIRST_SLOT,
+  FREE,
+  HandleTable,
+  KIND_DRAINED,
+  KIND_LISTENER,
+  KIND_STREAM,
+  NO_FD,
+  indexBitsFor,
+  newRegistry,
+  registryBytes,
+} from '../dist/host/sandbox/handle-table.js';
 
 /** A table of `capacity` slots (the reserved ones come on top) and the registry the supervisor would hold. */
 function table(capacity: number, salt: number, generationBits?: number) {
@@ -23,8 +34,17 @@ const recorded = (view: Float64Array) => Array.from(view).filter((fd) => fd >= 0
 describe('the split of a handle into index and generation', () => {
   it('gives the index just the bits the table needs and the generation the rest of bits 0-30', () => {
     // [connections + listeners + connects in flight, index bits]; FIRST_SLOT reserved slots come on top.
-    const cases: [number, number][] = [[1, 3], [4, 3], [5, 4], [60, 6], [61, 7], [1024 + 1 + 64, 11], [2044, 11], [2045, 12],
-      [65_536 + 16 + 64, 17]];
+    const cases: [number, number][] = [
+      [1, 3],
+      [4, 3],
+      [5, 4],
+      [60, 6],
+      [61, 7],
+      [1024 + 1 + 64, 11],
+      [2044, 11],
+      [2045, 12],
+      [65_536 + 16 + 64, 17],
+    ];
     for (const [capacity, bits] of cases) {
       const { t } = table(capacity, 0);
       expect(indexBitsFor(capacity + FIRST_SLOT), `capacity ${capacity}`).toBe(bits);
@@ -43,7 +63,7 @@ describe('the split of a handle into index and generation', () => {
     expect(t.bytesPerSlot).toBeLessThanOrEqual(300);
   });
 
-  it('gives the default policy\'s table (16,384 connections, one listener, 64 in flight) 16 generation bits: about 1.08e9 handles a life', () => {
+  it("gives the default policy's table (16,384 connections, one listener, 64 in flight) 16 generation bits: about 1.08e9 handles a life", () => {
     const { t } = table(16_384 + 1 + 64, 0);
     expect([t.indexBits, t.generationBits]).toEqual([15, 16]);
     expect(t.lifetimeHandles).toBe(16_449 * 2 ** 16);
@@ -167,7 +187,7 @@ describe('a table whose slots are all retired', () => {
 });
 
 describe('the shared registry', () => {
-  it('records exactly the open sockets through inserts, closes and retirements; the backend\'s own slots are never touched', () => {
+  it("records exactly the open sockets through inserts, closes and retirements; the backend's own slots are never touched", () => {
     const { t, supervisorView } = table(8, 5, 3);
     // The backend's own (at most three: the last reserved slot is the creating cell, free here).
     [90, 91, 92].forEach((fd, i) => t.recordOwn(i, fd));
@@ -204,7 +224,7 @@ describe('the shared registry', () => {
 });
 
 describe('the salt', () => {
-  it('starts every slot\'s generation, so another instance\'s handles are refused (here: two salts, every value of one)', () => {
+  it("starts every slot's generation, so another instance's handles are refused (here: two salts, every value of one)", () => {
     const { t: a } = table(1024 + 1 + 64, 0x12345);
     const { t: b } = table(1024 + 1 + 64, 0x6789a);
     const fromA: number[] = [];

@@ -16,8 +16,18 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { wasmux } from './helpers/cli.js';
 import { startWineServer, wineNode, type WineServer } from './helpers/wine.js';
-import { closed, connect, destroyClients, echoRoundTrip, exchange, readExactly, runPool, sha256, writeAll,
-  withTimeout } from './helpers/server.js';
+import {
+  closed,
+  connect,
+  destroyClients,
+  echoRoundTrip,
+  exchange,
+  readExactly,
+  runPool,
+  sha256,
+  writeAll,
+  withTimeout,
+} from './helpers/server.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -31,7 +41,9 @@ describe('iocp natively on Linux', () => {
     const r = await wasmux(['run', ECHO, '--backend', 'iocp', '--listen', '127.0.0.1:0']);
     expect(r.code).toBe(2);
     expect(r.signal).toBeNull();
-    expect(r.stderr).toMatch(/^wasmux: error WASMUX_ERR_BACKEND_UNAVAILABLE: backend iocp is not available: IOCP exists only on Windows \(this is linux\)\n$/);
+    expect(r.stderr).toMatch(
+      /^wasmux: error WASMUX_ERR_BACKEND_UNAVAILABLE: backend iocp is not available: IOCP exists only on Windows \(this is linux\)\n$/,
+    );
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     expect(r.stdout).toBe('');
   });
@@ -63,12 +75,16 @@ describe.skipIf(skip !== null)(`iocp under wine${skip ? ` (skipped: ${skip})` : 
     ['1 B', 1],
     ['64 KiB', 64 * KiB],
     ['1 MiB', MiB],
-  ])('echoes %s of random data unchanged (sha256)', async (_name, size) => {
-    const data = randomBytes(size);
-    const echoed = await echoRoundTrip(server.port, data, 30_000);
-    expect(echoed.length).toBe(size);
-    expect(sha256(echoed)).toBe(sha256(data));
-  }, 40_000);
+  ])(
+    'echoes %s of random data unchanged (sha256)',
+    async (_name, size) => {
+      const data = randomBytes(size);
+      const echoed = await echoRoundTrip(server.port, data, 30_000);
+      expect(echoed.length).toBe(size);
+      expect(sha256(echoed)).toBe(sha256(data));
+    },
+    40_000,
+  );
 
   it('flow control: a client that writes 8 MiB before reading gets all of it back (write re-arm, cancel and re-send)', async () => {
     const data = randomBytes(8 * MiB);

@@ -11,7 +11,16 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_EOF, EV_ERROR, EV_RECEIPT, FREEBSD, KeventList, MACOS,
+  EVFILT_READ,
+  EVFILT_WRITE,
+  EV_ADD,
+  EV_CLEAR,
+  EV_EOF,
+  EV_ERROR,
+  EV_RECEIPT,
+  FREEBSD,
+  KeventList,
+  MACOS,
 } from '../dist/host/ffi/kevent.js';
 import { CLI, ROOT, startRun } from './helpers/cli.js';
 import { closed, connect, destroyClients, echoRoundTrip, sha256, startEcho, totals, waitFor, withTimeout } from './helpers/server.js';
@@ -30,16 +39,24 @@ describe('struct kevent, macOS layout (32 bytes, EVFILT_USER -10)', () => {
     l.set(1, 0x77616b65, MACOS.EVFILT_USER, 0, 0x01000000, 0, 0);
     expect(hex(l.bytes)).toBe(
       // ident          filter flags fflags   data             udata
-      '0700000000000000' + 'ffff' + '6100' + '00000000' + '0000000000000000' + '7856341200000000' +
-      '656b617700000000' + 'f6ff' + '0000' + '00000001' + '0000000000000000' + '0000000000000000',
+      '0700000000000000' +
+        'ffff' +
+        '6100' +
+        '00000000' +
+        '0000000000000000' +
+        '7856341200000000' +
+        '656b617700000000' +
+        'f6ff' +
+        '0000' +
+        '00000001' +
+        '0000000000000000' +
+        '0000000000000000',
     );
   });
 
   it('decodes an event the kernel wrote', () => {
     const l = new KeventList(MACOS.size, 1);
-    Buffer.from(
-      '0500000001000000' + 'feff' + '2080' + '36000000' + 'ffffffffffffffff' + 'efbeadde00000000', 'hex',
-    ).copy(l.bytes);
+    Buffer.from('0500000001000000' + 'feff' + '2080' + '36000000' + 'ffffffffffffffff' + 'efbeadde00000000', 'hex').copy(l.bytes);
     expect(l.ident(0)).toBe(2 ** 32 + 5);
     expect(l.filter(0)).toBe(EVFILT_WRITE);
     expect(l.flags(0)).toBe(EV_EOF | EV_CLEAR);
@@ -58,17 +75,28 @@ describe('struct kevent, FreeBSD 12+ layout (64 bytes: ext[4] appended, EVFILT_U
     l.set(0, 7, EVFILT_READ, EV_ADD | EV_CLEAR | EV_RECEIPT, 0, 0, 0x12345678);
     l.set(1, 9, EVFILT_WRITE, EV_ADD | EV_CLEAR | EV_RECEIPT, 0, 0, 0x12345678);
     expect(hex(l.bytes)).toBe(
-      '0700000000000000' + 'ffff' + '6100' + '00000000' + '0000000000000000' + '7856341200000000' + ZERO_32 +
-      '0900000000000000' + 'feff' + '6100' + '00000000' + '0000000000000000' + '7856341200000000' + ZERO_32,
+      '0700000000000000' +
+        'ffff' +
+        '6100' +
+        '00000000' +
+        '0000000000000000' +
+        '7856341200000000' +
+        ZERO_32 +
+        '0900000000000000' +
+        'feff' +
+        '6100' +
+        '00000000' +
+        '0000000000000000' +
+        '7856341200000000' +
+        ZERO_32,
     );
   });
 
   it('decodes a receipt of a failed change (EV_ERROR, errno in data) at the second slot', () => {
     const l = new KeventList(FREEBSD.size, 2);
-    Buffer.from(
-      '00'.repeat(64) +
-      '0c00000000000000' + 'ffff' + '6140' + '00000000' + '0900000000000000' + '0100000000000000' + '11'.repeat(32), 'hex',
-    ).copy(l.bytes);
+    Buffer.from(`${'00'.repeat(64)}0c00000000000000ffff61400000000009000000000000000100000000000000${'11'.repeat(32)}`, 'hex').copy(
+      l.bytes,
+    );
     expect(l.ident(1)).toBe(12);
     expect(l.filter(1)).toBe(EVFILT_READ);
     expect(l.flags(1)).toBe(EV_ADD | EV_CLEAR | EV_RECEIPT | EV_ERROR);
@@ -122,9 +150,14 @@ describe.skipIf(hasKqueue)('--backend kqueue without a kqueue', () => {
 
 describe.skipIf('skip' in standIn)(`the host's probe of a kqueue library${'skip' in standIn ? ` — skipped: ${standIn.skip}` : ''}`, () => {
   // kqueue-lib.ts at load, in a process of its own per library: the flavour it settles on.
-  const probe = (library: string) => JSON.parse(execFileSync(process.execPath, [
-    '--input-type=module', '-e', "const m = await import('./dist/host/ffi/kqueue-lib.js'); console.log(JSON.stringify(m.flavour))",
-  ], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WASMUX_KQUEUE_LIBRARY: library, WASMUX_KQUEUE_LAYOUT: '' } })) as { size: number; EVFILT_USER: number };
+  const probe = (library: string) =>
+    JSON.parse(
+      execFileSync(
+        process.execPath,
+        ['--input-type=module', '-e', "const m = await import('./dist/host/ffi/kqueue-lib.js'); console.log(JSON.stringify(m.flavour))"],
+        { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WASMUX_KQUEUE_LIBRARY: library, WASMUX_KQUEUE_LAYOUT: '' } },
+      ),
+    ) as { size: number; EVFILT_USER: number };
 
   it('measures the stand-in built with a 64-byte struct kevent (FreeBSD 12+) as 64, and with a 32-byte one (libkqueue, macOS) as 32', () => {
     if (!('libraries' in standIn)) throw new Error('unreachable');
@@ -133,10 +166,17 @@ describe.skipIf('skip' in standIn)(`the host's probe of a kqueue library${'skip'
   });
 });
 
-const e2eLibrary = hasKqueue ? 'the OS\'s kqueue' : userLibrary ? userLibrary : 'libraries' in standIn ? 'the stand-in, 32-byte struct kevent' : null;
-const e2eSkip = e2eLibrary !== null
-  ? null
-  : `no kqueue here: ${process.platform} has none, WASMUX_KQUEUE_LIBRARY is not set and ${'skip' in standIn ? standIn.skip : ''}`;
+const e2eLibrary = hasKqueue
+  ? "the OS's kqueue"
+  : userLibrary
+    ? userLibrary
+    : 'libraries' in standIn
+      ? 'the stand-in, 32-byte struct kevent'
+      : null;
+const e2eSkip =
+  e2eLibrary !== null
+    ? null
+    : `no kqueue here: ${process.platform} has none, WASMUX_KQUEUE_LIBRARY is not set and ${'skip' in standIn ? standIn.skip : ''}`;
 
 describe.skipIf(e2eSkip !== null)(`kqueue end to end (${e2eLibrary ?? `skipped: ${e2eSkip}`})`, () => {
   afterEach(() => {

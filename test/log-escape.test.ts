@@ -26,12 +26,13 @@ describe('escapeControl', () => {
     let all = '';
     for (let c = 0; c < 0x3000; c++) all += String.fromCharCode(c);
     const out = escapeControl(all);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
     expect(out).not.toMatch(/[\n\r\v\f\u0085\u2028\u2029\x1b]/);
   });
 });
 
 describe('stderrLogger', () => {
-  it('marks the guest\'s lines and escapes source and message', () => {
+  it("marks the guest's lines and escapes source and message", () => {
     const written: string[] = [];
     const write = process.stderr.write;
     process.stderr.write = ((s: string) => (written.push(s), true)) as typeof process.stderr.write;

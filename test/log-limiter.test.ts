@@ -5,7 +5,14 @@
 // next incarnation.
 import { describe, it, expect, afterEach, vi } from 'vitest';
 import {
-  LOG_DENIAL, LOG_GUEST, LOG_OS_ERROR, LOG_SHARED_SLOTS, LogLimiter, bucketAfter, fullBucket, pendingSummary,
+  LOG_DENIAL,
+  LOG_GUEST,
+  LOG_OS_ERROR,
+  LOG_SHARED_SLOTS,
+  LogLimiter,
+  bucketAfter,
+  fullBucket,
+  pendingSummary,
 } from '../host/sandbox/log-limiter.js';
 
 afterEach(() => {
@@ -34,8 +41,9 @@ describe('the log limiter', () => {
     vi.advanceTimersByTime(500);
     expect(admitted(limit, LOG_DENIAL, 1000)).toBe(50);
     expect(summaries).toEqual([]);
-    expect(pendingSummary(shared, performance.timeOrigin + performance.now()))
-      .toBe('suppressed 800 guest log lines and 5,950 denials in the last 0.5 s (log limit: 100 lines/s after a burst of 200)');
+    expect(pendingSummary(shared, performance.timeOrigin + performance.now())).toBe(
+      'suppressed 800 guest log lines and 5,950 denials in the last 0.5 s (log limit: 100 lines/s after a burst of 200)',
+    );
   });
 
   it('writes the summary once a second, as the first line through, and starts counting again', () => {

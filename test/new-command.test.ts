@@ -47,7 +47,15 @@ describe('wasmux new', () => {
     expect(r.stdout).toMatch(/cd my-plugin\n {2}npm install\n {2}npm test\n {2}npm start\n$/);
     const dir = join(parent, 'my-plugin');
     const files = await filesUnder(dir);
-    expect(files).toEqual(['.gitignore', 'README.md', 'asconfig.json', 'assembly/index.ts', 'assembly/tsconfig.json', 'package.json', 'test/plugin.test.mjs']);
+    expect(files).toEqual([
+      '.gitignore',
+      'README.md',
+      'asconfig.json',
+      'assembly/index.ts',
+      'assembly/tsconfig.json',
+      'package.json',
+      'test/plugin.test.mjs',
+    ]);
     for (const f of files) expect(await readFile(join(dir, f), 'utf8'), f).not.toContain('{{');
 
     const ours = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'));
@@ -58,7 +66,11 @@ describe('wasmux new', () => {
       assemblyscript: ours.peerDependencies.assemblyscript,
       wasmux: `^${ours.version}`,
     });
-    expect(pkg.scripts).toMatchObject({ build: 'wasmux build', test: 'node --test', start: 'wasmux run build/my-plugin.wasm --listen 127.0.0.1:7000' });
+    expect(pkg.scripts).toMatchObject({
+      build: 'wasmux build',
+      test: 'node --test',
+      start: 'wasmux run build/my-plugin.wasm --listen 127.0.0.1:7000',
+    });
     const asconfig = JSON.parse(await readFile(join(dir, 'asconfig.json'), 'utf8'));
     expect(asconfig.entries).toEqual(['assembly/index.ts']);
     expect(asconfig.targets.release.outFile).toBe('build/my-plugin.wasm');
@@ -88,8 +100,14 @@ describe('wasmux new', () => {
     await mkdir(join(parent, 'taken'));
     await writeFile(join(parent, 'taken/notes.txt'), 'mine');
     const cases: [args: string[], message: string][] = [
-      [['new', 'taken'], 'WASMUX_ERR_BAD_ARGUMENT: taken is not empty (it holds 1 entry, e.g. "notes.txt"); wasmux new writes only into a new or empty directory'],
-      [['new', 'My Plugin'], 'WASMUX_ERR_BAD_ARGUMENT: "My Plugin" is not a valid package name: use lowercase letters, digits, "-", "." and "_", starting with a letter or digit (e.g. "my-plugin"); the directory\'s name is the project\'s'],
+      [
+        ['new', 'taken'],
+        'WASMUX_ERR_BAD_ARGUMENT: taken is not empty (it holds 1 entry, e.g. "notes.txt"); wasmux new writes only into a new or empty directory',
+      ],
+      [
+        ['new', 'My Plugin'],
+        'WASMUX_ERR_BAD_ARGUMENT: "My Plugin" is not a valid package name: use lowercase letters, digits, "-", "." and "_", starting with a letter or digit (e.g. "my-plugin"); the directory\'s name is the project\'s',
+      ],
       [['new', '_private'], '"_private" is not a valid package name'],
       [['new', 'http'], '"http" is the name of a Node.js core module; npm refuses it as a package name'],
       [['new', 'wasmux'], '"wasmux" cannot name the project: npm does not install a dependency into a package of the same name'],

@@ -13,7 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startRun } from './helpers/cli.js';
 
-interface Ran { code: number | null; stdout: string; stderr: string }
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs a command to completion (killed after `timeoutMs`). */
 function run(cmd: string, args: string[], cwd: string, timeoutMs: number, input?: string): Promise<Ran> {
@@ -90,38 +94,55 @@ async function newProjectTested(template: string, name: string): Promise<string>
 
 /** `wasmux run` from the project's own install, as `npm start` does, on port 0. */
 function startProject(dir: string, name: string) {
-  return startRun([`build/${name}.wasm`, '--listen', '127.0.0.1:0'], 20_000, { cli: join(dir, 'node_modules/wasmux/dist/host/cli/main.js'), cwd: dir });
+  return startRun([`build/${name}.wasm`, '--listen', '127.0.0.1:0'], 20_000, {
+    cli: join(dir, 'node_modules/wasmux/dist/host/cli/main.js'),
+    cwd: dir,
+  });
 }
 
 describe('a plugin project from wasmux new, outside the repository', () => {
-  it.skipIf(!has('nc'))(`line template: new, install, build, test, run; nc gets the answers${has('nc') ? '' : ' (skipped: nc is not installed)'}`, async () => {
-    const dir = await newProjectTested('line', 'hello');
-    const server = await startProject(dir, 'hello');
-    try {
-      // -q 1: after stdin ends, wait for the server's replies (it closes after BYE).
-      const nc = await run('nc', ['-q', '1', '-w', '5', '127.0.0.1', String(server.port)], dir, 10_000, 'PING\nECHO hello from nc\nQUIT\n');
-      expect(nc.stdout).toBe('PONG\nhello from nc\nBYE\n');
-    } finally {
-      const end = await server.stop('SIGTERM');
-      expect(end.code, end.stderr).toBe(0);
-    }
-  }, 600_000);
+  it.skipIf(!has('nc'))(
+    `line template: new, install, build, test, run; nc gets the answers${has('nc') ? '' : ' (skipped: nc is not installed)'}`,
+    async () => {
+      const dir = await newProjectTested('line', 'hello');
+      const server = await startProject(dir, 'hello');
+      try {
+        // -q 1: after stdin ends, wait for the server's replies (it closes after BYE).
+        const nc = await run(
+          'nc',
+          ['-q', '1', '-w', '5', '127.0.0.1', String(server.port)],
+          dir,
+          10_000,
+          'PING\nECHO hello from nc\nQUIT\n',
+        );
+        expect(nc.stdout).toBe('PONG\nhello from nc\nBYE\n');
+      } finally {
+        const end = await server.stop('SIGTERM');
+        expect(end.code, end.stderr).toBe(0);
+      }
+    },
+    600_000,
+  );
 
-  it.skipIf(!has('curl'))(`http template: new, install, build, test, run; curl gets the answers${has('curl') ? '' : ' (skipped: curl is not installed)'}`, async () => {
-    const dir = await newProjectTested('http', 'web');
-    const server = await startProject(dir, 'web');
-    try {
-      const base = `http://127.0.0.1:${server.port}`;
-      const root = await run('curl', ['-s', '-i', `${base}/`], dir, 10_000);
-      expect(root.stdout).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
-      expect(root.stdout).toMatch(/\r\n\r\nHello from web!\n$/);
-      const echo = await run('curl', ['-s', '--data-binary', 'posted by curl', `${base}/echo`], dir, 10_000);
-      expect(echo.stdout).toBe('posted by curl');
-      const missing = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${base}/missing`], dir, 10_000);
-      expect(missing.stdout).toBe('404');
-    } finally {
-      const end = await server.stop('SIGTERM');
-      expect(end.code, end.stderr).toBe(0);
-    }
-  }, 600_000);
+  it.skipIf(!has('curl'))(
+    `http template: new, install, build, test, run; curl gets the answers${has('curl') ? '' : ' (skipped: curl is not installed)'}`,
+    async () => {
+      const dir = await newProjectTested('http', 'web');
+      const server = await startProject(dir, 'web');
+      try {
+        const base = `http://127.0.0.1:${server.port}`;
+        const root = await run('curl', ['-s', '-i', `${base}/`], dir, 10_000);
+        expect(root.stdout).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+        expect(root.stdout).toMatch(/\r\n\r\nHello from web!\n$/);
+        const echo = await run('curl', ['-s', '--data-binary', 'posted by curl', `${base}/echo`], dir, 10_000);
+        expect(echo.stdout).toBe('posted by curl');
+        const missing = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${base}/missing`], dir, 10_000);
+        expect(missing.stdout).toBe('404');
+      } finally {
+        const end = await server.stop('SIGTERM');
+        expect(end.code, end.stderr).toBe(0);
+      }
+    },
+    600_000,
+  );
 });

@@ -25,14 +25,32 @@ afterEach(async () => {
 });
 
 const start = async (plugin: string) =>
-  (server = await startWineServer([`dist/plugins/${plugin}.wasm`, '--backend', 'iocp', '--listen', '127.0.0.1:0', '--drain-timeout', '300'], 90_000));
+  (server = await startWineServer(
+    [`dist/plugins/${plugin}.wasm`, '--backend', 'iocp', '--listen', '127.0.0.1:0', '--drain-timeout', '300'],
+    90_000,
+  ));
 
 describe.skipIf(skip !== null)(`protocol plugins on iocp under wine${skip ? ` (skipped: ${skip})` : ''}`, () => {
   it('http: curl gets the fixed body, the echo of a POST, and a 404, on one keep-alive connection', async () => {
     const s = await start('http');
     const base = `http://127.0.0.1:${s.port}`;
-    const r = await run('curl', ['-s', '-i', '--max-time', '20', `${base}/`, '--next', '-s', '-i', '--data-binary', 'hello iocp',
-      `${base}/echo`, '--next', '-s', '-i', `${base}/nope`]);
+    const r = await run('curl', [
+      '-s',
+      '-i',
+      '--max-time',
+      '20',
+      `${base}/`,
+      '--next',
+      '-s',
+      '-i',
+      '--data-binary',
+      'hello iocp',
+      `${base}/echo`,
+      '--next',
+      '-s',
+      '-i',
+      `${base}/nope`,
+    ]);
     // The echoed body has no newline: the next status line follows it directly.
     const statuses = [...r.stdout.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
     expect(statuses).toEqual(['200', '200', '404']);
@@ -53,16 +71,22 @@ describe.skipIf(skip !== null)(`protocol plugins on iocp under wine${skip ? ` (s
   it('ws: a message from one client reaches the other, text and binary', async () => {
     const s = await start('ws');
     const url = `ws://127.0.0.1:${s.port}/`;
-    const open = (w: WebSocket) => new Promise<void>((res, rej) => { w.once('open', () => res()); w.once('error', rej); });
+    const open = (w: WebSocket) =>
+      new Promise<void>((res, rej) => {
+        w.once('open', () => res());
+        w.once('error', rej);
+      });
     const a = new WebSocket(url);
     const b = new WebSocket(url);
     try {
       await Promise.all([open(a), open(b)]);
       const got: { data: string; binary: boolean }[] = [];
-      const two = new Promise<void>((res) => b.on('message', (d, binary) => {
-        got.push({ data: Buffer.from(d as Buffer).toString('hex'), binary });
-        if (got.length === 2) res();
-      }));
+      const two = new Promise<void>((res) =>
+        b.on('message', (d, binary) => {
+          got.push({ data: Buffer.from(d as Buffer).toString('hex'), binary });
+          if (got.length === 2) res();
+        }),
+      );
       a.send('hello from wine');
       a.send(Buffer.from([0, 1, 2, 255]));
       await Promise.race([two, new Promise((_, rej) => setTimeout(() => rej(new Error('no broadcast within 20 s')), 20_000))]);

@@ -7,16 +7,15 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  POLICY_DEFAULTS, SocketAddress, buildPolicy, describePolicy, readComponent, serve, type PolicyInput,
-} from '../dist/host/index.js';
+import { POLICY_DEFAULTS, SocketAddress, buildPolicy, describePolicy, readComponent, serve, type PolicyInput } from '../dist/host/index.js';
 import { parseConnectRule, ruleAllows } from '../dist/host/sandbox/policy.js';
 import { capModule } from '../dist/host/sandbox/module-limits.js';
 
 const capMemory = (core: Uint8Array, maxMemoryBytes: number) => capModule(core, { maxMemoryBytes, maxTableElements: 65_536 });
 import { wasmux, startRun } from './helpers/cli.js';
 
-const KNOWN = 'known: listen, connect, maxConnections, maxMemoryMiB, maxTableElements, maxHeapMiB, cpuBudgetMs, maxSendQueueBytes, idleTimeoutMs, maxEventsPerWait';
+const KNOWN =
+  'known: listen, connect, maxConnections, maxMemoryMiB, maxTableElements, maxHeapMiB, cpuBudgetMs, maxSendQueueBytes, idleTimeoutMs, maxEventsPerWait';
 
 /** The WasmuxError `fn` throws, as { code, message }. */
 function thrown(fn: () => unknown): { code?: string; message: string } {
@@ -41,13 +40,27 @@ const addr = (text: string) => {
 describe('policy: defaults', () => {
   it('are safe for a plugin nobody has reviewed', () => {
     expect(POLICY_DEFAULTS).toEqual({
-      maxConnections: 16384, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64, cpuBudgetMs: 200, maxSendQueueBytes: 262144,
-      idleTimeoutMs: 60000, maxEventsPerWait: 1024,
+      maxConnections: 16384,
+      maxMemoryMiB: 64,
+      maxTableElements: 65536,
+      maxHeapMiB: 64,
+      cpuBudgetMs: 200,
+      maxSendQueueBytes: 262144,
+      idleTimeoutMs: 60000,
+      maxEventsPerWait: 1024,
     });
     for (const p of [buildPolicy([]), buildPolicy([{ where: 'policy p.json', input: {} }])]) {
       expect(describePolicy(p)).toEqual({
-        listen: [], connect: [], maxConnections: 16384, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64, cpuBudgetMs: 200,
-        maxSendQueueBytes: 262144, idleTimeoutMs: 60000, maxEventsPerWait: 1024,
+        listen: [],
+        connect: [],
+        maxConnections: 16384,
+        maxMemoryMiB: 64,
+        maxTableElements: 65536,
+        maxHeapMiB: 64,
+        cpuBudgetMs: 200,
+        maxSendQueueBytes: 262144,
+        idleTimeoutMs: 60000,
+        maxEventsPerWait: 1024,
       });
       expect(p.maxMemoryMiB).toBe(64);
     }
@@ -64,7 +77,8 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
   it('refuses unknown keys, including names Object.prototype has', () => {
     for (const key of ['maxConection', 'max_connections', 'MaxConnections', 'constructor', 'toString', '__proto__', 'hasOwnProperty']) {
       expect(policyError(JSON.parse(`{"${key}": 5}`))).toEqual({
-        code: 'WASMUX_ERR_BAD_POLICY', message: `policy p.json: unknown key "${key}" (${KNOWN})`,
+        code: 'WASMUX_ERR_BAD_POLICY',
+        message: `policy p.json: unknown key "${key}" (${KNOWN})`,
       });
     }
   });
@@ -83,14 +97,39 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
     for (const [key, range, values] of cases) {
       for (const v of values) {
         expect(policyError({ [key]: v })).toEqual({
-          code: 'WASMUX_ERR_BAD_POLICY', message: `policy p.json: ${key} must be a whole number from ${range} (got ${JSON.stringify(v)})`,
+          code: 'WASMUX_ERR_BAD_POLICY',
+          message: `policy p.json: ${key} must be a whole number from ${range} (got ${JSON.stringify(v)})`,
         });
       }
     }
     // The edges themselves are allowed.
-    const lo = buildPolicy([{ where: 'p', input: { maxConnections: 1, maxMemoryMiB: 1, cpuBudgetMs: 10, maxSendQueueBytes: 4096, idleTimeoutMs: 0, maxEventsPerWait: 1 } }]);
-    expect(describePolicy(lo)).toMatchObject({ maxConnections: 1, maxMemoryMiB: 1, cpuBudgetMs: 10, maxSendQueueBytes: 4096, idleTimeoutMs: 0, maxEventsPerWait: 1 });
-    const hi = buildPolicy([{ where: 'p', input: { maxConnections: 65536, maxMemoryMiB: 4096, cpuBudgetMs: 600000, maxSendQueueBytes: 67108864, idleTimeoutMs: 86400000, maxEventsPerWait: 1024 } }]);
+    const lo = buildPolicy([
+      {
+        where: 'p',
+        input: { maxConnections: 1, maxMemoryMiB: 1, cpuBudgetMs: 10, maxSendQueueBytes: 4096, idleTimeoutMs: 0, maxEventsPerWait: 1 },
+      },
+    ]);
+    expect(describePolicy(lo)).toMatchObject({
+      maxConnections: 1,
+      maxMemoryMiB: 1,
+      cpuBudgetMs: 10,
+      maxSendQueueBytes: 4096,
+      idleTimeoutMs: 0,
+      maxEventsPerWait: 1,
+    });
+    const hi = buildPolicy([
+      {
+        where: 'p',
+        input: {
+          maxConnections: 65536,
+          maxMemoryMiB: 4096,
+          cpuBudgetMs: 600000,
+          maxSendQueueBytes: 67108864,
+          idleTimeoutMs: 86400000,
+          maxEventsPerWait: 1024,
+        },
+      },
+    ]);
     expect(hi.maxMemoryMiB).toBe(4096);
   });
 
@@ -100,12 +139,16 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
     expect(policyError({ listen: ['127.0.0.1:65536'] }).message).toBe('policy p.json: listen address "127.0.0.1:65536" is not host:port');
     expect(policyError({ listen: ['::1:7000'] }).message).toBe('policy p.json: listen address "::1:7000" is not host:port');
     expect(policyError({ listen: [7000] }).message).toBe('policy p.json: listen address 7000 is not host:port');
-    expect(buildPolicy([{ where: 'p', input: { listen: ['[::1]:7000', '127.0.0.1:0'] } }]).listen.map(String)).toEqual(['[::1]:7000', '127.0.0.1:0']);
+    expect(buildPolicy([{ where: 'p', input: { listen: ['[::1]:7000', '127.0.0.1:0'] } }]).listen.map(String)).toEqual([
+      '[::1]:7000',
+      '127.0.0.1:0',
+    ]);
   });
 
   it('refuses connect lists that are not lists of rule strings', () => {
-    expect(policyError({ connect: '10.0.0.1:80' }).message)
-      .toBe('policy p.json: connect must be a list of rules like "127.0.0.1:6379" or "10.0.0.0/8:80-443"');
+    expect(policyError({ connect: '10.0.0.1:80' }).message).toBe(
+      'policy p.json: connect must be a list of rules like "127.0.0.1:6379" or "10.0.0.0/8:80-443"',
+    );
     expect(policyError({ connect: [80] }).message).toBe('policy p.json: connect rules are strings');
   });
 
@@ -232,12 +275,23 @@ describe('policy: ruleAllows on CIDR and port edges', () => {
 describe('policy: layering', () => {
   it('applies the file, then the flags: a later value wins, connect rules add up, listen is replaced', () => {
     const p = buildPolicy([
-      { where: 'policy f.json', input: { maxConnections: 10, cpuBudgetMs: 50, idleTimeoutMs: 0, connect: ['10.0.0.1:80'], listen: ['127.0.0.1:7000'] } },
+      {
+        where: 'policy f.json',
+        input: { maxConnections: 10, cpuBudgetMs: 50, idleTimeoutMs: 0, connect: ['10.0.0.1:80'], listen: ['127.0.0.1:7000'] },
+      },
       { where: 'command line', input: { maxConnections: 20, connect: ['[::1]:6379'] } },
     ]);
     expect(describePolicy(p)).toEqual({
-      listen: ['127.0.0.1:7000'], connect: ['10.0.0.1:80', '[::1]:6379'], maxConnections: 20, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64,
-      cpuBudgetMs: 50, maxSendQueueBytes: 262144, idleTimeoutMs: 0, maxEventsPerWait: 1024,
+      listen: ['127.0.0.1:7000'],
+      connect: ['10.0.0.1:80', '[::1]:6379'],
+      maxConnections: 20,
+      maxMemoryMiB: 64,
+      maxTableElements: 65536,
+      maxHeapMiB: 64,
+      cpuBudgetMs: 50,
+      maxSendQueueBytes: 262144,
+      idleTimeoutMs: 0,
+      maxEventsPerWait: 1024,
     });
     const q = buildPolicy([
       { where: 'a', input: { listen: ['127.0.0.1:7000'] } },
@@ -248,27 +302,46 @@ describe('policy: layering', () => {
 
   it('names the layer an error comes from', () => {
     const file = { where: 'policy f.json', input: { maxConnections: 10 } };
-    expect(thrown(() => buildPolicy([file, { where: 'command line', input: { cpuBudgetMs: 5 } }])).message)
-      .toBe('command line: cpuBudgetMs must be a whole number from 10 to 600000 (got 5)');
-    expect(thrown(() => buildPolicy([{ where: 'policy f.json', input: { cpuBudgetMs: 5 } }, { where: 'command line', input: { cpuBudgetMs: 50 } }])).message)
-      .toBe('policy f.json: cpuBudgetMs must be a whole number from 10 to 600000 (got 5)');
+    expect(thrown(() => buildPolicy([file, { where: 'command line', input: { cpuBudgetMs: 5 } }])).message).toBe(
+      'command line: cpuBudgetMs must be a whole number from 10 to 600000 (got 5)',
+    );
+    expect(
+      thrown(() =>
+        buildPolicy([
+          { where: 'policy f.json', input: { cpuBudgetMs: 5 } },
+          { where: 'command line', input: { cpuBudgetMs: 50 } },
+        ]),
+      ).message,
+    ).toBe('policy f.json: cpuBudgetMs must be a whole number from 10 to 600000 (got 5)');
   });
 
   it('serve() takes a policy or layers, adds its listen addresses, and refuses a bad policy before starting anything', async () => {
     const server = await serve({
       plugin: 'dist/plugins/echo.wasm',
       listen: ['127.0.0.1:0'],
-      policy: [{ where: 'policy f.json', input: { maxConnections: 7, connect: ['10.0.0.1:80'] } }, { where: 'flags', input: { cpuBudgetMs: 30 } }],
+      policy: [
+        { where: 'policy f.json', input: { maxConnections: 7, connect: ['10.0.0.1:80'] } },
+        { where: 'flags', input: { cpuBudgetMs: 30 } },
+      ],
       logger: () => {},
     });
     try {
       await server.ready;
-      expect(describePolicy(server.policy)).toMatchObject({ listen: ['127.0.0.1:0'], connect: ['10.0.0.1:80'], maxConnections: 7, cpuBudgetMs: 30 });
+      expect(describePolicy(server.policy)).toMatchObject({
+        listen: ['127.0.0.1:0'],
+        connect: ['10.0.0.1:80'],
+        maxConnections: 7,
+        cpuBudgetMs: 30,
+      });
     } finally {
       await server.stop();
     }
-    await expect(serve({ plugin: 'dist/plugins/echo.wasm', listen: ['127.0.0.1:0'], policy: { maxConnections: 0 }, logger: () => {} }))
-      .rejects.toMatchObject({ code: 'WASMUX_ERR_BAD_POLICY', message: 'policy: maxConnections must be a whole number from 1 to 65536 (got 0)' });
+    await expect(
+      serve({ plugin: 'dist/plugins/echo.wasm', listen: ['127.0.0.1:0'], policy: { maxConnections: 0 }, logger: () => {} }),
+    ).rejects.toMatchObject({
+      code: 'WASMUX_ERR_BAD_POLICY',
+      message: 'policy: maxConnections must be a whole number from 1 to 65536 (got 0)',
+    });
   });
 });
 
@@ -285,7 +358,7 @@ function leb(b: Uint8Array, at: number): [number, number] {
 
 /** The limits of a core module's memory section, read independently of the host's code. */
 function memoryLimits(core: Uint8Array): { min: number; max: number | null } {
-  for (let at = 8; at < core.length;) {
+  for (let at = 8; at < core.length; ) {
     const id = core[at]!;
     const [size, body] = leb(core, at + 1);
     if (id === 5) {
@@ -302,9 +375,25 @@ function memoryLimits(core: Uint8Array): { min: number; max: number | null } {
 function moduleWithMemory(min: number, max?: number, flags = max === undefined ? 0 : 1): Uint8Array {
   const limits = max === undefined ? [flags, min] : [flags, min, max];
   return new Uint8Array([
-    0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    5, 1 + limits.length, 1, ...limits, // memory section
-    7, 5, 1, 1, 0x6d, 2, 0, // export "m" = memory 0
+    0,
+    0x61,
+    0x73,
+    0x6d,
+    1,
+    0,
+    0,
+    0,
+    5,
+    1 + limits.length,
+    1,
+    ...limits, // memory section
+    7,
+    5,
+    1,
+    1,
+    0x6d,
+    2,
+    0, // export "m" = memory 0
   ]);
 }
 
@@ -343,13 +432,16 @@ describe('policy: the memory cap rewritten into the module', () => {
     expect(memoryLimits(capMemory(moduleWithMemory(2), 1048576))).toEqual({ min: 2, max: 16 });
     expect(memoryLimits(capMemory(moduleWithMemory(16), 1048576))).toEqual({ min: 16, max: 16 });
     expect(thrown(() => capMemory(moduleWithMemory(32, 64), 1048576))).toEqual({
-      code: 'WASMUX_ERR_POLICY', message: 'the plugin needs 2 MiB of memory at start; its policy allows 1 MiB',
+      code: 'WASMUX_ERR_POLICY',
+      message: 'the plugin needs 2 MiB of memory at start; its policy allows 1 MiB',
     });
     expect(thrown(() => capMemory(echoCore, 0))).toEqual({
-      code: 'WASMUX_ERR_POLICY', message: 'the plugin needs 0.0625 MiB of memory at start; its policy allows 0 MiB',
+      code: 'WASMUX_ERR_POLICY',
+      message: 'the plugin needs 0.0625 MiB of memory at start; its policy allows 0 MiB',
     });
     expect(thrown(() => capMemory(moduleWithMemory(1, 2, 3), 1048576))).toEqual({
-      code: 'WASMUX_ERR_UNSUPPORTED_SHAPE', message: 'the core module\'s memory is shared or 64-bit (limits flags 3)',
+      code: 'WASMUX_ERR_UNSUPPORTED_SHAPE',
+      message: "the core module's memory is shared or 64-bit (limits flags 3)",
     });
   });
 });
@@ -409,14 +501,33 @@ describe('policy: wasmux run', () => {
 
   it('layers the file, then the flags (the policy it runs under, at --log-level debug)', async () => {
     const path = file('good.json', JSON.stringify({ maxConnections: 10, cpuBudgetMs: 50, idleTimeoutMs: 0, connect: ['10.0.0.1:80'] }));
-    const r = await startRun(['dist/plugins/echo.wasm', '--listen', '127.0.0.1:0', '--policy', path,
-      '--max-connections', '20', '--allow-connect', '[::1]:6379', '--log-level', 'debug']);
+    const r = await startRun([
+      'dist/plugins/echo.wasm',
+      '--listen',
+      '127.0.0.1:0',
+      '--policy',
+      path,
+      '--max-connections',
+      '20',
+      '--allow-connect',
+      '[::1]:6379',
+      '--log-level',
+      'debug',
+    ]);
     try {
       const line = /^echo debug: policy (\{.*\})$/m.exec(r.output().stderr);
       expect(line, r.output().stderr).not.toBeNull();
       expect(JSON.parse(line![1]!)).toEqual({
-        listen: ['127.0.0.1:0'], connect: ['10.0.0.1:80', '[::1]:6379'], maxConnections: 20, maxMemoryMiB: 64, maxTableElements: 65536, maxHeapMiB: 64,
-        cpuBudgetMs: 50, maxSendQueueBytes: 262144, idleTimeoutMs: 0, maxEventsPerWait: 1024,
+        listen: ['127.0.0.1:0'],
+        connect: ['10.0.0.1:80', '[::1]:6379'],
+        maxConnections: 20,
+        maxMemoryMiB: 64,
+        maxTableElements: 65536,
+        maxHeapMiB: 64,
+        cpuBudgetMs: 50,
+        maxSendQueueBytes: 262144,
+        idleTimeoutMs: 0,
+        maxEventsPerWait: 1024,
       });
     } finally {
       expect((await r.stop('SIGTERM')).code).toBe(0);

@@ -18,7 +18,14 @@ describe('stopping instances before they have started', () => {
     const stdin = fstatSync(0);
     const before = openFds();
     for (let i = 0; i < 5; i++) {
-      const server = await serve({ plugin: ECHO_WASM, listen: ['127.0.0.1:0'], workers: 2, backend: BACKEND_UNDER_TEST, stopTimeoutMs: 1, logger: () => {} });
+      const server = await serve({
+        plugin: ECHO_WASM,
+        listen: ['127.0.0.1:0'],
+        workers: 2,
+        backend: BACKEND_UNDER_TEST,
+        stopTimeoutMs: 1,
+        logger: () => {},
+      });
       await server.stop();
       expect(fstatSync(0).ino, `fd 0 after stop ${i + 1}`).toBe(stdin.ino);
     }

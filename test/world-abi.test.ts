@@ -40,7 +40,9 @@ describe('the world ABI table generated from wit/', () => {
   it('matches the imports and exports of the abi test plugin, which calls every function of the world', () => {
     const core = readCoreModule(readComponent(readFileSync(`${ROOT}/dist/test-plugins/abi.wasm`)).mainModule.bytes);
     const imported = Object.fromEntries(core.imports.map((i) => [`${i.module}#${i.name}`, i.signature]));
-    const expected = Object.fromEntries(Object.entries(CORE_IMPORTS).flatMap(([m, fns]) => Object.entries(fns).map(([n, s]) => [`${m}#${n}`, s])));
+    const expected = Object.fromEntries(
+      Object.entries(CORE_IMPORTS).flatMap(([m, fns]) => Object.entries(fns).map(([n, s]) => [`${m}#${n}`, s])),
+    );
     expect(imported).toEqual(expected);
     for (const e of core.exports.filter((x) => x.kind === 'func')) expect(e.signature).toBe(CORE_EXPORTS[e.name]);
     expect(WORLD_INTERFACES).toEqual(expect.arrayContaining(Object.keys(CORE_IMPORTS)));

@@ -42,7 +42,10 @@ export function cli(name, usage) {
     return values;
   };
   const list = (text, what, parseItem) => {
-    const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+    const items = text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (items.length === 0) fail(`${what} is empty`);
     return items.map(parseItem);
   };
@@ -159,7 +162,9 @@ const LISTENING = /listening on (\d+\.\d+\.\d+\.\d+):(\d+)/;
 // first, or { server, timedOut: true }; the caller decides what a failure means.
 export async function launchAnnounced(argv, pattern = LISTENING) {
   let announce;
-  const listening = new Promise((resolve) => { announce = resolve; });
+  const listening = new Promise((resolve) => {
+    announce = resolve;
+  });
   const server = launch(argv, (line) => {
     const m = pattern.exec(line);
     if (m) announce(m);

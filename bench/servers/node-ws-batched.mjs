@@ -43,9 +43,15 @@ function flush() {
 
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {
-    const frame = Buffer.concat(Sender.frame(data, {
-      fin: true, rsv1: false, opcode: isBinary ? 2 : 1, mask: false, readOnly: false,
-    }));
+    const frame = Buffer.concat(
+      Sender.frame(data, {
+        fin: true,
+        rsv1: false,
+        opcode: isBinary ? 2 : 1,
+        mask: false,
+        readOnly: false,
+      }),
+    );
     for (const client of wss.clients) {
       if (client === ws || client.readyState !== WebSocket.OPEN) continue;
       if (client._socket.writableLength > MAX_QUEUE) {

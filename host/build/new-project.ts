@@ -20,8 +20,8 @@ export const TEMPLATE_NAMES = ['line', 'http'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
 export const TEMPLATE_INFO: Record<TemplateName, { summary: string; port: number }> = {
-  line: { summary: 'a line protocol on the SDK\'s Server (test with nc)', port: 7000 },
-  http: { summary: 'an HTTP/1.1 handler on the SDK\'s HTTP server (test with curl)', port: 8080 },
+  line: { summary: "a line protocol on the SDK's Server (test with nc)", port: 7000 },
+  http: { summary: "an HTTP/1.1 handler on the SDK's HTTP server (test with curl)", port: 8080 },
 };
 
 export interface NewProjectRequest {
@@ -42,7 +42,11 @@ export interface NewProject {
   readonly files: string[];
 }
 
-interface OwnPackage { version: string; engines: { node: string }; peerDependencies: Record<string, string> }
+interface OwnPackage {
+  version: string;
+  engines: { node: string };
+  peerDependencies: Record<string, string>;
+}
 
 // A name npm accepts for a new package (lowercase, URL-safe, no leading dot
 // or underscore, at most 214 characters) that also fits in the template's
@@ -101,7 +105,10 @@ export async function newProject(req: NewProjectRequest): Promise<NewProject> {
     if (!statSync(dir).isDirectory()) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `${req.dir} exists and is not a directory`);
     const entries = readdirSync(dir);
     if (entries.length > 0) {
-      throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `${req.dir} is not empty (it holds ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, e.g. "${entries[0]}"); wasmux new writes only into a new or empty directory`);
+      throw new WasmuxError(
+        'WASMUX_ERR_BAD_ARGUMENT',
+        `${req.dir} is not empty (it holds ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, e.g. "${entries[0]}"); wasmux new writes only into a new or empty directory`,
+      );
     }
   }
   if (!existsSync(dirname(dir))) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `${dirname(req.dir) || '.'} does not exist`);

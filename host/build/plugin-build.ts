@@ -63,7 +63,9 @@ export interface BuiltPlugin {
 }
 
 // The toolchain's surface this module uses (its own types are not a dependency of wasmux).
-interface AscResult { error: Error | null }
+interface AscResult {
+  error: Error | null;
+}
 interface AscDiagnostic {
   message: string;
   code: number;
@@ -71,12 +73,15 @@ interface AscDiagnostic {
   range: { start: number; source: { normalizedPath: string } | null } | null;
 }
 interface AscApi {
-  main(argv: string[], options: {
-    stdout: { write(s: string): unknown };
-    stderr: { write(s: string): unknown; isTTY?: boolean };
-    writeFile?(name: string, contents: Uint8Array | string, baseDir: string): void;
-    reportDiagnostic?(d: AscDiagnostic): void;
-  }): Promise<AscResult>;
+  main(
+    argv: string[],
+    options: {
+      stdout: { write(s: string): unknown };
+      stderr: { write(s: string): unknown; isTTY?: boolean };
+      writeFile?(name: string, contents: Uint8Array | string, baseDir: string): void;
+      reportDiagnostic?(d: AscDiagnostic): void;
+    },
+  ): Promise<AscResult>;
 }
 /** asc's DiagnosticCategory.Error. */
 const ASC_ERROR = 3;
@@ -92,7 +97,11 @@ interface Toolchain {
   wasmuxRoot: string | null;
 }
 
-interface PackageJson { version: string; peerDependencies: Record<string, string>; exports?: Record<string, unknown> }
+interface PackageJson {
+  version: string;
+  peerDependencies: Record<string, string>;
+  exports?: Record<string, unknown>;
+}
 const readPackage = (file: string): PackageJson => JSON.parse(readFileSync(file, 'utf8'));
 
 /** The tested versions: wasmux's own optional peerDependencies. */
@@ -125,9 +134,13 @@ async function loadToolchain(projectDir: string, needWasmux: boolean, warn: (lin
   const jcoPackage = found.get('@bytecodealliance/jco')!;
   const wasmuxPackage = found.get('wasmux') ?? null;
   const tested = testedVersions();
-  for (const [name, file] of [['assemblyscript', ascPackage], ['@bytecodealliance/jco', jcoPackage]] as const) {
+  for (const [name, file] of [
+    ['assemblyscript', ascPackage],
+    ['@bytecodealliance/jco', jcoPackage],
+  ] as const) {
     const version = readPackage(file).version;
-    if (version !== tested[name]) warn(`wasmux build: warning: ${name} ${version} is installed here; wasmux is tested with ${tested[name]}`);
+    if (version !== tested[name])
+      warn(`wasmux build: warning: ${name} ${version} is installed here; wasmux is tested with ${tested[name]}`);
   }
   // asc's entry is exported for import only; its package.json says where it is.
   const ascFile = join(dirname(ascPackage), (readPackage(ascPackage).exports!['./asc'] as { import: string }).import);
@@ -152,7 +165,11 @@ async function loadToolchain(projectDir: string, needWasmux: boolean, warn: (lin
  * What the runtime needs from the compile, and why. A user setting with
  * another value is refused: build would otherwise override it silently.
  */
-interface Required { key: string; value: string | boolean; why: string }
+interface Required {
+  key: string;
+  value: string | boolean;
+  why: string;
+}
 function requiredOptions(target: string, abortHook: string): Required[] {
   const req: Required[] = [
     { key: 'runtime', value: 'incremental', why: 'long-running plugins allocate per connection' },
@@ -205,7 +222,11 @@ function conflicts(options: Record<string, unknown>, required: Required[]): { r:
 }
 
 /** asc's view of asconfig.json for a target (its own merge of target, options and extends). */
-async function resolvedConfig(asc: AscApi, args: string[], configName: string): Promise<{ options: Record<string, unknown>; entries: string[] }> {
+async function resolvedConfig(
+  asc: AscApi,
+  args: string[],
+  configName: string,
+): Promise<{ options: Record<string, unknown>; entries: string[] }> {
   const out: string[] = [];
   const sink = { write: (s: string) => (out.push(String(s)), true) };
   const { error } = await asc.main([...args, '--showConfig'], { stdout: sink, stderr: sink });
@@ -238,7 +259,11 @@ export async function buildPlugin(req: BuildRequest): Promise<BuiltPlugin> {
   const projectDir = resolve(req.projectDir);
   const configName = req.config ?? 'asconfig.json';
   const configPath = resolve(projectDir, configName);
-  if (!existsSync(configPath)) throw new WasmuxError('WASMUX_ERR_BUILD', `no ${configName} in ${projectDir} (AssemblyScript's project file: "entries", "options", "targets")`);
+  if (!existsSync(configPath))
+    throw new WasmuxError(
+      'WASMUX_ERR_BUILD',
+      `no ${configName} in ${projectDir} (AssemblyScript's project file: "entries", "options", "targets")`,
+    );
   let file: AsconfigFile;
   try {
     file = JSON.parse(readFileSync(configPath, 'utf8'));
@@ -249,7 +274,8 @@ export async function buildPlugin(req: BuildRequest): Promise<BuiltPlugin> {
 
   // asc names a source by its path relative to baseDir without the
   // extension, and a package's files ~lib/<package>/<path in the package>.
-  const abortFile = req.sdkDir !== undefined ? relative(projectDir, join(req.sdkDir, 'abort')).split(sep).join('/') : '~lib/wasmux/assembly/sdk/abort';
+  const abortFile =
+    req.sdkDir !== undefined ? relative(projectDir, join(req.sdkDir, 'abort')).split(sep).join('/') : '~lib/wasmux/assembly/sdk/abort';
   const abortHook = `${abortFile}/abort`;
   const required = requiredOptions(req.target, abortHook);
   const base = [...(req.entry ? [req.entry] : []), '--baseDir', projectDir, '--config', configName, '--target', req.target];
@@ -257,8 +283,11 @@ export async function buildPlugin(req: BuildRequest): Promise<BuiltPlugin> {
   const config = await resolvedConfig(tools.asc, base, configName);
   const conflict = conflicts(config.options, required);
   if (conflict) {
-    throw new WasmuxError('WASMUX_ERR_BUILD', `${configName}: ${keyName(file, req.target, conflict.r.key)} is ${JSON.stringify(conflict.value)}; ` +
-      `wasmux needs ${JSON.stringify(conflict.r.value)} (${conflict.r.why})`);
+    throw new WasmuxError(
+      'WASMUX_ERR_BUILD',
+      `${configName}: ${keyName(file, req.target, conflict.r.key)} is ${JSON.stringify(conflict.value)}; ` +
+        `wasmux needs ${JSON.stringify(conflict.r.value)} (${conflict.r.why})`,
+    );
   }
 
   const outputs = new Map<string, Uint8Array | string>();
@@ -274,7 +303,8 @@ export async function buildPlugin(req: BuildRequest): Promise<BuiltPlugin> {
   const core = outputs.get(CORE_OUT);
   if (error || !(core instanceof Uint8Array)) {
     // asc's own report says file(line,column); editors and CI annotations read file:line:column.
-    for (const d of errors) req.diagnostics.write(`${location(projectDir, d)}error ${d.code < 1000 ? 'AS' : 'TS'}${d.code}: ${d.message}\n`);
+    for (const d of errors)
+      req.diagnostics.write(`${location(projectDir, d)}error ${d.code < 1000 ? 'AS' : 'TS'}${d.code}: ${d.message}\n`);
     // asc cannot find the abort it was pointed at: the SDK's entry is not compiled in.
     const entry = req.sdkDir === undefined ? '"wasmux/entry"' : `the SDK's entry (${abortFile.replace(/abort$/, 'entry')}.ts)`;
     const hint = errors.some((d) => d.message.includes(abortHook))

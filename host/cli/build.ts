@@ -34,19 +34,28 @@ Options:
 }
 
 export async function buildCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parsed(() => parseArgs({ args: argv, allowPositionals: true,
-    options: { target: { type: 'string', default: 'release' }, o: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } } }));
+  const { values, positionals } = parsed(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { target: { type: 'string', default: 'release' }, o: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+    }),
+  );
   if (values.help) {
     process.stdout.write(buildHelp());
     return 0;
   }
-  if (positionals.length > 0) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `build takes no file arguments (got "${positionals[0]}"); it reads asconfig.json (see wasmux build --help)`);
+  if (positionals.length > 0)
+    throw new WasmuxError(
+      'WASMUX_ERR_BAD_ARGUMENT',
+      `build takes no file arguments (got "${positionals[0]}"); it reads asconfig.json (see wasmux build --help)`,
+    );
   const target = values.target as string;
   if (!(BUILD_TARGETS as readonly string[]).includes(target)) {
     throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `--target must be ${BUILD_TARGETS.join(' or ')} (got "${target}")`);
   }
   const projectDir = process.cwd();
-  let built;
+  let built: Awaited<ReturnType<typeof buildPlugin>>;
   try {
     built = await buildPlugin({ projectDir, target: target as BuildTarget, diagnostics: process.stderr });
   } catch (e) {

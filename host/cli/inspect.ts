@@ -19,13 +19,15 @@ Options:
 }
 
 export async function inspectCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parsed(() => parseArgs({ args: argv, allowPositionals: true,
-    options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+  const { values, positionals } = parsed(() =>
+    parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }),
+  );
   if (values.help) {
     process.stdout.write(inspectHelp());
     return 0;
   }
-  if (positionals.length !== 1) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', 'inspect needs exactly one plugin file (see wasmux inspect --help)');
+  if (positionals.length !== 1)
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', 'inspect needs exactly one plugin file (see wasmux inspect --help)');
   const path = positionals[0]!;
   let bytes: Uint8Array;
   try {
@@ -52,16 +54,22 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const exports = info.exports.map((e) => `${e.name} (${e.kind})`);
   const world = targetsWorld ? 'wasmux:plugin/plugin@0.1.0' : 'unknown (not the wasmux plugin world)';
   if (values.json) {
-    process.stdout.write(JSON.stringify({ file: path, world, size: info.size, sha256: info.sha256, imports, exports, runnable: verdict === null, problem: verdict }, null, 2) + '\n');
+    process.stdout.write(
+      `${JSON.stringify(
+        { file: path, world, size: info.size, sha256: info.sha256, imports, exports, runnable: verdict === null, problem: verdict },
+        null,
+        2,
+      )}\n`,
+    );
   } else {
     process.stdout.write(
       `file     ${path}\n` +
-      `world    ${world}\n` +
-      `size     ${info.size} bytes\n` +
-      `sha256   ${info.sha256}\n` +
-      `imports  ${imports.length ? imports.join('\n         ') : '(none)'}\n` +
-      `exports  ${exports.length ? exports.join('\n         ') : '(none)'}\n` +
-      `runnable ${verdict === null ? 'yes' : `no: ${verdict}`}\n`,
+        `world    ${world}\n` +
+        `size     ${info.size} bytes\n` +
+        `sha256   ${info.sha256}\n` +
+        `imports  ${imports.length ? imports.join('\n         ') : '(none)'}\n` +
+        `exports  ${exports.length ? exports.join('\n         ') : '(none)'}\n` +
+        `runnable ${verdict === null ? 'yes' : `no: ${verdict}`}\n`,
     );
   }
   return verdict === null ? 0 : 1;

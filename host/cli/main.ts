@@ -35,7 +35,9 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(({ run: runHelp, inspect: inspectHelp, build: buildHelp, new: newHelp } as Record<string, () => string>)[rest[0] ?? '']?.() ?? HELP);
+      process.stdout.write(
+        ({ run: runHelp, inspect: inspectHelp, build: buildHelp, new: newHelp } as Record<string, () => string>)[rest[0] ?? '']?.() ?? HELP,
+      );
       return command === undefined ? 2 : 0;
     case '--version': {
       const { createRequire } = await import('node:module');

@@ -33,14 +33,27 @@ Options:
 }
 
 export async function newCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parsed(() => parseArgs({ args: argv, allowPositionals: true,
-    options: { template: { type: 'string', default: TEMPLATE_NAMES[0] }, wasmux: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
+  const { values, positionals } = parsed(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        template: { type: 'string', default: TEMPLATE_NAMES[0] },
+        wasmux: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+  );
   if (values.help) {
     process.stdout.write(newHelp());
     return 0;
   }
   if (positionals.length !== 1) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', 'new needs exactly one directory (see wasmux new --help)');
-  const created = await newProject({ dir: positionals[0]!, template: values.template as string, wasmux: values.wasmux as string | undefined });
+  const created = await newProject({
+    dir: positionals[0]!,
+    template: values.template as string,
+    wasmux: values.wasmux as string | undefined,
+  });
   const where = relative(process.cwd(), created.dir) || '.';
   process.stdout.write(`created ${where} (template ${values.template}): ${created.files.join(', ')}
 

@@ -1,8 +1,20 @@
 /** `wasmux run`: serve one or more plugins until SIGINT or SIGTERM. */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { serve, DEFAULTS, BACKEND_NAMES, KNOB_NAMES, POLICY_KNOBS, POLICY_LISTS, resolveBackend, stderrLogger, type KnobName,
-  type PluginServer, type PolicyInput, type Logger } from '../index.js';
+import {
+  serve,
+  DEFAULTS,
+  BACKEND_NAMES,
+  KNOB_NAMES,
+  POLICY_KNOBS,
+  POLICY_LISTS,
+  resolveBackend,
+  stderrLogger,
+  type KnobName,
+  type PluginServer,
+  type PolicyInput,
+  type Logger,
+} from '../index.js';
 import { writeStderrLine } from '../supervisor/logger.js';
 import { WasmuxError } from '../errors.js';
 import { parsed, integer } from './args.js';
@@ -62,7 +74,7 @@ Plugin options:
 ${optionHelp(`--${POLICY_LISTS.listen.flag} ${POLICY_LISTS.listen.arg}`, 'an address to serve; repeat for several; port 0 picks a free port (printed at start). The plugin may listen on exactly these addresses.')}
 ${optionHelp('--workers <n>', 'instances sharing the addresses (SO_REUSEPORT)', String(DEFAULTS.workers))}
 ${optionHelp('--config <string>', 'passed to the plugin as ctx.config', '""')}
-${optionHelp('--policy <file.json>', 'the plugin\'s policy (the keys are the flags below in camelCase: maxConnections...); flags override it')}
+${optionHelp('--policy <file.json>', "the plugin's policy (the keys are the flags below in camelCase: maxConnections...); flags override it")}
 ${optionHelp(`--${POLICY_LISTS.connect.flag} ${POLICY_LISTS.connect.arg}`, 'allow outbound connections: host[/prefix]:port[-port] or host:*, IPv6 in brackets; repeat for several', 'none allowed')}
 ${knobHelp()}
 
@@ -98,24 +110,26 @@ const PLUGIN_OPTIONS = new Set(['listen', 'workers', 'config', 'policy', POLICY_
 
 /** Splits the command line into host options and one spec per plugin file. */
 function parseCommandLine(argv: string[]) {
-  const { tokens } = parsed(() => parseArgs({
-    args: argv,
-    allowPositionals: true,
-    tokens: true,
-    options: {
-      listen: { type: 'string', multiple: true },
-      workers: { type: 'string' },
-      config: { type: 'string' },
-      policy: { type: 'string' },
-      [POLICY_LISTS.connect.flag]: { type: 'string', multiple: true },
-      ...Object.fromEntries([...KNOB_BY_FLAG.keys()].map((flag) => [flag, { type: 'string' as const }])),
-      backend: { type: 'string' },
-      'drain-timeout': { type: 'string' },
-      manifest: { type: 'string' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }));
+  const { tokens } = parsed(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      tokens: true,
+      options: {
+        listen: { type: 'string', multiple: true },
+        workers: { type: 'string' },
+        config: { type: 'string' },
+        policy: { type: 'string' },
+        [POLICY_LISTS.connect.flag]: { type: 'string', multiple: true },
+        ...Object.fromEntries([...KNOB_BY_FLAG.keys()].map((flag) => [flag, { type: 'string' as const }])),
+        backend: { type: 'string' },
+        'drain-timeout': { type: 'string' },
+        manifest: { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+  );
   const host: Record<string, string | boolean> = {};
   const specs: PluginSpec[] = [];
   for (const t of tokens) {
@@ -154,7 +168,10 @@ async function readJson(path: string, what: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new WasmuxError(what === 'policy' ? 'WASMUX_ERR_BAD_POLICY' : 'WASMUX_ERR_BAD_ARGUMENT', `${what} ${path} is not valid JSON: ${(e as Error).message}`);
+    throw new WasmuxError(
+      what === 'policy' ? 'WASMUX_ERR_BAD_POLICY' : 'WASMUX_ERR_BAD_ARGUMENT',
+      `${what} ${path} is not valid JSON: ${(e as Error).message}`,
+    );
   }
 }
 
@@ -182,11 +199,15 @@ async function manifestSpecs(path: string): Promise<PluginSpec[]> {
 function printStats(servers: PluginServer[]): void {
   for (const s of servers) {
     for (const st of s.stats()) {
-      const ends = Object.entries(st.ends).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+      const ends =
+        Object.entries(st.ends)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ') || 'none';
       writeStderrLine(
         `${s.name}[${st.instance}] ${st.running ? 'running' : 'ended'}: accepted ${st.accepted}, open ${st.open}, ` +
-        `bytes in ${st.bytesIn}, out ${st.bytesOut}, events ${st.events}, refused ${st.refused}, ` +
-        `idle-closed ${st.idleClosed}, memory ${st.memoryBytes}, restarts ${st.restarts}, ends: ${ends}`);
+          `bytes in ${st.bytesIn}, out ${st.bytesOut}, events ${st.events}, refused ${st.refused}, ` +
+          `idle-closed ${st.idleClosed}, memory ${st.memoryBytes}, restarts ${st.restarts}, ends: ${ends}`,
+      );
     }
   }
 }
@@ -203,7 +224,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (!['trace', 'debug', 'info', 'warn', 'error'].includes(level)) {
     throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `--log-level must be trace, debug, info, warn or error (got "${level}")`);
   }
-  const drainMs = integer('--drain-timeout', typeof host['drain-timeout'] === 'string' ? host['drain-timeout'] : undefined) ?? DRAIN_DEFAULT_MS;
+  const drainMs =
+    integer('--drain-timeout', typeof host['drain-timeout'] === 'string' ? host['drain-timeout'] : undefined) ?? DRAIN_DEFAULT_MS;
   const backend = typeof host.backend === 'string' ? host.backend : undefined;
   const logger: Logger = stderrLogger(level as 'info');
 
@@ -213,8 +235,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     for (const spec of specs) {
       // The file first, then the flags: a flag overrides the file's value, connect rules add up.
       const policy = [{ where: 'command line', input: spec.policy }];
-      if (spec.policyFile) policy.unshift({ where: `policy ${spec.policyFile}`, input: (await readJson(spec.policyFile, 'policy')) as PolicyInput });
-      servers.push(await serve({ plugin: spec.plugin, listen: spec.listen, workers: spec.workers, config: spec.config, policy, backend, logger }));
+      if (spec.policyFile)
+        policy.unshift({ where: `policy ${spec.policyFile}`, input: (await readJson(spec.policyFile, 'policy')) as PolicyInput });
+      servers.push(
+        await serve({ plugin: spec.plugin, listen: spec.listen, workers: spec.workers, config: spec.config, policy, backend, logger }),
+      );
     }
   } catch (e) {
     await stopAll();
@@ -238,18 +263,20 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('SIGUSR2', onUsr2);
 
   let failed = false;
-  await Promise.all(servers.map(async (s) => {
-    try {
-      await s.ready;
-      const where = s.addresses.map(String).join(', ') || '(no addresses)';
-      const n = s.stats().length;
-      process.stdout.write(`wasmux: ${s.name} listening on ${where} (backend ${s.backend}, ${n} worker${n === 1 ? '' : 's'})\n`);
-    } catch (e) {
-      failed = true;
-      // The message may quote the guest (its run() error): one line, escaped, like every log line.
-      writeStderrLine(`wasmux: error ${(e as WasmuxError).code ?? 'WASMUX_ERR_PLUGIN_FAILED'}: ${(e as Error).message}`);
-    }
-  }));
+  await Promise.all(
+    servers.map(async (s) => {
+      try {
+        await s.ready;
+        const where = s.addresses.map(String).join(', ') || '(no addresses)';
+        const n = s.stats().length;
+        process.stdout.write(`wasmux: ${s.name} listening on ${where} (backend ${s.backend}, ${n} worker${n === 1 ? '' : 's'})\n`);
+      } catch (e) {
+        failed = true;
+        // The message may quote the guest (its run() error): one line, escaped, like every log line.
+        writeStderrLine(`wasmux: error ${(e as WasmuxError).code ?? 'WASMUX_ERR_PLUGIN_FAILED'}: ${(e as Error).message}`);
+      }
+    }),
+  );
 
   // Every plugin ends: drained and stopped by a signal, or by itself.
   await Promise.all(servers.map((s) => s.finished()));

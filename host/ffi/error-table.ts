@@ -18,7 +18,10 @@ export interface ErrorTable<N extends string> {
   readonly value: Readonly<Record<N, number>>;
 }
 
-export function errorTable<const E extends readonly ErrorEntry[]>(entries: E, unknown: (value: number) => string): ErrorTable<E[number][0]> {
+export function errorTable<const E extends readonly ErrorEntry[]>(
+  entries: E,
+  unknown: (value: number) => string,
+): ErrorTable<E[number][0]> {
   const codes = new Map<number, ErrorCode>();
   const names = new Map<number, string>();
   const value = {} as Record<string, number>;

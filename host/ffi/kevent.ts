@@ -70,7 +70,10 @@ export class KeventList {
   private readonly i32: Int32Array;
   private readonly words: number;
 
-  constructor(readonly size: KeventSize, readonly capacity: number) {
+  constructor(
+    readonly size: KeventSize,
+    readonly capacity: number,
+  ) {
     this.bytes = Buffer.alloc(size * capacity);
     this.u32 = new Uint32Array(this.bytes.buffer, this.bytes.byteOffset, (size * capacity) >>> 2);
     this.i32 = new Int32Array(this.bytes.buffer, this.bytes.byteOffset, (size * capacity) >>> 2);

@@ -13,8 +13,18 @@
  */
 import koffi from 'koffi';
 import { release } from 'node:os';
-import { EV_ADD, EV_CLEAR, FREEBSD, FREEBSD_11, KeventList, MACOS, NOTE_TRIGGER, TIMESPEC_SIZE,
-  type KeventSize, type KqueueFlavour } from './kevent.js';
+import {
+  EV_ADD,
+  EV_CLEAR,
+  FREEBSD,
+  FREEBSD_11,
+  KeventList,
+  MACOS,
+  NOTE_TRIGGER,
+  TIMESPEC_SIZE,
+  type KeventSize,
+  type KqueueFlavour,
+} from './kevent.js';
 
 export const KQUEUE_LIBRARY_ENV = 'WASMUX_KQUEUE_LIBRARY';
 export const KQUEUE_LAYOUT_ENV = 'WASMUX_KQUEUE_LAYOUT';
@@ -26,9 +36,8 @@ export function kqueueLibraryOverride(): string | null {
 
 const override = kqueueLibraryOverride();
 // libc's close (a kqueue is an ordinary descriptor), and libc's name.
-const { close, LIBC_PATH } = process.platform === 'linux'
-  ? { close: (await import('./libc-linux.js')).close, LIBC_PATH: 'libc.so.6' }
-  : await import('./libc-bsd.js');
+const { close, LIBC_PATH } =
+  process.platform === 'linux' ? { close: (await import('./libc-linux.js')).close, LIBC_PATH: 'libc.so.6' } : await import('./libc-bsd.js');
 
 /** Where kqueue and kevent come from (a path or libc's name), for messages. */
 export const KQUEUE_LIBRARY = override ?? LIBC_PATH;

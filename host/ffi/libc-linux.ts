@@ -99,14 +99,16 @@ function checkEpollEventLayout(): void {
   const ep = epoll_create1(EPOLL_CLOEXEC) as number;
   const fds = [eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK) as number, eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK) as number];
   try {
-    if (ep < 0 || fds.some((fd) => fd < 0)) throw new Error(`wasmux: epoll_create1/eventfd failed (errno ${errno()}) checking struct epoll_event`);
+    if (ep < 0 || fds.some((fd) => fd < 0))
+      throw new Error(`wasmux: epoll_create1/eventfd failed (errno ${errno()}) checking struct epoll_event`);
     const ev = Buffer.alloc(Math.max(16, EPOLL_EVENT_SIZE));
     const marks = [0x1234567890abcn, 0x0fedcba987654n];
     fds.forEach((fd, i) => {
       ev.fill(0);
       ev.writeUInt32LE(EPOLLIN, 0);
       ev.writeBigUInt64LE(marks[i]!, EPOLL_EVENT_DATA);
-      if ((epoll_ctl(ep, 1 /* EPOLL_CTL_ADD */, fd, ev) as number) < 0) throw new Error(`wasmux: epoll_ctl failed (errno ${errno()}) checking struct epoll_event`);
+      if ((epoll_ctl(ep, 1 /* EPOLL_CTL_ADD */, fd, ev) as number) < 0)
+        throw new Error(`wasmux: epoll_ctl failed (errno ${errno()}) checking struct epoll_event`);
     });
     const out = Buffer.alloc(EPOLL_EVENT_SIZE * 2);
     const n = epoll_wait(ep, out, 2, 0) as number;

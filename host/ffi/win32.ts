@@ -21,10 +21,15 @@ const ntdll = koffi.load('ntdll.dll');
 
 // ---- kernel32: completion ports, handles, heap, environment ---------------------------
 
-export const CreateIoCompletionPort = kernel32.func('intptr_t CreateIoCompletionPort(intptr_t file, intptr_t port, uintptr_t key, uint32_t threads)');
+export const CreateIoCompletionPort = kernel32.func(
+  'intptr_t CreateIoCompletionPort(intptr_t file, intptr_t port, uintptr_t key, uint32_t threads)',
+);
 export const GetQueuedCompletionStatusEx = kernel32.func(
-  'int GetQueuedCompletionStatusEx(intptr_t port, void *entries, uint32_t count, void *removed, uint32_t ms, int alertable)');
-export const PostQueuedCompletionStatus = kernel32.func('int PostQueuedCompletionStatus(intptr_t port, uint32_t bytes, uintptr_t key, uintptr_t overlapped)');
+  'int GetQueuedCompletionStatusEx(intptr_t port, void *entries, uint32_t count, void *removed, uint32_t ms, int alertable)',
+);
+export const PostQueuedCompletionStatus = kernel32.func(
+  'int PostQueuedCompletionStatus(intptr_t port, uint32_t bytes, uintptr_t key, uintptr_t overlapped)',
+);
 export const SetFileCompletionNotificationModes = kernel32.func('int SetFileCompletionNotificationModes(intptr_t file, uint8_t flags)');
 export const CloseHandle = kernel32.func('int CloseHandle(intptr_t h)');
 export const GetLastError = kernel32.func('uint32_t GetLastError()');
@@ -44,10 +49,12 @@ export const FILE_SKIP_SET_EVENT_ON_HANDLE = 0x2;
 
 export const NtCreateFile = ntdll.func(
   'uint32_t NtCreateFile(void *handle, uint32_t access, void *attrs, void *iosb, void *allocation, uint32_t fileAttrs, ' +
-  'uint32_t share, uint32_t disposition, uint32_t options, void *ea, uint32_t eaLength)');
+    'uint32_t share, uint32_t disposition, uint32_t options, void *ea, uint32_t eaLength)',
+);
 export const NtDeviceIoControlFile = ntdll.func(
   'uint32_t NtDeviceIoControlFile(intptr_t file, intptr_t event, uintptr_t apc, uintptr_t apcContext, uintptr_t iosb, ' +
-  'uint32_t code, uintptr_t input, uint32_t inputLength, uintptr_t output, uint32_t outputLength)');
+    'uint32_t code, uintptr_t input, uint32_t inputLength, uintptr_t output, uint32_t outputLength)',
+);
 export const NtCancelIoFileEx = ntdll.func('uint32_t NtCancelIoFileEx(intptr_t file, uintptr_t request, void *iosb)');
 export const RtlNtStatusToDosError = ntdll.func('uint32_t RtlNtStatusToDosError(uint32_t status)');
 
@@ -78,7 +85,8 @@ export const WSASocketW = ws2.func('intptr_t WSASocketW(int af, int type, int pr
 export const WSADuplicateSocketW = ws2.func('int WSADuplicateSocketW(intptr_t s, uint32_t pid, void *info)');
 export const WSAIoctl = ws2.func(
   'int WSAIoctl(intptr_t s, uint32_t code, void *input, uint32_t inputLength, void *output, uint32_t outputLength, ' +
-  'void *returned, void *overlapped, void *completion)');
+    'void *returned, void *overlapped, void *completion)',
+);
 export const ioctlsocket = ws2.func('int ioctlsocket(intptr_t s, int32_t cmd, void *arg)');
 export const bind = ws2.func('int bind(intptr_t s, void *addr, int len)');
 export const listen = ws2.func('int listen(intptr_t s, int backlog)');
@@ -122,17 +130,27 @@ export const PROTOCOL_INFO_SIZE = 640;
 export const SOCKADDR_MAX = 28; // sizeof(SOCKADDR_IN6)
 
 const OVERLAPPED_ENTRY = koffi.struct('wasmux_OVERLAPPED_ENTRY', {
-  lpCompletionKey: 'uintptr_t', lpOverlapped: 'uintptr_t', Internal: 'uintptr_t', dwNumberOfBytesTransferred: 'uint32_t',
+  lpCompletionKey: 'uintptr_t',
+  lpOverlapped: 'uintptr_t',
+  Internal: 'uintptr_t',
+  dwNumberOfBytesTransferred: 'uint32_t',
 });
 const IO_STATUS_BLOCK = koffi.struct('wasmux_IO_STATUS_BLOCK', { Status: 'intptr_t', Information: 'uintptr_t' });
 const AFD_POLL_HANDLE_INFO = koffi.struct('wasmux_AFD_POLL_HANDLE_INFO', { Handle: 'intptr_t', Events: 'uint32_t', Status: 'int32_t' });
 const AFD_POLL_INFO = koffi.struct('wasmux_AFD_POLL_INFO', {
-  Timeout: 'int64_t', NumberOfHandles: 'uint32_t', Exclusive: 'uint32_t', Handles: koffi.array(AFD_POLL_HANDLE_INFO, 1),
+  Timeout: 'int64_t',
+  NumberOfHandles: 'uint32_t',
+  Exclusive: 'uint32_t',
+  Handles: koffi.array(AFD_POLL_HANDLE_INFO, 1),
 });
 const UNICODE_STRING = koffi.struct('wasmux_UNICODE_STRING', { Length: 'uint16_t', MaximumLength: 'uint16_t', Buffer: 'uintptr_t' });
 const OBJECT_ATTRIBUTES = koffi.struct('wasmux_OBJECT_ATTRIBUTES', {
-  Length: 'uint32_t', RootDirectory: 'intptr_t', ObjectName: 'uintptr_t', Attributes: 'uint32_t',
-  SecurityDescriptor: 'uintptr_t', SecurityQualityOfService: 'uintptr_t',
+  Length: 'uint32_t',
+  RootDirectory: 'intptr_t',
+  ObjectName: 'uintptr_t',
+  Attributes: 'uint32_t',
+  SecurityDescriptor: 'uintptr_t',
+  SecurityQualityOfService: 'uintptr_t',
 });
 
 /** OVERLAPPED_ENTRY: key @0, overlapped @8, internal @16, bytes (u32) @24. */
@@ -152,7 +170,11 @@ function expectLayout(name: string, type: TypeObject, size: number, offsets: Rec
   }
 }
 
-expectLayout('OVERLAPPED_ENTRY', OVERLAPPED_ENTRY, OVERLAPPED_ENTRY_SIZE, { lpOverlapped: 8, Internal: 16, dwNumberOfBytesTransferred: 24 });
+expectLayout('OVERLAPPED_ENTRY', OVERLAPPED_ENTRY, OVERLAPPED_ENTRY_SIZE, {
+  lpOverlapped: 8,
+  Internal: 16,
+  dwNumberOfBytesTransferred: 24,
+});
 expectLayout('IO_STATUS_BLOCK', IO_STATUS_BLOCK, IO_STATUS_BLOCK_SIZE, { Information: 8 });
 expectLayout('AFD_POLL_INFO', AFD_POLL_INFO, AFD_POLL_INFO_SIZE, { NumberOfHandles: 8, Exclusive: 12, Handles: 16 });
 expectLayout('AFD_POLL_HANDLE_INFO', AFD_POLL_HANDLE_INFO, 16, { Events: 8, Status: 12 });

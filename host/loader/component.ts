@@ -76,8 +76,19 @@ const COMPONENT_LAYER = 1;
 const CORE_VERSION = 1;
 
 const SECTION_NAMES = [
-  'custom', 'core module', 'core instance', 'core type', 'component', 'instance',
-  'alias', 'type', 'canon', 'start', 'import', 'export', 'value',
+  'custom',
+  'core module',
+  'core instance',
+  'core type',
+  'component',
+  'instance',
+  'alias',
+  'type',
+  'canon',
+  'start',
+  'import',
+  'export',
+  'value',
 ];
 const SECTION = { custom: 0, coreModule: 1, component: 4, import: 10, export: 11 } as const;
 const CORE_SECTION = { import: 2, export: 7 } as const;
@@ -223,7 +234,10 @@ function readExternName(r: Reader, what: string): ExternName {
     case 0x00:
       return { name };
     case 0x01:
-      return withSuffix(name, r.attempt(() => readVersionSuffix(r)));
+      return withSuffix(
+        name,
+        r.attempt(() => readVersionSuffix(r)),
+      );
     case 0x02:
       return readNameOptions(r, name, what);
     default:

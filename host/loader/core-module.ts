@@ -94,10 +94,32 @@ export interface CoreModule {
   sections: Map<number, [number, number]>;
 }
 
-const SECTION = { custom: 0, type: 1, import: 2, function: 3, table: 4, memory: 5, global: 6, export: 7, start: 8, element: 9,
-  code: 10, data: 11, dataCount: 12, tag: 13 } as const;
+const SECTION = {
+  custom: 0,
+  type: 1,
+  import: 2,
+  function: 3,
+  table: 4,
+  memory: 5,
+  global: 6,
+  export: 7,
+  start: 8,
+  element: 9,
+  code: 10,
+  data: 11,
+  dataCount: 12,
+  tag: 13,
+} as const;
 
-const VALTYPE_NAMES: Record<number, string> = { 0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64', 0x7b: 'v128', 0x70: 'funcref', 0x6f: 'externref' };
+const VALTYPE_NAMES: Record<number, string> = {
+  127: 'i32',
+  126: 'i64',
+  125: 'f32',
+  124: 'f64',
+  123: 'v128',
+  112: 'funcref',
+  111: 'externref',
+};
 const KINDS: readonly CoreKind[] = ['func', 'table', 'memory', 'global', 'tag'];
 
 function unsupported(message: string): never {
@@ -107,8 +129,22 @@ function unsupported(message: string): never {
 // ---- instructions -------------------------------------------------------------------
 
 /** How an opcode's immediates are encoded. */
-const enum Imm {
-  None, Block, Label, BrTable, Call, CallIndirect, SelectT, Index, MemArg, MemIndex, I32, I64, F32, F64, RefNull,
+enum Imm {
+  None,
+  Block,
+  Label,
+  BrTable,
+  Call,
+  CallIndirect,
+  SelectT,
+  Index,
+  MemArg,
+  MemIndex,
+  I32,
+  I64,
+  F32,
+  F64,
+  RefNull,
   /** Known, refused opcode: decoding stops at the feature. */
   Refused,
 }
@@ -142,11 +178,30 @@ ops(0xc0, 0xc4, Imm.None, 'sign-extension');
 OPCODES.set(0xd0, [Imm.RefNull, 'reference-types']);
 OPCODES.set(0xd1, [Imm.None, 'reference-types']);
 OPCODES.set(0xd2, [Imm.Index, 'reference-types']); // ref.func
-for (const [op, name] of [[0x06, 'try'], [0x07, 'catch'], [0x08, 'throw'], [0x09, 'rethrow'], [0x0a, 'throw_ref'],
-  [0x18, 'delegate'], [0x19, 'catch_all'], [0x1f, 'try_table']] as const) OPCODES.set(op, [Imm.Refused, 'exception-handling', name]);
-for (const [op, name] of [[0x12, 'return_call'], [0x13, 'return_call_indirect']] as const) OPCODES.set(op, [Imm.Refused, 'tail-call', name]);
-for (const [op, name] of [[0x14, 'call_ref'], [0x15, 'return_call_ref'], [0xd4, 'ref.as_non_null'], [0xd5, 'br_on_null'],
-  [0xd6, 'br_on_non_null']] as const) OPCODES.set(op, [Imm.Refused, 'function-references', name]);
+for (const [op, name] of [
+  [0x06, 'try'],
+  [0x07, 'catch'],
+  [0x08, 'throw'],
+  [0x09, 'rethrow'],
+  [0x0a, 'throw_ref'],
+  [0x18, 'delegate'],
+  [0x19, 'catch_all'],
+  [0x1f, 'try_table'],
+] as const)
+  OPCODES.set(op, [Imm.Refused, 'exception-handling', name]);
+for (const [op, name] of [
+  [0x12, 'return_call'],
+  [0x13, 'return_call_indirect'],
+] as const)
+  OPCODES.set(op, [Imm.Refused, 'tail-call', name]);
+for (const [op, name] of [
+  [0x14, 'call_ref'],
+  [0x15, 'return_call_ref'],
+  [0xd4, 'ref.as_non_null'],
+  [0xd5, 'br_on_null'],
+  [0xd6, 'br_on_non_null'],
+] as const)
+  OPCODES.set(op, [Imm.Refused, 'function-references', name]);
 OPCODES.set(0xd3, [Imm.Refused, 'gc', 'ref.eq']);
 OPCODES.set(0xfb, [Imm.Refused, 'gc', '0xfb prefix']);
 OPCODES.set(0xfe, [Imm.Refused, 'threads', 'atomic (0xfe prefix)']);
@@ -157,7 +212,11 @@ const CONST_OPCODES = new Set([0x0b, 0x41, 0x42, 0x43, 0x44, 0xd0, 0xd2, 0x23]);
 
 /** Reads instructions up to and including the `end` that closes the expression. */
 class ExpressionReader {
-  constructor(private readonly r: Reader, private readonly mod: CoreModule, private readonly where: string) {}
+  constructor(
+    private readonly r: Reader,
+    private readonly mod: CoreModule,
+    private readonly where: string,
+  ) {}
 
   private use(feature: Feature, what: string, offset: number): void {
     if (!this.mod.features.has(feature)) this.mod.features.set(feature, `${what} in ${this.where} at ${at(offset)}`);
@@ -227,7 +286,10 @@ class ExpressionReader {
         continue;
       }
       const desc = OPCODES.get(op);
-      if (desc === undefined) unsupported(`the plugin's core module uses opcode 0x${op.toString(16)} (in ${this.where} at ${at(start)}), which wasmux does not know`);
+      if (desc === undefined)
+        unsupported(
+          `the plugin's core module uses opcode 0x${op.toString(16)} (in ${this.where} at ${at(start)}), which wasmux does not know`,
+        );
       const [imm, feature, name] = desc;
       if (imm === Imm.Refused) this.refuse(feature!, name!, start);
       if (feature) this.use(feature, `opcode 0x${op.toString(16)}`, start);
@@ -292,8 +354,12 @@ class ExpressionReader {
   private misc(start: number): void {
     const r = this.r;
     const sub = r.u32('0xfc opcode');
-    if (sub <= 7) return this.use('nontrapping-float-to-int', `0xfc ${sub}`, start);
-    if (sub > 17) unsupported(`the plugin's core module uses opcode 0xfc ${sub} (in ${this.where} at ${at(start)}), which wasmux does not know`);
+    if (sub <= 7) {
+      this.use('nontrapping-float-to-int', `0xfc ${sub}`, start);
+      return;
+    }
+    if (sub > 17)
+      unsupported(`the plugin's core module uses opcode 0xfc ${sub} (in ${this.where} at ${at(start)}), which wasmux does not know`);
     // table.grow, table.size and table.fill came with reference types; the rest with bulk memory.
     this.use(sub >= 15 ? 'reference-types' : 'bulk-memory', `0xfc ${sub}`, start);
     switch (sub) {
@@ -383,8 +449,21 @@ function funcType(r: Reader, ex: ExpressionReader): string {
  */
 export function readCoreModule(bytes: Uint8Array): CoreModule {
   const mod: CoreModule = {
-    bytes, imports: [], exports: [], functions: 0, globals: 0, tables: [], memories: [], elementSegments: 0, elementItems: 0,
-    dataSegments: 0, dataBytes: 0, types: 0, start: null, features: new Map(), sections: new Map(),
+    bytes,
+    imports: [],
+    exports: [],
+    functions: 0,
+    globals: 0,
+    tables: [],
+    memories: [],
+    elementSegments: 0,
+    elementItems: 0,
+    dataSegments: 0,
+    dataBytes: 0,
+    types: 0,
+    start: null,
+    features: new Map(),
+    sections: new Map(),
   };
   try {
     readSections(bytes, mod);

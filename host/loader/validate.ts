@@ -34,7 +34,6 @@ export const MODULE_LIMITS = {
   dataSegments: 100_000,
 } as const;
 
-
 /**
  * WebAssembly 2.0: what wasmux runs. Later proposals are refused, because the
  * host does not sandbox them (exception handling would let a guest catch the
@@ -44,7 +43,12 @@ export const MODULE_LIMITS = {
  * sizes), or because they make a run depend on the machine (relaxed SIMD).
  */
 export const ALLOWED_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
-  'sign-extension', 'nontrapping-float-to-int', 'multi-value', 'bulk-memory', 'reference-types', 'simd',
+  'sign-extension',
+  'nontrapping-float-to-int',
+  'multi-value',
+  'bulk-memory',
+  'reference-types',
+  'simd',
 ]);
 
 const FEATURE_NAMES: Record<Feature, string> = {
@@ -65,17 +69,21 @@ const FEATURE_NAMES: Record<Feature, string> = {
   memory64: '64-bit memories or tables',
 };
 
-function refuse(code: 'WASMUX_ERR_UNSUPPORTED_SHAPE' | 'WASMUX_ERR_FORBIDDEN_IMPORT' | 'WASMUX_ERR_MISSING_EXPORT' | 'WASMUX_ERR_BAD_SIGNATURE',
-  message: string): never {
+function refuse(
+  code: 'WASMUX_ERR_UNSUPPORTED_SHAPE' | 'WASMUX_ERR_FORBIDDEN_IMPORT' | 'WASMUX_ERR_MISSING_EXPORT' | 'WASMUX_ERR_BAD_SIGNATURE',
+  message: string,
+): never {
   throw new WasmuxError(code, message);
 }
 
 export function checkFeatures(mod: CoreModule): void {
   for (const [feature, where] of mod.features) {
     if (ALLOWED_FEATURES.has(feature)) continue;
-    refuse('WASMUX_ERR_UNSUPPORTED_SHAPE',
+    refuse(
+      'WASMUX_ERR_UNSUPPORTED_SHAPE',
       `the plugin's core module uses ${FEATURE_NAMES[feature]} (${where}); wasmux runs WebAssembly 2.0 modules ` +
-      `(${[...ALLOWED_FEATURES].map((f) => FEATURE_NAMES[f]).join(', ')}) and refuses later proposals`);
+        `(${[...ALLOWED_FEATURES].map((f) => FEATURE_NAMES[f]).join(', ')}) and refuses later proposals`,
+    );
   }
 }
 
@@ -92,7 +100,8 @@ export function checkLimits(mod: CoreModule): void {
   ];
   for (const [key, n, what] of counts) {
     const limit = MODULE_LIMITS[key];
-    if (n > limit) refuse('WASMUX_ERR_UNSUPPORTED_SHAPE', `the plugin's core module has ${n} ${what}; wasmux runs modules of at most ${limit} ${what}`);
+    if (n > limit)
+      refuse('WASMUX_ERR_UNSUPPORTED_SHAPE', `the plugin's core module has ${n} ${what}; wasmux runs modules of at most ${limit} ${what}`);
   }
 }
 
@@ -101,29 +110,41 @@ export function checkAbi(mod: CoreModule): void {
   for (const i of mod.imports) {
     const expected = CORE_IMPORTS[i.module]?.[i.name];
     if (i.kind !== 'func' || expected === undefined) {
-      refuse('WASMUX_ERR_FORBIDDEN_IMPORT', `the plugin's core module imports ${i.kind === 'func' ? 'function' : i.kind} ${i.module}#${i.name}, ` +
-        'which is not a function of the wasmux:plugin world');
+      refuse(
+        'WASMUX_ERR_FORBIDDEN_IMPORT',
+        `the plugin's core module imports ${i.kind === 'func' ? 'function' : i.kind} ${i.module}#${i.name}, ` +
+          'which is not a function of the wasmux:plugin world',
+      );
     }
     if (i.signature !== expected) {
-      refuse('WASMUX_ERR_BAD_SIGNATURE', `the plugin's core module imports ${i.module}#${i.name} as ${i.signature}; ` +
-        `the canonical ABI of the wasmux:plugin world gives it ${expected}`);
+      refuse(
+        'WASMUX_ERR_BAD_SIGNATURE',
+        `the plugin's core module imports ${i.module}#${i.name} as ${i.signature}; ` +
+          `the canonical ABI of the wasmux:plugin world gives it ${expected}`,
+      );
     }
   }
   for (const name of REQUIRED_EXPORTS) {
     if (!mod.exports.some((e) => e.name === name)) {
-      refuse('WASMUX_ERR_MISSING_EXPORT', `the plugin's core module does not export ${name === 'memory' ? 'its memory as "memory"' : `the function "${name}"`}`);
+      refuse(
+        'WASMUX_ERR_MISSING_EXPORT',
+        `the plugin's core module does not export ${name === 'memory' ? 'its memory as "memory"' : `the function "${name}"`}`,
+      );
     }
   }
   for (const e of mod.exports) {
     if (e.name === 'memory') {
-      if (e.kind !== 'memory') refuse('WASMUX_ERR_BAD_SIGNATURE', `the plugin's core module exports a ${e.kind} as "memory"; it must be its memory`);
+      if (e.kind !== 'memory')
+        refuse('WASMUX_ERR_BAD_SIGNATURE', `the plugin's core module exports a ${e.kind} as "memory"; it must be its memory`);
       continue;
     }
     const expected = CORE_EXPORTS[e.name];
     if (expected === undefined) continue; // not called by the host
     if (e.kind !== 'func' || e.signature !== expected) {
-      refuse('WASMUX_ERR_BAD_SIGNATURE', `the plugin's core module exports "${e.name}" as ${e.signature ?? `a ${e.kind}`}; ` +
-        `the host calls it as ${expected}`);
+      refuse(
+        'WASMUX_ERR_BAD_SIGNATURE',
+        `the plugin's core module exports "${e.name}" as ${e.signature ?? `a ${e.kind}`}; ` + `the host calls it as ${expected}`,
+      );
     }
   }
 }

@@ -52,7 +52,10 @@ export class Gate {
   private cause: Error | null = null;
   private readonly origin = performance.timeOrigin;
 
-  constructor(private readonly control: Int32Array, private readonly stats: Float64Array) {
+  constructor(
+    private readonly control: Int32Array,
+    private readonly stats: Float64Array,
+  ) {
     observeTraps((trap) => this.die(trap));
   }
 

@@ -20,11 +20,29 @@
  * backend contract's encoding). Nothing here reads or writes guest memory
  * except through the absolute addresses the glue passes for recv and send.
  */
-import { LEVEL_NAMES, ErrorCode, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE } from '../generated/contract.js';
+import {
+  type LEVEL_NAMES,
+  ErrorCode,
+  INTEREST_READABLE,
+  INTEREST_WRITABLE,
+  READY_ERROR,
+  READY_HANG_UP,
+  READY_READABLE,
+  READY_READ_CLOSED,
+  READY_WRITABLE,
+} from '../generated/contract.js';
 import { codeOf, fail, type Backend } from '../backends/backend.js';
 import { SocketAddress } from '../backends/address.js';
 import {
-  CTRL_DRAIN, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_OPEN, STAT_REFUSED,
+  CTRL_DRAIN,
+  CTRL_STOP,
+  STAT_ACCEPTED,
+  STAT_BYTES_IN,
+  STAT_BYTES_OUT,
+  STAT_EVENTS,
+  STAT_IDLE_CLOSED,
+  STAT_OPEN,
+  STAT_REFUSED,
   STAT_WAITS,
 } from './shared.js';
 import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD, type HandleTable } from './handle-table.js';
@@ -113,8 +131,15 @@ export class InstanceHost {
 
   constructor(opts: InstanceHostOptions) {
     this.opts = opts;
-    ({ table: this.table, backend: this.backend, limits: this.limits, stats: this.stats, control: this.control, gate: this.gate,
-      logLimit: this.logLimit } = opts);
+    ({
+      table: this.table,
+      backend: this.backend,
+      limits: this.limits,
+      stats: this.stats,
+      control: this.control,
+      gate: this.gate,
+      logLimit: this.logLimit,
+    } = opts);
     const max = this.limits.maxEventsPerWait;
     this.out = new Uint32Array(2 * max);
     this.events = new Uint32Array(3 * max);
@@ -454,7 +479,11 @@ export class InstanceHost {
       if (!this.refusedLogged) {
         this.refusedLogged = true;
         if (this.logLimit.admit(LOG_NOTICE)) {
-          this.opts.log('warn', 'host', `connection cap reached (maxConnections ${maxConnections}): closing new connections until some end`);
+          this.opts.log(
+            'warn',
+            'host',
+            `connection cap reached (maxConnections ${maxConnections}): closing new connections until some end`,
+          );
         }
       }
     }

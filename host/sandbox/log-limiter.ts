@@ -84,7 +84,11 @@ export class LogLimiter {
    * instance's previous incarnation left the rate. `writeSummary` writes a
    * summary line.
    */
-  constructor(private readonly shared: Float64Array, bucket: LogBucket, private readonly writeSummary: (message: string) => void) {
+  constructor(
+    private readonly shared: Float64Array,
+    bucket: LogBucket,
+    private readonly writeSummary: (message: string) => void,
+  ) {
     this.tokens = bucket.tokens;
     this.refilledAt = bucket.at - performance.timeOrigin;
     this.refill(performance.now());

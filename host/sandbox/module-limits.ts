@@ -80,32 +80,43 @@ function rewriteSection(core: Uint8Array, range: [number, number], edits: { rang
 export function capModule(core: Uint8Array, caps: ModuleCaps): Uint8Array {
   const mod = readCoreModule(core);
   if (mod.memories.length !== 1) {
-    throw new WasmuxError('WASMUX_ERR_UNSUPPORTED_SHAPE', mod.memories.length === 0
-      ? 'the core module defines no memory of its own'
-      : `the core module defines ${mod.memories.length} memories; wasmux expects one`);
+    throw new WasmuxError(
+      'WASMUX_ERR_UNSUPPORTED_SHAPE',
+      mod.memories.length === 0
+        ? 'the core module defines no memory of its own'
+        : `the core module defines ${mod.memories.length} memories; wasmux expects one`,
+    );
   }
   const memory: Limits = mod.memories[0]!;
-  if (memory.flags > 1) throw new WasmuxError('WASMUX_ERR_UNSUPPORTED_SHAPE', `the core module's memory is shared or 64-bit (limits flags ${memory.flags})`);
+  if (memory.flags > 1)
+    throw new WasmuxError('WASMUX_ERR_UNSUPPORTED_SHAPE', `the core module's memory is shared or 64-bit (limits flags ${memory.flags})`);
   const capPages = Math.floor(caps.maxMemoryBytes / PAGE);
   if (memory.min > capPages) {
-    throw new WasmuxError('WASMUX_ERR_POLICY',
-      `the plugin needs ${(memory.min * PAGE) / 1048576} MiB of memory at start; its policy allows ${caps.maxMemoryBytes / 1048576} MiB`);
+    throw new WasmuxError(
+      'WASMUX_ERR_POLICY',
+      `the plugin needs ${(memory.min * PAGE) / 1048576} MiB of memory at start; its policy allows ${caps.maxMemoryBytes / 1048576} MiB`,
+    );
   }
   const initial = mod.tables.reduce((n, t) => n + t.min, 0);
   if (initial > caps.maxTableElements) {
-    throw new WasmuxError('WASMUX_ERR_POLICY',
-      `the plugin's tables need ${initial} elements at start; its policy allows ${caps.maxTableElements} (maxTableElements)`);
+    throw new WasmuxError(
+      'WASMUX_ERR_POLICY',
+      `the plugin's tables need ${initial} elements at start; its policy allows ${caps.maxTableElements} (maxTableElements)`,
+    );
   }
   let room = caps.maxTableElements - initial;
   const tableEdits = mod.tables.map((t) => {
-    if (t.flags > 1) throw new WasmuxError('WASMUX_ERR_UNSUPPORTED_SHAPE', `a table of the core module is shared or 64-bit (limits flags ${t.flags})`);
+    if (t.flags > 1)
+      throw new WasmuxError('WASMUX_ERR_UNSUPPORTED_SHAPE', `a table of the core module is shared or 64-bit (limits flags ${t.flags})`);
     const max = Math.min(t.max ?? Infinity, t.min + room);
     room -= max - t.min;
     return { range: t.range, bytes: limits(t.min, max) };
   });
 
   // Rewrite the later section first so the earlier one's offsets stay valid.
-  let out = rewriteSection(core, mod.sections.get(MEMORY_SECTION)!, [{ range: memory.range, bytes: limits(memory.min, Math.min(memory.max ?? Infinity, capPages)) }]);
+  let out = rewriteSection(core, mod.sections.get(MEMORY_SECTION)!, [
+    { range: memory.range, bytes: limits(memory.min, Math.min(memory.max ?? Infinity, capPages)) },
+  ]);
   if (tableEdits.length > 0) out = rewriteSection(out, mod.sections.get(TABLE_SECTION)!, tableEdits);
   return out;
 }

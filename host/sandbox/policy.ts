@@ -50,50 +50,94 @@ export interface Knob {
  */
 export const POLICY_KNOBS = {
   maxConnections: {
-    flag: 'max-connections', arg: '<n>', min: 1, max: 65_536, default: 16_384, applies: 'instance',
+    flag: 'max-connections',
+    arg: '<n>',
+    min: 1,
+    max: 65_536,
+    default: 16_384,
+    applies: 'instance',
     help: 'open connections per instance; more are closed at accept',
-    doc: 'open connections per instance; more are accepted and closed at once. At start the host warns when the plugins of ' +
+    doc:
+      'open connections per instance; more are accepted and closed at once. At start the host warns when the plugins of ' +
       'the process (workers × this) promise more descriptors than its open-file limit',
   },
   maxMemoryMiB: {
-    flag: 'max-memory', arg: '<MiB>', min: 1, max: 4096, default: 64, applies: 'module',
+    flag: 'max-memory',
+    arg: '<MiB>',
+    min: 1,
+    max: 4096,
+    default: 64,
+    applies: 'module',
     help: 'linear memory per instance (written into the module)',
-    doc: 'linear memory per instance, written into the module as its memory\'s maximum (`memory.grow` fails inside the guest); ' +
+    doc:
+      "linear memory per instance, written into the module as its memory's maximum (`memory.grow` fails inside the guest); " +
       'the guest reads it with `limits.memory-limit`',
   },
   maxTableElements: {
     // 8 MiB of heap at most: a table allocation that overshoots the heap limit
     // by more than Node's 16 MiB leeway aborts the process, not the thread.
-    flag: 'max-table-elements', arg: '<n>', min: 1, max: 1_000_000, default: 65_536, applies: 'module',
+    flag: 'max-table-elements',
+    arg: '<n>',
+    min: 1,
+    max: 1_000_000,
+    default: 65_536,
+    applies: 'module',
     help: 'elements of all tables per instance (written into the module)',
-    doc: 'elements of all the module\'s tables together, per instance (8 bytes each on the worker\'s heap); the first table ' +
+    doc:
+      "elements of all the module's tables together, per instance (8 bytes each on the worker's heap); the first table " +
       'may grow into what the others do not take; at most 1,000,000 (8 MiB), so that the heap limit below always ends a ' +
       'table-filling thread alone',
   },
   maxHeapMiB: {
     // Measured use under load is under 9 MiB; 8 is for tests of the limit itself.
-    flag: 'max-heap', arg: '<MiB>', min: 8, max: 4096, default: 64, applies: 'supervisor',
-    help: 'V8 heap of the instance\'s thread (tables live there)',
-    doc: 'the old generation of the instance thread\'s V8 heap (Worker `resourceLimits`; tables and the host\'s glue live there)',
+    flag: 'max-heap',
+    arg: '<MiB>',
+    min: 8,
+    max: 4096,
+    default: 64,
+    applies: 'supervisor',
+    help: "V8 heap of the instance's thread (tables live there)",
+    doc: "the old generation of the instance thread's V8 heap (Worker `resourceLimits`; tables and the host's glue live there)",
   },
   cpuBudgetMs: {
-    flag: 'cpu-budget', arg: '<ms>', min: 10, max: 600_000, default: 200, applies: 'supervisor',
+    flag: 'cpu-budget',
+    arg: '<ms>',
+    min: 10,
+    max: 600_000,
+    default: 200,
+    applies: 'supervisor',
     help: 'guest time allowed between two waits; over it the instance is killed and restarted',
-    doc: 'CPU time the guest may use between two `poll.wait` calls (its thread\'s CPU clock on Linux; wall-clock time ' +
+    doc:
+      "CPU time the guest may use between two `poll.wait` calls (its thread's CPU clock on Linux; wall-clock time " +
       'outside `wait` where the OS has no per-thread clock); over it the instance is killed and restarted',
   },
   maxSendQueueBytes: {
-    flag: 'max-send-queue', arg: '<bytes>', min: 4096, max: 64 * 1024 * 1024, default: 256 * 1024, applies: 'instance',
+    flag: 'max-send-queue',
+    arg: '<bytes>',
+    min: 4096,
+    max: 64 * 1024 * 1024,
+    default: 256 * 1024,
+    applies: 'instance',
     help: 'kernel send buffer per connection',
     doc: 'SO_SNDBUF of every connection: what a peer that never reads can make the host hold (wasmux keeps no send queue of its own)',
   },
   idleTimeoutMs: {
-    flag: 'idle-timeout', arg: '<ms>', min: 0, max: 86_400_000, default: 60_000, applies: 'instance',
+    flag: 'idle-timeout',
+    arg: '<ms>',
+    min: 0,
+    max: 86_400_000,
+    default: 60_000,
+    applies: 'instance',
     help: 'shut down connections idle this long; 0 = never',
     doc: 'a connection without traffic in either direction this long is shut down (0: never)',
   },
   maxEventsPerWait: {
-    flag: 'max-events', arg: '<n>', min: 1, max: 1024, default: 1024, applies: 'instance',
+    flag: 'max-events',
+    arg: '<n>',
+    min: 1,
+    max: 1024,
+    default: 1024,
+    applies: 'instance',
     help: 'events returned by one poll.wait',
     doc: 'events one `poll.wait` returns at most',
   },
@@ -102,24 +146,30 @@ export const POLICY_KNOBS = {
 export type KnobName = keyof typeof POLICY_KNOBS;
 export const KNOB_NAMES = Object.keys(POLICY_KNOBS) as KnobName[];
 /** The knobs each instance's thread gets (`applies: 'instance'`, and the memory cap, which the guest can ask for). */
-export type InstanceKnob = { [K in KnobName]: (typeof POLICY_KNOBS)[K]['applies'] extends 'instance' ? K : never }[KnobName] | 'maxMemoryMiB';
+export type InstanceKnob =
+  | { [K in KnobName]: (typeof POLICY_KNOBS)[K]['applies'] extends 'instance' ? K : never }[KnobName]
+  | 'maxMemoryMiB';
 export const INSTANCE_KNOBS = KNOB_NAMES.filter((k) => POLICY_KNOBS[k].applies === 'instance' || k === 'maxMemoryMiB') as InstanceKnob[];
 
 /** The knobs' values as an instance's thread gets them. */
 export type InstanceKnobs = { readonly [K in InstanceKnob]: number };
 
 /** Every knob's default. */
-export const POLICY_DEFAULTS = Object.fromEntries(KNOB_NAMES.map((k) => [k, POLICY_KNOBS[k].default])) as { readonly [K in KnobName]: number };
+export const POLICY_DEFAULTS = Object.fromEntries(KNOB_NAMES.map((k) => [k, POLICY_KNOBS[k].default])) as {
+  readonly [K in KnobName]: number;
+};
 
 /** The lists of a policy, beside its numeric knobs. */
 export const POLICY_LISTS = {
   listen: {
-    flag: 'listen', arg: '<host:port>',
+    flag: 'listen',
+    arg: '<host:port>',
     doc: 'addresses the plugin serves and may listen on (port 0: any free port)',
     none: 'none',
   },
   connect: {
-    flag: 'allow-connect', arg: '<rule>',
+    flag: 'allow-connect',
+    arg: '<rule>',
     doc: 'outbound rules `host[/prefix]:port[-port]` or `host:*`, IPv6 in brackets',
     none: 'none: no outbound connections',
   },
@@ -253,7 +303,9 @@ export function buildPolicy(inputs: PolicyLayer[]): Policy {
     }
     if (input.connect !== undefined) {
       if (!Array.isArray(input.connect)) bad(where, 'connect must be a list of rules like "127.0.0.1:6379" or "10.0.0.0/8:80-443"');
-      p.connect = p.connect.concat(input.connect.map((t) => (typeof t === 'string' ? parseConnectRule(t, where) : bad(where, 'connect rules are strings'))));
+      p.connect = p.connect.concat(
+        input.connect.map((t) => (typeof t === 'string' ? parseConnectRule(t, where) : bad(where, 'connect rules are strings'))),
+      );
     }
     for (const key of KNOB_NAMES) {
       if (input[key] !== undefined) p[key] = integer(where, key, input[key]);

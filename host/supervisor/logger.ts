@@ -27,6 +27,7 @@ const RANK: Record<LogLevel, number> = { trace: 0, debug: 1, info: 2, warn: 3, e
 // among them), the Unicode line and paragraph separators, and the
 // bidirectional embeddings, overrides and isolates (which reorder what a
 // terminal shows).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 function visible(c: string): string {

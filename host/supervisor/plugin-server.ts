@@ -14,9 +14,24 @@ import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { openFileLimit } from '../ffi/open-files.js';
 import { MIB, describePolicy, instanceKnobs, type Policy } from '../sandbox/policy.js';
-import { CTRL_COUNT, CTRL_DRAIN, CTRL_RUN_SEQ, CTRL_STATE, CTRL_STOP, STAT_ACCEPTED, STAT_BYTES_IN,
-  STAT_BYTES_OUT, STAT_COUNT, STAT_EVENTS, STAT_IDLE_CLOSED, STAT_LOG, STAT_MEMORY, STAT_OPEN, STAT_REFUSED,
-  STAT_RUN_STARTED_AT, STAT_WAITS,
+import {
+  CTRL_COUNT,
+  CTRL_DRAIN,
+  CTRL_RUN_SEQ,
+  CTRL_STATE,
+  CTRL_STOP,
+  STAT_ACCEPTED,
+  STAT_BYTES_IN,
+  STAT_BYTES_OUT,
+  STAT_COUNT,
+  STAT_EVENTS,
+  STAT_IDLE_CLOSED,
+  STAT_LOG,
+  STAT_MEMORY,
+  STAT_OPEN,
+  STAT_REFUSED,
+  STAT_RUN_STARTED_AT,
+  STAT_WAITS,
 } from '../sandbox/shared.js';
 import { LOG_SHARED_SLOTS, bucketAfter, fullBucket, pendingSummary, type LogBucket } from '../sandbox/log-limiter.js';
 import { charged, requestKill } from '../sandbox/gate.js';
@@ -122,9 +137,16 @@ class Incarnation {
   listening = 0;
   readonly gone: Promise<void>;
 
-  constructor(input: Omit<WorkerInput, 'control' | 'stats'>, readonly heapMiB: number) {
+  constructor(
+    input: Omit<WorkerInput, 'control' | 'stats'>,
+    readonly heapMiB: number,
+  ) {
     this.registry = input.registry;
-    const data: WorkerInput = { ...input, control: this.control.buffer as SharedArrayBuffer, stats: this.stats.buffer as SharedArrayBuffer };
+    const data: WorkerInput = {
+      ...input,
+      control: this.control.buffer as SharedArrayBuffer,
+      stats: this.stats.buffer as SharedArrayBuffer,
+    };
     this.worker = new Worker(WORKER_URL, {
       workerData: data,
       stdout: false,
@@ -172,8 +194,12 @@ export class PluginServer {
   /** Resolves when the plugin has ended: stopped, every instance returned, or given up on. */
   readonly done: Promise<void>;
 
-  private constructor(plugin: LoadedPlugin, module: WebAssembly.Module, private readonly opts: PluginServerOptions,
-    addresses: SocketAddress[]) {
+  private constructor(
+    plugin: LoadedPlugin,
+    module: WebAssembly.Module,
+    private readonly opts: PluginServerOptions,
+    addresses: SocketAddress[],
+  ) {
     this.name = plugin.name;
     this.backend = opts.backend.name;
     this.policy = opts.policy;
@@ -195,7 +221,10 @@ export class PluginServer {
   static async start(plugin: LoadedPlugin, opts: PluginServerOptions): Promise<PluginServer> {
     const { backend, policy } = opts;
     // The memory and table caps live in the module: compile the capped copy once for all instances.
-    const capped = capModule(plugin.info.mainModule.bytes, { maxMemoryBytes: policy.maxMemoryMiB * MIB, maxTableElements: policy.maxTableElements });
+    const capped = capModule(plugin.info.mainModule.bytes, {
+      maxMemoryBytes: policy.maxMemoryMiB * MIB,
+      maxTableElements: policy.maxTableElements,
+    });
     const module = await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
     // Reserve every address first: port 0 becomes a concrete port that all
     // instances share, and a port in use fails here, clearly, before any
@@ -228,24 +257,27 @@ export class PluginServer {
   private spawn(slot: Slot): void {
     const o = this.opts;
     const p = o.policy;
-    const inc = new Incarnation({
-      plugin: this.name,
-      module: this.module,
-      backend: o.backend.name,
-      instance: slot.index,
-      config: o.config,
-      listen: this.addresses.map((a): AddressData => ({ v6: a.v6, groups: Array.from(a.groups), port: a.port })),
-      sharedListen: true,
-      limits: {
-        ...instanceKnobs(p),
-        maxRecvBytes: o.maxRecvBytes,
-        maxBacklog: 4096,
-        connect: p.connect.map((r) => r.text),
+    const inc = new Incarnation(
+      {
+        plugin: this.name,
+        module: this.module,
+        backend: o.backend.name,
+        instance: slot.index,
+        config: o.config,
+        listen: this.addresses.map((a): AddressData => ({ v6: a.v6, groups: Array.from(a.groups), port: a.port })),
+        sharedListen: true,
+        limits: {
+          ...instanceKnobs(p),
+          maxRecvBytes: o.maxRecvBytes,
+          maxBacklog: 4096,
+          connect: p.connect.map((r) => r.text),
+        },
+        logBucket: slot.logBucket,
+        // Handles: the connections, plus room for listeners and connects in flight.
+        registry: newRegistry(p.maxConnections + p.listen.length + 64),
       },
-      logBucket: slot.logBucket,
-      // Handles: the connections, plus room for listeners and connects in flight.
-      registry: newRegistry(p.maxConnections + p.listen.length + 64),
-    }, p.maxHeapMiB);
+      p.maxHeapMiB,
+    );
     slot.current = inc;
     inc.worker.on('message', (m: WorkerMessage) => this.onMessage(slot, inc, m));
     inc.worker.on('error', (e: Error & { code?: string }) => {
@@ -376,29 +408,36 @@ export class PluginServer {
     }
     const reason = inc.exitReason;
     if (reason !== 'stopped') slot.ends[reason] = (slot.ends[reason] ?? 0) + 1;
-    if (this.stopping || reason === 'stopped') return this.maybeDone();
+    if (this.stopping || reason === 'stopped') {
+      this.maybeDone();
+      return;
+    }
 
     if (reason === 'returned') {
       this.log('info', 'run returned; instance ended', slot.index);
-      return this.maybeDone();
+      this.maybeDone();
+      return;
     }
     this.log('error', `${reason}: ${inc.exitMessage}`, slot.index);
 
     // "At start": before it listened on every address (or, serving none, in its first moments).
-    const early = this.addresses.length > 0
-      ? inc.listening < this.addresses.length
-      : performance.now() - inc.startedAt < EARLY_DEATH_MS;
+    const early = this.addresses.length > 0 ? inc.listening < this.addresses.length : performance.now() - inc.startedAt < EARLY_DEATH_MS;
     if (early && reason === 'failed') {
       // run() itself said it cannot start (bad config, a listen refused): trying again cannot help.
-      this.failure = new WasmuxError('WASMUX_ERR_PLUGIN_FAILED', `plugin ${this.name}: instance ${slot.index} could not start: ${inc.exitMessage}`);
+      this.failure = new WasmuxError(
+        'WASMUX_ERR_PLUGIN_FAILED',
+        `plugin ${this.name}: instance ${slot.index} could not start: ${inc.exitMessage}`,
+      );
       this.readyReject(this.failure);
       void this.stop();
       return;
     }
     slot.earlyDeaths = early ? slot.earlyDeaths + 1 : 0;
     if (slot.earlyDeaths >= CRASH_LOOP_LIMIT) {
-      this.failure = new WasmuxError('WASMUX_ERR_CRASH_LOOP',
-        `plugin ${this.name}: instance ${slot.index} failed ${slot.earlyDeaths} times in a row at start (last: ${reason}: ${inc.exitMessage}); the plugin is stopped`);
+      this.failure = new WasmuxError(
+        'WASMUX_ERR_CRASH_LOOP',
+        `plugin ${this.name}: instance ${slot.index} failed ${slot.earlyDeaths} times in a row at start (last: ${reason}: ${inc.exitMessage}); the plugin is stopped`,
+      );
       this.log('error', this.failure.message);
       this.readyReject(this.failure);
       void this.stop();
@@ -434,8 +473,11 @@ export class PluginServer {
     void this.done.then(() => (descriptorsPromised -= n));
     const limit = openFileLimit();
     if (limit !== null && descriptorsPromised > limit) {
-      this.log('warn', `workers × max-connections of the plugins in this process come to ${descriptorsPromised} descriptors, ` +
-        `more than its open-file limit (${limit}, RLIMIT_NOFILE): connections past it will be refused by the OS`);
+      this.log(
+        'warn',
+        `workers × max-connections of the plugins in this process come to ${descriptorsPromised} descriptors, ` +
+          `more than its open-file limit (${limit}, RLIMIT_NOFILE): connections past it will be refused by the OS`,
+      );
     }
   }
 
@@ -521,24 +563,28 @@ export class PluginServer {
     const { backend } = this.opts;
     clearInterval(this.watchdog);
     for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
-    await Promise.all(this.slots.map(async (slot) => {
-      const inc = slot.current;
-      if (!inc) return;
-      Atomics.store(inc.control, CTRL_STOP, 1);
-      if (inc.wakeTarget >= 0 && inc.exitReason === null) backend.wake(inc.wakeTarget);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        inc.gone.then(() => false),
-        new Promise<boolean>((r) => { timer = setTimeout(() => r(true), this.opts.stopTimeoutMs); }),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
-        this.log('warn', `did not stop within ${this.opts.stopTimeoutMs} ms; terminating its thread`, slot.index);
-        inc.exitReason ??= 'stopped';
-        this.kill(slot, inc);
-        await inc.gone;
-      }
-    }));
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        const inc = slot.current;
+        if (!inc) return;
+        Atomics.store(inc.control, CTRL_STOP, 1);
+        if (inc.wakeTarget >= 0 && inc.exitReason === null) backend.wake(inc.wakeTarget);
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = await Promise.race([
+          inc.gone.then(() => false),
+          new Promise<boolean>((r) => {
+            timer = setTimeout(() => r(true), this.opts.stopTimeoutMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (timedOut) {
+          this.log('warn', `did not stop within ${this.opts.stopTimeoutMs} ms; terminating its thread`, slot.index);
+          inc.exitReason ??= 'stopped';
+          this.kill(slot, inc);
+          await inc.gone;
+        }
+      }),
+    );
     this.reservations.forEach((fd) => backend.closeDescriptor(fd));
     this.reservations.length = 0;
     this.doneResolve();

@@ -62,7 +62,11 @@ export class PluginInstance {
     return imports;
   }
 
-  constructor(module: WebAssembly.Module, private readonly ctx: GlueContext, gate: Gate) {
+  constructor(
+    module: WebAssembly.Module,
+    private readonly ctx: GlueContext,
+    gate: Gate,
+  ) {
     const imports = PluginInstance.nameImports(hostImports(ctx));
     // The guest runs from here: instantiation runs its start function, if it
     // has one, so the watchdog covers it. Until attach() its imports trap.

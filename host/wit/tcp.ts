@@ -9,16 +9,26 @@
 import { SocketAddress } from '../backends/address.js';
 import { SHUTDOWN_HOW_NAMES } from '../generated/contract.js';
 import type { GlueContext } from './context.js';
-import {
-  BYTES_RESULT, liftAddress, liftEnum, lowerAccepted, lowerAddressResult, lowerBytes, lowerU32, lowerUnit,
-} from './abi.js';
+import { BYTES_RESULT, liftAddress, liftEnum, lowerAccepted, lowerAddressResult, lowerBytes, lowerU32, lowerUnit } from './abi.js';
 
 export function tcpImports({ mem, host }: GlueContext) {
   const scratch = new SocketAddress();
 
   return {
-    listen(family: number, a0: number, a1: number, a2: number, a3: number, a4: number, a5: number,
-      a6: number, a7: number, port: number, backlog: number, retptr: number): void {
+    listen(
+      family: number,
+      a0: number,
+      a1: number,
+      a2: number,
+      a3: number,
+      a4: number,
+      a5: number,
+      a6: number,
+      a7: number,
+      port: number,
+      backlog: number,
+      retptr: number,
+    ): void {
       mem.sync(); // first in every import with an effect: it also refuses a call from inside cabi_realloc
       const addr = liftAddress(family, [a0, a1, a2, a3, a4, a5, a6, a7], port, scratch);
       lowerU32(mem, retptr >>> 0, host.listen(addr, backlog >>> 0));
@@ -30,8 +40,19 @@ export function tcpImports({ mem, host }: GlueContext) {
       lowerAccepted(mem, retptr >>> 0, r, host.address);
     },
 
-    connect(family: number, a0: number, a1: number, a2: number, a3: number, a4: number, a5: number,
-      a6: number, a7: number, port: number, retptr: number): void {
+    connect(
+      family: number,
+      a0: number,
+      a1: number,
+      a2: number,
+      a3: number,
+      a4: number,
+      a5: number,
+      a6: number,
+      a7: number,
+      port: number,
+      retptr: number,
+    ): void {
       mem.sync();
       const addr = liftAddress(family, [a0, a1, a2, a3, a4, a5, a6, a7], port, scratch);
       lowerU32(mem, retptr >>> 0, host.connect(addr));

@@ -37,13 +37,17 @@ function toData(a: SocketAddress): AddressData {
 
 const connectRules = input.limits.connect.map((t) => parseConnectRule(t));
 const table = new HandleTable(input.registry, crypto.getRandomValues(new Uint32Array(1))[0]!);
-const backend = (await loadBackend(input.backend)).open({ sendBufferBytes: input.limits.maxSendQueueBytes, creating: table.creatingCell() });
+const backend = (await loadBackend(input.backend)).open({
+  sendBufferBytes: input.limits.maxSendQueueBytes,
+  creating: table.creatingCell(),
+});
 backend.ownDescriptors.forEach((fd, i) => table.recordOwn(i, fd));
 const stats = new Float64Array(input.stats);
 const control = new Int32Array(input.control);
 // In this thread, so that a suppressed line never costs a message to the supervisor.
-const logLimit = new LogLimiter(stats.subarray(STAT_LOG, STAT_LOG + LOG_SHARED_SLOTS), input.logBucket,
-  (message) => post({ type: 'log', level: 'warn', origin: 'host', message }));
+const logLimit = new LogLimiter(stats.subarray(STAT_LOG, STAT_LOG + LOG_SHARED_SLOTS), input.logBucket, (message) =>
+  post({ type: 'log', level: 'warn', origin: 'host', message }),
+);
 const gate = new Gate(control, stats);
 const mem = new GuestMemory((bytes) => (stats[STAT_MEMORY] = bytes));
 const host = new InstanceHost({

@@ -51,7 +51,7 @@ export interface WorkerInput {
 export type ExitReason = 'returned' | 'failed' | 'stopped' | 'trapped' | 'killed' | 'crashed';
 
 export type WorkerMessage =
-  | { type: 'started'; wakeTarget: number; /** This thread's CPU clock (null: none on this OS). */ cpuClock: number | null }
+  | { type: 'started'; wakeTarget: number /** This thread's CPU clock (null: none on this OS). */; cpuClock: number | null }
   | { type: 'log'; level: LogLevel; origin: LogOrigin; message: string }
   | { type: 'listening'; address: AddressData }
   | { type: 'exit'; reason: ExitReason; message: string | null };

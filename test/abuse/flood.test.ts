@@ -28,23 +28,27 @@ describe('connection flood', () => {
       s.once('close', done);
       s.resume();
     });
-    expect(await waitFor(() => {
-      const st = p.server.stats()[0]!;
-      return st.open === CAP && st.refused === FLOOD - CAP;
-    }, 10_000)).toBe(true);
+    expect(
+      await waitFor(() => {
+        const st = p.server.stats()[0]!;
+        return st.open === CAP && st.refused === FLOOD - CAP;
+      }, 10_000),
+    ).toBe(true);
     expect(await waitFor(() => closedAfter.filter((x) => x !== undefined).length === FLOOD - CAP, 5000)).toBe(true);
     const slowest = Math.max(...closedAfter.filter((x) => x !== undefined));
     console.log(`flood: ${FLOOD - CAP} connections over the cap closed within ${slowest.toFixed(0)} ms of connecting`);
     expect(slowest).toBeLessThan(2000);
 
     // Exactly the ones still open are served.
-    const open = socks.filter((s, i) => closedAfter[i] === undefined);
+    const open = socks.filter((_s, i) => closedAfter[i] === undefined);
     expect(open).toHaveLength(CAP);
     for (const s of open) s.removeAllListeners('data').pause();
-    await Promise.all(open.map(async (s, i) => {
-      const msg = Buffer.from(`served ${i}`);
-      expect((await exchange(s, msg)).equals(msg)).toBe(true);
-    }));
+    await Promise.all(
+      open.map(async (s, i) => {
+        const msg = Buffer.from(`served ${i}`);
+        expect((await exchange(s, msg)).equals(msg)).toBe(true);
+      }),
+    );
     expect(p.server.stats()[0]).toMatchObject({ accepted: CAP, refused: FLOOD - CAP, open: CAP });
     expect(p.count(/^connection cap reached/)).toBe(1);
 
@@ -52,10 +56,12 @@ describe('connection flood', () => {
     for (const s of open) s.destroy();
     expect(await waitFor(() => p.server.stats()[0]!.open === 0, 5000)).toBe(true);
     const later = await Promise.all(Array.from({ length: CAP }, () => connect(p.port)));
-    await Promise.all(later.map(async (s, i) => {
-      const msg = Buffer.from(`later ${i}`);
-      expect((await exchange(s, msg)).equals(msg)).toBe(true);
-    }));
+    await Promise.all(
+      later.map(async (s, i) => {
+        const msg = Buffer.from(`later ${i}`);
+        expect((await exchange(s, msg)).equals(msg)).toBe(true);
+      }),
+    );
     expect(p.server.stats()[0]).toMatchObject({ accepted: 2 * CAP, refused: FLOOD - CAP, open: CAP });
     expect(p.server.exitReasons()).toEqual([null]);
     expect(p.logs.filter((l) => l.level === 'error')).toEqual([]);

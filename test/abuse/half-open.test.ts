@@ -23,10 +23,12 @@ describe('half-open connections', () => {
 
     // 1. Reset while idle: 20 clients, each after one round trip.
     const idle = await Promise.all(Array.from({ length: 20 }, () => connect(p.port)));
-    await Promise.all(idle.map(async (s, i) => {
-      const msg = Buffer.from(`idle ${i}`);
-      expect((await exchange(s, msg)).equals(msg)).toBe(true);
-    }));
+    await Promise.all(
+      idle.map(async (s, i) => {
+        const msg = Buffer.from(`idle ${i}`);
+        expect((await exchange(s, msg)).equals(msg)).toBe(true);
+      }),
+    );
     expect(open()).toBe(20);
     let t = performance.now();
     for (const s of idle) s.resetAndDestroy();
@@ -58,8 +60,10 @@ describe('half-open connections', () => {
     const silentMs = performance.now() - t;
     expect(p.server.stats()[0]!.idleClosed).toBe(5);
     for (const s of silent) s.destroy();
-    console.log(`half-open: server closed its ends ${resetIdleMs.toFixed(0)} ms after 20 idle resets, ${resetQueuedMs.toFixed(0)} ms after ` +
-      `a reset with data queued, ${silentMs.toFixed(0)} ms after 5 peers went silent (idleTimeoutMs ${IDLE_MS})`);
+    console.log(
+      `half-open: server closed its ends ${resetIdleMs.toFixed(0)} ms after 20 idle resets, ${resetQueuedMs.toFixed(0)} ms after ` +
+        `a reset with data queued, ${silentMs.toFixed(0)} ms after 5 peers went silent (idleTimeoutMs ${IDLE_MS})`,
+    );
     expect(silentMs).toBeGreaterThanOrEqual(IDLE_MS - 50);
 
     // Nothing left behind in the server; it still serves.

@@ -10,7 +10,20 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
-import { ECHO_WASM, cleanUp, connect, exchange, fdBaseline, host, rssMiB, settleFds, sleep, waitFor, withTimeout, type Hosted } from '../helpers/hostile.js';
+import {
+  ECHO_WASM,
+  cleanUp,
+  connect,
+  exchange,
+  fdBaseline,
+  host,
+  rssMiB,
+  settleFds,
+  sleep,
+  waitFor,
+  withTimeout,
+  type Hosted,
+} from '../helpers/hostile.js';
 import { writeAll } from '../helpers/server.js';
 
 afterEach(cleanUp);
@@ -32,7 +45,10 @@ async function writePattern(sock: net.Socket, onProgress: (n: number) => void): 
 async function stall(p: Hosted) {
   const sock = await connect(p.port, { paused: true });
   let written = 0;
-  const writing = writePattern(sock, (n) => (written = n)).then(() => null, (e: Error) => e);
+  const writing = writePattern(sock, (n) => (written = n)).then(
+    () => null,
+    (e: Error) => e,
+  );
   // Stalled: the server has taken nothing new for 500 ms.
   let last = -1;
   let still = 0;
@@ -64,8 +80,10 @@ describe('a client that never reads', () => {
     const { sock, writing, written } = await stall(p);
     const st = p.server.stats()[0]!;
     const held = st.bytesIn - st.bytesOut;
-    console.log(`never-reads: stalled after the client wrote ${(written() / 1048576).toFixed(1)} MiB; server took ${(st.bytesIn / 1048576).toFixed(1)} MiB, ` +
-      `sent ${(st.bytesOut / 1048576).toFixed(1)} MiB, holds ${held} bytes in the guest; RSS +${(rssMax - rss0).toFixed(0)} MiB`);
+    console.log(
+      `never-reads: stalled after the client wrote ${(written() / 1048576).toFixed(1)} MiB; server took ${(st.bytesIn / 1048576).toFixed(1)} MiB, ` +
+        `sent ${(st.bytesOut / 1048576).toFixed(1)} MiB, holds ${held} bytes in the guest; RSS +${(rssMax - rss0).toFixed(0)} MiB`,
+    );
     expect(st.bytesIn).toBeLessThan(TOTAL / 2);
     expect(held).toBeLessThanOrEqual(64 * 1024); // one chunk of echo's, no more
     expect(sock.writableLength).toBeLessThanOrEqual(BLOCK.length); // nothing piles up in Node either
@@ -81,19 +99,23 @@ describe('a client that never reads', () => {
     // Drain: read everything back while the writer finishes, then end.
     let got = 0;
     let mismatch = -1;
-    const reading = withTimeout(new Promise<void>((resolve, reject) => {
-      sock.on('data', (d: Buffer) => {
-        for (let at = 0; at < d.length && mismatch < 0;) {
-          const pos = (got + at) % BLOCK.length;
-          const n = Math.min(d.length - at, BLOCK.length - pos);
-          if (Buffer.compare(d.subarray(at, at + n), BLOCK.subarray(pos, pos + n)) !== 0) mismatch = got + at;
-          at += n;
-        }
-        got += d.length;
-      });
-      sock.once('end', () => resolve());
-      sock.once('error', reject);
-    }), 60_000, 'reading 64 MiB back');
+    const reading = withTimeout(
+      new Promise<void>((resolve, reject) => {
+        sock.on('data', (d: Buffer) => {
+          for (let at = 0; at < d.length && mismatch < 0; ) {
+            const pos = (got + at) % BLOCK.length;
+            const n = Math.min(d.length - at, BLOCK.length - pos);
+            if (Buffer.compare(d.subarray(at, at + n), BLOCK.subarray(pos, pos + n)) !== 0) mismatch = got + at;
+            at += n;
+          }
+          got += d.length;
+        });
+        sock.once('end', () => resolve());
+        sock.once('error', reject);
+      }),
+      60_000,
+      'reading 64 MiB back',
+    );
     sock.resume();
     expect(await withTimeout(writing, 60_000, 'writing 64 MiB')).toBeNull();
     sock.end();

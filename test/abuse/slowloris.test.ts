@@ -4,7 +4,19 @@
 // (stats().idleClosed counts them) while a normal client, sending every
 // 50 ms, is never disturbed.
 import { describe, it, expect, afterEach } from 'vitest';
-import { ECHO_WASM, cleanUp, connect, endOf, exchange, fdBaseline, host, readUntil, settleFds, sleep, waitFor } from '../helpers/hostile.js';
+import {
+  ECHO_WASM,
+  cleanUp,
+  connect,
+  endOf,
+  exchange,
+  fdBaseline,
+  host,
+  readUntil,
+  settleFds,
+  sleep,
+  waitFor,
+} from '../helpers/hostile.js';
 
 afterEach(cleanUp);
 
@@ -47,7 +59,9 @@ describe('slowloris', () => {
       endOf(partial, 5000).then(() => performance.now() - lastPartial),
       endOf(silent, 5000).then(() => performance.now() - lastSilent),
     ]);
-    console.log(`slowloris: idle connections shut down ${partialMs.toFixed(0)} ms (partial line) and ${silentMs.toFixed(0)} ms (silent) after their last traffic (idleTimeoutMs ${IDLE_MS})`);
+    console.log(
+      `slowloris: idle connections shut down ${partialMs.toFixed(0)} ms (partial line) and ${silentMs.toFixed(0)} ms (silent) after their last traffic (idleTimeoutMs ${IDLE_MS})`,
+    );
     for (const ms of [partialMs, silentMs]) {
       expect(ms).toBeGreaterThanOrEqual(IDLE_MS - 20);
       expect(ms).toBeLessThan(IDLE_MS + 500);

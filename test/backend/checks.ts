@@ -16,8 +16,22 @@ import type { BackendModule, BackendName } from '../../dist/host/backends/backen
 import { SocketAddress } from '../../dist/host/backends/address.js';
 import { addressOf } from '../../dist/host/ffi/native-memory.js';
 import {
-  QUIET_MS, R, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED, READY_WRITABLE, RW, Rig, SOON_MS, W, bits,
-  errName, show, sleep, type Ev,
+  QUIET_MS,
+  R,
+  READY_ERROR,
+  READY_HANG_UP,
+  READY_READABLE,
+  READY_READ_CLOSED,
+  READY_WRITABLE,
+  RW,
+  Rig,
+  SOON_MS,
+  W,
+  bits,
+  errName,
+  show,
+  sleep,
+  type Ev,
 } from './rig.js';
 
 export interface Check {
@@ -76,8 +90,8 @@ export const sockets = {
       assert.equal(rig.b.localAddress(server, serverLocal), 0);
       assert.equal(rig.b.peerAddress(server, serverPeer), 0);
       assert.equal(clientPeer.toString(), l.addr.toString(), 'the client is connected to the listener');
-      assert.equal(serverLocal.toString(), l.addr.toString(), 'the accepted socket has the listener\'s address');
-      assert.equal(peer.toString(), clientLocal.toString(), 'accept filled in the client\'s address');
+      assert.equal(serverLocal.toString(), l.addr.toString(), "the accepted socket has the listener's address");
+      assert.equal(peer.toString(), clientLocal.toString(), "accept filled in the client's address");
       assert.equal(serverPeer.toString(), clientLocal.toString());
       assert.notEqual(clientLocal.port, 0);
     },
@@ -106,7 +120,7 @@ export const sockets = {
     },
   },
   'sockets.shutdown': {
-    title: 'shutdown(send) ends the peer\'s stream and fails our later sends with closed; the other direction still works',
+    title: "shutdown(send) ends the peer's stream and fails our later sends with closed; the other direction still works",
     async run(rig) {
       const { client, server } = await rig.pair();
       rig.send(server, 'last words');
@@ -331,7 +345,10 @@ interface Waker {
 function startWaker(rig: Rig, delayMs: number): Waker {
   const flag = new Int32Array(new SharedArrayBuffer(8));
   const index = new URL('../../dist/host/backends/index.js', import.meta.url).href;
-  const worker = new Worker(WAKER, { eval: true, workerData: { flag: flag.buffer, index, name: rig.name, target: rig.b.wakeTarget, delayMs } });
+  const worker = new Worker(WAKER, {
+    eval: true,
+    workerData: { flag: flag.buffer, index, name: rig.name, target: rig.b.wakeTarget, delayMs },
+  });
   let failure: Error | null = null;
   worker.on('error', (e) => (failure = e));
   const gone = new Promise<void>((r) => worker.once('exit', () => r()));
@@ -456,7 +473,11 @@ export const staleKeys = {
       noEvents(rig, 'deregistered, data arriving');
       assert.equal(rig.b.register(server, K3, R), 0);
       const events = [...rig.until(keyIs(K3), 'registered again'), ...rig.collect()];
-      assert.deepEqual(events.filter((e) => e.key !== K3), [], show(events));
+      assert.deepEqual(
+        events.filter((e) => e.key !== K3),
+        [],
+        show(events),
+      );
       assert.equal(readText(rig, server), 'pending and more');
     },
   },
@@ -493,7 +514,8 @@ export const closing = {
     },
   },
   'close.reused-number': {
-    title: 'a new socket that gets a closed registered socket\'s number starts unregistered: register succeeds, only its own key is reported',
+    title:
+      "a new socket that gets a closed registered socket's number starts unregistered: register succeeds, only its own key is reported",
     async run(rig) {
       const l = rig.listen();
       const { server } = await rig.pair();
@@ -514,7 +536,11 @@ export const closing = {
       }
       assert.equal(errName(rig.b.register(reused, K2, RW)), 'ok', 'the number is not registered any more');
       const events = [...rig.until(keyIs(K2), 'the new socket connected (writable)'), ...rig.collect()];
-      assert.deepEqual(events.filter((e) => e.key === K), [], `nothing under the closed socket's key: ${show(events)}`);
+      assert.deepEqual(
+        events.filter((e) => e.key === K),
+        [],
+        `nothing under the closed socket's key: ${show(events)}`,
+      );
     },
   },
 } satisfies Record<string, Check>;
@@ -531,7 +557,11 @@ export const registration = {
       assert.equal(errName(rig.b.register(server, K, RW)), 'closed');
       rig.send(client, 'x');
       const events = [...rig.until(keyIs(K), 'under the first key'), ...rig.collect()];
-      assert.deepEqual(events.map((e) => e.key), [K], show(events));
+      assert.deepEqual(
+        events.map((e) => e.key),
+        [K],
+        show(events),
+      );
       assert.equal(events[0]!.ready & READY_WRITABLE, 0, 'the interest is still readable only');
     },
   },
@@ -575,7 +605,7 @@ function untilBits(rig: Rig, fd: number, key: number, want: number, what: string
 
 export const peerGone = {
   'peer.shutdown': {
-    title: 'the peer\'s shutdown(send) is read-closed (and readable), not hang-up or error, once; recv gives end of stream',
+    title: "the peer's shutdown(send) is read-closed (and readable), not hang-up or error, once; recv gives end of stream",
     async run(rig) {
       const { client, server } = await rig.pair();
       assert.equal(rig.b.register(server, K, R), 0);
@@ -591,7 +621,7 @@ export const peerGone = {
     },
   },
   'peer.data-then-shutdown': {
-    title: 'data and the peer\'s shutdown(send) arriving together: the reads after the event give the data, then end of stream',
+    title: "data and the peer's shutdown(send) arriving together: the reads after the event give the data, then end of stream",
     async run(rig) {
       const { client, server } = await rig.pair();
       assert.equal(rig.b.register(server, K, R), 0);
@@ -619,7 +649,7 @@ export const peerGone = {
     },
   },
   'peer.close': {
-    title: 'the peer\'s close is read-closed, not error; recv gives end of stream; sending on draws a reset',
+    title: "the peer's close is read-closed, not error; recv gives end of stream; sending on draws a reset",
     async run(rig) {
       const { client, server } = await rig.pair();
       assert.equal(rig.b.register(server, K, RW), 0);
@@ -657,13 +687,18 @@ export const peerGone = {
       // Registered now: the state present is reported as a new edge.
       assert.equal(rig.b.register(server, K, RW), 0);
       const e = Rig.one(rig.until(keyIs(K), 'hung up'), K, 'hung up');
-      assert.equal(e.ready & (READY_READ_CLOSED | READY_HANG_UP), READY_READ_CLOSED | READY_HANG_UP, `hang-up with read-closed: ${bits(e.ready)}`);
+      assert.equal(
+        e.ready & (READY_READ_CLOSED | READY_HANG_UP),
+        READY_READ_CLOSED | READY_HANG_UP,
+        `hang-up with read-closed: ${bits(e.ready)}`,
+      );
       assert.equal(e.ready & READY_ERROR, 0, `a graceful close is no error: ${bits(e.ready)}`);
       assert.equal(rig.read(server).last, 0, 'end of stream');
     },
   },
   'peer.reset': {
-    title: 'a peer that closes with data unread resets: hang-up or error (with readable), reported once; then recv fails or ends, send fails',
+    title:
+      'a peer that closes with data unread resets: hang-up or error (with readable), reported once; then recv fails or ends, send fails',
     async run(rig) {
       const { client, server } = await rig.pair();
       assert.equal(rig.b.register(server, K, R), 0);
@@ -714,7 +749,7 @@ export const connecting = {
     title: 'a refused connect is reported with the error bit (and writable); the next recv returns refused',
     deviations: {
       iocp: {
-        why: 'the connect\'s error is not kept: recv after AFD_POLL_CONNECT_FAIL asks the socket, which under wine says end of stream (real Windows: WSAENOTCONN), never refused',
+        why: "the connect's error is not kept: recv after AFD_POLL_CONNECT_FAIL asks the socket, which under wine says end of stream (real Windows: WSAENOTCONN), never refused",
         fails: /the next recv returns the pending error\s+'ok' !== 'refused'/,
       },
     },

@@ -3,8 +3,10 @@
  * host knows (BACKEND_NAMES):
  *
  * - in this process, on each backend available here (availableBackends():
- *   epoll and poll on Linux; kqueue too once WASMUX_KQUEUE_LIBRARY names a
- *   kqueue library), with the descriptor count checked after every check;
+ *   epoll and poll on Linux, and kqueue: through WASMUX_KQUEUE_LIBRARY when
+ *   it is set, otherwise through the in-repository stand-in, 64-byte
+ *   layout, which this file names for its own process), with the
+ *   descriptor count checked after every check;
  * - iocp, on Linux, under Windows' node.exe in wine (test/helpers/wine.ts):
  *   one node.exe per test file runs the file's checks (./run-checks.ts) and
  *   each test reports its check's result;
@@ -14,6 +16,7 @@
  * this suite found; see `deviations` in checks.ts) must fail there, with the
  * message given: when it starts passing, the test says so.
  */
+import '../stand-ins/kqueue/here.js';
 import { describe, it, beforeAll, expect } from 'vitest';
 import { BACKEND_NAMES, availableBackends, loadBackend, resolveBackend } from '../../dist/host/backends/index.js';
 import type { BackendModule, BackendName } from '../../dist/host/backends/backend.js';
@@ -81,9 +84,12 @@ async function here(module: BackendModule, id: CheckId): Promise<Outcome> {
 export function backendSuite(feature: string, ids: readonly CheckId[]): void {
   for (const name of BACKEND_NAMES) {
     const where = whereOf(name);
-    const title = where.how === 'skip' ? `${feature} on ${name} (skipped: ${where.why})`
-      : where.how === 'wine' ? `${feature} on ${name}, under wine`
-      : `${feature} on ${name}`;
+    const title =
+      where.how === 'skip'
+        ? `${feature} on ${name} (skipped: ${where.why})`
+        : where.how === 'wine'
+          ? `${feature} on ${name}, under wine`
+          : `${feature} on ${name}`;
     describe.skipIf(where.how === 'skip')(title, () => {
       let module: BackendModule | null = null;
       let wine: Map<string, Outcome> | null = null;

@@ -19,7 +19,13 @@ import type { Backend, BackendModule, BackendName } from '../../dist/host/backen
 import { SocketAddress } from '../../dist/host/backends/address.js';
 import { addressOf } from '../../dist/host/ffi/native-memory.js';
 import {
-  ERROR_CODE_NAMES, INTEREST_READABLE, INTEREST_WRITABLE, READY_ERROR, READY_HANG_UP, READY_READABLE, READY_READ_CLOSED,
+  ERROR_CODE_NAMES,
+  INTEREST_READABLE,
+  INTEREST_WRITABLE,
+  READY_ERROR,
+  READY_HANG_UP,
+  READY_READABLE,
+  READY_READ_CLOSED,
   READY_WRITABLE,
 } from '../../dist/host/generated/contract.js';
 
@@ -40,7 +46,7 @@ export interface Ev {
 
 /** A result's name: 'ok' for a non-negative one, else the WIT error-code's name ('would-block'). */
 export function errName(result: number): string {
-  return result >= 0 ? 'ok' : ERROR_CODE_NAMES[codeOf(result)] ?? `code ${codeOf(result)}`;
+  return result >= 0 ? 'ok' : (ERROR_CODE_NAMES[codeOf(result)] ?? `code ${codeOf(result)}`);
 }
 
 /** Readiness bits as text, for messages: "readable|read-closed". */

@@ -4,7 +4,9 @@
 // exist, as vitest and tsc do. Loaded with `node --import ./test/backend/ts-resolve.mjs`.
 import { register } from 'node:module';
 
-register('data:text/javascript,' + encodeURIComponent(`
+register(
+  'data:text/javascript,' +
+    encodeURIComponent(`
 export async function resolve(specifier, context, next) {
   try {
     return await next(specifier, context);
@@ -15,4 +17,5 @@ export async function resolve(specifier, context, next) {
     throw e;
   }
 }
-`));
+`),
+);

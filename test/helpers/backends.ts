@@ -84,13 +84,21 @@ export function backendTargets(): BackendTarget[] {
   } else {
     const wine = wineNode();
     const underWine = { name: 'iocp', label: 'iocp', stopSignal: 'SIGINT', startTimeoutMs: 60_000, socketFds: false } as const;
-    targets.push('skip' in wine
-      ? { ...underWine, skipReason: wine.skip, spawnArgs: () => { throw new Error(wine.skip); } }
-      : {
-          ...underWine,
-          skipReason: built('iocp'),
-          spawnArgs: (cliArgs) => ({ command: wine.command, args: [...wine.args, CLI, ...cliArgs], env: wine.env }),
-        });
+    targets.push(
+      'skip' in wine
+        ? {
+            ...underWine,
+            skipReason: wine.skip,
+            spawnArgs: () => {
+              throw new Error(wine.skip);
+            },
+          }
+        : {
+            ...underWine,
+            skipReason: built('iocp'),
+            spawnArgs: (cliArgs) => ({ command: wine.command, args: [...wine.args, CLI, ...cliArgs], env: wine.env }),
+          },
+    );
   }
   return targets;
 }
@@ -105,7 +113,12 @@ export function kqueueStandInTarget(layout: KeventLayout, quirks: 'bsd' | 'libkq
   const label = `kqueue (stand-in, ${layout}-byte kevent${quirks === 'libkqueue' ? ', libkqueue mode' : ''})`;
   const standIn = kqueueStandIn();
   if ('skip' in standIn) return native('kqueue', skipPrefix + standIn.skip, undefined, label);
-  return native('kqueue', null, { WASMUX_KQUEUE_LIBRARY: standIn.libraries[layout], [QUIRKS_ENV]: quirks === 'libkqueue' ? 'libkqueue' : '' }, label);
+  return native(
+    'kqueue',
+    null,
+    { WASMUX_KQUEUE_LIBRARY: standIn.libraries[layout], [QUIRKS_ENV]: quirks === 'libkqueue' ? 'libkqueue' : '' },
+    label,
+  );
 }
 
 // A file the child writes, read back incrementally.
@@ -220,7 +233,11 @@ export function startWasmux(target: BackendTarget, cliArgs: string[]): WasmuxPro
     port: 0,
     stdout: () => out.text(),
     stderr: () => err.text(),
-    pluginLines: () => err.text().split('\n').filter((l) => /^[\w.-]+\[\d+\] guest (trace|debug|info|warn|error): /.test(l)),
+    pluginLines: () =>
+      err
+        .text()
+        .split('\n')
+        .filter((l) => /^[\w.-]+\[\d+\] guest (trace|debug|info|warn|error): /.test(l)),
     async waitFor(re, stream = 'stderr', timeoutMs = 10_000) {
       const deadline = performance.now() + timeoutMs;
       let gone = false;
@@ -278,7 +295,12 @@ export function startWasmux(target: BackendTarget, cliArgs: string[]): WasmuxPro
  * Starts `wasmux run <plugin> --backend <target> --listen 127.0.0.1:0 ...extra`
  * and resolves once it prints its start line (with the port filled in).
  */
-export async function startServer(target: BackendTarget, plugin: string, extra: string[] = [], timeoutMs = target.startTimeoutMs): Promise<WasmuxProcess> {
+export async function startServer(
+  target: BackendTarget,
+  plugin: string,
+  extra: string[] = [],
+  timeoutMs = target.startTimeoutMs,
+): Promise<WasmuxProcess> {
   const proc = startWasmux(target, ['run', plugin, '--backend', target.name, '--listen', '127.0.0.1:0', ...extra]);
   try {
     const m = await proc.waitFor(/listening on [^\s,]*:(\d+) \(backend (\w+)/, 'stdout', timeoutMs);

@@ -16,7 +16,11 @@ export interface Finished {
 /** Runs `wasmux ...args` to completion (killed after `timeoutMs`), in `cwd` [the repository]. */
 export function wasmux(args: string[], timeoutMs = 20_000, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Finished> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -44,7 +48,10 @@ export interface Running {
  */
 export function startRun(args: string[], timeoutMs = 15_000, options: { cli?: string; cwd?: string } = {}): Promise<Running> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [options.cli ?? CLI, 'run', ...args], { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [options.cli ?? CLI, 'run', ...args], {
+      cwd: options.cwd ?? ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     const closed = new Promise<Finished>((r) => child.on('close', (code, signal) => r({ code, signal, stdout, stderr })));

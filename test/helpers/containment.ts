@@ -63,8 +63,9 @@ export async function expectContained(o: ContainedOptions): Promise<void> {
 
   const seconds = (performance.now() - base.at) / 1000;
   const incarnations = hostile.server.stats().reduce((n, s) => n + s.restarts + 1, 0);
-  expect(hostile.logs.length, `log volume within the documented rate; log:\n${dump(hostile.logs.slice(0, 50))}`)
-    .toBeLessThanOrEqual(logBudget(seconds, incarnations));
+  expect(hostile.logs.length, `log volume within the documented rate; log:\n${dump(hostile.logs.slice(0, 50))}`).toBeLessThanOrEqual(
+    logBudget(seconds, incarnations),
+  );
 
   expect(rssMiB() - base.rssMiB, 'RSS within 200 MiB of its baseline').toBeLessThan(200);
   await hostile.stop();
@@ -91,7 +92,10 @@ export async function expectRefused(cases: readonly Refusal[]): Promise<void> {
   const base = await baseline();
   const neighbour = await Neighbour.start();
   for (const c of cases) {
-    const err = await host(c.file).then(() => null, (e: { code: string; message: string }) => e);
+    const err = await host(c.file).then(
+      () => null,
+      (e: { code: string; message: string }) => e,
+    );
     expect(err, `${c.name}: refused`).not.toBeNull();
     expect({ name: c.name, code: err!.code }).toEqual({ name: c.name, code: c.code });
     expect(err!.message, c.name).toMatch(c.message);

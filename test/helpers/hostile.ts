@@ -8,7 +8,7 @@
  * Every wait is bounded; everything started here is stopped by
  * `cleanUp()` (call it in afterEach) even when a test fails midway.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +52,10 @@ const children = new Set<ChildProcess>();
  * Waits for `ready` unless `waitReady` is false (a plugin that never
  * becomes ready); a rejected `ready` is then the caller's to observe.
  */
-export async function host(plugin: string, opts: Partial<Omit<ServeOptions, 'plugin' | 'logger'>> & { waitReady?: boolean } = {}): Promise<Hosted> {
+export async function host(
+  plugin: string,
+  opts: Partial<Omit<ServeOptions, 'plugin' | 'logger'>> & { waitReady?: boolean } = {},
+): Promise<Hosted> {
   const { waitReady = true, ...rest } = opts;
   const logs: Stamped[] = [];
   // Hostile tests run several plugin servers in this process: a table of
@@ -112,7 +115,10 @@ export class Neighbour {
   private running = true;
   private loop: Promise<void> = Promise.resolve();
 
-  private constructor(readonly echo: Hosted, private readonly slowMs: number) {}
+  private constructor(
+    readonly echo: Hosted,
+    private readonly slowMs: number,
+  ) {}
 
   static async start(slowMs = 2000): Promise<Neighbour> {
     const n = new Neighbour(await host(ECHO_WASM), slowMs);
@@ -234,34 +240,42 @@ export async function cleanUp(): Promise<void> {
  */
 export function endOf(sock: net.Socket, timeoutMs = 5000): Promise<number> {
   const t = performance.now();
-  return withTimeout(new Promise<number>((resolve) => {
-    if (sock.destroyed) return resolve(0);
-    const done = () => resolve(performance.now() - t);
-    sock.once('end', done);
-    sock.once('close', done);
-    sock.once('error', done);
-    sock.resume();
-  }), timeoutMs, 'connection end');
+  return withTimeout(
+    new Promise<number>((resolve) => {
+      if (sock.destroyed) return resolve(0);
+      const done = () => resolve(performance.now() - t);
+      sock.once('end', done);
+      sock.once('close', done);
+      sock.once('error', done);
+      sock.resume();
+    }),
+    timeoutMs,
+    'connection end',
+  );
 }
 
 /** Reads `sock` until `re` matches what arrived (as text); returns the text. */
 export function readUntil(sock: net.Socket, re: RegExp, timeoutMs = 5000): Promise<string> {
-  return withTimeout(new Promise<string>((resolve, reject) => {
-    let text = '';
-    const onData = (d: Buffer) => {
-      text += d.toString('latin1');
-      if (re.test(text)) {
-        sock.off('data', onData);
-        sock.off('close', onClose);
-        sock.pause();
-        resolve(text);
-      }
-    };
-    const onClose = () => reject(new Error(`closed before ${re}; got ${JSON.stringify(text)}`));
-    sock.on('data', onData);
-    sock.once('close', onClose);
-    sock.resume();
-  }), timeoutMs, `reading until ${re}`);
+  return withTimeout(
+    new Promise<string>((resolve, reject) => {
+      let text = '';
+      const onData = (d: Buffer) => {
+        text += d.toString('latin1');
+        if (re.test(text)) {
+          sock.off('data', onData);
+          sock.off('close', onClose);
+          sock.pause();
+          resolve(text);
+        }
+      };
+      const onClose = () => reject(new Error(`closed before ${re}; got ${JSON.stringify(text)}`));
+      sock.on('data', onData);
+      sock.once('close', onClose);
+      sock.resume();
+    }),
+    timeoutMs,
+    `reading until ${re}`,
+  );
 }
 
 /** Opens a connection to `port` and writes `data` once connected. */
@@ -315,7 +329,8 @@ export function runPlugins(args: string[], plugins: number, timeoutMs = 15_000):
     child.on('close', (code, signal) => {
       children.delete(child);
       r({ code, signal });
-    }));
+    }),
+  );
   const ports = new Map<string, number>();
   const run: MultiRun = {
     child,
@@ -333,13 +348,17 @@ export function runPlugins(args: string[], plugins: number, timeoutMs = 15_000):
     },
   };
   return (async () => {
-    const ok = await waitFor(() => {
-      for (const l of stdout) {
-        const m = /^wasmux: (\S+) listening on [^\s,]*:(\d+)/.exec(l.text);
-        if (m) ports.set(m[1]!, Number(m[2]));
-      }
-      return ports.size >= plugins || child.exitCode !== null;
-    }, timeoutMs, 10);
+    const ok = await waitFor(
+      () => {
+        for (const l of stdout) {
+          const m = /^wasmux: (\S+) listening on [^\s,]*:(\d+)/.exec(l.text);
+          if (m) ports.set(m[1]!, Number(m[2]));
+        }
+        return ports.size >= plugins || child.exitCode !== null;
+      },
+      timeoutMs,
+      10,
+    );
     if (!ok || ports.size < plugins) {
       child.kill('SIGKILL');
       throw new Error(`wasmux run: ${ports.size} of ${plugins} listening lines; stderr:\n${stderr.map((l) => l.text).join('\n')}`);

@@ -30,7 +30,14 @@ export interface HttpServer {
 /** Starts the http plugin (or `opts.plugin`) on 127.0.0.1:0 (config: the plugin's --config string). */
 export async function startHttp(opts: Partial<Omit<ServeOptions, 'logger'>> = {}): Promise<HttpServer> {
   const logs: LogEntry[] = [];
-  const server = await serve({ plugin: HTTP_WASM, listen: [`${HOST}:0`], workers: 1, backend: BACKEND_UNDER_TEST, ...opts, logger: (e) => logs.push(e) });
+  const server = await serve({
+    plugin: HTTP_WASM,
+    listen: [`${HOST}:0`],
+    workers: 1,
+    backend: BACKEND_UNDER_TEST,
+    ...opts,
+    logger: (e) => logs.push(e),
+  });
   assertBackend(server.backend);
   try {
     await withTimeout(server.ready, 15_000, 'http server ready');
@@ -114,7 +121,10 @@ export interface CurlRun {
 /** Runs curl with `args` (always -sS: quiet, errors shown), killed after `timeoutMs`. */
 export function curlRun(args: string[], timeoutMs = 15_000): Promise<CurlRun> {
   return new Promise((resolve, reject) => {
-    execFile('curl', ['-sS', ...args], { encoding: 'buffer', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20 },
+    execFile(
+      'curl',
+      ['-sS', ...args],
+      { encoding: 'buffer', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20 },
       (err, stdout, stderr) => {
         // On a non-zero exit, execFile's error carries the exit status in `code` (a number);
         // a string code means curl could not be run at all.
@@ -125,7 +135,8 @@ export function curlRun(args: string[], timeoutMs = 15_000): Promise<CurlRun> {
           return;
         }
         resolve({ code: code as number, stdout, stderr: stderr.toString('utf8') });
-      });
+      },
+    );
   });
 }
 
@@ -134,7 +145,10 @@ export function curlRun(args: string[], timeoutMs = 15_000): Promise<CurlRun> {
  * order (interim 100 Continue responses are left out). `heads`: which URLs
  * are HEAD requests. Fails if curl fails or prints anything else.
  */
-export async function curl(args: string[], opts: { heads?: boolean[]; timeoutMs?: number } = {}): Promise<HttpResponse[] & { stderr: string }> {
+export async function curl(
+  args: string[],
+  opts: { heads?: boolean[]; timeoutMs?: number } = {},
+): Promise<HttpResponse[] & { stderr: string }> {
   const run = await curlRun(['-i', ...args], opts.timeoutMs);
   if (run.code !== 0) throw new Error(`curl ${args.join(' ')} exited ${run.code}: ${run.stderr}`);
   const all: HttpResponse[] = [];
@@ -208,7 +222,10 @@ export class RawClient {
     const deadline = Date.now() + timeoutMs;
     while (!cond()) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${what}: not within ${timeoutMs} ms (received ${this.received.length} bytes: ${JSON.stringify(this.received.toString('latin1').slice(0, 300))}, ended ${this.ended})`);
+      if (left <= 0)
+        throw new Error(
+          `${what}: not within ${timeoutMs} ms (received ${this.received.length} bytes: ${JSON.stringify(this.received.toString('latin1').slice(0, 300))}, ended ${this.ended})`,
+        );
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, left);
         function done() {
@@ -223,9 +240,16 @@ export class RawClient {
   /** The next complete response (taken off `received`). */
   async response(opts: { head?: boolean; timeoutMs?: number } = {}): Promise<HttpResponse> {
     let parsed: ReturnType<typeof parseResponse> = null;
-    await this.until(() => (parsed = parseResponse(this.received, opts.head ?? false)) !== null || this.ended, opts.timeoutMs ?? 5_000, 'a response');
+    await this.until(
+      () => (parsed = parseResponse(this.received, opts.head ?? false)) !== null || this.ended,
+      opts.timeoutMs ?? 5_000,
+      'a response',
+    );
     parsed ??= parseResponse(this.received, opts.head ?? false);
-    if (!parsed) throw new Error(`connection ended before a complete response (received ${JSON.stringify(this.received.toString('latin1').slice(0, 300))})`);
+    if (!parsed)
+      throw new Error(
+        `connection ended before a complete response (received ${JSON.stringify(this.received.toString('latin1').slice(0, 300))})`,
+      );
     this.received = this.received.subarray(parsed.size);
     return parsed.response;
   }

@@ -71,8 +71,14 @@ export interface Suppressed {
 
 const SUMMARY = /^suppressed (.+) in the last (\d+\.\d) s \(log limit: 100 lines\/s after a burst of 200\)$/;
 const KIND: Record<string, keyof Omit<Suppressed, 'seconds'>> = {
-  'guest log line': 'guest', 'guest log lines': 'guest', denial: 'denials', denials: 'denials',
-  'OS error': 'osErrors', 'OS errors': 'osErrors', 'other line': 'other', 'other lines': 'other',
+  'guest log line': 'guest',
+  'guest log lines': 'guest',
+  denial: 'denials',
+  denials: 'denials',
+  'OS error': 'osErrors',
+  'OS errors': 'osErrors',
+  'other line': 'other',
+  'other lines': 'other',
 };
 
 /** A summary line's counts, or null when `message` is not one. Throws on a summary it cannot read. */

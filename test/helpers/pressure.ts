@@ -59,7 +59,8 @@ export async function until(cond: () => boolean, ms: number, what: string): Prom
  * buffers step by step.
  */
 export async function floodUntilRefused(
-  server: PluginServer, port: number,
+  server: PluginServer,
+  port: number,
   opts: { message: () => Buffer; isRefusal: (b: Buffer) => boolean; max: number; timeoutMs?: number },
 ): Promise<FloodResult> {
   const flooders: Flooder[] = [];

@@ -33,7 +33,14 @@ export interface RespServer {
 /** Starts the resp plugin on 127.0.0.1:0 (`config`: the plugin's --config string). */
 export async function startResp(opts: Partial<Omit<ServeOptions, 'plugin' | 'logger'>> = {}): Promise<RespServer> {
   const logs: LogEntry[] = [];
-  const server = await serve({ plugin: RESP_WASM, listen: [`${HOST}:0`], workers: 1, backend: BACKEND_UNDER_TEST, ...opts, logger: (e) => logs.push(e) });
+  const server = await serve({
+    plugin: RESP_WASM,
+    listen: [`${HOST}:0`],
+    workers: 1,
+    backend: BACKEND_UNDER_TEST,
+    ...opts,
+    logger: (e) => logs.push(e),
+  });
   assertBackend(server.backend);
   try {
     await withTimeout(server.ready, 15_000, 'resp server ready');
@@ -69,10 +76,17 @@ export interface Run {
 }
 
 /** Runs a program to completion, killed after `timeoutMs`; `input` goes to its stdin. */
-export function runProgram(program: string, args: string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+export function runProgram(
+  program: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<Run> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
-    const child = execFile(program, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20, env: opts.env ?? process.env },
+    const child = execFile(
+      program,
+      args,
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20, env: opts.env ?? process.env },
       (err, stdout, stderr) => {
         const e = err as (Error & { code?: unknown; killed?: boolean }) | null;
         if (e && (e.killed || typeof e.code !== 'number')) {
@@ -80,7 +94,8 @@ export function runProgram(program: string, args: string[], opts: { input?: stri
           return;
         }
         resolve({ code: e ? (e.code as number) : 0, stdout: String(stdout), stderr: String(stderr) });
-      });
+      },
+    );
     if (opts.input !== undefined) child.stdin!.end(opts.input);
   });
 }
@@ -117,7 +132,9 @@ export function replyEnd(buf: Buffer, at = 0): number {
   const type = String.fromCharCode(buf[at]!);
   const n = Number(buf.subarray(at + 1, cr).toString('latin1'));
   switch (type) {
-    case '+': case '-': case ':':
+    case '+':
+    case '-':
+    case ':':
       return cr + 2;
     case '$':
       if (n < 0) return cr + 2;
@@ -207,8 +224,10 @@ export class RespClient {
       return true;
     }, timeoutMs);
     if (!ok || out.length < n) {
-      throw new Error(`got ${out.length} of ${n} replies (${this.ended ? 'connection ended' : `${timeoutMs} ms passed`}); ` +
-        `pending bytes: ${JSON.stringify(this.received.toString('latin1').slice(0, 200))}`);
+      throw new Error(
+        `got ${out.length} of ${n} replies (${this.ended ? 'connection ended' : `${timeoutMs} ms passed`}); ` +
+          `pending bytes: ${JSON.stringify(this.received.toString('latin1').slice(0, 200))}`,
+      );
     }
     return out;
   }
@@ -274,9 +293,11 @@ async function freePort(): Promise<number> {
 export async function startRedisServer(): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'wasmux-redis-'));
   const port = await freePort();
-  const child = spawn('redis-server', [
-    '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no',
-  ], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
+    { stdio: 'ignore' },
+  );
   const r: RedisServer = { port, child, dir };
   redisServers.add(r);
   const deadline = Date.now() + 10_000;

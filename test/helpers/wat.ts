@@ -124,11 +124,14 @@ export async function rawComponent(name: string, componentWat: string): Promise<
  */
 export async function handWrapped(name: string, moduleWat: string): Promise<string> {
   const interfaces = [...new Set([...moduleWat.matchAll(/\(import "([^"]+)"/g)].map((m) => m[1]!))];
-  return rawComponent(name, `(component
+  return rawComponent(
+    name,
+    `(component
   ${interfaces.map((i) => `(import "${i}" (instance))`).join('\n  ')}
   (core module $main ${moduleWat.replace(/^\s*\(module/, '').replace(/\)\s*$/, '')})
   (core instance $m (instantiate $main))
   (type $rt (func (result u32)))
   (func $run (type $rt) (canon lift (core func $m "run")))
-  (export "run" (func $run)))`);
+  (export "run" (func $run)))`,
+  );
 }

@@ -7,7 +7,7 @@
  * Every client a helper opens is tracked; `closeWsClients()` in an
  * afterEach/afterAll leaves nothing behind even when a test fails midway.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -30,7 +30,14 @@ export interface WsServer {
 /** Starts dist/plugins/ws.wasm on 127.0.0.1:0 (config: the plugin's limits) and waits until it listens. */
 export async function startWs(opts: Partial<Omit<ServeOptions, 'plugin' | 'logger'>> = {}): Promise<WsServer> {
   const logs: LogEntry[] = [];
-  const server = await serve({ plugin: WS_WASM, listen: [`${HOST}:0`], workers: 1, backend: BACKEND_UNDER_TEST, ...opts, logger: (e) => logs.push(e) });
+  const server = await serve({
+    plugin: WS_WASM,
+    listen: [`${HOST}:0`],
+    workers: 1,
+    backend: BACKEND_UNDER_TEST,
+    ...opts,
+    logger: (e) => logs.push(e),
+  });
   assertBackend(server.backend);
   try {
     await withTimeout(server.ready, 15_000, 'ws server ready');
@@ -58,10 +65,14 @@ export async function openClient(url: string, timeoutMs = 10_000): Promise<WebSo
   const w = new WebSocket(url, { perMessageDeflate: false });
   wsClients.add(w);
   w.on('close', () => wsClients.delete(w));
-  await withTimeout(new Promise<void>((resolve, reject) => {
-    w.once('open', () => resolve());
-    w.once('error', reject);
-  }), timeoutMs, 'ws open');
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      w.once('open', () => resolve());
+      w.once('error', reject);
+    }),
+    timeoutMs,
+    'ws open',
+  );
   w.on('error', () => {}); // later errors show as a close; a test checks the code
   return w;
 }
@@ -81,24 +92,32 @@ export function record(w: WebSocket): Received[] {
 /** Resolves with the next `n` messages `w` receives. */
 export function nextMessages(w: WebSocket, n: number, timeoutMs = 10_000): Promise<Received[]> {
   const got: Received[] = [];
-  return withTimeout(new Promise<Received[]>((resolve) => {
-    const on = (data: Buffer, binary: boolean) => {
-      got.push({ data, binary });
-      if (got.length === n) {
-        w.off('message', on);
-        resolve(got);
-      }
-    };
-    w.on('message', on);
-  }), timeoutMs, `${n} messages (got ${got.length})`);
+  return withTimeout(
+    new Promise<Received[]>((resolve) => {
+      const on = (data: Buffer, binary: boolean) => {
+        got.push({ data, binary });
+        if (got.length === n) {
+          w.off('message', on);
+          resolve(got);
+        }
+      };
+      w.on('message', on);
+    }),
+    timeoutMs,
+    `${n} messages (got ${got.length})`,
+  );
 }
 
 /** Resolves with the code and reason `w` closes with. */
 export function closedWith(w: WebSocket, timeoutMs = 10_000): Promise<{ code: number; reason: string }> {
   if (w.readyState === WebSocket.CLOSED) return Promise.reject(new Error('already closed'));
-  return withTimeout(new Promise((resolve) => {
-    w.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }));
-  }), timeoutMs, 'ws close');
+  return withTimeout(
+    new Promise((resolve) => {
+      w.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }));
+    }),
+    timeoutMs,
+    'ws close',
+  );
 }
 
 // ---- raw sockets --------------------------------------------------------------
@@ -113,7 +132,9 @@ export function upgradeRequest(headers: Record<string, string | null> = {}, requ
     'Sec-WebSocket-Version': '13',
     ...headers,
   };
-  const lines = Object.entries(all).filter(([, v]) => v !== null).map(([k, v]) => `${k}: ${v}`);
+  const lines = Object.entries(all)
+    .filter(([, v]) => v !== null)
+    .map(([k, v]) => `${k}: ${v}`);
   return `${requestLine}\r\n${lines.join('\r\n')}\r\n\r\n`;
 }
 
@@ -129,11 +150,15 @@ export interface HttpAnswer {
 export async function rawHttp(port: number, request: string | Buffer, timeoutMs = 10_000): Promise<HttpAnswer> {
   const sock = await connect(port);
   const chunks: Buffer[] = [];
-  const ended = withTimeout(new Promise<void>((resolve) => {
-    sock.on('data', (d: Buffer) => chunks.push(d));
-    sock.once('end', () => resolve());
-    sock.once('close', () => resolve());
-  }), timeoutMs, 'server ending the connection');
+  const ended = withTimeout(
+    new Promise<void>((resolve) => {
+      sock.on('data', (d: Buffer) => chunks.push(d));
+      sock.once('end', () => resolve());
+      sock.once('close', () => resolve());
+    }),
+    timeoutMs,
+    'server ending the connection',
+  );
   sock.write(request);
   await ended;
   sock.destroy();
@@ -251,8 +276,12 @@ export class FrameReader {
     sock.on('close', end);
   }
 
-  pause(): void { this.sock.pause(); }
-  resume(): void { this.sock.resume(); }
+  pause(): void {
+    this.sock.pause();
+  }
+  resume(): void {
+    this.sock.resume();
+  }
 
   private wake(): void {
     const w = this.waiter;
@@ -270,45 +299,62 @@ export class FrameReader {
       if (left <= 0) throw new Error(`no ${what} within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
-        this.waiter = () => { clearTimeout(t); resolve(); };
+        this.waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
       });
     }
   }
 
   /** The HTTP response head (without the blank line). */
   readHttpHead(timeoutMs = 10_000): Promise<string> {
-    return this.until(() => {
-      const end = this.buf.indexOf('\r\n\r\n');
-      if (end < 0) return null;
-      const head = this.buf.subarray(0, end).toString('latin1');
-      this.buf = this.buf.subarray(end + 4);
-      return head;
-    }, 'HTTP response head', timeoutMs);
+    return this.until(
+      () => {
+        const end = this.buf.indexOf('\r\n\r\n');
+        if (end < 0) return null;
+        const head = this.buf.subarray(0, end).toString('latin1');
+        this.buf = this.buf.subarray(end + 4);
+        return head;
+      },
+      'HTTP response head',
+      timeoutMs,
+    );
   }
 
   /** The next frame the server sends. */
   next(timeoutMs = 10_000): Promise<ServerFrame> {
-    return this.until(() => {
-      const b = this.buf;
-      if (b.length < 2) return null;
-      let len = b[1]! & 0x7f;
-      let off = 2;
-      if (len === 126) {
-        if (b.length < 4) return null;
-        len = b.readUInt16BE(2);
-        off = 4;
-      } else if (len === 127) {
-        if (b.length < 10) return null;
-        len = Number(b.readBigUInt64BE(2));
-        off = 10;
-      }
-      const masked = (b[1]! & 0x80) !== 0;
-      if (masked) off += 4;
-      if (b.length < off + len) return null;
-      const f = { fin: (b[0]! & 0x80) !== 0, rsv: (b[0]! >> 4) & 7, opcode: b[0]! & 0x0f, masked, payload: Buffer.from(b.subarray(off, off + len)) };
-      this.buf = b.subarray(off + len);
-      return f;
-    }, 'frame', timeoutMs);
+    return this.until(
+      () => {
+        const b = this.buf;
+        if (b.length < 2) return null;
+        let len = b[1]! & 0x7f;
+        let off = 2;
+        if (len === 126) {
+          if (b.length < 4) return null;
+          len = b.readUInt16BE(2);
+          off = 4;
+        } else if (len === 127) {
+          if (b.length < 10) return null;
+          len = Number(b.readBigUInt64BE(2));
+          off = 10;
+        }
+        const masked = (b[1]! & 0x80) !== 0;
+        if (masked) off += 4;
+        if (b.length < off + len) return null;
+        const f = {
+          fin: (b[0]! & 0x80) !== 0,
+          rsv: (b[0]! >> 4) & 7,
+          opcode: b[0]! & 0x0f,
+          masked,
+          payload: Buffer.from(b.subarray(off, off + len)),
+        };
+        this.buf = b.subarray(off + len);
+        return f;
+      },
+      'frame',
+      timeoutMs,
+    );
   }
 
   /** Skips data frames until a close frame; returns its code (0: none) and reason. */

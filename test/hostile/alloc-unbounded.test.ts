@@ -46,12 +46,17 @@ describe('a plugin allocating without bound', () => {
     }
     clearInterval(sampler);
     const growth = rssMax - rss0;
-    console.log(`alloc-unbounded: died at the cap ${deathMs.map((x) => x.toFixed(0)).join(', ')} ms after it started allocating; ` +
-      `RSS ${rss0.toFixed(0)} MiB at start, at most ${rssMax.toFixed(0)} MiB over ${ROUNDS} restarts (growth ${growth.toFixed(0)} MiB)`);
+    console.log(
+      `alloc-unbounded: died at the cap ${deathMs.map((x) => x.toFixed(0)).join(', ')} ms after it started allocating; ` +
+        `RSS ${rss0.toFixed(0)} MiB at start, at most ${rssMax.toFixed(0)} MiB over ${ROUNDS} restarts (growth ${growth.toFixed(0)} MiB)`,
+    );
     expect(growth).toBeLessThan(RSS_BOUND_MIB);
 
     expect(p.count(/^trapped: /), dump(p.logs)).toBe(ROUNDS);
-    expect(p.logs.filter((l) => l.level === 'error'), dump(p.logs)).toHaveLength(ROUNDS);
+    expect(
+      p.logs.filter((l) => l.level === 'error'),
+      dump(p.logs),
+    ).toHaveLength(ROUNDS);
     const st = p.server.stats()[0]!;
     expect(st.ends).toEqual({ trapped: ROUNDS });
     expect(st.restarts).toBe(ROUNDS);

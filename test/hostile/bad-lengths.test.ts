@@ -12,7 +12,8 @@ import { Neighbour, cleanUp, connect, dump, endOf, fdBaseline, host, readUntil, 
 
 afterEach(cleanUp);
 
-const OOB = (bytes: string, at: string) => new RegExp(`^trapped: out-of-bounds memory access: ${bytes} bytes at ${at} \\(memory is (\\d+) bytes\\)$`);
+const OOB = (bytes: string, at: string) =>
+  new RegExp(`^trapped: out-of-bounds memory access: ${bytes} bytes at ${at} \\(memory is (\\d+) bytes\\)$`);
 
 const CASES: [key: string, what: string, message: RegExp][] = [
   ['s', 'send of 4096 bytes from 16 bytes before the end of memory', OOB('4096', '\\d+')],
@@ -55,7 +56,10 @@ describe('a plugin passing out-of-bounds lengths and pointers', () => {
     sock.destroy();
 
     expect(p.count(/^trapped: /), dump(p.logs)).toBe(CASES.length);
-    expect(p.logs.filter((l) => l.level === 'error'), dump(p.logs)).toHaveLength(CASES.length);
+    expect(
+      p.logs.filter((l) => l.level === 'error'),
+      dump(p.logs),
+    ).toHaveLength(CASES.length);
     expect(p.server.exitReasons()).toEqual([null]);
     const st = p.server.stats()[0]!;
     expect(st.ends).toEqual({ trapped: CASES.length });

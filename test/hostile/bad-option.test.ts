@@ -17,12 +17,17 @@ afterEach(cleanUp);
 const BAD_HANDLE = '(i32.const 0x7ffff)';
 const CASES: [call: string, message: string][] = [
   ['(call $wait (i32.const 16) (i32.const 2) (i32.const 50) (i32.const 2048))', "invalid option discriminant 2 for wait's timeout"],
-  ['(call $wait (i32.const 16) (i32.const -1) (i32.const 50) (i32.const 2048))', "invalid option discriminant 4294967295 for wait's timeout"],
+  [
+    '(call $wait (i32.const 16) (i32.const -1) (i32.const 50) (i32.const 2048))',
+    "invalid option discriminant 4294967295 for wait's timeout",
+  ],
   [`(call $register ${BAD_HANDLE} (i64.const 7) (i32.const 4) (i32.const 1100))`, 'invalid interest flags 4'],
   [`(call $shutdown ${BAD_HANDLE} (i32.const 3) (i32.const 1100))`, 'invalid shutdown-how 3'],
   ['(call $log (i32.const 5) (i32.const 0) (i32.const 0))', 'invalid log level 5'],
-  ['(call $connect (i32.const 2) (i32.const 127) (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 80) (i32.const 1100))',
-    'invalid ip-address discriminant 2'],
+  [
+    '(call $connect (i32.const 2) (i32.const 127) (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 80) (i32.const 1100))',
+    'invalid ip-address discriminant 2',
+  ],
 ];
 
 // After the listen (ready), instance i makes CASES[i]'s call; the loop's own waits are never reached.
@@ -38,7 +43,7 @@ function badValues(): string {
   ${listenThen(`(block $done ${dispatch})`, { loop: false })})`;
 }
 
-const escape = (s: string) => s.replace(/[.()']/g, '\\$&');
+const escapeRegex = (s: string) => s.replace(/[.()']/g, '\\$&');
 
 describe('a plugin passing an out-of-range option, flags, enum or variant value', () => {
   it(`traps naming the value, for each of ${CASES.length} cases, and is restarted; its neighbour keeps answering`, async () => {
@@ -52,7 +57,7 @@ describe('a plugin passing an out-of-range option, flags, enum or variant value'
       for (const l of ends(i)) expect(l.message, `instance ${i}`).toBe(`trapped: ${message}`);
     });
     expect(p.server.failed).toBeNull();
-    const cause = new RegExp(`^trapped: (${CASES.map(([, m]) => escape(m)).join('|')})$`);
+    const cause = new RegExp(`^trapped: (${CASES.map(([, m]) => escapeRegex(m)).join('|')})$`);
     await expectContained({ hostile: p, neighbour, base, cause, minEnds: 2 * CASES.length });
   }, 60_000);
 });

@@ -18,14 +18,18 @@ const NC = ncHelp.error ? null : /-N\s/.test(`${ncHelp.stdout}${ncHelp.stderr}`)
 
 /** `printf text | nc 127.0.0.1 port`: what nc printed. */
 function ncEcho(port: number, text: string): Promise<string> {
-  return withTimeout(new Promise<string>((resolve, reject) => {
-    const nc = spawn('nc', [...NC!, '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    nc.stdout.on('data', (d) => (out += d));
-    nc.on('error', reject);
-    nc.on('close', () => resolve(out));
-    nc.stdin.end(text);
-  }), 10_000, 'nc');
+  return withTimeout(
+    new Promise<string>((resolve, reject) => {
+      const nc = spawn('nc', [...NC!, '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      nc.stdout.on('data', (d) => (out += d));
+      nc.on('error', reject);
+      nc.on('close', () => resolve(out));
+      nc.stdin.end(text);
+    }),
+    10_000,
+    'nc',
+  );
 }
 
 async function netEcho(port: number, text: string): Promise<string> {
@@ -39,10 +43,19 @@ async function netEcho(port: number, text: string): Promise<string> {
 
 /** Runs ROUNDS loops of the looping plugin while `echo(port, text)` keeps being checked against the echo plugin. */
 async function scenario(echo: (port: number, text: string) => Promise<string>, client: string) {
-  const run: MultiRun = await runPlugins([
-    'dist/plugins/echo.wasm', '--listen', '127.0.0.1:0',
-    'dist/test-plugins/loop-in-handler.wasm', '--listen', '127.0.0.1:0', '--cpu-budget', String(BUDGET),
-  ], 2);
+  const run: MultiRun = await runPlugins(
+    [
+      'dist/plugins/echo.wasm',
+      '--listen',
+      '127.0.0.1:0',
+      'dist/test-plugins/loop-in-handler.wasm',
+      '--listen',
+      '127.0.0.1:0',
+      '--cpu-budget',
+      String(BUDGET),
+    ],
+    2,
+  );
   expect(run.stdout.map((l) => l.text).filter((t) => / listening on /.test(t))).toHaveLength(2);
   const echoPort = run.ports.get('echo')!;
   const loopPort = run.ports.get('loop-in-handler')!;
@@ -76,7 +89,9 @@ async function scenario(echo: (port: number, text: string) => Promise<string>, c
     const before = echoes;
     const killed = await run.errLine(/^loop-in-handler\[0\] error: killed: /, round, 5000);
     echoesDuringLoop.push(echoes - before);
-    expect(killed.text).toMatch(new RegExp(`killed: ran \\d+ ms( of CPU)? without returning to poll\\.wait \\(cpu budget ${BUDGET} ms\\)$`));
+    expect(killed.text).toMatch(
+      new RegExp(`killed: ran \\d+ ms( of CPU)? without returning to poll\\.wait \\(cpu budget ${BUDGET} ms\\)$`),
+    );
     killMs.push(Number(killed.ns - BigInt(/since (\d+)/.exec(looping.text)![1]!)) / 1e6);
     const relisten = await run.errLine(/^loop-in-handler\[0\] guest info: listening on /, round + 1, 10_000);
     relistenMs.push(Number(relisten.ns - killed.ns) / 1e6);
@@ -84,9 +99,11 @@ async function scenario(echo: (port: number, text: string) => Promise<string>, c
   }
   going = false;
   await keepEchoing;
-  console.log(`wasmux run (${client}): looping plugin killed ${killMs.map((x) => x.toFixed(0)).join(', ')} ms after its loop started ` +
-    `(budget ${BUDGET}), listening again ${relistenMs.map((x) => x.toFixed(0)).join(', ')} ms later; ` +
-    `${echoes} echoes through ${client} meanwhile (${echoesDuringLoop.join(', ')} while a loop was running)`);
+  console.log(
+    `wasmux run (${client}): looping plugin killed ${killMs.map((x) => x.toFixed(0)).join(', ')} ms after its loop started ` +
+      `(budget ${BUDGET}), listening again ${relistenMs.map((x) => x.toFixed(0)).join(', ')} ms later; ` +
+      `${echoes} echoes through ${client} meanwhile (${echoesDuringLoop.join(', ')} while a loop was running)`,
+  );
   for (const ms of killMs) {
     expect(ms).toBeGreaterThanOrEqual(BUDGET);
     expect(ms).toBeLessThan(BUDGET + 100);
@@ -108,7 +125,11 @@ describe('wasmux run: a looping plugin beside echo in one host', () => {
     await scenario(netEcho, 'net');
   }, 30_000);
 
-  it.skipIf(NC === null)(`the same with nc as the client${NC === null ? ' (skipped: nc is not installed)' : ''}`, async () => {
-    await scenario(ncEcho, 'nc');
-  }, 30_000);
+  it.skipIf(NC === null)(
+    `the same with nc as the client${NC === null ? ' (skipped: nc is not installed)' : ''}`,
+    async () => {
+      await scenario(ncEcho, 'nc');
+    },
+    30_000,
+  );
 });

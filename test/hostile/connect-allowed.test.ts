@@ -30,10 +30,11 @@ async function pongServer(): Promise<{ port: number; got: string[]; close: () =>
   return {
     port: (srv.address() as net.AddressInfo).port,
     got,
-    close: () => new Promise<void>((r) => {
-      for (const s of socks) s.destroy();
-      srv.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }
 
@@ -43,7 +44,10 @@ describe('a plugin connecting where its policy allows', () => {
     const neighbour = await Neighbour.start();
     const srv = await pongServer();
     try {
-      const p = await host(testPlugin('connect-probe'), { config: `127.0.0.1:${srv.port}`, policy: { connect: [`127.0.0.1:${srv.port}`] } });
+      const p = await host(testPlugin('connect-probe'), {
+        config: `127.0.0.1:${srv.port}`,
+        policy: { connect: [`127.0.0.1:${srv.port}`] },
+      });
       await p.line(/^probes done$/);
       expect(p.lines(/^connect /).map((l) => l.message)).toEqual([`connect 127.0.0.1:${srv.port} -> reply pong 1`]);
       expect(srv.got).toEqual(['ping from plugin\n']);
@@ -62,10 +66,18 @@ describe('a plugin connecting where its policy allows', () => {
   it('works through `wasmux run --allow-connect 127.0.0.1:<port>`', async () => {
     const srv = await pongServer();
     try {
-      const run = await runPlugins([
-        'dist/test-plugins/connect-probe.wasm', '--listen', '127.0.0.1:0',
-        '--config', `127.0.0.1:${srv.port}`, '--allow-connect', `127.0.0.1:${srv.port}`,
-      ], 1);
+      const run = await runPlugins(
+        [
+          'dist/test-plugins/connect-probe.wasm',
+          '--listen',
+          '127.0.0.1:0',
+          '--config',
+          `127.0.0.1:${srv.port}`,
+          '--allow-connect',
+          `127.0.0.1:${srv.port}`,
+        ],
+        1,
+      );
       const reply = await run.errLine(/^connect-probe\[0\] guest info: connect /);
       expect(reply.text).toBe(`connect-probe[0] guest info: connect 127.0.0.1:${srv.port} -> reply pong 1`);
       expect(await waitFor(() => srv.got.length === 1, 2000)).toBe(true);

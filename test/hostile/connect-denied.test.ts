@@ -24,10 +24,11 @@ async function target(): Promise<{ port: number; connections: () => number; clos
   return {
     port: (srv.address() as net.AddressInfo).port,
     connections: () => n,
-    close: () => new Promise<void>((r) => {
-      for (const s of socks) s.destroy();
-      srv.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        srv.close(() => r());
+      }),
   };
 }
 
@@ -51,7 +52,10 @@ describe('a plugin connecting outside its policy', () => {
         policy: { connect: [`127.0.0.1:${T}`] },
       });
       await b.line(/^probes done$/);
-      expect(b.lines(/^denied: /).map((l) => l.message), dump(b.logs)).toEqual([
+      expect(
+        b.lines(/^denied: /).map((l) => l.message),
+        dump(b.logs),
+      ).toEqual([
         `denied: connect 127.0.0.1:${T + 1} (no outbound rule allows it)`,
         `denied: connect [::1]:${T} (no outbound rule allows it)`,
         `denied: connect 127.0.0.2:${T} (no outbound rule allows it)`,

@@ -27,16 +27,22 @@ describe('more connections than maxConnections', () => {
       const extra = await connect(p.port);
       closeMs.push(await endOf(extra, 2000));
     }
-    console.log(`connection cap: the ${EXTRA} connections over the cap were closed ${Math.max(...closeMs).toFixed(1)} ms after connecting at most`);
+    console.log(
+      `connection cap: the ${EXTRA} connections over the cap were closed ${Math.max(...closeMs).toFixed(1)} ms after connecting at most`,
+    );
     for (const ms of closeMs) expect(ms).toBeLessThan(1000);
     // The first five were never disturbed.
-    await Promise.all(served.map(async (s, i) => {
-      const msg = Buffer.from(`served ${i}`);
-      expect((await exchange(s, msg)).equals(msg)).toBe(true);
-    }));
+    await Promise.all(
+      served.map(async (s, i) => {
+        const msg = Buffer.from(`served ${i}`);
+        expect((await exchange(s, msg)).equals(msg)).toBe(true);
+      }),
+    );
     expect(p.server.stats()[0]).toMatchObject({ open: CAP, accepted: CAP, refused: EXTRA });
-    expect(p.lines(/connection cap/).map((l) => l.message), dump(p.logs))
-      .toEqual([`connection cap reached (maxConnections ${CAP}): closing new connections until some end`]);
+    expect(
+      p.lines(/connection cap/).map((l) => l.message),
+      dump(p.logs),
+    ).toEqual([`connection cap reached (maxConnections ${CAP}): closing new connections until some end`]);
     expect(p.lines(/connection cap/)[0]).toMatchObject({ level: 'warn', source: 'echo', instance: 0 });
 
     // One leaves: the next is served.

@@ -24,7 +24,8 @@ const CASES: { name: string; wat: string; code: string; message: RegExp }[] = [
     name: 'an import with an i32 where the ABI has the u64 token (i64)',
     wat: `(module (import "wasmux:plugin/poll@0.1.0" "register" (func (param i32 i32 i32 i32))) ${EXPORTS} ${RUN})`,
     code: 'WASMUX_ERR_BAD_SIGNATURE',
-    message: /^the plugin's core module imports wasmux:plugin\/poll@0\.1\.0#register as \(i32, i32, i32, i32\) -> \(\); the canonical ABI of the wasmux:plugin world gives it \(i32, i64, i32, i32\) -> \(\)$/,
+    message:
+      /^the plugin's core module imports wasmux:plugin\/poll@0\.1\.0#register as \(i32, i32, i32, i32\) -> \(\); the canonical ABI of the wasmux:plugin world gives it \(i32, i64, i32, i32\) -> \(\)$/,
   },
   {
     name: 'an import with a result the ABI returns through memory',
@@ -70,7 +71,7 @@ const CASES: { name: string; wat: string; code: string; message: RegExp }[] = [
   },
 ];
 
-describe('core imports and exports are checked against the world\'s canonical ABI at load', () => {
+describe("core imports and exports are checked against the world's canonical ABI at load", () => {
   it('refuses each mistyped or unknown import and export with its code, naming it, while a neighbour keeps echoing', async () => {
     // Built first: jco's file system shim closes its descriptors lazily.
     const cases: Refusal[] = [];
@@ -82,12 +83,16 @@ describe('core imports and exports are checked against the world\'s canonical AB
     const file = await handWrapped('signature', CASES[0]!.wat);
     const r = await wasmux(['run', file, '--listen', '127.0.0.1:0']);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/^wasmux: error WASMUX_ERR_BAD_SIGNATURE: the plugin's core module imports wasmux:plugin\/poll@0\.1\.0#register as /m);
+    expect(r.stderr).toMatch(
+      /^wasmux: error WASMUX_ERR_BAD_SIGNATURE: the plugin's core module imports wasmux:plugin\/poll@0\.1\.0#register as /m,
+    );
     expect(r.stdout).not.toMatch(/listening on/);
     // inspect says the same without running it.
     const i = await wasmux(['inspect', file]);
     expect(i.code).toBe(1);
     expect(i.stdout).toMatch(/^world {4}wasmux:plugin\/plugin@0\.1\.0$/m);
-    expect(i.stdout).toMatch(/^runnable no: WASMUX_ERR_BAD_SIGNATURE: the plugin's core module imports wasmux:plugin\/poll@0\.1\.0#register as /m);
+    expect(i.stdout).toMatch(
+      /^runnable no: WASMUX_ERR_BAD_SIGNATURE: the plugin's core module imports wasmux:plugin\/poll@0\.1\.0#register as /m,
+    );
   });
 });

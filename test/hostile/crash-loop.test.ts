@@ -15,10 +15,19 @@ describe('a plugin that always traps at start', () => {
     const neighbour = await Neighbour.start();
     const t = performance.now();
     const p = await host(testPlugin('trap-at-start'), { waitReady: false });
-    const err = await withTimeout(p.server.ready.then(() => null, (e: Error & { code?: string }) => e), 15_000, 'crash loop');
+    const err = await withTimeout(
+      p.server.ready.then(
+        () => null,
+        (e: Error & { code?: string }) => e,
+      ),
+      15_000,
+      'crash loop',
+    );
     const ms = performance.now() - t;
     expect(err?.code).toBe('WASMUX_ERR_CRASH_LOOP');
-    expect(err?.message).toMatch(/^plugin trap-at-start: instance 0 failed 5 times in a row at start \(last: trapped: unreachable .*\); the plugin is stopped$/);
+    expect(err?.message).toMatch(
+      /^plugin trap-at-start: instance 0 failed 5 times in a row at start \(last: trapped: unreachable .*\); the plugin is stopped$/,
+    );
     expect(p.server.failed).toBe(err);
     await withTimeout(p.server.finished(), 5000, 'finished()');
     await sleep(500); // no sixth try comes

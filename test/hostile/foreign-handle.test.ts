@@ -36,7 +36,7 @@ async function ask(sock: net.Socket, line: string): Promise<string> {
 }
 
 describe('a handle from another instance', () => {
-  it('gets bad-handle from every call and never reaches the owner\'s socket; its neighbour keeps echoing', async () => {
+  it("gets bad-handle from every call and never reaches the owner's socket; its neighbour keeps echoing", async () => {
     const baseline = await fdBaseline();
     const neighbour = await Neighbour.start();
     const p = await host(testPlugin('foreign-handle'), { workers: 2 });
@@ -62,18 +62,28 @@ describe('a handle from another instance', () => {
     expect(await waitFor(() => p.server.stats().every((s) => s.open === 1), 5000)).toBe(true);
 
     let probed = 0;
-    for (const [owner, user] of [[0, 1], [1, 0]] as const) {
+    for (const [owner, user] of [
+      [0, 1],
+      [1, 0],
+    ] as const) {
       const o = peers.get(owner)!;
       const u = peers.get(user)!;
-      const own = new Set((await ask(u.sock, 'handles')).split(' ').slice(1).map((h) => parseInt(h, 16)));
+      const own = new Set(
+        (await ask(u.sock, 'handles'))
+          .split(' ')
+          .slice(1)
+          .map((h) => parseInt(h, 16)),
+      );
       expect(own.size).toBe(2); // its listener and this connection
       for (const v of [o.listener, o.stream]) {
         // A value equal to one of the user's own live handles names the user's own
         // socket (1 chance in 2^20 per value): not a foreign handle there.
         if (own.has(v)) continue;
         const reply = await ask(u.sock, `probe ${hex(v)}`);
-        expect(reply).toBe(`probe ${hex(v)} recv=bad-handle send=bad-handle peer-address=bad-handle local-address=bad-handle ` +
-          'shutdown=bad-handle register=bad-handle reregister=bad-handle deregister=bad-handle accept=bad-handle close=bad-handle');
+        expect(reply).toBe(
+          `probe ${hex(v)} recv=bad-handle send=bad-handle peer-address=bad-handle local-address=bad-handle ` +
+            'shutdown=bad-handle register=bad-handle reregister=bad-handle deregister=bad-handle accept=bad-handle close=bad-handle',
+        );
         probed++;
       }
       // Every generation of the owner's stream slot, from the user instance: only its own handles answer.
@@ -81,7 +91,13 @@ describe('a handle from another instance', () => {
         const found: number[] = [];
         for (let from = 0; from < generations; from += SWEEP_CHUNK) {
           const reply = await ask(u.sock, `sweep ${slot} ${from} ${SWEEP_CHUNK}`);
-          found.push(...(/^sweep \d+ ok=(.*)$/.exec(reply)![1]!.split(',').filter(Boolean).map((h) => parseInt(h, 16))));
+          found.push(
+            .../^sweep \d+ ok=(.*)$/
+              .exec(reply)![1]!
+              .split(',')
+              .filter(Boolean)
+              .map((h) => parseInt(h, 16)),
+          );
         }
         return found;
       };
@@ -97,7 +113,9 @@ describe('a handle from another instance', () => {
     // values coincide and only the sweep and the owner checks above apply.
     const sameSalt = peers.get(0)!.listener === peers.get(1)!.listener;
     if (!sameSalt) expect(probed).toBeGreaterThanOrEqual(2);
-    console.log(`foreign-handle: ${probed} foreign handle values probed with 10 calls each, and 2 sweeps of ${generations} generations (plus 2 of the user's own slot)`);
+    console.log(
+      `foreign-handle: ${probed} foreign handle values probed with 10 calls each, and 2 sweeps of ${generations} generations (plus 2 of the user's own slot)`,
+    );
 
     // Each instance logged its own handles.
     expect(new Set(p.lines(/^hello instance=\d /).map((l) => l.instance))).toEqual(new Set([0, 1]));

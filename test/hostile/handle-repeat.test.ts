@@ -138,13 +138,18 @@ describe('a plugin opening and closing a listener thousands of times', () => {
     expect(staleAccepted).toBe(0);
     expect(firstLocalAddress).toBe(1 + BAD_HANDLE);
     expect(firstClose).toBe(1 + BAD_HANDLE);
-    console.log(`handle-repeat: ${CYCLES} listen/close cycles in ${cycleMs.toFixed(0)} ms, ${CYCLES} distinct handles on slot ${FIRST_SLOT} ` +
-      `(0x${handles[0]!.toString(16)} .. 0x${handles[CYCLES - 1]!.toString(16)}, ${indexBits} index bits), ` +
-      `${CYCLES - 1} stale values refused`);
+    console.log(
+      `handle-repeat: ${CYCLES} listen/close cycles in ${cycleMs.toFixed(0)} ms, ${CYCLES} distinct handles on slot ${FIRST_SLOT} ` +
+        `(0x${handles[0]!.toString(16)} .. 0x${handles[CYCLES - 1]!.toString(16)}, ${indexBits} index bits), ` +
+        `${CYCLES - 1} stale values refused`,
+    );
 
     expect(p.server.exitReasons()).toEqual([null]);
     expect(p.server.stats()[0]).toMatchObject({ running: true, restarts: 0, ends: {} });
-    expect(p.logs.filter((l) => l.level === 'warn' || l.level === 'error'), dump(p.logs)).toEqual([]);
+    expect(
+      p.logs.filter((l) => l.level === 'warn' || l.level === 'error'),
+      dump(p.logs),
+    ).toEqual([]);
     await expectContained({ hostile: p, neighbour, base, cause: /^$/, minEnds: 0 });
   }, 30_000);
 });

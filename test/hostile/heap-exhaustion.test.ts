@@ -40,7 +40,14 @@ describe('a plugin whose tables exhaust its V8 heap', () => {
     const neighbour = await Neighbour.start();
     // A budget the instantiation stays within: the heap is what ends it.
     const p = await host(plugin, { policy: { cpuBudgetMs: 10_000, maxHeapMiB: HEAP_MIB, maxTableElements: 1_000_000 }, waitReady: false });
-    const err = await withTimeout(p.server.ready.then(() => null, (e: Error & { code?: string }) => e), 40_000, 'crash loop');
+    const err = await withTimeout(
+      p.server.ready.then(
+        () => null,
+        (e: Error & { code?: string }) => e,
+      ),
+      40_000,
+      'crash loop',
+    );
     expect(err?.code, dump(p.logs)).toBe('WASMUX_ERR_CRASH_LOOP');
     await withTimeout(p.server.finished(), 5000, 'finished()');
 

@@ -96,15 +96,27 @@ describe('a plugin killed while it opens and closes descriptors', () => {
       expect(reached, `${kills()} kills; log:\n${dump(p.logs.slice(-40))}`).toBe(true);
       expect(p.server.failed).toBeNull();
       // Killed, not ended another way, and never by the forced fallback.
-      for (const s of p.server.stats()) expect(Object.keys(s.ends).filter((k) => k !== 'killed'), JSON.stringify(s.ends)).toEqual([]);
+      for (const s of p.server.stats())
+        expect(
+          Object.keys(s.ends).filter((k) => k !== 'killed'),
+          JSON.stringify(s.ends),
+        ).toEqual([]);
       expect(p.count(/did not end within \d+ ms of its kill/), dump(p.logs)).toBe(0);
       expect(maxListeners).toBeLessThanOrEqual(2 * WORKERS);
-      console.log(`kill-mid-call: ${kills()} kills in ${ms.toFixed(0)} ms across ${WORKERS} workers (budget ${BUDGET_MS} ms); ` +
-        `${accepted} connections reached the target; at most ${maxListeners} sockets listened on the plugin's port at once`);
+      console.log(
+        `kill-mid-call: ${kills()} kills in ${ms.toFixed(0)} ms across ${WORKERS} workers (budget ${BUDGET_MS} ms); ` +
+          `${accepted} connections reached the target; at most ${maxListeners} sockets listened on the plugin's port at once`,
+      );
 
       const port = p.port;
-      await expectContained({ hostile: p, neighbour, base, cause: /^killed: ran \d+ ms( of CPU)? without returning to poll\.wait \(cpu budget 20 ms\)$/, minEnds: MIN_KILLS });
-      expect(listenersOn(port), 'nothing listens on the plugin\'s port once it is stopped').toBe(0);
+      await expectContained({
+        hostile: p,
+        neighbour,
+        base,
+        cause: /^killed: ran \d+ ms( of CPU)? without returning to poll\.wait \(cpu budget 20 ms\)$/,
+        minEnds: MIN_KILLS,
+      });
+      expect(listenersOn(port), "nothing listens on the plugin's port once it is stopped").toBe(0);
     } finally {
       await withTimeout(new Promise<void>((r) => target.close(() => r())), 5000, 'target close');
     }

@@ -20,7 +20,10 @@ describe('a plugin listening outside its policy', () => {
     const rule = `(listen addresses are 127.0.0.1:${P})`;
     const expected = [`127.0.0.1:${P + 1}`, `0.0.0.0:${P}`, `[::1]:${P}`, '127.0.0.1:0'];
     const denials = p.lines(/^denied: /);
-    expect(denials.map((l) => l.message), dump(p.logs)).toEqual(expected.map((a) => `denied: listen ${a} ${rule}`));
+    expect(
+      denials.map((l) => l.message),
+      dump(p.logs),
+    ).toEqual(expected.map((a) => `denied: listen ${a} ${rule}`));
     for (const d of denials) {
       expect(d.level).toBe('warn');
       expect(d.source).toBe('listen-denied');

@@ -11,7 +11,15 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { Neighbour, cleanUp, dump, host } from '../helpers/hostile.js';
 import { END_LINE, baseline, expectContained, logBudget } from '../helpers/containment.js';
 import { IMPORTS, listenThen, runtime, watPlugin } from '../helpers/wat.js';
-import { CALLS_MADE, FLOOD_SECONDS, floodModule, MAX_LINE_BYTES, floodThroughCli, parseSummary, totalSuppressed } from '../helpers/log-flood.js';
+import {
+  CALLS_MADE,
+  FLOOD_SECONDS,
+  floodModule,
+  MAX_LINE_BYTES,
+  floodThroughCli,
+  parseSummary,
+  totalSuppressed,
+} from '../helpers/log-flood.js';
 
 afterEach(cleanUp);
 
@@ -27,7 +35,10 @@ const plugin = () => watPlugin('log-flood-denials', floodModule(DENIED_CALLS, 2)
 /** Denied calls the spinning plugin makes before it spins. */
 const BEFORE_SPIN = 100_000;
 // Listens, makes BEFORE_SPIN denied listen calls (a wait every 2048), then spins until the watchdog kills it.
-const floodThenSpin = () => watPlugin('log-flood-then-spin', `(module
+const floodThenSpin = () =>
+  watPlugin(
+    'log-flood-then-spin',
+    `(module
   ${IMPORTS}
   ${runtime()}
   (func $floodThenSpin (local $i i32)
@@ -40,7 +51,8 @@ const floodThenSpin = () => watPlugin('log-flood-then-spin', `(module
       (br_if $again (i32.lt_u (local.get $i) (i32.const ${BEFORE_SPIN}))))
     (loop $spin (br $spin)))
   ${listenThen('(call $floodThenSpin)', { loop: false })}
-)`);
+)`,
+  );
 const KILLS = 5;
 
 /** The longest line the host writes for this plugin (a summary naming two kinds), with room to spare. */
@@ -58,9 +70,11 @@ describe('a plugin flooding the host with denied listen and connect calls', () =
     const denials = p.lines(/^denied: /);
     const summaries = p.logs.filter((l) => parseSummary(l.message) !== null);
     const suppressed = totalSuppressed(p.logs.map((l) => l.message));
-    console.log(`log-flood-denials: ${calls} denied calls in ${FLOOD_SECONDS} s; ${denials.length} denial lines written, ` +
-      `${suppressed.denials} suppressed in ${summaries.length} summaries (${summaries.map((s) => s.message.replace(/ \(log limit.*/, '')).join('; ')}); ` +
-      `${p.logs.length} log lines in all`);
+    console.log(
+      `log-flood-denials: ${calls} denied calls in ${FLOOD_SECONDS} s; ${denials.length} denial lines written, ` +
+        `${suppressed.denials} suppressed in ${summaries.length} summaries (${summaries.map((s) => s.message.replace(/ \(log limit.*/, '')).join('; ')}); ` +
+        `${p.logs.length} log lines in all`,
+    );
 
     // A flood: far more calls than lines the rate allows.
     expect(calls).toBeGreaterThan(10 * logBudget(FLOOD_SECONDS, 1));
@@ -68,7 +82,7 @@ describe('a plugin flooding the host with denied listen and connect calls', () =
     expect(denials.length + suppressed.denials, dump(summaries)).toBe(calls);
     expect(suppressed.guest + suppressed.osErrors + suppressed.other).toBe(0);
     // Both kinds of denial got through, each naming its address and rule.
-    expect(denials.some((l) => l.message === 'denied: listen 10.0.0.1:9 (listen addresses are 127.0.0.1:' + p.port + ')')).toBe(true);
+    expect(denials.some((l) => l.message === `denied: listen 10.0.0.1:9 (listen addresses are 127.0.0.1:${p.port})`)).toBe(true);
     expect(denials.some((l) => l.message === 'denied: connect 127.0.0.1:9 (no outbound rule allows it)')).toBe(true);
     for (const l of [...denials, ...summaries]) expect(l).toMatchObject({ level: 'warn', origin: 'host', instance: 0 });
     // About one summary per second of flood, the last one while the plugin was quiet, before its last line.
@@ -98,11 +112,14 @@ describe('a plugin flooding the host with denied listen and connect calls', () =
       written: piece.filter((l) => /^denied: /.test(l.message)).length,
       suppressed: totalSuppressed(piece.map((l) => l.message)).denials,
     }));
-    console.log(`log-flood-then-spin: ${BEFORE_SPIN} denied calls per incarnation, then killed; lines written / suppressed: ` +
-      perIncarnation.map((x) => `${x.written}/${x.suppressed}`).join(', '));
+    console.log(
+      `log-flood-then-spin: ${BEFORE_SPIN} denied calls per incarnation, then killed; lines written / suppressed: ` +
+        perIncarnation.map((x) => `${x.written}/${x.suppressed}`).join(', '),
+    );
     expect(pieces).toHaveLength(KILLS);
     // None lost: what each incarnation's limiter had counted when the watchdog killed it is in the supervisor's summary.
-    for (const x of perIncarnation) expect(x.written + x.suppressed, dump(p.logs.slice(0, upTo + 1).filter((l) => !/^denied/.test(l.message)))).toBe(BEFORE_SPIN);
+    for (const x of perIncarnation)
+      expect(x.written + x.suppressed, dump(p.logs.slice(0, upTo + 1).filter((l) => !/^denied/.test(l.message)))).toBe(BEFORE_SPIN);
     // The burst is the instance's, not each incarnation's: the later ones get what refilled meanwhile, not 200 more.
     const later = perIncarnation.slice(1).reduce((n, x) => n + x.written, 0);
     const seconds = (p.lines(/^killed: /)[KILLS - 1]!.at - base.at) / 1000;
@@ -113,15 +130,17 @@ describe('a plugin flooding the host with denied listen and connect calls', () =
     await expectContained({ hostile: p, neighbour, base, cause: /^killed: ran \d+ ms/, minEnds: KILLS });
   }, 60_000);
 
-  it('keeps `wasmux run`\'s stderr within the rate (bytes and lines) and its RSS bounded, beside a working echo plugin', async () => {
+  it("keeps `wasmux run`'s stderr within the rate (bytes and lines) and its RSS bounded, beside a working echo plugin", async () => {
     const wasm = await plugin();
     const { calls, seconds, mine, bytes, allBytes, rss0, rssMax, echoes, slowestMs, echoProblems } = await floodThroughCli(wasm);
     const denials = mine.filter((l) => / warn: denied: /.test(l)).length;
     const suppressed = totalSuppressed(mine.map((l) => l.replace(/^\S+ warn: /, '')));
     const budget = logBudget(seconds, 1);
-    console.log(`wasmux run, log-flood-denials: ${calls} denied calls; the plugin's stderr: ${mine.length} lines, ${bytes} bytes ` +
-      `(budget ${budget} lines x ${MAX_LINE_BYTES} bytes = ${budget * MAX_LINE_BYTES}); all stderr ${allBytes} bytes; ` +
-      `RSS ${rss0.toFixed(0)} -> at most ${rssMax.toFixed(0)} MiB; ${echoes} echoes meanwhile, slowest ${slowestMs.toFixed(0)} ms`);
+    console.log(
+      `wasmux run, log-flood-denials: ${calls} denied calls; the plugin's stderr: ${mine.length} lines, ${bytes} bytes ` +
+        `(budget ${budget} lines x ${MAX_LINE_BYTES} bytes = ${budget * MAX_LINE_BYTES}); all stderr ${allBytes} bytes; ` +
+        `RSS ${rss0.toFixed(0)} -> at most ${rssMax.toFixed(0)} MiB; ${echoes} echoes meanwhile, slowest ${slowestMs.toFixed(0)} ms`,
+    );
 
     expect(calls).toBeGreaterThan(10 * budget);
     expect(denials + suppressed.denials).toBe(calls);

@@ -9,13 +9,24 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { Neighbour, cleanUp, dump, host } from '../helpers/hostile.js';
 import { baseline, expectContained, logBudget } from '../helpers/containment.js';
 import { watPlugin } from '../helpers/wat.js';
-import { CALLS_MADE, FLOOD_SECONDS, floodModule, MAX_LINE_BYTES, floodThroughCli, parseSummary, totalSuppressed } from '../helpers/log-flood.js';
+import {
+  CALLS_MADE,
+  FLOOD_SECONDS,
+  floodModule,
+  MAX_LINE_BYTES,
+  floodThroughCli,
+  parseSummary,
+  totalSuppressed,
+} from '../helpers/log-flood.js';
 
 afterEach(cleanUp);
 
 const LINE = 'a guest line, again and again';
-const plugin = () => watPlugin('log-flood-guest', floodModule(
-  `(call $log (i32.const 2) (i32.const 8192) (i32.const ${LINE.length}))`, 1, `(data (i32.const 8192) "${LINE}")`));
+const plugin = () =>
+  watPlugin(
+    'log-flood-guest',
+    floodModule(`(call $log (i32.const 2) (i32.const 8192) (i32.const ${LINE.length}))`, 1, `(data (i32.const 8192) "${LINE}")`),
+  );
 
 /** The longest line written for this plugin (a summary), with room to spare. */
 
@@ -31,8 +42,10 @@ describe('a plugin logging in a tight loop', () => {
     const written = p.logs.filter((l) => l.message === LINE);
     const summaries = p.logs.filter((l) => parseSummary(l.message) !== null);
     const suppressed = totalSuppressed(p.logs.map((l) => l.message));
-    console.log(`log-flood-guest: ${calls} log calls in ${FLOOD_SECONDS} s; ${written.length} written, ` +
-      `${suppressed.guest} suppressed in ${summaries.length} summaries; ${p.logs.length} log lines in all`);
+    console.log(
+      `log-flood-guest: ${calls} log calls in ${FLOOD_SECONDS} s; ${written.length} written, ` +
+        `${suppressed.guest} suppressed in ${summaries.length} summaries; ${p.logs.length} log lines in all`,
+    );
 
     expect(calls).toBeGreaterThan(10 * logBudget(FLOOD_SECONDS, 1));
     expect(written.length + suppressed.guest, dump(summaries)).toBe(calls);
@@ -46,14 +59,16 @@ describe('a plugin logging in a tight loop', () => {
     await expectContained({ hostile: p, neighbour, base, cause: /(?!)/, minEnds: 0 });
   }, 60_000);
 
-  it('keeps `wasmux run`\'s stderr within the rate (bytes and lines) and its RSS bounded, beside a working echo plugin', async () => {
+  it("keeps `wasmux run`'s stderr within the rate (bytes and lines) and its RSS bounded, beside a working echo plugin", async () => {
     const wasm = await plugin();
     const { name, calls, seconds, mine, bytes, rss0, rssMax, echoes, slowestMs, echoProblems } = await floodThroughCli(wasm);
     const written = mine.filter((l) => l === `${name}[0] guest info: ${LINE}`).length;
     const suppressed = totalSuppressed(mine.map((l) => l.replace(/^\S+ warn: /, '')));
     const budget = logBudget(seconds, 1);
-    console.log(`wasmux run, log-flood-guest: ${calls} log calls; the plugin's stderr: ${mine.length} lines, ${bytes} bytes ` +
-      `(budget ${budget} lines x ${MAX_LINE_BYTES} bytes); RSS ${rss0.toFixed(0)} -> at most ${rssMax.toFixed(0)} MiB; ${echoes} echoes meanwhile, slowest ${slowestMs.toFixed(0)} ms`);
+    console.log(
+      `wasmux run, log-flood-guest: ${calls} log calls; the plugin's stderr: ${mine.length} lines, ${bytes} bytes ` +
+        `(budget ${budget} lines x ${MAX_LINE_BYTES} bytes); RSS ${rss0.toFixed(0)} -> at most ${rssMax.toFixed(0)} MiB; ${echoes} echoes meanwhile, slowest ${slowestMs.toFixed(0)} ms`,
+    );
 
     expect(calls).toBeGreaterThan(10 * budget);
     expect(written + suppressed.guest).toBe(calls);

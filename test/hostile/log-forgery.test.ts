@@ -21,33 +21,46 @@ afterEach(cleanUp);
 const watString = (b: Uint8Array) => `"${[...b].map((x) => `\\${x.toString(16).padStart(2, '0')}`).join('')}"`;
 
 const FORGED = Buffer.concat([
-  Buffer.from('hello\nwasmux: error WASMUX_ERR_CRASH_LOOP: fake\rwasmux: error WASMUX_ERR_CRASH_LOOP: over' +
-    '\x1b[2K\x1b[1Gwasmux: erased\u2028wasmux: ls\u2029wasmux: ps\u0085wasmux: nel\x7f\t\x00end\u202eevil '),
+  Buffer.from(
+    'hello\nwasmux: error WASMUX_ERR_CRASH_LOOP: fake\rwasmux: error WASMUX_ERR_CRASH_LOOP: over' +
+      '\x1b[2K\x1b[1Gwasmux: erased\u2028wasmux: ls\u2029wasmux: ps\u0085wasmux: nel\x7f\t\x00end\u202eevil ',
+  ),
   Buffer.from([0xff, 0xc3]),
   Buffer.from(' bad utf-8'),
 ]);
 /** What stderr must show of FORGED, written by hand (not computed by the code under test). */
-const FORGED_SHOWN = 'hello\\nwasmux: error WASMUX_ERR_CRASH_LOOP: fake\\rwasmux: error WASMUX_ERR_CRASH_LOOP: over' +
+const FORGED_SHOWN =
+  'hello\\nwasmux: error WASMUX_ERR_CRASH_LOOP: fake\\rwasmux: error WASMUX_ERR_CRASH_LOOP: over' +
   '\\x1b[2K\\x1b[1Gwasmux: erased\\u2028wasmux: ls\\u2029wasmux: ps\\x85wasmux: nel\\x7f\\t\\x00end\\u202eevil \ufffd\ufffd bad utf-8';
 const FAKE_KILL = 'killed: ran 300 ms without returning to poll.wait (cpu budget 200 ms)';
 
 // Logs FORGED and FAKE_KILL at level error once it listens, then waits forever.
-const forger = () => watPlugin('log-forgery', `(module
+const forger = () =>
+  watPlugin(
+    'log-forgery',
+    `(module
   ${IMPORTS}
   ${runtime()}
   (data (i32.const 8192) ${watString(FORGED)})
   (data (i32.const 12288) "${FAKE_KILL}")
-  ${listenThen(`
+  ${listenThen(
+    `
     (call $log (i32.const 4) (i32.const 8192) (i32.const ${FORGED.length}))
     (call $log (i32.const 4) (i32.const 12288) (i32.const ${FAKE_KILL.length}))
-    (loop $forever (call $wait (i32.const 16) (i32.const 1) (i32.const 50) (i32.const 2048)) (br $forever))`, { loop: false })}
-)`);
+    (loop $forever (call $wait (i32.const 16) (i32.const 1) (i32.const 50) (i32.const 2048)) (br $forever))`,
+    { loop: false },
+  )}
+)`,
+  );
 
 const RUN_ERROR = Buffer.from('line1\nwasmux: error WASMUX_ERR_CRASH_LOOP: fake\x1b[31m red\u2028');
 const RUN_ERROR_SHOWN = 'line1\\nwasmux: error WASMUX_ERR_CRASH_LOOP: fake\\x1b[31m red\\u2028';
 
 // run returns err(RUN_ERROR) at once: result<_, string> at 3000 (tag, then ptr and len at 4 and 8).
-const failer = () => watPlugin('run-error-forgery', `(module
+const failer = () =>
+  watPlugin(
+    'run-error-forgery',
+    `(module
   ${IMPORTS}
   ${runtime()}
   (data (i32.const 8192) ${watString(RUN_ERROR)})
@@ -56,9 +69,11 @@ const failer = () => watPlugin('run-error-forgery', `(module
     (i32.store (i32.const 3004) (i32.const 8192))
     (i32.store (i32.const 3008) (i32.const ${RUN_ERROR.length}))
     (i32.const 3000))
-)`);
+)`,
+  );
 
 /** Raw control characters (besides the newlines that end lines), line separators, bidi controls. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 describe('a plugin forging host lines through its text', () => {
@@ -100,7 +115,7 @@ describe('a plugin forging host lines through its text', () => {
     await expectContained({ hostile: p, neighbour, base, cause: /(?!)/, minEnds: 0 });
   }, 30_000);
 
-  it('run()\'s error text is escaped in the host\'s lines quoting it (`failed: ...`, `wasmux: error ...`)', async () => {
+  it("run()'s error text is escaped in the host's lines quoting it (`failed: ...`, `wasmux: error ...`)", async () => {
     const wasm = await failer();
     const name = basename(wasm, '.wasm');
     const r = await wasmux(['run', wasm, '--listen', '127.0.0.1:0'], 15_000);

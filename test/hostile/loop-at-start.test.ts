@@ -16,7 +16,14 @@ async function crashLoop(budget: number | undefined) {
   const baseline = await fdBaseline();
   const neighbour = await Neighbour.start();
   const loop = await host(testPlugin('loop-at-start'), { policy: budget ? { cpuBudgetMs: budget } : {}, waitReady: false });
-  const err = await withTimeout(loop.server.ready.then(() => null, (e: Error & { code?: string }) => e), 15_000, 'crash loop');
+  const err = await withTimeout(
+    loop.server.ready.then(
+      () => null,
+      (e: Error & { code?: string }) => e,
+    ),
+    15_000,
+    'crash loop',
+  );
   expect(err?.code).toBe('WASMUX_ERR_CRASH_LOOP');
   expect(loop.server.failed?.code).toBe('WASMUX_ERR_CRASH_LOOP');
   await withTimeout(loop.server.finished(), 5000, 'finished()');
@@ -38,8 +45,10 @@ async function crashLoop(budget: number | undefined) {
   const b = budget ?? 200;
   const killMs = kills.map((k, i) => msSinceLoop(loops[i]!, k.ns));
   const restartMs = kills.slice(0, 4).map((k, i) => Number(loops[i + 1]!.ns - k.ns) / 1e6);
-  console.log(`loop-at-start, budget ${b} ms: killed after ${killMs.map((x) => x.toFixed(0)).join(', ')} ms; ` +
-    `restarted (next loop running) ${restartMs.map((x) => x.toFixed(0)).join(', ')} ms after each kill (backoff 100, 200, 400, 800)`);
+  console.log(
+    `loop-at-start, budget ${b} ms: killed after ${killMs.map((x) => x.toFixed(0)).join(', ')} ms; ` +
+      `restarted (next loop running) ${restartMs.map((x) => x.toFixed(0)).join(', ')} ms after each kill (backoff 100, 200, 400, 800)`,
+  );
   for (const ms of killMs) {
     expect(ms).toBeGreaterThanOrEqual(b);
     expect(ms).toBeLessThan(b + 100);

@@ -6,7 +6,17 @@
 // An echo plugin served beside it keeps echoing; each death is logged once.
 import { describe, it, expect, afterEach } from 'vitest';
 import {
-  Neighbour, cleanUp, connect, dump, endOf, fdBaseline, host, msSinceLoop, settleFds, testPlugin, waitFor,
+  Neighbour,
+  cleanUp,
+  connect,
+  dump,
+  endOf,
+  fdBaseline,
+  host,
+  msSinceLoop,
+  settleFds,
+  testPlugin,
+  waitFor,
 } from '../helpers/hostile.js';
 
 afterEach(cleanUp);
@@ -37,8 +47,10 @@ async function loopInHandler(budget: number | undefined) {
     restartMs.push(Number(relisten.ns - killed.ns) / 1e6);
     expect(await waitFor(() => loop.server.stats()[0]!.running, 5000)).toBe(true);
   }
-  console.log(`loop-in-handler, budget ${b} ms: killed ${killMs.map((x) => x.toFixed(0)).join(', ')} ms after the loop started; ` +
-    `listening again ${restartMs.map((x) => x.toFixed(0)).join(', ')} ms after each kill (backoff 100, 200, 400 ms included)`);
+  console.log(
+    `loop-in-handler, budget ${b} ms: killed ${killMs.map((x) => x.toFixed(0)).join(', ')} ms after the loop started; ` +
+      `listening again ${restartMs.map((x) => x.toFixed(0)).join(', ')} ms after each kill (backoff 100, 200, 400 ms included)`,
+  );
   for (const ms of killMs) {
     expect(ms).toBeGreaterThanOrEqual(b);
     expect(ms).toBeLessThan(b + 100);
@@ -53,7 +65,10 @@ async function loopInHandler(budget: number | undefined) {
 
   expect(loop.count(/^killed: /), dump(loop.logs)).toBe(ROUNDS);
   expect(loop.count(/^looping since /)).toBe(ROUNDS);
-  expect(loop.logs.filter((l) => l.level === 'error'), dump(loop.logs)).toHaveLength(ROUNDS);
+  expect(
+    loop.logs.filter((l) => l.level === 'error'),
+    dump(loop.logs),
+  ).toHaveLength(ROUNDS);
   const st = loop.server.stats()[0]!;
   expect(st.ends).toEqual({ killed: ROUNDS });
   expect(st.restarts).toBe(ROUNDS);

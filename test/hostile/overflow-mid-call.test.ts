@@ -23,7 +23,9 @@ const DEATHS_EACH = 2;
 
 function diver(pad: number): string {
   const locals = Array.from({ length: pad }, (_, i) => `(local $p${i} i64)`).join(' ');
-  const set = Array.from({ length: pad }, (_, i) => `(local.set $p${i} (i64.extend_i32_u (i32.add (local.get $n) (i32.const ${i}))))`).join(' ');
+  const set = Array.from({ length: pad }, (_, i) => `(local.set $p${i} (i64.extend_i32_u (i32.add (local.get $n) (i32.const ${i}))))`).join(
+    ' ',
+  );
   const use = Array.from({ length: pad }, (_, i) => `(drop (local.get $p${i}))`).join(' ');
   return `(module ${IMPORTS} ${runtime()}
   ;; listen on the address copied to 512 (a socket-address: octets @2..5, port @18), result at 1024

@@ -31,12 +31,19 @@ const PLUGIN = `(module ${IMPORTS}
 const CAUSE = 'trapped: the plugin called an import from cabi_realloc or a post-return function, where the canonical ABI forbids it';
 
 describe('an import called from cabi_realloc', () => {
-  it('traps the instance with the canonical ABI\'s rule as its cause; the import does not run; the neighbour keeps echoing', async () => {
+  it("traps the instance with the canonical ABI's rule as its cause; the import does not run; the neighbour keeps echoing", async () => {
     const plugin = await watPlugin('realloc-reentry', PLUGIN);
     const base = await baseline();
     const neighbour = await Neighbour.start();
     const p = await host(plugin, { config: TRIGGER, waitReady: false });
-    const err = await withTimeout(p.server.ready.then(() => null, (e: Error & { code?: string }) => e), 30_000, 'crash loop');
+    const err = await withTimeout(
+      p.server.ready.then(
+        () => null,
+        (e: Error & { code?: string }) => e,
+      ),
+      30_000,
+      'crash loop',
+    );
     expect(err?.code, dump(p.logs)).toBe('WASMUX_ERR_CRASH_LOOP');
     expect(err?.message).toContain(`(last: ${CAUSE})`);
     expect(p.count(/from inside cabi_realloc/), 'the import did not run').toBe(0);

@@ -40,8 +40,10 @@ describe('a plugin that gets ready and then traps at once', () => {
     const traps = p.lines(/^trapped: /);
     // Gaps between one death and the next: the delay plus a worker's start-up.
     const gaps = traps.slice(1).map((l, i) => l.at - traps[i]!.at);
-    console.log(`restart-backoff: ${st.restarts} restarts in ${((performance.now() - t) / 1000).toFixed(1)} s; ` +
-      `delays ${logged.join(', ')} ms; deaths ${gaps.map((g) => g.toFixed(0)).join(', ')} ms apart`);
+    console.log(
+      `restart-backoff: ${st.restarts} restarts in ${((performance.now() - t) / 1000).toFixed(1)} s; ` +
+        `delays ${logged.join(', ')} ms; deaths ${gaps.map((g) => g.toFixed(0)).join(', ')} ms apart`,
+    );
 
     expect(st.restarts, dump(p.logs)).toBeLessThanOrEqual(6);
     expect(st.restarts).toBeGreaterThanOrEqual(4);

@@ -14,7 +14,14 @@ describe('a plugin returning from its entry point at once', () => {
     const baseline = await fdBaseline();
     const neighbour = await Neighbour.start();
     const p = await host(testPlugin('return-at-once'), { waitReady: false });
-    const err = await withTimeout(p.server.ready.then(() => null, (e: Error & { code?: string }) => e), 5000, 'ready');
+    const err = await withTimeout(
+      p.server.ready.then(
+        () => null,
+        (e: Error & { code?: string }) => e,
+      ),
+      5000,
+      'ready',
+    );
     expect(err?.code).toBe('WASMUX_ERR_PLUGIN_FAILED');
     expect(err?.message).toBe('plugin return-at-once ended before it was ready');
     await withTimeout(p.server.finished(), 5000, 'finished()');

@@ -21,9 +21,12 @@ const RECURSING = `(module
     ;; register a bad handle: a host call that returns bad-handle, at every level
     (call $register (i32.const 0x7ffff) (i64.const 1) (i32.const 1) (i32.const 1100))
     (i32.add (call $deepThroughHost (i32.add (local.get $n) (i32.const 1))) (i32.const 1)))
-  ${listenThen(`(drop (if (result i32) (i32.eqz (local.get $inst))
+  ${listenThen(
+    `(drop (if (result i32) (i32.eqz (local.get $inst))
       (then (call $deep (i32.const 0)))
-      (else (call $deepThroughHost (i32.const 0)))))`, { loop: false })})`;
+      (else (call $deepThroughHost (i32.const 0)))))`,
+    { loop: false },
+  )})`;
 
 describe('a plugin recursing without end', () => {
   it('traps with "stack overflow", in wasm and in a host call made from deep in its stack, and is restarted; its neighbour keeps answering', async () => {

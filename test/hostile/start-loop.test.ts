@@ -28,7 +28,14 @@ const withStart = (start: string) => `(module
 
 /** Waits for the crash loop; returns, per restart, the time from "restarting in X ms" to the next end line, less X. */
 async function crashLoop(p: Hosted, end: RegExp): Promise<number[]> {
-  const err = await withTimeout(p.server.ready.then(() => null, (e: Error & { code?: string }) => e), 20_000, 'crash loop');
+  const err = await withTimeout(
+    p.server.ready.then(
+      () => null,
+      (e: Error & { code?: string }) => e,
+    ),
+    20_000,
+    'crash loop',
+  );
   expect(err?.code, dump(p.logs)).toBe('WASMUX_ERR_CRASH_LOOP');
   await withTimeout(p.server.finished(), 5000, 'finished()');
   const restarts = p.lines(/^restarting in \d+ ms$/);
@@ -56,9 +63,11 @@ describe('a plugin whose start function loops forever', () => {
     const toKill = await crashLoop(p, /^killed: /);
     const delay = median(toKill) - median(startUp);
     const cpu = p.lines(KILLED).map((l) => Number(KILLED.exec(l.message)![1]));
-    console.log(`start-loop, budget ${BUDGET_MS} ms: start-up ${startUp.map((x) => x.toFixed(0)).join(', ')} ms (control); ` +
-      `start-up + kill ${toKill.map((x) => x.toFixed(0)).join(', ')} ms; kill ${delay.toFixed(0)} ms after the loop began (medians); ` +
-      `the watchdog counted ${cpu.join(', ')} ms of CPU`);
+    console.log(
+      `start-loop, budget ${BUDGET_MS} ms: start-up ${startUp.map((x) => x.toFixed(0)).join(', ')} ms (control); ` +
+        `start-up + kill ${toKill.map((x) => x.toFixed(0)).join(', ')} ms; kill ${delay.toFixed(0)} ms after the loop began (medians); ` +
+        `the watchdog counted ${cpu.join(', ')} ms of CPU`,
+    );
     expect(cpu, dump(p.logs)).toHaveLength(5);
     for (const ms of cpu) {
       expect(ms).toBeGreaterThanOrEqual(BUDGET_MS);

@@ -38,10 +38,14 @@ const GROWER = `(module ${IMPORTS} ${runtime()}
 describe('tables are capped like memory', () => {
   it('refuses at start a module whose tables need more than maxTableElements, naming the knob, while a neighbour keeps echoing', async () => {
     const file = await watPlugin('tables-10m', TEN_MILLION_TABLES);
-    await expectRefused([{
-      name: 'three tables of 10M entries', file, code: 'WASMUX_ERR_POLICY',
-      message: /^the plugin's tables need 30000000 elements at start; its policy allows 65536 \(maxTableElements\)$/,
-    }]);
+    await expectRefused([
+      {
+        name: 'three tables of 10M entries',
+        file,
+        code: 'WASMUX_ERR_POLICY',
+        message: /^the plugin's tables need 30000000 elements at start; its policy allows 65536 \(maxTableElements\)$/,
+      },
+    ]);
     const r = await wasmux(['run', file, '--listen', '127.0.0.1:0', '--cpu-budget', '100', '--max-memory', '16']);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/^wasmux: error WASMUX_ERR_POLICY: the plugin's tables need 30000000 elements at start/m);

@@ -5,7 +5,19 @@
 // another connection), restarts it, and the new instance answers again. An
 // echo plugin served beside it keeps echoing.
 import { describe, it, expect, afterEach } from 'vitest';
-import { Neighbour, cleanUp, connect, dump, endOf, fdBaseline, host, readUntil, settleFds, testPlugin, waitFor } from '../helpers/hostile.js';
+import {
+  Neighbour,
+  cleanUp,
+  connect,
+  dump,
+  endOf,
+  fdBaseline,
+  host,
+  readUntil,
+  settleFds,
+  testPlugin,
+  waitFor,
+} from '../helpers/hostile.js';
 
 afterEach(cleanUp);
 
@@ -37,7 +49,9 @@ describe('a plugin trapping mid-request', () => {
       await p.line(/^listening on /, round + 1, 10_000);
       expect(performance.now() - t).toBeLessThan(5000);
     }
-    console.log(`trap-mid-request: clients saw their connections end ${latencies.map((x) => x.toFixed(0)).join(', ')} ms after the trapping request`);
+    console.log(
+      `trap-mid-request: clients saw their connections end ${latencies.map((x) => x.toFixed(0)).join(', ')} ms after the trapping request`,
+    );
     // The last incarnation answers normally.
     const again = await connect(p.port);
     again.write('still here\n');
@@ -46,7 +60,10 @@ describe('a plugin trapping mid-request', () => {
 
     expect(p.count(/^trapped: /), dump(p.logs)).toBe(ROUNDS);
     expect(p.count(/^trapping mid-request$/)).toBe(ROUNDS);
-    expect(p.logs.filter((l) => l.level === 'error'), dump(p.logs)).toHaveLength(ROUNDS);
+    expect(
+      p.logs.filter((l) => l.level === 'error'),
+      dump(p.logs),
+    ).toHaveLength(ROUNDS);
     const st = p.server.stats()[0]!;
     expect(st.ends).toEqual({ trapped: ROUNDS });
     expect(st.restarts).toBe(ROUNDS);

@@ -58,14 +58,23 @@ describe('WebAssembly features the host does not sandbox are refused at load', (
   it('refuses exception handling, threads, tail calls and oversized modules, naming each, while a neighbour keeps echoing', async () => {
     // Built first: jco's file system shim closes its descriptors lazily.
     const cases: Refusal[] = [];
-    for (const c of CASES) cases.push({ name: c.name, file: c.wrap ? await handWrapped('feature', c.wat) : await watPlugin('feature', c.wat), code: 'WASMUX_ERR_UNSUPPORTED_SHAPE', message: c.message });
+    for (const c of CASES)
+      cases.push({
+        name: c.name,
+        file: c.wrap ? await handWrapped('feature', c.wat) : await watPlugin('feature', c.wat),
+        code: 'WASMUX_ERR_UNSUPPORTED_SHAPE',
+        message: c.message,
+      });
     await expectRefused(cases);
   }, 60_000);
 
   it('runs a plugin that uses fixed-width SIMD (WebAssembly 2.0)', async () => {
-    const file = await watPlugin('simd', `(module ${IMPORTS} ${runtime()}
+    const file = await watPlugin(
+      'simd',
+      `(module ${IMPORTS} ${runtime()}
       (func $sum (result i32) (i32x4.extract_lane 0 (i32x4.add (v128.const i32x4 1 2 3 4) (v128.const i32x4 41 0 0 0))))
-      ${listenThen('(drop (call $sum))')})`);
+      ${listenThen('(drop (call $sum))')})`,
+    );
     const h = await host(file);
     (await connect(h.port)).destroy();
     expect(h.server.exitReasons()).toEqual([null]);

@@ -4,6 +4,7 @@
  * this machine): a smoke test per backend — curl on a route, a chunked
  * echo, a pipelined pair and a rejected request on raw sockets.
  */
+import '../stand-ins/kqueue/here.js';
 import { describe, it, expect, afterEach } from 'vitest';
 import { BACKEND_NAMES, availableBackends, resolveBackend } from '../../dist/host/index.js';
 import { destroyClients, problems } from '../helpers/server.js';
@@ -35,26 +36,29 @@ describe('http on every available backend', () => {
 
   for (const backend of BACKEND_NAMES) {
     const why = unavailable(backend);
-    it.skipIf(why !== null)(`backend ${backend}: routes, chunked echo, pipelining, a 400${why === null ? '' : ` (skipped: ${why})`}`, async () => {
-      const http = (running = await startHttp({ backend }));
-      expect(http.server.stats()).toHaveLength(1);
+    it.skipIf(why !== null)(
+      `backend ${backend}: routes, chunked echo, pipelining, a 400${why === null ? '' : ` (skipped: ${why})`}`,
+      async () => {
+        const http = (running = await startHttp({ backend }));
+        expect(http.server.stats()).toHaveLength(1);
 
-      const hello = await curl1([`${http.base}/`]);
-      expect(hello.status).toBe(200);
-      expect(hello.body.toString()).toBe('Hello, wasmux!\n');
+        const hello = await curl1([`${http.base}/`]);
+        expect(hello.status).toBe(200);
+        expect(hello.body.toString()).toBe('Hello, wasmux!\n');
 
-      const echoed = await curl1(['-H', 'Transfer-Encoding: chunked', '--data-binary', 'via ' + backend, `${http.base}/echo`]);
-      expect(echoed.body.toString()).toBe(`via ${backend}`);
+        const echoed = await curl1(['-H', 'Transfer-Encoding: chunked', '--data-binary', `via ${backend}`, `${http.base}/echo`]);
+        expect(echoed.body.toString()).toBe(`via ${backend}`);
 
-      const c = await RawClient.open(http.port);
-      c.send(get('/') + get('/missing'));
-      expect((await c.response()).status).toBe(200);
-      expect((await c.response()).status).toBe(404);
-      c.send('GET / HTTP/1.1\r\n\r\n');
-      expect((await c.response()).status).toBe(400);
-      await c.waitForEnd();
+        const c = await RawClient.open(http.port);
+        c.send(get('/') + get('/missing'));
+        expect((await c.response()).status).toBe(200);
+        expect((await c.response()).status).toBe(404);
+        c.send('GET / HTTP/1.1\r\n\r\n');
+        expect((await c.response()).status).toBe(400);
+        await c.waitForEnd();
 
-      expect(problems(http.logs)).toEqual([]);
-    });
+        expect(problems(http.logs)).toEqual([]);
+      },
+    );
   }
 });

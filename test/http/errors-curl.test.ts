@@ -56,7 +56,11 @@ describe('http errors (curl)', () => {
   });
 
   it('400: two Content-Length headers', async () => {
-    await closing(['-H', 'Content-Length: 1', '-H', 'Content-Length: 1', '--data-binary', 'x', `${http.base}/echo`], 400, /more than one Content-Length/);
+    await closing(
+      ['-H', 'Content-Length: 1', '-H', 'Content-Length: 1', '--data-binary', 'x', `${http.base}/echo`],
+      400,
+      /more than one Content-Length/,
+    );
   });
 
   it(`408: a body that stops arriving (Content-Length 100, 3 bytes sent), after idle-ms=${IDLE_MS}`, async () => {
@@ -79,7 +83,11 @@ describe('http errors (curl)', () => {
   });
 
   it('413: a chunked 2 MiB upload, refused once the decoded body passes 1 MiB', async () => {
-    const r = await closing(['-H', 'Transfer-Encoding: chunked', '--data-binary', `@${big}`, `${http.base}/echo`], 413, /Content Too Large/);
+    const r = await closing(
+      ['-H', 'Transfer-Encoding: chunked', '--data-binary', `@${big}`, `${http.base}/echo`],
+      413,
+      /Content Too Large/,
+    );
     expect(r.stderr).toContain('< HTTP/1.1 100 Continue'); // the size was not known up front
   });
 

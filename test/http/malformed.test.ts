@@ -40,8 +40,20 @@ const MiB = 1024 * KiB;
 
 // The start of a TLS 1.2 ClientHello: record header, handshake header, version, then
 // 32 "random" bytes (fixed here, without CR or LF, so the first-byte check is what fires).
-const CLIENT_HELLO = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
-  ...Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff).map((b) => (b === 0x0a || b === 0x0d ? 0x20 : b))]);
+const CLIENT_HELLO = Buffer.from([
+  0x16,
+  0x03,
+  0x01,
+  0x02,
+  0x00,
+  0x01,
+  0x00,
+  0x01,
+  0xfc,
+  0x03,
+  0x03,
+  ...Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff).map((b) => (b === 0x0a || b === 0x0d ? 0x20 : b)),
+]);
 
 type Case = [name: string, status: number, reason: RegExp, request: string | Buffer];
 
@@ -99,7 +111,12 @@ const MALFORMED: Case[] = [
   ['a space inside the Host value', 400, /invalid Host/, 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n'],
   ['a slash inside the Host value', 400, /invalid Host/, 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n'],
   ['a 9 KiB header (limit 8 KiB)', 431, /header section larger/, `GET / HTTP/1.1\r\n${H}X: ${'b'.repeat(9 * KiB)}\r\n\r\n`],
-  ['200 headers adding up to 10 KiB', 431, /header section larger/, `GET / HTTP/1.1\r\n${H}${'X-Filler: 0123456789012345678901234567890123456789\r\n'.repeat(200)}\r\n`],
+  [
+    '200 headers adding up to 10 KiB',
+    431,
+    /header section larger/,
+    `GET / HTTP/1.1\r\n${H}${'X-Filler: 0123456789012345678901234567890123456789\r\n'.repeat(200)}\r\n`,
+  ],
   ['a header that never ends (refused at 8 KiB)', 431, /header section larger/, `GET / HTTP/1.1\r\n${H}X: ${'b'.repeat(9 * KiB)}`],
 
   // Framing.
@@ -113,12 +130,27 @@ const MALFORMED: Case[] = [
   ['a space inside the Content-Length', 400, /invalid Content-Length/, post('Content-Length: 1 0\r\n')],
   ['a huge Content-Length (23 digits)', 413, /larger than max-body/, post('Content-Length: 99999999999999999999999\r\n')],
   ['a Content-Length of 1 MiB + 1', 413, /larger than max-body/, post(`Content-Length: ${MiB + 1}\r\n`)],
-  ['a 2 MiB body sent in full after its head (read and dropped, no reset)', 413, /larger than max-body/, post(`Content-Length: ${2 * MiB}\r\n`, 'x'.repeat(2 * MiB))],
-  ['Content-Length and Transfer-Encoding together', 400, /both Content-Length and Transfer-Encoding/, post('Content-Length: 3\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n')],
+  [
+    'a 2 MiB body sent in full after its head (read and dropped, no reset)',
+    413,
+    /larger than max-body/,
+    post(`Content-Length: ${2 * MiB}\r\n`, 'x'.repeat(2 * MiB)),
+  ],
+  [
+    'Content-Length and Transfer-Encoding together',
+    400,
+    /both Content-Length and Transfer-Encoding/,
+    post('Content-Length: 3\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n'),
+  ],
   ['Transfer-Encoding gzip (chunked not last)', 400, /chunked is not the final/, post('Transfer-Encoding: gzip\r\n', 'abc')],
   ['Transfer-Encoding chunked, gzip', 400, /chunked is not the final/, post('Transfer-Encoding: chunked, gzip\r\n', '0\r\n\r\n')],
   ['Transfer-Encoding chunked, chunked', 400, /more than once/, post('Transfer-Encoding: chunked, chunked\r\n', '0\r\n\r\n')],
-  ['chunked in two Transfer-Encoding lines', 400, /more than once/, post('Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n')],
+  [
+    'chunked in two Transfer-Encoding lines',
+    400,
+    /more than once/,
+    post('Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n'),
+  ],
   ['an empty Transfer-Encoding', 400, /empty Transfer-Encoding/, post('Transfer-Encoding:\r\n')],
   ['Transfer-Encoding gzip, chunked (not supported)', 501, /other than chunked/, post('Transfer-Encoding: gzip, chunked\r\n', '0\r\n\r\n')],
   ['Transfer-Encoding in HTTP/1.0', 400, /HTTP\/1\.0/, 'POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
@@ -133,7 +165,12 @@ const MALFORMED: Case[] = [
   ['a chunk size of 2^64 (wraps to 0 in a 64-bit parser)', 400, /chunk size overflow/, chunked('10000000000000000\r\nhello\r\n0\r\n\r\n')],
   ['a chunk size of 17 hex digits', 400, /chunk size overflow/, chunked('fffffffffffffffff\r\nhello\r\n0\r\n\r\n')],
   ['a chunk size of 2 MiB (over the limit, valid otherwise)', 413, /larger than max-body/, chunked('200000\r\nhello')],
-  ['chunks adding up to over 1 MiB', 413, /larger than max-body/, chunked(`96000\r\n${'a'.repeat(0x96000)}\r\n96000\r\n${'b'.repeat(0x96000)}\r\n0\r\n\r\n`)],
+  [
+    'chunks adding up to over 1 MiB',
+    413,
+    /larger than max-body/,
+    chunked(`96000\r\n${'a'.repeat(0x96000)}\r\n96000\r\n${'b'.repeat(0x96000)}\r\n0\r\n\r\n`),
+  ],
   ['chunk data longer than its size', 400, /not followed by CRLF/, chunked('5\r\nhelloXX\r\n0\r\n\r\n')],
   ['chunk data shorter than its size', 400, /not followed by CRLF/, chunked('5\r\nhel\r\n0\r\n\r\n')],
   ['a bare LF after a chunk size', 400, /bare LF/, chunked('5\nhello\r\n0\r\n\r\n')],
@@ -203,17 +240,42 @@ const VALID: Valid[] = [
   ['HTTP/1.2, served as HTTP/1.1', 200, 'Hello, wasmux!\n', 'GET / HTTP/1.2\r\nHost: t\r\n\r\n'],
   ['obs-text (bytes 0x80-0xFF) in a header value', 200, 'Hello, wasmux!\n', `GET / HTTP/1.1\r\n${H}X: caf\xe9\r\n\r\n`],
   ['an unknown header with an empty value', 200, 'Hello, wasmux!\n', `GET / HTTP/1.1\r\n${H}X-Empty:\r\n\r\n`],
-  ['Connection with other options', 200, 'Hello, wasmux!\n', `GET / HTTP/1.1\r\n${H}Connection: Upgrade, keep-alive\r\nUpgrade: foo\r\n\r\n`],
+  [
+    'Connection with other options',
+    200,
+    'Hello, wasmux!\n',
+    `GET / HTTP/1.1\r\n${H}Connection: Upgrade, keep-alive\r\nUpgrade: foo\r\n\r\n`,
+  ],
   ['a GET with a body (read and skipped)', 200, 'Hello, wasmux!\n', `GET / HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\nhello`],
   ['Content-Length: 0 with leading zeros', 200, '', post('Content-Length: 000\r\n')],
   ['Transfer-Encoding in another case', 200, 'abc', post('Transfer-Encoding: ChUnKeD\r\n', '3\r\nabc\r\n0\r\n\r\n')],
   ['empty elements in the Transfer-Encoding list', 200, 'abc', post('Transfer-Encoding: , chunked,\r\n', '3\r\nabc\r\n0\r\n\r\n')],
-  ['chunk extensions, upper-case hex, leading zeros and trailers', 200, '0123456789abc', chunked('A;name=value;flag\r\n0123456789\r\n0003 ; x="y"\r\nabc\r\n0\r\nX-Trailer: t\r\nX-Other: u\r\n\r\n')],
-  ['chunk extensions with whitespace around = and a quoted value with an escape', 200, 'hi', chunked('2 ; a = b ; c="d\\"e"\r\nhi\r\n0\r\n\r\n')],
+  [
+    'chunk extensions, upper-case hex, leading zeros and trailers',
+    200,
+    '0123456789abc',
+    chunked('A;name=value;flag\r\n0123456789\r\n0003 ; x="y"\r\nabc\r\n0\r\nX-Trailer: t\r\nX-Other: u\r\n\r\n'),
+  ],
+  [
+    'chunk extensions with whitespace around = and a quoted value with an escape',
+    200,
+    'hi',
+    chunked('2 ; a = b ; c="d\\"e"\r\nhi\r\n0\r\n\r\n'),
+  ],
   ['a chunked body with only the last chunk', 200, '', chunked('0\r\n\r\n')],
   ['Expect: 100-continue in another case (body sent at once)', 200, 'hi', post('Expect: 100-Continue\r\nContent-Length: 2\r\n', 'hi')],
-  ['an HTTP/1.0 Expect is ignored', 200, 'hi', 'POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi'],
-  ['an absolute-form target with port and query', 200, 'Hello, wasmux!\n', 'GET https://example.com:8443?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n'],
+  [
+    'an HTTP/1.0 Expect is ignored',
+    200,
+    'hi',
+    'POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi',
+  ],
+  [
+    'an absolute-form target with port and query',
+    200,
+    'Hello, wasmux!\n',
+    'GET https://example.com:8443?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n',
+  ],
   ['an unknown method on an unknown path', 501, null, `BREW /pot HTTP/1.1\r\n${H}\r\n`],
   ['a lower-case method (methods are case-sensitive: "get" is not GET)', 501, null, `get / HTTP/1.1\r\n${H}\r\n`],
 ];

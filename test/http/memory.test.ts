@@ -12,7 +12,7 @@
  *    buffers that grew for each are given back after its response.
  */
 import { describe, it, expect, afterEach } from 'vitest';
-import net from 'node:net';
+import type net from 'node:net';
 import { connect, destroyClients, problems, runPool, waitFor, withTimeout } from '../helpers/server.js';
 import { RawClient, get, parseResponse, startHttp, type HttpResponse, type HttpServer } from '../helpers/http.js';
 
@@ -36,21 +36,25 @@ function expectUnharmed(http: HttpServer): void {
 
 /** POSTs a `size`-byte body to /echo on `sock` and reads the whole response. */
 function upload(sock: net.Socket, size: number, timeoutMs = 20_000): Promise<HttpResponse> {
-  return withTimeout(new Promise<HttpResponse>((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const r = parseResponse(buf);
-      if (r) {
-        sock.off('data', onData);
-        resolve(r.response);
-      }
-    };
-    sock.on('data', onData);
-    sock.once('close', () => reject(new Error(`closed after ${buf.length} bytes`)));
-    sock.write(`POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: ${size}\r\n\r\n`);
-    sock.write(Buffer.alloc(size, 0x61));
-  }), timeoutMs, `a ${size}-byte upload`);
+  return withTimeout(
+    new Promise<HttpResponse>((resolve, reject) => {
+      let buf = Buffer.alloc(0);
+      const onData = (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        const r = parseResponse(buf);
+        if (r) {
+          sock.off('data', onData);
+          resolve(r.response);
+        }
+      };
+      sock.on('data', onData);
+      sock.once('close', () => reject(new Error(`closed after ${buf.length} bytes`)));
+      sock.write(`POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: ${size}\r\n\r\n`);
+      sock.write(Buffer.alloc(size, 0x61));
+    }),
+    timeoutMs,
+    `a ${size}-byte upload`,
+  );
 }
 
 describe('http memory', () => {
@@ -72,7 +76,10 @@ describe('http memory', () => {
     const results = await Promise.all(socks.map((s) => upload(s, MiB).catch((e: Error) => e)));
     const statuses = results.map((r) => (r instanceof Error ? r.message : r.status));
     // Every request was answered (a 503 closes its connection after the response).
-    expect(statuses.every((s) => s === 200 || s === 503), String(statuses)).toBe(true);
+    expect(
+      statuses.every((s) => s === 200 || s === 503),
+      String(statuses),
+    ).toBe(true);
     // The default budget (8 MiB) covers at least eight at once.
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(8);
     for (const r of results) {

@@ -45,15 +45,17 @@ describe('http pipelining', () => {
   it('answers seven different requests sent in one write, in order', async () => {
     const before = await pluginStats(http.port);
     const c = await RawClient.open(http.port);
-    c.send([
-      get('/'),
-      echo('first body'),
-      'HEAD / HTTP/1.1\r\nHost: t\r\n\r\n',
-      'POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nchunky\r\n0\r\nX-T: 1\r\n\r\n',
-      get('/missing'),
-      'DELETE / HTTP/1.1\r\nHost: t\r\n\r\n',
-      get('/stats'),
-    ].join(''));
+    c.send(
+      [
+        get('/'),
+        echo('first body'),
+        'HEAD / HTTP/1.1\r\nHost: t\r\n\r\n',
+        'POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nchunky\r\n0\r\nX-T: 1\r\n\r\n',
+        get('/missing'),
+        'DELETE / HTTP/1.1\r\nHost: t\r\n\r\n',
+        get('/stats'),
+      ].join(''),
+    );
     const heads = [false, false, true, false, false, false, false];
     const got = [];
     for (const head of heads) got.push(await c.response({ head }));
@@ -84,7 +86,7 @@ describe('http pipelining', () => {
 
   it('stops after a pipelined Connection: close: the requests after it get no answer', async () => {
     const c = await RawClient.open(http.port);
-    c.send(echo('one') + 'GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' + echo('never'));
+    c.send(`${echo('one')}GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n${echo('never')}`);
     const a = await c.response();
     const b = await c.response();
     expect([a.status, b.status]).toEqual([200, 200]);
@@ -96,7 +98,7 @@ describe('http pipelining', () => {
 
   it('stops after a pipelined malformed request: 400, then the end', async () => {
     const c = await RawClient.open(http.port);
-    c.send(echo('ok') + 'GET / HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n' + get('/'));
+    c.send(`${echo('ok')}GET / HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n${get('/')}`);
     const a = await c.response();
     const b = await c.response();
     expect([a.status, b.status]).toEqual([200, 400]);

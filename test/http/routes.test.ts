@@ -125,7 +125,17 @@ describe('http routes (curl)', () => {
     expectCommonHeaders(r);
     expect(r.headers['content-type']).toBe('application/json');
     const s = JSON.parse(r.body.toString());
-    expect(Object.keys(s)).toEqual(['instance', 'requests', 'rejected', 'connections', 'open', 'bytesIn', 'bytesOut', 'memory', 'heapFree']);
+    expect(Object.keys(s)).toEqual([
+      'instance',
+      'requests',
+      'rejected',
+      'connections',
+      'open',
+      'bytesIn',
+      'bytesOut',
+      'memory',
+      'heapFree',
+    ]);
     // The instance's linear memory (whole 64 KiB pages, within the default cap) and what its allocator has free of it.
     expect(s.memory % 65536).toBe(0);
     expect(s.memory).toBeLessThanOrEqual(64 << 20);
@@ -168,7 +178,10 @@ describe('http routes (curl)', () => {
     expect(rs.stderr).toContain('Re-using existing connection');
   });
 
-  it.each([['ANNOUNCE', '/'], ['BREW', '/nope']])('%s %s, a method the server does not know, is 501 on any path, and the connection stays open', async (method, path) => {
+  it.each([
+    ['ANNOUNCE', '/'],
+    ['BREW', '/nope'],
+  ])('%s %s, a method the server does not know, is 501 on any path, and the connection stays open', async (method, path) => {
     const rs = await curl(['-v', '-X', method, `${http.base}${path}`, `${http.base}${path}`]);
     expect(rs.map((r) => r.status)).toEqual([501, 501]);
     expect(rs[0]!.reason).toBe('Not Implemented');

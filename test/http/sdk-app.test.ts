@@ -35,10 +35,16 @@ describe('the SDK HTTP server, as an app uses it', () => {
     const r = await curl1(['-s', '-i', '-H', 'X-Custom: some value  ', `${http.base}/request?a=1&b=2`]);
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/json');
-    expect(JSON.parse(r.body.toString())).toEqual({ path: '/request', query: 'a=1&b=2', custom: 'some value', host: `127.0.0.1:${http.port}`, missing: null });
+    expect(JSON.parse(r.body.toString())).toEqual({
+      path: '/request',
+      query: 'a=1&b=2',
+      custom: 'some value',
+      host: `127.0.0.1:${http.port}`,
+      missing: null,
+    });
   });
 
-  it('the header fields are the current request\'s, not an earlier one\'s on the same connection', async () => {
+  it("the header fields are the current request's, not an earlier one's on the same connection", async () => {
     const c = await RawClient.open(http.port);
     c.send(get('/request', 'X-Custom: first\r\n'));
     c.send(get('/request'));
@@ -86,7 +92,9 @@ describe('the SDK HTTP server, as an app uses it', () => {
     expect(r.status).toBe(500);
     expect(r.body.toString()).toBe('Internal Server Error: the handler wrote no response\n');
     expect((await c.response()).status).toBe(200);
-    expect((await logsSince(before, 1)).map((e) => [e.level, e.message])).toEqual([['warn', 'HTTP handler wrote no response to /none: answered 500']]);
+    expect((await logsSince(before, 1)).map((e) => [e.level, e.message])).toEqual([
+      ['warn', 'HTTP handler wrote no response to /none: answered 500'],
+    ]);
   });
 
   it('an app that writes two responses: the first is sent, the second dropped and logged; framing holds', async () => {
@@ -96,7 +104,9 @@ describe('the SDK HTTP server, as an app uses it', () => {
     const r = await c.response();
     expect([r.status, r.body.toString()]).toEqual([200, 'first\n']);
     expect((await c.response()).status).toBe(202);
-    expect((await logsSince(before, 1)).map((e) => e.message)).toEqual(['HTTP response already written: a second one (status 201) was dropped']);
+    expect((await logsSince(before, 1)).map((e) => e.message)).toEqual([
+      'HTTP response already written: a second one (status 201) was dropped',
+    ]);
   });
 
   it('res.header adds what is valid and refuses a bad name or a value with CR LF (no injected header)', async () => {

@@ -40,31 +40,41 @@ const REQUESTS: [name: string, request: string, body: string][] = [
 ];
 
 describe('http: requests split across reads', () => {
-  it.each(REQUESTS)('%s, cut at every byte boundary', async (_name, request, body) => {
-    const c = await RawClient.open(http.port);
-    const bytes = Buffer.from(request, 'latin1');
-    for (let cut = 1; cut < bytes.length; cut++) {
-      c.send(bytes.subarray(0, cut));
-      await sleep(2);
-      c.send(bytes.subarray(cut));
-      const r = await c.response({ timeoutMs: 3_000 });
-      if (r.status !== 200 || r.body.toString('latin1') !== body) {
-        throw new Error(`cut at ${cut} (${JSON.stringify(request.slice(0, cut))} | ...): ${r.status} ${JSON.stringify(r.body.toString('latin1'))}`);
+  it.each(REQUESTS)(
+    '%s, cut at every byte boundary',
+    async (_name, request, body) => {
+      const c = await RawClient.open(http.port);
+      const bytes = Buffer.from(request, 'latin1');
+      for (let cut = 1; cut < bytes.length; cut++) {
+        c.send(bytes.subarray(0, cut));
+        await sleep(2);
+        c.send(bytes.subarray(cut));
+        const r = await c.response({ timeoutMs: 3_000 });
+        if (r.status !== 200 || r.body.toString('latin1') !== body) {
+          throw new Error(
+            `cut at ${cut} (${JSON.stringify(request.slice(0, cut))} | ...): ${r.status} ${JSON.stringify(r.body.toString('latin1'))}`,
+          );
+        }
       }
-    }
-    expect(c.ended).toBe(false);
-  }, 30_000);
+      expect(c.ended).toBe(false);
+    },
+    30_000,
+  );
 
-  it.each(REQUESTS)('%s, one byte per write', async (_name, request, body) => {
-    const c = await RawClient.open(http.port);
-    for (const b of Buffer.from(request, 'latin1')) {
-      c.send(Buffer.from([b]));
-      await sleep(1);
-    }
-    const r = await c.response({ timeoutMs: 3_000 });
-    expect(r.status).toBe(200);
-    expect(r.body.toString('latin1')).toBe(body);
-  }, 30_000);
+  it.each(REQUESTS)(
+    '%s, one byte per write',
+    async (_name, request, body) => {
+      const c = await RawClient.open(http.port);
+      for (const b of Buffer.from(request, 'latin1')) {
+        c.send(Buffer.from([b]));
+        await sleep(1);
+      }
+      const r = await c.response({ timeoutMs: 3_000 });
+      expect(r.status).toBe(200);
+      expect(r.body.toString('latin1')).toBe(body);
+    },
+    30_000,
+  );
 
   it('a pipelined pair cut at every byte boundary gets both responses, in order', async () => {
     const c = await RawClient.open(http.port);

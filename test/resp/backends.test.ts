@@ -5,6 +5,7 @@
  * with an inline command on a raw socket, a key that expires, and QUIT
  * closing the connection.
  */
+import '../stand-ins/kqueue/here.js';
 import { describe, it, expect, afterEach } from 'vitest';
 import { BACKEND_NAMES, availableBackends, resolveBackend } from '../../dist/host/index.js';
 import { RespClient, cli, command, missing, startResp, unharmed, type RespServer } from '../helpers/resp.js';
@@ -37,25 +38,35 @@ describe('resp on every available backend', () => {
 
   for (const backend of BACKEND_NAMES) {
     const why = unavailable(backend);
-    it.skipIf(why !== null)(`backend ${backend}: redis-cli, a pipeline, expiry, QUIT${why === null ? '' : ` (skipped: ${why})`}`, async () => {
-      const resp = (running = await startResp({ backend }));
-      expect(resp.server.stats()).toHaveLength(1);
+    it.skipIf(why !== null)(
+      `backend ${backend}: redis-cli, a pipeline, expiry, QUIT${why === null ? '' : ` (skipped: ${why})`}`,
+      async () => {
+        const resp = (running = await startResp({ backend }));
+        expect(resp.server.stats()).toHaveLength(1);
 
-      if (noCli === null) {
-        expect(await cli(resp.port, ['SET', 'via', backend])).toBe('OK\n');
-        expect(await cli(resp.port, ['GET', 'via'])).toBe(`"${backend}"\n`);
-      }
+        if (noCli === null) {
+          expect(await cli(resp.port, ['SET', 'via', backend])).toBe('OK\n');
+          expect(await cli(resp.port, ['GET', 'via'])).toBe(`"${backend}"\n`);
+        }
 
-      const c = await RespClient.open(resp.port);
-      c.send(Buffer.concat([command('SET', 'short', 'lived', 'PX', '100'), Buffer.from('INCR n\r\n'), command('INCRBY', 'n', '41'), command('GET', 'short')]));
-      expect(await c.replies(4)).toEqual(['+OK\r\n', ':1\r\n', ':42\r\n', '$5\r\nlived\r\n']);
-      await sleep(200);
-      c.send('GET short\r\nQUIT\r\nPING\r\n');
-      expect(await c.replies(2)).toEqual(['$-1\r\n', '+OK\r\n']);
-      expect(await c.closed()).toBe(true);
+        const c = await RespClient.open(resp.port);
+        c.send(
+          Buffer.concat([
+            command('SET', 'short', 'lived', 'PX', '100'),
+            Buffer.from('INCR n\r\n'),
+            command('INCRBY', 'n', '41'),
+            command('GET', 'short'),
+          ]),
+        );
+        expect(await c.replies(4)).toEqual(['+OK\r\n', ':1\r\n', ':42\r\n', '$5\r\nlived\r\n']);
+        await sleep(200);
+        c.send('GET short\r\nQUIT\r\nPING\r\n');
+        expect(await c.replies(2)).toEqual(['$-1\r\n', '+OK\r\n']);
+        expect(await c.closed()).toBe(true);
 
-      expect(unharmed(resp)).toBe(true);
-      expect(problems(resp.logs)).toEqual([]);
-    });
+        expect(unharmed(resp)).toBe(true);
+        expect(problems(resp.logs)).toEqual([]);
+      },
+    );
   }
 });

@@ -23,8 +23,11 @@ describe.skipIf(noBenchmark !== null)(`resp under redis-benchmark${noBenchmark ?
   });
 
   it('redis-benchmark -q -n 100000 -t set,get,incr,mset -P 16 completes without errors', async () => {
-    const run = await runProgram('redis-benchmark', ['-h', '127.0.0.1', '-p', String(resp.port), '-q', '-n', '100000',
-      '-t', 'set,get,incr,mset', '-P', '16'], { timeoutMs: 60_000 });
+    const run = await runProgram(
+      'redis-benchmark',
+      ['-h', '127.0.0.1', '-p', String(resp.port), '-q', '-n', '100000', '-t', 'set,get,incr,mset', '-P', '16'],
+      { timeoutMs: 60_000 },
+    );
     // Errors from the server make it print "Error from server: ..." and exit 1;
     // a failed CONFIG GET makes it warn.
     expect(run.stderr).toBe('');

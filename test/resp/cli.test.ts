@@ -238,30 +238,80 @@ describe.skipIf(noCli !== null)(`resp through redis-cli${noCli ? ` — skipped: 
   });
 
   it('COMMAND, COMMAND COUNT / LIST / INFO / DOCS / HELP', async () => {
-    const names = (await cli(resp.port, ['COMMAND', 'LIST'])).trim().split('\n').map((l) => l.replace(/^\s*\d+\) "(.*)"$/, '$1'));
-    for (const c of ['get', 'set', 'mget', 'mset', 'incr', 'incrby', 'decr', 'decrby', 'del', 'exists', 'expire', 'pexpire',
-      'ttl', 'pttl', 'dbsize', 'flushall', 'flushdb', 'ping', 'echo', 'select', 'quit', 'info', 'command', 'command|docs',
-      'command|count', 'config', 'config|get']) {
+    const names = (await cli(resp.port, ['COMMAND', 'LIST']))
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/^\s*\d+\) "(.*)"$/, '$1'));
+    for (const c of [
+      'get',
+      'set',
+      'mget',
+      'mset',
+      'incr',
+      'incrby',
+      'decr',
+      'decrby',
+      'del',
+      'exists',
+      'expire',
+      'pexpire',
+      'ttl',
+      'pttl',
+      'dbsize',
+      'flushall',
+      'flushdb',
+      'ping',
+      'echo',
+      'select',
+      'quit',
+      'info',
+      'command',
+      'command|docs',
+      'command|count',
+      'config',
+      'config|get',
+    ]) {
       expect(names, c).toContain(c);
     }
     const count = names.filter((n) => !n.includes('|')).length;
     await expectCli(['COMMAND', 'COUNT'], `(integer) ${count}`);
     await expectCli(['COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'p*'], '1) "pexpire"', '2) "pttl"', '3) "ping"');
-    await expectCli(['COMMAND', 'LIST', 'FILTERBY', 'ACLCAT', 'connection'],
-      ' 1) "ping"', ' 2) "echo"', ' 3) "select"', ' 4) "quit"', ' 5) "command"', ' 6) "command|count"', ' 7) "command|docs"',
-      ' 8) "command|info"', ' 9) "command|list"', '10) "command|help"');
+    await expectCli(
+      ['COMMAND', 'LIST', 'FILTERBY', 'ACLCAT', 'connection'],
+      ' 1) "ping"',
+      ' 2) "echo"',
+      ' 3) "select"',
+      ' 4) "quit"',
+      ' 5) "command"',
+      ' 6) "command|count"',
+      ' 7) "command|docs"',
+      ' 8) "command|info"',
+      ' 9) "command|list"',
+      '10) "command|help"',
+    );
     await expectCli(['COMMAND', 'LIST', 'FILTERBY', 'MODULE', 'x'], '(empty array)');
     await expectCli(['COMMAND', 'LIST', 'SORTBY'], SYNTAX);
 
     const info = await cli(resp.port, ['COMMAND', 'INFO', 'get', 'nosuch', 'config|get']);
-    expect(info).toContain('1)  1) "get"\n    2) (integer) 2\n    3) 1) readonly\n       2) fast\n    4) (integer) 1\n    5) (integer) 1\n    6) (integer) 1\n');
+    expect(info).toContain(
+      '1)  1) "get"\n    2) (integer) 2\n    3) 1) readonly\n       2) fast\n    4) (integer) 1\n    5) (integer) 1\n    6) (integer) 1\n',
+    );
     expect(info).toContain('2) (nil)\n');
     expect(info).toContain('3)  1) "config|get"\n    2) (integer) -3\n');
     expect(await cli(resp.port, ['COMMAND'])).toMatch(/"mset"\n +2\) \(integer\) -3\n/);
 
-    await expectCli(['COMMAND', 'DOCS', 'get', 'nosuch'],
-      '1) "get"', '2) 1) "summary"', '   2) "Get the value of a key"', '   3) "since"', '   4) "1.0.0"',
-      '   5) "group"', '   6) "string"', '   7) "complexity"', '   8) "O(1)"');
+    await expectCli(
+      ['COMMAND', 'DOCS', 'get', 'nosuch'],
+      '1) "get"',
+      '2) 1) "summary"',
+      '   2) "Get the value of a key"',
+      '   3) "since"',
+      '   4) "1.0.0"',
+      '   5) "group"',
+      '   6) "string"',
+      '   7) "complexity"',
+      '   8) "O(1)"',
+    );
     const help = await cli(resp.port, ['COMMAND', 'HELP']);
     expect(help).toMatch(/^ 1\) COMMAND <subcommand> \[<arg> \[value\] \[opt\] \.\.\.\]\. Subcommands are:\n/);
     expect(help).toContain(') HELP\n');
@@ -274,8 +324,15 @@ describe.skipIf(noCli !== null)(`resp through redis-cli${noCli ? ` — skipped: 
     await expectCli(['CONFIG', 'GET', 'save'], '1) "save"', '2) ""');
     await expectCli(['CONFIG', 'GET', 'appendonly'], '1) "appendonly"', '2) "no"');
     await expectCli(['CONFIG', 'GET', 'maxmemory'], '1) "maxmemory"', `2) "${24 * 1024 * 1024}"`);
-    await expectCli(['CONFIG', 'GET', 'MAXMEMORY*'], '1) "maxmemory"', `2) "${24 * 1024 * 1024}"`, '3) "maxmemory-policy"', '4) "noeviction"',
-      '5) "maxmemory-clients"', `6) "${2 * 8 * 1024 * 1024 + 64 * 1024}"`);
+    await expectCli(
+      ['CONFIG', 'GET', 'MAXMEMORY*'],
+      '1) "maxmemory"',
+      `2) "${24 * 1024 * 1024}"`,
+      '3) "maxmemory-policy"',
+      '4) "noeviction"',
+      '5) "maxmemory-clients"',
+      `6) "${2 * 8 * 1024 * 1024 + 64 * 1024}"`,
+    );
     await expectCli(['CONFIG', 'GET', 'save', 'appendonly', 'sa?e'], '1) "save"', '2) ""', '3) "appendonly"', '4) "no"');
     await expectCli(['CONFIG', 'GET', 'nosuch'], '(empty array)');
     const all = await cli(resp.port, ['CONFIG', 'GET', '*']);
@@ -308,6 +365,11 @@ describe.skipIf(noCli !== null)(`resp through redis-cli${noCli ? ` — skipped: 
     // The list of arguments stops at 128 bytes, cutting the last one, as in Redis.
     const long = Array.from({ length: 40 }, (_, i) => `arg${i}`);
     const out = await cli(resp.port, ['NOPE', ...long]);
-    expect(out).toBe(`(error) ERR unknown command 'NOPE', with args beginning with: ${long.slice(0, 17).map((a) => `'${a}' `).join('')}'ar' \n`);
+    expect(out).toBe(
+      `(error) ERR unknown command 'NOPE', with args beginning with: ${long
+        .slice(0, 17)
+        .map((a) => `'${a}' `)
+        .join('')}'ar' \n`,
+    );
   });
 });

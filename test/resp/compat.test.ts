@@ -9,7 +9,17 @@
  * argument lists.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { RespClient, command, missing, startRedisServer, startResp, stopRedisServer, unharmed, type RedisServer, type RespServer } from '../helpers/resp.js';
+import {
+  RespClient,
+  command,
+  missing,
+  startRedisServer,
+  startResp,
+  stopRedisServer,
+  unharmed,
+  type RedisServer,
+  type RespServer,
+} from '../helpers/resp.js';
 import { destroyClients } from '../helpers/server.js';
 
 const noServer = missing('redis-server');
@@ -38,27 +48,42 @@ const CASES: [string, string | Buffer][] = [
   ['unknown commands', 'FOO a b\r\nFOO\r\nfoo "a\\r\\nb"\r\n'],
   ['arity errors', 'get\r\nset k\r\nmset a\r\nmset a b c\r\nexists\r\nttl\r\ndbsize x\r\necho\r\nping a b\r\nincrby n\r\n'],
   ['containers', 'config\r\nconfig get\r\nconfig foo\r\ncommand foo\r\ncommand count x\r\n'],
-  ['SET grammar', 'set a 1 nx xx\r\nset a 1 ex\r\nset a 1 ex 10 px 10\r\nset a 1 keepttl ex 5\r\nset a 1 ex 5 keepttl\r\nset a 1 foo\r\n' +
-    'set a 1 ex a\r\nset a 1 ex 0\r\nset a 1 px -1\r\nset a 1 ex 9223372036854775\r\nset a 1 px 9223372036854775807\r\n' +
-    'set a 1 exat 9223372036854775\r\nset a 1 ex 10 ex 20\r\nttl a\r\nset a 1 nx nx\r\n'],
-  ['SET NX XX GET KEEPTTL', 'set k v get\r\nset k w nx get\r\nset k2 w xx get\r\nset k x ex 100\r\nset k y keepttl\r\nttl k\r\n' +
-    'set k z pxat 1\r\nget k\r\nset a 1 px 100 nx\r\nset a 1 px 100 xx get\r\nset a 2 get nx\r\n'],
-  ['integers', 'set a 1\r\nset n 01\r\nincr n\r\nset n " 1"\r\nincr n\r\nincrby n +1\r\nset n -0\r\nincr n\r\nset n 1\r\n' +
-    'incrby n -9223372036854775808\r\ndecr n\r\ndecr n\r\nset m 9223372036854775807\r\nincrby m 0\r\nincrby m 1\r\n' +
-    'decrby m -9223372036854775808\r\nincr fresh\r\ndecrby fresh 5\r\nset big 99999999999999999999\r\nincr big\r\n'],
+  [
+    'SET grammar',
+    'set a 1 nx xx\r\nset a 1 ex\r\nset a 1 ex 10 px 10\r\nset a 1 keepttl ex 5\r\nset a 1 ex 5 keepttl\r\nset a 1 foo\r\n' +
+      'set a 1 ex a\r\nset a 1 ex 0\r\nset a 1 px -1\r\nset a 1 ex 9223372036854775\r\nset a 1 px 9223372036854775807\r\n' +
+      'set a 1 exat 9223372036854775\r\nset a 1 ex 10 ex 20\r\nttl a\r\nset a 1 nx nx\r\n',
+  ],
+  [
+    'SET NX XX GET KEEPTTL',
+    'set k v get\r\nset k w nx get\r\nset k2 w xx get\r\nset k x ex 100\r\nset k y keepttl\r\nttl k\r\n' +
+      'set k z pxat 1\r\nget k\r\nset a 1 px 100 nx\r\nset a 1 px 100 xx get\r\nset a 2 get nx\r\n',
+  ],
+  [
+    'integers',
+    'set a 1\r\nset n 01\r\nincr n\r\nset n " 1"\r\nincr n\r\nincrby n +1\r\nset n -0\r\nincr n\r\nset n 1\r\n' +
+      'incrby n -9223372036854775808\r\ndecr n\r\ndecr n\r\nset m 9223372036854775807\r\nincrby m 0\r\nincrby m 1\r\n' +
+      'decrby m -9223372036854775808\r\nincr fresh\r\ndecrby fresh 5\r\nset big 99999999999999999999\r\nincr big\r\n',
+  ],
   ['keys', 'mset a 1 b 2\r\nexists a a b nope\r\ndel a a nope\r\nmget a b c\r\ndbsize\r\nflushall foo\r\nflushall async\r\ndbsize\r\n'],
   // TTL of a 1,200 ms expiry rounds to 1 s on both servers whatever the milliseconds between the
   // commands; PTTL would not compare byte for byte (test/resp/cli.test.ts checks it within bounds).
-  ['EXPIRE', 'set a 1\r\nexpire a -1\r\nexists a\r\nset a 1\r\npexpire a 1200\r\nttl a\r\nttl nokey\r\nset b 1\r\nttl b\r\n' +
-    'expire b 10 gt\r\nexpire b 10 lt\r\nexpire b 20 gt\r\nexpire b 5 nx\r\nexpire b 5 xx\r\npexpire b 9223372036854775807\r\n' +
-    'expire b 9223372036854775\r\nexpire b x\r\nexpire b 10 nx xx\r\nexpire b 10 gt lt\r\nexpire b 10 foo\r\nexpire nokey 10\r\n'],
+  [
+    'EXPIRE',
+    'set a 1\r\nexpire a -1\r\nexists a\r\nset a 1\r\npexpire a 1200\r\nttl a\r\nttl nokey\r\nset b 1\r\nttl b\r\n' +
+      'expire b 10 gt\r\nexpire b 10 lt\r\nexpire b 20 gt\r\nexpire b 5 nx\r\nexpire b 5 xx\r\npexpire b 9223372036854775807\r\n' +
+      'expire b 9223372036854775\r\nexpire b x\r\nexpire b 10 nx xx\r\nexpire b 10 gt lt\r\nexpire b 10 foo\r\nexpire nokey 10\r\n',
+  ],
   ['PING ECHO QUIT', 'ping\r\nping a\r\necho "x y"\r\nquit extra\r\nping\r\n'],
   ['CONFIG GET for tools', 'config get save\r\nconfig get appendonly\r\nconfig get nosuch\r\n'],
   ['COMMAND INFO', 'command info get mget set del incr ttl nosuch\r\n'],
-  ['inline quoting', 'echo \'it\\\'s\'\r\necho "a"b\r\n'],
+  ['inline quoting', "echo 'it\\'s'\r\necho \"a\"b\r\n"],
   ['inline escapes', 'echo "\\x41\\x4g\\n\\q\\t"\r\necho  x   \n\r\n\r\nping\r\n'],
   ['pipelined multibulk', Buffer.concat([command('SET', 'k', ''), command('GET', 'k'), command('ECHO', 'abc'), command('MGET', 'k', 'x')])],
-  ['binary values', Buffer.concat([command('SET', Buffer.from([0, 13, 10, 255]), Buffer.from([13, 10, 0])), command('GET', Buffer.from([0, 13, 10, 255]))])],
+  [
+    'binary values',
+    Buffer.concat([command('SET', Buffer.from([0, 13, 10, 255]), Buffer.from([13, 10, 0])), command('GET', Buffer.from([0, 13, 10, 255]))]),
+  ],
   ['empty multibulk', '*0\r\n*-1\r\nping\r\n'],
   ['protocol error: bad count', '*x\r\n'],
   ['protocol error: not a bulk', 'ping\r\n*1\r\nx\r\n'],

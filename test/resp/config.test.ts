@@ -38,10 +38,15 @@ describe('resp: --config', () => {
   });
 
   it('takes sizes with units, separated by spaces or commas', async () => {
-    const resp = (running = await startResp({ config: 'maxmemory=2mb, hz=20  proto-max-bulk-len=100k client-query-buffer-limit=1MB maxmemory-clients=512kb' }));
+    const resp = (running = await startResp({
+      config: 'maxmemory=2mb, hz=20  proto-max-bulk-len=100k client-query-buffer-limit=1MB maxmemory-clients=512kb',
+    }));
     const [all] = await exchange(resp.port, 'CONFIG GET *\r\n', 1);
     // *2n, then $len / text lines: every second line is a name or a value.
-    const lines = all!.split('\r\n').slice(1, -1).filter((_, i) => i % 2 === 1);
+    const lines = all!
+      .split('\r\n')
+      .slice(1, -1)
+      .filter((_, i) => i % 2 === 1);
     const values = Object.fromEntries(lines.flatMap((_, i) => (i % 2 ? [] : [[lines[i], lines[i + 1]]])));
     expect(values).toMatchObject({
       maxmemory: String(2 * 1024 * 1024),

@@ -29,7 +29,11 @@ async function dbsize(port: number): Promise<number> {
 describe('resp: expiry', () => {
   it('SET PX 100: the value is there, and 200 ms later GET returns nil', async () => {
     const resp = (running = await startResp());
-    expect(await exchange(resp.port, 'SET k v PX 100\r\nGET k\r\nPTTL k\r\n', 3)).toEqual(['+OK\r\n', '$1\r\nv\r\n', expect.stringMatching(/^:(100|9\d)\r\n$/)]);
+    expect(await exchange(resp.port, 'SET k v PX 100\r\nGET k\r\nPTTL k\r\n', 3)).toEqual([
+      '+OK\r\n',
+      '$1\r\nv\r\n',
+      expect.stringMatching(/^:(100|9\d)\r\n$/),
+    ]);
     await sleep(200);
     expect(await exchange(resp.port, 'GET k\r\nTTL k\r\nEXISTS k\r\n', 3)).toEqual(['$-1\r\n', ':-2\r\n', ':0\r\n']);
   });

@@ -36,22 +36,28 @@ describe('resp: large values at the defaults', () => {
   }, 60_000);
 
   const noCli = missing('redis-cli');
-  it.skipIf(noCli !== null)(`through redis-cli (-x SET from a file, GET back)${noCli ? ` — skipped: ${noCli}` : ''}`, async () => {
-    resp = await startResp();
-    const dir = await mkdtemp(join(tmpdir(), 'wasmux-resp-'));
-    try {
-      // Printable bytes, so that redis-cli prints the value back as it is.
-      const value = Buffer.from(randomBytes(FOUR_MB / 2).toString('hex'), 'latin1');
-      const file = join(dir, 'value');
-      await writeFile(file, value);
-      const set = await runProgram('sh', ['-c', `redis-cli -h 127.0.0.1 -p ${resp.port} -x SET big < ${file}`], { timeoutMs: 30_000 });
-      expect(set.stdout.trim()).toBe('OK');
-      const get = await runProgram('redis-cli', ['-h', '127.0.0.1', '-p', String(resp.port), '--raw', 'GET', 'big'], { timeoutMs: 30_000 });
-      expect(get.stdout.length).toBe(FOUR_MB + 1); // and redis-cli's newline
-      expect(get.stdout.slice(0, FOUR_MB) === value.toString('latin1')).toBe(true);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-    expect(unharmed(resp)).toBe(true);
-  }, 60_000);
+  it.skipIf(noCli !== null)(
+    `through redis-cli (-x SET from a file, GET back)${noCli ? ` — skipped: ${noCli}` : ''}`,
+    async () => {
+      resp = await startResp();
+      const dir = await mkdtemp(join(tmpdir(), 'wasmux-resp-'));
+      try {
+        // Printable bytes, so that redis-cli prints the value back as it is.
+        const value = Buffer.from(randomBytes(FOUR_MB / 2).toString('hex'), 'latin1');
+        const file = join(dir, 'value');
+        await writeFile(file, value);
+        const set = await runProgram('sh', ['-c', `redis-cli -h 127.0.0.1 -p ${resp.port} -x SET big < ${file}`], { timeoutMs: 30_000 });
+        expect(set.stdout.trim()).toBe('OK');
+        const get = await runProgram('redis-cli', ['-h', '127.0.0.1', '-p', String(resp.port), '--raw', 'GET', 'big'], {
+          timeoutMs: 30_000,
+        });
+        expect(get.stdout.length).toBe(FOUR_MB + 1); // and redis-cli's newline
+        expect(get.stdout.slice(0, FOUR_MB) === value.toString('latin1')).toBe(true);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+      expect(unharmed(resp)).toBe(true);
+    },
+    60_000,
+  );
 });

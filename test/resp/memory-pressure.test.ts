@@ -22,10 +22,11 @@ afterEach(async () => {
 
 let n = 0;
 // A SET whose 2,000,000-byte value stops after 300 KB.
-const partialSet = () => Buffer.concat([
-  Buffer.from(`*3\r\n$3\r\nSET\r\n$6\r\nkey${String(n++).padStart(3, '0')}\r\n$2000000\r\n`, 'latin1'),
-  Buffer.alloc(300_000, 0x62),
-]);
+const partialSet = () =>
+  Buffer.concat([
+    Buffer.from(`*3\r\n$3\r\nSET\r\n$6\r\nkey${String(n++).padStart(3, '0')}\r\n$2000000\r\n`, 'latin1'),
+    Buffer.alloc(300_000, 0x62),
+  ]);
 
 async function ping(c: RespClient): Promise<string> {
   const before = c.received.length;
@@ -45,7 +46,10 @@ describe('resp under memory pressure', () => {
       isRefusal: (b) => b.toString('latin1').startsWith('-ERR max number of clients reached'),
       max: 400,
     });
-    expect(refused, `no refusal after ${flooders.length} flood connections; log:\n${resp.logs.map((l) => `${l.level} ${l.message}`).join("\n")}`).not.toBeNull();
+    expect(
+      refused,
+      `no refusal after ${flooders.length} flood connections; log:\n${resp.logs.map((l) => `${l.level} ${l.message}`).join('\n')}`,
+    ).not.toBeNull();
     await until(() => refused!.ended, 5_000, 'the refused client closing');
     expect(refused!.received.toString('latin1')).toBe('-ERR max number of clients reached\r\n');
 

@@ -66,17 +66,37 @@ describe('resp: out of memory', () => {
     c.send(Buffer.concat([command('SET', 'new', v), command('INCR', v), command('MSET', 'a', v, 'b', v), command('SET', 'key:0', v)]));
     expect(await c.replies(4)).toEqual([OOM, OOM, OOM, OOM]);
     // ...reads are not.
-    c.send(Buffer.concat([command('GET', 'key:7'), command('MGET', 'key:1', 'nope'), command('EXISTS', 'key:2'),
-      command('DBSIZE'), command('TTL', 'key:3'), command('PING')]));
-    expect(await c.replies(6)).toEqual([`$1000\r\n${'v'.repeat(1000)}\r\n`, `*2\r\n$1000\r\n${'v'.repeat(1000)}\r\n$-1\r\n`,
-      ':1\r\n', `:${stored}\r\n`, ':1000\r\n', '+PONG\r\n']);
+    c.send(
+      Buffer.concat([
+        command('GET', 'key:7'),
+        command('MGET', 'key:1', 'nope'),
+        command('EXISTS', 'key:2'),
+        command('DBSIZE'),
+        command('TTL', 'key:3'),
+        command('PING'),
+      ]),
+    );
+    expect(await c.replies(6)).toEqual([
+      `$1000\r\n${'v'.repeat(1000)}\r\n`,
+      `*2\r\n$1000\r\n${'v'.repeat(1000)}\r\n$-1\r\n`,
+      ':1\r\n',
+      `:${stored}\r\n`,
+      ':1000\r\n',
+      '+PONG\r\n',
+    ]);
     if (missing('redis-cli') === null) {
       expect(await cli(resp.port, ['SET', 'k', v])).toBe("(error) OOM command not allowed when used memory > 'maxmemory'.\n");
       expect(await cli(resp.port, ['GET', 'key:5'])).toBe(`"${'v'.repeat(1000)}"\n`);
     }
 
     // Deleting makes room again; FLUSHALL gives everything back.
-    c.send(Buffer.concat([command('DEL', ...Array.from({ length: 100 }, (_, i) => `key:${i}`)), command('SET', 'new', 'v'), command('EXPIRE', 'key:100', '100')]));
+    c.send(
+      Buffer.concat([
+        command('DEL', ...Array.from({ length: 100 }, (_, i) => `key:${i}`)),
+        command('SET', 'new', 'v'),
+        command('EXPIRE', 'key:100', '100'),
+      ]),
+    );
     expect(await c.replies(3)).toEqual([':100\r\n', '+OK\r\n', ':1\r\n']);
     c.send('FLUSHALL\r\nSET again v\r\n');
     expect(await c.replies(2)).toEqual(['+OK\r\n', '+OK\r\n']);
@@ -142,15 +162,17 @@ describe('resp: out of memory', () => {
     // Each is refused (-OOM) once it has arrived, or its connection closed
     // while it arrives once the requests in flight pass maxmemory-clients.
     const big = Buffer.alloc(3 * MiB, 0x62);
-    const outcomes = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
-      const b = await RespClient.open(resp.port);
-      b.send(command('SET', `big:${i}`, big));
-      try {
-        return await b.reply(20_000);
-      } catch {
-        return (await b.closed()) ? 'closed' : 'nothing';
-      }
-    }));
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const b = await RespClient.open(resp.port);
+        b.send(command('SET', `big:${i}`, big));
+        try {
+          return await b.reply(20_000);
+        } catch {
+          return (await b.closed()) ? 'closed' : 'nothing';
+        }
+      }),
+    );
     for (const o of outcomes) expect([OOM, 'closed']).toContain(o);
     expect(await exchange(resp.port, 'GET key:0\r\n', 1)).toEqual([`$${16 * 1024}\r\n${'v'.repeat(16 * 1024)}\r\n`]);
     expect((await info(resp.port)).wasm_memory).toBeLessThanOrEqual(64 * MiB);

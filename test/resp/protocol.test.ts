@@ -38,8 +38,7 @@ describe('resp: inline commands', () => {
   });
 
   it('takes "quoted" arguments with escapes and \'single quotes\'', async () => {
-    const replies = await exchange(resp.port,
-      'SET k "a b\\r\\n\\x41\\x7a\\"q\\\\"\r\nGET k\r\nECHO \'it\\\'s\'\r\nECHO ""\r\n', 4);
+    const replies = await exchange(resp.port, 'SET k "a b\\r\\n\\x41\\x7a\\"q\\\\"\r\nGET k\r\nECHO \'it\\\'s\'\r\nECHO ""\r\n', 4);
     expect(replies).toEqual(['+OK\r\n', '$10\r\na b\r\nAz"q\\\r\n', "$4\r\nit's\r\n", '$0\r\n\r\n']);
   });
 
@@ -53,7 +52,7 @@ describe('resp: inline commands', () => {
 
   it('refuses an inline request longer than 64 KiB', async () => {
     const c = await RespClient.open(resp.port);
-    c.send('ECHO ' + 'x'.repeat(70 * 1024)); // no newline yet
+    c.send(`ECHO ${'x'.repeat(70 * 1024)}`); // no newline yet
     expect(await c.reply()).toBe('-ERR Protocol error: too big inline request\r\n');
     expect(await c.closed()).toBe(true);
   });
@@ -73,9 +72,7 @@ describe('resp: pipelining', () => {
     c.send(Buffer.concat(parts));
     const replies = await c.replies(n, 20_000);
     for (let i = 0; i < n; i++) {
-      const want = i % 3 === 0 ? '+OK\r\n'
-        : i % 3 === 1 ? `$${`value:${i - 1}`.length}\r\nvalue:${i - 1}\r\n`
-        : `:${(i + 1) / 3}\r\n`;
+      const want = i % 3 === 0 ? '+OK\r\n' : i % 3 === 1 ? `$${`value:${i - 1}`.length}\r\nvalue:${i - 1}\r\n` : `:${(i + 1) / 3}\r\n`;
       if (replies[i] !== want) expect.fail(`reply ${i}: ${JSON.stringify(replies[i])} instead of ${JSON.stringify(want)}`);
     }
   });
@@ -109,11 +106,7 @@ describe('resp: requests split anywhere', () => {
   // A pipeline of both kinds of request, with a binary value holding CR, LF
   // and NUL where the protocol's own delimiters could be mistaken for them.
   const value = Buffer.from([0x0d, 0x0a, 0x00, 0x24, 0x2a, 0x0d, 0x0a, 0xff]);
-  const requests = Buffer.concat([
-    command('SET', 'split', value),
-    Buffer.from('GET split\r\n'),
-    command('ECHO', 'tail'),
-  ]);
+  const requests = Buffer.concat([command('SET', 'split', value), Buffer.from('GET split\r\n'), command('ECHO', 'tail')]);
   const expected = ['+OK\r\n', `$8\r\n${value.toString('latin1')}\r\n`, '$4\r\ntail\r\n'];
 
   it(`gives the same replies wherever the bytes are cut (every one of ${requests.length - 1} positions)`, async () => {
@@ -142,12 +135,22 @@ describe('resp: binary safety and sizes', () => {
   it('stores keys and values holding every byte value', async () => {
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const key = Buffer.concat([Buffer.from('k\r\n\0'), all]);
-    const replies = await exchange(resp.port, Buffer.concat([
-      command('SET', key, all), command('GET', key), command('MGET', key, all), command('EXISTS', key), command('STRLEN-IS-NOT-HERE'),
-    ]), 5);
+    const replies = await exchange(
+      resp.port,
+      Buffer.concat([
+        command('SET', key, all),
+        command('GET', key),
+        command('MGET', key, all),
+        command('EXISTS', key),
+        command('STRLEN-IS-NOT-HERE'),
+      ]),
+      5,
+    );
     expect(replies[0]).toBe('+OK\r\n');
     expect(Buffer.from(replies[1]!, 'latin1').equals(Buffer.concat([Buffer.from('$256\r\n'), all, Buffer.from('\r\n')]))).toBe(true);
-    expect(Buffer.from(replies[2]!, 'latin1').equals(Buffer.concat([Buffer.from('*2\r\n$256\r\n'), all, Buffer.from('\r\n$-1\r\n')]))).toBe(true);
+    expect(Buffer.from(replies[2]!, 'latin1').equals(Buffer.concat([Buffer.from('*2\r\n$256\r\n'), all, Buffer.from('\r\n$-1\r\n')]))).toBe(
+      true,
+    );
     expect(replies[3]).toBe(':1\r\n');
     expect(replies[4]).toBe("-ERR unknown command 'STRLEN-IS-NOT-HERE', with args beginning with: \r\n");
   });
@@ -168,7 +171,7 @@ describe('resp: binary safety and sizes', () => {
 
   it('refuses a bulk longer than proto-max-bulk-len before reading it', async () => {
     const c = await RespClient.open(resp.port);
-    c.send('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$' + String(9 * MiB) + '\r\n'); // default limit: 8 MiB (an eighth of the 64 MiB cap)
+    c.send(`*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$${String(9 * MiB)}\r\n`); // default limit: 8 MiB (an eighth of the 64 MiB cap)
     expect(await c.reply()).toBe('-ERR Protocol error: invalid bulk length\r\n');
     expect(await c.closed()).toBe(true);
   });
@@ -193,8 +196,8 @@ describe('resp: binary safety and sizes', () => {
     ['an argument that is not a bulk', '*1\r\nx\r\n', "expected '$', got 'x'"],
     ['a negative bulk length', '*1\r\n$-1\r\n', 'invalid bulk length'],
     ['a bulk length with a leading zero', '*1\r\n$01\r\n', 'invalid bulk length'],
-    ['a 70 KiB bulk length line', '*1\r\n$' + 'x'.repeat(70 * 1024), 'too big bulk count string'],
-    ['a 70 KiB count line', '*' + '1'.repeat(70 * 1024), 'too big mbulk count string'],
+    ['a 70 KiB bulk length line', `*1\r\n$${'x'.repeat(70 * 1024)}`, 'too big bulk count string'],
+    ['a 70 KiB count line', `*${'1'.repeat(70 * 1024)}`, 'too big mbulk count string'],
     ['more than 65,536 arguments', '*65537\r\n', 'invalid multibulk length'],
   ])('answers %s with its protocol error and closes', async (_what, bytes, error) => {
     const c = await RespClient.open(resp.port);

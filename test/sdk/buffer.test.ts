@@ -13,8 +13,21 @@ import { waitFor, withTimeout } from '../helpers/server.js';
 
 const PLUGIN = fileURLToPath(new URL('../../dist/test-plugins/sdk-units.wasm', import.meta.url));
 
-const TESTS = ['lazy allocation', 'initial capacity', 'append', 'consume', 'truncate', 'reserve and commit', 'growth', 'compaction',
-  'growth with unread bytes not at the front', 'release', 'search', 'clear', 'pool'];
+const TESTS = [
+  'lazy allocation',
+  'initial capacity',
+  'append',
+  'consume',
+  'truncate',
+  'reserve and commit',
+  'growth',
+  'compaction',
+  'growth with unread bytes not at the front',
+  'release',
+  'search',
+  'clear',
+  'pool',
+];
 
 let plugin: LoadedPlugin;
 let running: PluginServer | null = null;
@@ -43,7 +56,10 @@ describe('ByteBuffer and the buffer pool, in a guest', () => {
     const { server, logs } = await start('');
     await withTimeout(server.finished(), 20_000, 'the unit tests');
     const lines = guest(logs);
-    expect(lines.filter((l) => !l.startsWith('info: ok ')), lines.join('\n')).toEqual([]);
+    expect(
+      lines.filter((l) => !l.startsWith('info: ok ')),
+      lines.join('\n'),
+    ).toEqual([]);
     expect(lines).toEqual(TESTS.map((t) => `info: ok ${t}`));
     expect(server.exitReasons()).toEqual(['returned']);
   });
@@ -56,7 +72,9 @@ describe('ByteBuffer and the buffer pool, in a guest', () => {
     ['at', /^ByteBuffer index out of range at .*sdk\/buffer\.ts:\d+:\d+$/],
   ])('traps on a misuse it asserts against: %s', async (which, message) => {
     const { server, logs } = await start(`trap:${which}`);
-    expect(await waitFor(() => logs.some((l) => l.origin === 'host' && /^trapped: /.test(l.message)), 10_000), guest(logs).join('\n')).toBe(true);
+    expect(await waitFor(() => logs.some((l) => l.origin === 'host' && /^trapped: /.test(l.message)), 10_000), guest(logs).join('\n')).toBe(
+      true,
+    );
     const errors = logs.filter((l) => l.origin === 'guest' && l.level === 'error').map((l) => l.message);
     expect(errors[0]).toMatch(message);
     // The trap ended the instance; nothing it said claims the misuse went through.

@@ -10,7 +10,7 @@
 // at once, the peer's end with an incomplete message, a peer that resets
 // while output waits. onClose runs once per connection.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import net from 'node:net';
+import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { serve, type LogEntry, type PluginServer } from '../../dist/host/index.js';
 import { connect, destroyClients, problems, sleep, withTimeout, writeAll } from '../helpers/server.js';
@@ -69,16 +69,20 @@ class Client {
 
   /** Resolves when `cond` holds of what arrived (or the stream ended); rejects after `ms`. */
   private async until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-    await withTimeout(new Promise<void>((resolve) => {
-      const check = () => {
-        if (cond() || this.ended) {
-          this.waiter = null;
-          resolve();
-        }
-      };
-      this.waiter = check;
-      check();
-    }), ms, `${what} (so far: ${JSON.stringify(this.text.slice(0, 200))})`);
+    await withTimeout(
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (cond() || this.ended) {
+            this.waiter = null;
+            resolve();
+          }
+        };
+        this.waiter = check;
+        check();
+      }),
+      ms,
+      `${what} (so far: ${JSON.stringify(this.text.slice(0, 200))})`,
+    );
   }
 
   /** The next line (without "\n"). */

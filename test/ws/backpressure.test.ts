@@ -20,9 +20,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { problems, totals, waitFor, withTimeout } from '../helpers/server.js';
-import {
-  startWs, openClient, closeWsClients, closedWith, rawUpgrade, frame, WebSocket, type WsServer,
-} from '../helpers/ws.js';
+import { startWs, openClient, closeWsClients, closedWith, rawUpgrade, frame, type WebSocket, type WsServer } from '../helpers/ws.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -47,7 +45,8 @@ async function talk(sender: WebSocket, reader: WebSocket, count: number, size: n
   let wake: (() => void) | null = null;
   const errors: string[] = [];
   reader.on('message', (data: Buffer) => {
-    if (data.length !== size || data.readUInt32BE(0) !== received) errors.push(`message ${received}: ${data.length} bytes, seq ${data.readUInt32BE(0)}`);
+    if (data.length !== size || data.readUInt32BE(0) !== received)
+      errors.push(`message ${received}: ${data.length} bytes, seq ${data.readUInt32BE(0)}`);
     received++;
     wake?.();
   });

@@ -7,7 +7,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { problems, totals, waitFor, withTimeout } from '../helpers/server.js';
-import { startWs, openClient, closeWsClients, WebSocket, type WsServer } from '../helpers/ws.js';
+import { startWs, openClient, closeWsClients, type WebSocket, type WsServer } from '../helpers/ws.js';
 
 let ws: WsServer;
 
@@ -41,7 +41,10 @@ async function room(n: number, server: WsServer = ws): Promise<{ clients: WebSoc
       t.count++;
       const text = data.toString();
       const m = /^(\d+):(\d+)(:|$)/.exec(text);
-      if (!m || binary) { t.bad.push(text.slice(0, 40)); return; }
+      if (!m || binary) {
+        t.bad.push(text.slice(0, 40));
+        return;
+      }
       const sender = Number(m[1]);
       if (sender === i) t.own++;
       let seqs = t.from.get(sender);
@@ -68,25 +71,35 @@ function expectExactlyOnceInOrder(tallies: Tally[], senders: number[], perSender
 
 describe('ws broadcast', () => {
   it('100 clients × 10 messages each: every client gets the other 99 × 10 exactly once, in order per sender', async () => {
-    const N = 100, M = 10;
+    const N = 100,
+      M = 10;
     const { clients, tallies } = await room(N);
     expect(totals(ws.server).open).toBe(N);
     const want = (N - 1) * M;
     const done = withTimeout(
       new Promise<void>((resolve) => {
         const check = setInterval(() => {
-          if (tallies.every((t) => t.count >= want)) { clearInterval(check); resolve(); }
+          if (tallies.every((t) => t.count >= want)) {
+            clearInterval(check);
+            resolve();
+          }
         }, 10);
       }),
       30_000,
       `every client receiving ${want} messages`,
-    ).catch((e: Error) => { throw new Error(`${e.message}; counts: ${tallies.map((t) => t.count).join(',')}`); });
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; counts: ${tallies.map((t) => t.count).join(',')}`);
+    });
     // Everyone talks at once: each sender's messages interleave with all the others'.
     for (let k = 0; k < M; k++) clients.forEach((w, i) => w.send(`${i}:${k}`));
     await done;
     await new Promise((r) => setTimeout(r, 100)); // anything extra (a duplicate) would have come by now
     for (const t of tallies) expect(t.count).toBe(want);
-    expectExactlyOnceInOrder(tallies, clients.map((_, i) => i), M);
+    expectExactlyOnceInOrder(
+      tallies,
+      clients.map((_, i) => i),
+      M,
+    );
   }, 60_000);
 
   // 13 MB leave the senders in one go and the readers live in this same
@@ -108,7 +121,9 @@ describe('ws broadcast', () => {
   }, 90_000);
 
   async function burst(server: WsServer): Promise<void> {
-    const N = 20, SENDERS = [0, 1, 2], M = 200;
+    const N = 20,
+      SENDERS = [0, 1, 2],
+      M = 200;
     const { clients, tallies } = await room(N, server);
     const perClient = (i: number) => SENDERS.filter((s) => s !== i).length * M;
     const done = waitFor(() => tallies.every((t, i) => t.count >= perClient(i)), 60_000);

@@ -62,22 +62,36 @@ let m: Codecs;
 beforeAll(async () => {
   const outputs: Record<string, Uint8Array> = {};
   const stderr: string[] = [];
-  const { error } = await asc.main([ENTRY, '--baseDir', ROOT, '--outFile', 'out.wasm', '--runtime', 'stub', '--optimizeLevel', '2', '--noColors'], {
-    readFile: async (name: string, baseDir: string) => {
-      if (name === ENTRY) return ENTRY_SOURCE;
-      try {
-        return await readFile(join(baseDir, name), 'utf8');
-      } catch {
-        return null;
-      }
+  const { error } = await asc.main(
+    [ENTRY, '--baseDir', ROOT, '--outFile', 'out.wasm', '--runtime', 'stub', '--optimizeLevel', '2', '--noColors'],
+    {
+      readFile: async (name: string, baseDir: string) => {
+        if (name === ENTRY) return ENTRY_SOURCE;
+        try {
+          return await readFile(join(baseDir, name), 'utf8');
+        } catch {
+          return null;
+        }
+      },
+      writeFile: (name: string, contents: Uint8Array | string) => {
+        outputs[name] = contents as Uint8Array;
+      },
+      stdout: { write: () => true } as never,
+      stderr: {
+        write: (s: string) => {
+          stderr.push(String(s));
+          return true;
+        },
+      } as never,
     },
-    writeFile: (name: string, contents: Uint8Array | string) => { outputs[name] = contents as Uint8Array; },
-    stdout: { write: () => true } as never,
-    stderr: { write: (s: string) => { stderr.push(String(s)); return true; } } as never,
-  });
+  );
   if (error) throw new Error(`asc failed: ${stderr.join('')}`);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(outputs['out.wasm'] as Uint8Array<ArrayBuffer>), {
-    env: { abort: () => { throw new Error('abort in the codec module'); } },
+    env: {
+      abort: () => {
+        throw new Error('abort in the codec module');
+      },
+    },
   });
   m = instance.exports as unknown as Codecs;
 }, 60_000);
@@ -105,8 +119,7 @@ describe('sha1', () => {
   it('matches the FIPS 180 examples and the RFC 6455 handshake example', () => {
     expect(sha1(Buffer.from(''))).toBe('da39a3ee5e6b4b0d3255bfef95601890afd80709');
     expect(sha1(Buffer.from('abc'))).toBe('a9993e364706816aba3e25717850c26c9cd0d89d');
-    expect(sha1(Buffer.from('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq')))
-      .toBe('84983e441c3bd26ebaae4aa1f95129e5e54670f1');
+    expect(sha1(Buffer.from('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq'))).toBe('84983e441c3bd26ebaae4aa1f95129e5e54670f1');
     const accept = Buffer.from(sha1(Buffer.from('dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11')), 'hex');
     expect(accept.toString('base64')).toBe('s3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
   });
@@ -185,8 +198,20 @@ function utf8(bytes: Uint8Array): boolean {
 
 describe('utf8', () => {
   const valid = [
-    '', 'hello', 'κόσμε', '日本語テキスト', '😀 emoji 🎉', '\u0000', '\u007f', '\u0080', '\u07ff', '\u0800', '\uffff',
-    '\u{10000}', '\u{10ffff}', 'mixed ascii and ünïcödé, long enough to take the eight-byte fast path',
+    '',
+    'hello',
+    'κόσμε',
+    '日本語テキスト',
+    '😀 emoji 🎉',
+    '\u0000',
+    '\u007f',
+    '\u0080',
+    '\u07ff',
+    '\u0800',
+    '\uffff',
+    '\u{10000}',
+    '\u{10ffff}',
+    'mixed ascii and ünïcödé, long enough to take the eight-byte fast path',
   ];
   const invalid: [string, number[]][] = [
     ['lone continuation', [0x80]],
@@ -215,7 +240,10 @@ describe('utf8', () => {
   });
 
   it('agrees with TextDecoder (fatal) on 20,000 random byte strings biased towards multi-byte forms', () => {
-    const pool = [0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff];
+    const pool = [
+      0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3,
+      0xf4, 0xf5, 0xff,
+    ];
     for (let i = 0; i < 20_000; i++) {
       const n = 1 + (i % 12);
       const b = Uint8Array.from({ length: n }, () => pool[Math.floor(Math.random() * pool.length)]!);

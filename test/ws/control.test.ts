@@ -8,7 +8,15 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { problems, totals, waitFor } from '../helpers/server.js';
 import {
-  startWs, openClient, closeWsClients, closedWith, nextMessages, rawUpgrade, frame, closePayload, type WsServer,
+  startWs,
+  openClient,
+  closeWsClients,
+  closedWith,
+  nextMessages,
+  rawUpgrade,
+  frame,
+  closePayload,
+  type WsServer,
 } from '../helpers/ws.js';
 
 let ws: WsServer;
@@ -39,7 +47,12 @@ describe('ws ping/pong', () => {
   it('answers 100 pings in order', async () => {
     const w = await openClient(ws.url);
     const pongs: string[] = [];
-    const all = new Promise<void>((r) => w.on('pong', (d: Buffer) => { pongs.push(d.toString()); if (pongs.length === 100) r(); }));
+    const all = new Promise<void>((r) =>
+      w.on('pong', (d: Buffer) => {
+        pongs.push(d.toString());
+        if (pongs.length === 100) r();
+      }),
+    );
     for (let i = 0; i < 100; i++) w.ping(`ping ${i}`);
     await all;
     expect(pongs).toEqual(Array.from({ length: 100 }, (_, i) => `ping ${i}`));

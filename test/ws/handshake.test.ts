@@ -10,7 +10,16 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { createHash } from 'node:crypto';
 import { connect, sleep, totals, waitFor, problems } from '../helpers/server.js';
 import {
-  startWs, openClient, closeWsClients, nextMessages, rawHttp, upgradeRequest, frame, FrameReader, WebSocket, type WsServer,
+  startWs,
+  openClient,
+  closeWsClients,
+  nextMessages,
+  rawHttp,
+  upgradeRequest,
+  frame,
+  FrameReader,
+  WebSocket,
+  type WsServer,
 } from '../helpers/ws.js';
 
 let ws: WsServer;
@@ -59,14 +68,15 @@ describe('ws handshake: accepted', () => {
       const reader = new FrameReader(sock);
       sock.write(upgradeRequest({ 'Sec-WebSocket-Key': key }));
       const head = await reader.readHttpHead();
-      const expected = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      const expected = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
       expect(`${head}\r\n`).toContain(`\r\nSec-WebSocket-Accept: ${expected}\r\n`);
       sock.destroy();
     }
   });
 
   it('accepts header names in any case and token lists ("keep-alive, Upgrade")', async () => {
-    const req = 'GET / HTTP/1.1\r\nhost: x\r\nUPGRADE: WebSocket\r\nconnection: keep-alive, Upgrade\r\n' +
+    const req =
+      'GET / HTTP/1.1\r\nhost: x\r\nUPGRADE: WebSocket\r\nconnection: keep-alive, Upgrade\r\n' +
       'sec-websocket-version: 13\r\nSEC-WEBSOCKET-KEY: AAAAAAAAAAAAAAAAAAAAAA==\r\n\r\n';
     const sock = await connect(ws.port);
     const reader = new FrameReader(sock);
@@ -134,7 +144,7 @@ describe('ws handshake: refused', () => {
   });
 
   it('refuses an endless head that never reaches its blank line with 431', async () => {
-    const a = await rawHttp(ws.port, 'GET / HTTP/1.1\r\n' + 'X: y\r\n'.repeat(2000));
+    const a = await rawHttp(ws.port, `GET / HTTP/1.1\r\n${'X: y\r\n'.repeat(2000)}`);
     expect(a.status).toBe(431);
   });
 

@@ -18,7 +18,9 @@ import { ROOT } from '../helpers/cli.js';
 import { openClient, startWs, type WsServer } from '../helpers/ws.js';
 
 const CONNS = 19_000;
-const noCc = spawnSync('cc', ['--version'], { stdio: 'ignore' }).error ? 'cc is not installed (Debian: apt-get install -y gcc libc6-dev)' : null;
+const noCc = spawnSync('cc', ['--version'], { stdio: 'ignore' }).error
+  ? 'cc is not installed (Debian: apt-get install -y gcc libc6-dev)'
+  : null;
 
 let dir: string | null = null;
 let ws: WsServer | null = null;
@@ -30,7 +32,8 @@ afterAll(async () => {
 });
 
 // What idlegen sends and how its escapes spell the server's frame.
-const UPGRADE = 'GET /chat HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n' +
+const UPGRADE =
+  'GET /chat HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n' +
   'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n';
 const MESSAGE = 'to every one of 19000';
 
@@ -42,21 +45,25 @@ describe.skipIf(noCc !== null)(`ws with ${CONNS} idle clients${noCc ? ` — skip
     expect(cc.status, cc.stderr).toBe(0);
 
     ws = await startWs({ policy: { maxConnections: CONNS + 100, idleTimeoutMs: 0 } });
-    const g = spawn(bin, ['--port', String(ws.port), '--conns', String(CONNS), '--send', UPGRADE, '--expect', '\\r\\n\\r\\n', '--timeout-ms', '60000'],
-      { stdio: ['pipe', 'pipe', 'pipe'] });
+    const g = spawn(
+      bin,
+      ['--port', String(ws.port), '--conns', String(CONNS), '--send', UPGRADE, '--expect', '\\r\\n\\r\\n', '--timeout-ms', '60000'],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     gen = g;
     let stderr = '';
     g.stderr!.on('data', (d) => (stderr += d));
     const lines = readline.createInterface({ input: g.stdout! });
     const waiting: ((line: string) => void)[] = [];
     lines.on('line', (l) => waiting.shift()?.(l));
-    const next = (ms: number) => new Promise<Record<string, number>>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`idlegen said nothing within ${ms} ms; stderr: ${stderr}`)), ms);
-      waiting.push((l) => {
-        clearTimeout(t);
-        resolve(JSON.parse(l));
+    const next = (ms: number) =>
+      new Promise<Record<string, number>>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`idlegen said nothing within ${ms} ms; stderr: ${stderr}`)), ms);
+        waiting.push((l) => {
+          clearTimeout(t);
+          resolve(JSON.parse(l));
+        });
       });
-    });
 
     const ready = await next(90_000);
     expect(ready.ready).toBe(CONNS);
@@ -64,7 +71,9 @@ describe.skipIf(noCc !== null)(`ws with ${CONNS} idle clients${noCc ? ` — skip
     expect(st.open).toBe(CONNS);
     expect(st.ends).toEqual({});
     expect(st.memoryBytes).toBeLessThanOrEqual(64 * 1024 * 1024);
-    console.log(`${CONNS} idle WebSockets open in ${(ready.ms! / 1000).toFixed(1)} s; the instance's linear memory: ${(st.memoryBytes / 1048576).toFixed(1)} MiB`);
+    console.log(
+      `${CONNS} idle WebSockets open in ${(ready.ms! / 1000).toFixed(1)} s; the instance's linear memory: ${(st.memoryBytes / 1048576).toFixed(1)} MiB`,
+    );
 
     // One more client says something: every idle one gets exactly its frame (FIN + text, then the length).
     const speaker = await openClient(ws.url);

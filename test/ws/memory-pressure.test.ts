@@ -19,10 +19,8 @@ afterEach(async () => {
 });
 
 // The upgrade, then a binary frame announcing 900,000 bytes of which 300,000 come.
-const partialMessage = () => Buffer.concat([
-  Buffer.from(upgradeRequest(), 'latin1'),
-  frame(2, Buffer.alloc(300_000, 0x63), { declaredLength: 900_000 }),
-]);
+const partialMessage = () =>
+  Buffer.concat([Buffer.from(upgradeRequest(), 'latin1'), frame(2, Buffer.alloc(300_000, 0x63), { declaredLength: 900_000 })]);
 
 /** The close code of the first close frame after the 101 response, or null. */
 function closeCode(received: Buffer): number | null {
@@ -48,7 +46,9 @@ describe('ws under memory pressure', () => {
     });
     expect(refused, `no refusal after ${flooders.length} flood connections`).not.toBeNull();
     await until(() => refused!.ended, 5_000, 'the refused connection closing');
-    expect(refused!.received.toString('latin1')).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n[^]*Connection: close\r\n\r\nService Unavailable: no memory for another client\n$/);
+    expect(refused!.received.toString('latin1')).toMatch(
+      /^HTTP\/1\.1 503 Service Unavailable\r\n[\s\S]*Connection: close\r\n\r\nService Unavailable: no memory for another client\n$/,
+    );
 
     await until(() => flooders.some((f) => closeCode(f.received) !== null), 5_000, 'a close frame to a shed client');
     const codes = flooders.map((f) => closeCode(f.received)).filter((c) => c !== null);

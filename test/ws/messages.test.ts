@@ -9,7 +9,7 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { problems, sha256, sleep } from '../helpers/server.js';
-import { startWs, openClient, closeWsClients, nextMessages, record, WebSocket, type WsServer } from '../helpers/ws.js';
+import { startWs, openClient, closeWsClients, nextMessages, record, type WebSocket, type WsServer } from '../helpers/ws.js';
 
 const MiB = 1024 * 1024;
 
@@ -119,7 +119,7 @@ describe('ws messages: fragmented', () => {
 
   it('reassembles a binary message sent in 100 fragments of random sizes', async () => {
     await pair();
-    const parts = Array.from({ length: 100 }, (_, i) => randomBytes(i * 37 % 3000));
+    const parts = Array.from({ length: 100 }, (_, i) => randomBytes((i * 37) % 3000));
     const m = await through(() => parts.forEach((p, i) => a.send(p, { binary: true, fin: i === parts.length - 1 })));
     expect(m.binary).toBe(true);
     expect(m.data.equals(Buffer.concat(parts))).toBe(true);

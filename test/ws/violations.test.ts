@@ -28,7 +28,11 @@ afterAll(async () => {
   await ws?.stop();
 });
 
-const TEXT = 1, BINARY = 2, CONT = 0, CLOSE = 8, PING = 9;
+const TEXT = 1,
+  BINARY = 2,
+  CONT = 0,
+  CLOSE = 8,
+  PING = 9;
 
 const cases: [string, number, () => Buffer[]][] = [
   ['an unmasked text frame', 1002, () => [frame(TEXT, 'not masked', { mask: false })]],
@@ -50,12 +54,26 @@ const cases: [string, number, () => Buffer[]][] = [
   ['an overlong encoding', 1007, () => [frame(TEXT, Buffer.from([0xc0, 0xaf]))]],
   ['text ending inside a character', 1007, () => [frame(TEXT, Buffer.from([0x61, 0xe2, 0x82]))]],
   ['invalid UTF-8 in the second fragment', 1007, () => [frame(TEXT, 'fine so far', { fin: false }), frame(CONT, Buffer.from([0x80]))]],
-  ['a character cut across fragments and never finished', 1007,
-    () => [frame(TEXT, Buffer.from([0xf0, 0x9f]), { fin: false }), frame(CONT, Buffer.from([0x98]), { fin: true })]],
-  ['a frame declaring more than maxMessage (payload never sent)', 1009, () => [frame(BINARY, Buffer.alloc(0), { declaredLength: MAX_MESSAGE + 1 })]],
+  [
+    'a character cut across fragments and never finished',
+    1007,
+    () => [frame(TEXT, Buffer.from([0xf0, 0x9f]), { fin: false }), frame(CONT, Buffer.from([0x98]), { fin: true })],
+  ],
+  [
+    'a frame declaring more than maxMessage (payload never sent)',
+    1009,
+    () => [frame(BINARY, Buffer.alloc(0), { declaredLength: MAX_MESSAGE + 1 })],
+  ],
   ['a frame declaring 2^62 bytes', 1009, () => [frame(BINARY, Buffer.alloc(0), { declaredLength: 1n << 62n })]],
-  ['fragments that add up to more than maxMessage', 1009,
-    () => [frame(BINARY, Buffer.alloc(MAX_MESSAGE / 2), { fin: false }), frame(CONT, Buffer.alloc(MAX_MESSAGE / 2), { fin: false }), frame(CONT, Buffer.alloc(1))]],
+  [
+    'fragments that add up to more than maxMessage',
+    1009,
+    () => [
+      frame(BINARY, Buffer.alloc(MAX_MESSAGE / 2), { fin: false }),
+      frame(CONT, Buffer.alloc(MAX_MESSAGE / 2), { fin: false }),
+      frame(CONT, Buffer.alloc(1)),
+    ],
+  ],
 ];
 
 describe('ws protocol violations', () => {

@@ -59,7 +59,10 @@ function build(): StandIn {
     // Built beside its final name and renamed: a process that has the old
     // library loaded keeps it, and no one loads a half-written one.
     const tmp = `${libraries[layout]}.${process.pid}.tmp`;
-    const cc = spawnSync('cc', [...FLAGS, `-DKEVENT_SIZE=${layout}`, '-o', tmp, SOURCE, '-lpthread'], { encoding: 'utf8', timeout: 60_000 });
+    const cc = spawnSync('cc', [...FLAGS, `-DKEVENT_SIZE=${layout}`, '-o', tmp, SOURCE, '-lpthread'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     if (cc.error && (cc.error as NodeJS.ErrnoException).code === 'ENOENT') {
       return { skip: 'no C compiler (cc) to build the kqueue stand-in (apt-get install gcc libc6-dev)' };
     }

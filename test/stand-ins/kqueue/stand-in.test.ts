@@ -7,7 +7,16 @@ import { describe, it, expect, afterEach } from 'vitest';
 import koffi, { type LibraryHandle } from 'koffi';
 import { readdirSync } from 'node:fs';
 import {
-  EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_DELETE, EV_EOF, EV_ERROR, EV_RECEIPT, KeventList, NOTE_TRIGGER,
+  EVFILT_READ,
+  EVFILT_WRITE,
+  EV_ADD,
+  EV_CLEAR,
+  EV_DELETE,
+  EV_EOF,
+  EV_ERROR,
+  EV_RECEIPT,
+  KeventList,
+  NOTE_TRIGGER,
 } from '../../../dist/host/ffi/kevent.js';
 import { QUIRKS_ENV, kqueueStandIn } from './build.js';
 
@@ -80,9 +89,15 @@ function openKqueue(layout: 32 | 64, mode: 'bsd' | 'libkqueue') {
   delete process.env[QUIRKS_ENV];
   const changes = new KeventList(layout, 4);
   const out = new KeventList(layout, 8);
-  const read = (l: KeventList, n: number): Kevent[] => Array.from({ length: n }, (_, i) => ({
-    ident: l.ident(i), filter: l.filter(i), flags: l.flags(i), fflags: l.fflags(i), data: l.data(i), udata: l.udata(i),
-  }));
+  const read = (l: KeventList, n: number): Kevent[] =>
+    Array.from({ length: n }, (_, i) => ({
+      ident: l.ident(i),
+      filter: l.filter(i),
+      flags: l.flags(i),
+      fflags: l.fflags(i),
+      data: l.data(i),
+      udata: l.udata(i),
+    }));
   const timespec = (ms: number) => {
     const t = Buffer.alloc(16);
     t.writeBigInt64LE(BigInt(Math.floor(ms / 1000)), 0);
@@ -131,8 +146,10 @@ describe.skipIf('skip' in standIn)(`kqueue stand-in${'skip' in standIn ? ` — s
     const k = openKqueue(32, mode);
     const { client, server } = tcpPair();
     const filters = order === 'read first' ? [EVFILT_READ, EVFILT_WRITE] : [EVFILT_WRITE, EVFILT_READ];
-    expect(ok(k.change(filters.map((f) => [server, f, ADD, 0, 7] as [number, number, number, number, number]))))
-      .toEqual([[EV_ERROR, 0], [EV_ERROR, 0]]);
+    expect(ok(k.change(filters.map((f) => [server, f, ADD, 0, 7] as [number, number, number, number, number])))).toEqual([
+      [EV_ERROR, 0],
+      [EV_ERROR, 0],
+    ]);
     expect(k.wait(0).map((e) => e.filter)).toEqual([EVFILT_WRITE]); // writable from the start
     sendText(client, 'hello');
     c.shutdown(client, 1); // SHUT_WR: FIN
@@ -154,7 +171,17 @@ describe.skipIf('skip' in standIn)(`kqueue stand-in${'skip' in standIn ? ` — s
     expect(k.wait(0)).toEqual([]); // EV_CLEAR: reported once
     k.change([[server, EVFILT_READ, ADD, 0, 2]]);
     expect(k.wait(0).map((e) => [e.filter, e.udata])).toEqual(again ? [[EVFILT_READ, 2]] : []);
-    expect(ok(k.change([[server, EVFILT_READ, DEL], [server, EVFILT_READ, ADD, 0, 3]]))).toEqual([[EV_ERROR, 0], [EV_ERROR, 0]]);
+    expect(
+      ok(
+        k.change([
+          [server, EVFILT_READ, DEL],
+          [server, EVFILT_READ, ADD, 0, 3],
+        ]),
+      ),
+    ).toEqual([
+      [EV_ERROR, 0],
+      [EV_ERROR, 0],
+    ]);
     expect(k.wait(0).map((e) => [e.filter, e.udata, e.data])).toEqual([[EVFILT_READ, 3, 1]]);
   });
 
@@ -163,19 +190,31 @@ describe.skipIf('skip' in standIn)(`kqueue stand-in${'skip' in standIn ? ` — s
     const { client, server } = tcpPair();
     k.change([[server, EVFILT_READ, ADD, 0, 5]]);
     sendText(client, 'pending');
-    const receipts = k.change([[server, EVFILT_WRITE, DEL], [1_000_000, EVFILT_READ, ADD], [server, EVFILT_WRITE, ADD, 0, 5]]);
+    const receipts = k.change([
+      [server, EVFILT_WRITE, DEL],
+      [1_000_000, EVFILT_READ, ADD],
+      [server, EVFILT_WRITE, ADD, 0, 5],
+    ]);
     expect(receipts.map((r) => [r.ident, r.filter, r.flags, r.data])).toEqual([
       [server, EVFILT_WRITE, EV_ERROR, ENOENT],
       [1_000_000, EVFILT_READ, EV_ERROR, EBADF],
       [server, EVFILT_WRITE, EV_ERROR, 0],
     ]);
-    expect(k.wait(1000).map((e) => e.filter).sort()).toEqual([EVFILT_READ, EVFILT_WRITE].sort());
+    expect(
+      k
+        .wait(1000)
+        .map((e) => e.filter)
+        .sort(),
+    ).toEqual([EVFILT_READ, EVFILT_WRITE].sort());
   });
 
   it('a reset: EV_EOF with the socket error in fflags on both filters', () => {
     const k = openKqueue(64, 'bsd');
     const { client, server } = tcpPair();
-    k.change([[server, EVFILT_WRITE, ADD], [server, EVFILT_READ, ADD]]);
+    k.change([
+      [server, EVFILT_WRITE, ADD],
+      [server, EVFILT_READ, ADD],
+    ]);
     k.wait(0);
     const linger = Buffer.alloc(8);
     linger.writeInt32LE(1, 0); // l_onoff 1, l_linger 0: close sends RST
@@ -227,7 +266,10 @@ describe.skipIf('skip' in standIn)(`kqueue stand-in${'skip' in standIn ? ` — s
     for (let i = 0; i < 20; i++) {
       const k = openKqueue(i % 2 ? 32 : 64, i % 3 ? 'bsd' : 'libkqueue');
       const { server } = tcpPair();
-      k.change([[server, EVFILT_READ, ADD], [1, EVFILT_USER, ADD]]);
+      k.change([
+        [server, EVFILT_READ, ADD],
+        [1, EVFILT_USER, ADD],
+      ]);
       for (const fd of opened.splice(opened.length - 4)) c.close(fd);
     }
     expect(fds()).toBe(before);
