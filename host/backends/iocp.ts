@@ -46,7 +46,7 @@ import {
 } from '../generated/contract.js';
 import { ALREADY_REGISTERED, NOT_REGISTERED, compose, type BackendModule, type BackendOptions, type Selector } from './backend.js';
 import type { SocketAddress } from './address.js';
-import { WinErrors, WinSockets, unpublish } from './win-sockets.js';
+import { WinErrors, WinSocketState, WinSockets, unpublish } from './win-sockets.js';
 
 // Completion keys: the AFD handle's packets, and the waker's.
 const AFD_KEY = 1;
@@ -202,8 +202,13 @@ class IocpSelector implements Selector {
   private readonly cancelIosb = Buffer.alloc(w.IO_STATUS_BLOCK_SIZE);
   private readonly baseOut = Buffer.alloc(8);
   private readonly baseLen = Buffer.alloc(4);
+  private readonly soError = Buffer.alloc(4);
+  private readonly soErrorLen = Buffer.alloc(4);
 
-  constructor(private readonly errors: WinErrors) {
+  constructor(
+    private readonly errors: WinErrors,
+    private readonly known: WinSocketState,
+  ) {
     const port = w.CreateIoCompletionPort(-1, 0, 0, 0) as number;
     if (port === 0) throw new Error(`CreateIoCompletionPort failed: Win32 error ${w.GetLastError()}`);
     const afd = openAfd(port);
@@ -382,9 +387,22 @@ class IocpSelector implements Selector {
       const wanted = ev & afdEvents(state.interest);
       ready = readiness(wanted);
       state.armed &= ~reportedDirections(wanted);
+      // The peer's FIN on a socket shut down for sending here: both
+      // directions are closed (AFD has no event for that).
+      if (wanted & w.AFD_POLL_DISCONNECT && this.known.sendShut.has(state.sock)) ready |= READY_HANG_UP;
+      // A failed connect: AFD says so once; keep its error for the next recv or send.
+      if (wanted & w.AFD_POLL_CONNECT_FAIL) this.keepConnectError(state.sock);
     }
     if (state.armed !== 0) this.enqueue(state);
     return ready;
+  }
+
+  private keepConnectError(sock: number): void {
+    const len = this.soErrorLen;
+    len.writeInt32LE(4, 0);
+    if (w.getsockopt(sock, w.SOL_SOCKET, w.SO_ERROR, this.soError, len) !== 0) return;
+    const e = this.soError.readInt32LE(0);
+    if (e !== 0) this.known.pendingError.set(sock, this.errors.wsaCode(e));
   }
 
   wait(out: Uint32Array, max: number, timeoutMs: number): number {
@@ -527,7 +545,8 @@ export const iocp: BackendModule = {
   name: 'iocp',
   open(options: BackendOptions) {
     const errors = new WinErrors();
-    return compose('iocp', new IocpSelector(errors), new WinSockets(errors, options));
+    const known = new WinSocketState();
+    return compose('iocp', new IocpSelector(errors, known), new WinSockets(errors, known, options));
   },
   wake(target: number) {
     w.PostQueuedCompletionStatus(target, 0, WAKE_KEY, 0);
@@ -538,7 +557,7 @@ export const iocp: BackendModule = {
     if (w.closesocket(fd) !== 0 && w.WSAGetLastError() === WSAENOTSOCK) w.CloseHandle(fd);
   },
   reserve(addr: SocketAddress, out: SocketAddress) {
-    mainSockets ??= new WinSockets(new WinErrors(), null);
+    mainSockets ??= new WinSockets(new WinErrors(), new WinSocketState(), null);
     return mainSockets.reserve(addr, out);
   },
 };

@@ -67,6 +67,26 @@ export class WinErrors {
   }
 }
 
+/**
+ * What Windows does not say twice about a socket, kept for both halves of
+ * a backend (the selector learns it, the sockets answer with it).
+ */
+export class WinSocketState {
+  /** Sockets shut down for sending here: with the peer's FIN as well, both directions are closed (hang-up). */
+  readonly sendShut = new Set<number>();
+  /**
+   * A failed connect's error (a fail() result), which the contract has the
+   * next recv or send return: AFD reports the failure once, and what recv
+   * says afterwards differs (end of stream under wine, WSAENOTCONN on Windows).
+   */
+  readonly pendingError = new Map<number, number>();
+
+  forget(sock: number): void {
+    this.sendShut.delete(sock);
+    this.pendingError.delete(sock);
+  }
+}
+
 export class WinSockets implements Sockets {
   // Scratch for sockaddr in/out, lengths and option values; one set per
   // backend (one per thread), reused by every call.
@@ -79,6 +99,7 @@ export class WinSockets implements Sockets {
 
   constructor(
     private readonly errors: WinErrors,
+    private readonly state: WinSocketState,
     options: BackendOptions | null,
   ) {
     if (options) this.sendBuffer.writeInt32LE(options.sendBufferBytes, 0);
@@ -106,6 +127,7 @@ export class WinSockets implements Sockets {
   }
 
   close(sock: number): void {
+    this.state.forget(sock);
     w.closesocket(sock);
   }
 
@@ -262,17 +284,30 @@ export class WinSockets implements Sockets {
 
   recv(sock: number, ptr: number, len: number): number {
     const n = w.recv(sock, ptr, Math.min(len, MAX_IO), 0) as number;
-    return n >= 0 ? n : this.failWsa();
+    if (n > 0) return n;
+    // End of stream or a failure: a failed connect's own error first.
+    if (this.state.pendingError.size !== 0) {
+      const pending = this.state.pendingError.get(sock);
+      if (pending !== undefined) return pending;
+    }
+    return n === 0 ? 0 : this.failWsa();
   }
 
   send(sock: number, ptr: number, len: number): number {
     const n = w.send(sock, ptr, Math.min(len, MAX_IO), 0) as number;
-    return n >= 0 ? n : this.failWsa();
+    if (n >= 0) return n;
+    if (this.state.pendingError.size !== 0) {
+      const pending = this.state.pendingError.get(sock);
+      if (pending !== undefined) return pending;
+    }
+    return this.failWsa();
   }
 
   shutdown(sock: number, how: number): number {
     // WIT shutdown-how (receive, send, both) is SD_RECEIVE, SD_SEND, SD_BOTH.
-    return w.shutdown(sock, how) !== 0 ? this.failWsa() : 0;
+    if (w.shutdown(sock, how) !== 0) return this.failWsa();
+    if (how !== 0) this.state.sendShut.add(sock);
+    return 0;
   }
 
   localAddress(sock: number, out: SocketAddress): number {

@@ -97,6 +97,7 @@ export const send = ws2.func('int send(intptr_t s, uintptr_t buf, int len, int f
 export const shutdown = ws2.func('int shutdown(intptr_t s, int how)');
 export const closesocket = ws2.func('int closesocket(intptr_t s)');
 export const setsockopt = ws2.func('int setsockopt(intptr_t s, int level, int name, void *value, int len)');
+export const getsockopt = ws2.func('int getsockopt(intptr_t s, int level, int name, void *value, void *len)');
 export const getsockname = ws2.func('int getsockname(intptr_t s, void *addr, void *len)');
 export const getpeername = ws2.func('int getpeername(intptr_t s, void *addr, void *len)');
 
@@ -115,6 +116,8 @@ export const FIONBIO = 0x8004667e | 0;
 export const SIO_BASE_HANDLE = 0x48000022;
 export const SOL_SOCKET = 0xffff;
 export const SO_SNDBUF = 0x1001;
+/** The socket's pending error (a failed non-blocking connect's, among others), read once. */
+export const SO_ERROR = 0x1007;
 /** ~SO_REUSEADDR: no other socket may bind this address, whatever its options. */
 export const SO_EXCLUSIVEADDRUSE = ~0x0004;
 export const TCP_NODELAY = 1;

@@ -672,12 +672,6 @@ export const peerGone = {
   },
   'peer.both-closed': {
     title: 'both directions closed (the peer closed, we shut down sending): read-closed and hang-up',
-    deviations: {
-      iocp: {
-        why: 'AFD reports a graceful close of both directions as AFD_POLL_DISCONNECT only, and iocp.ts makes hang-up of AFD_POLL_ABORT alone',
-        fails: /hang-up with read-closed: readable\|writable\|read-closed\b/,
-      },
-    },
     async run(rig) {
       const { client, server } = await rig.pair();
       rig.closeSocket(client);
@@ -747,12 +741,6 @@ export const connecting = {
   },
   'connect.refused': {
     title: 'a refused connect is reported with the error bit (and writable); the next recv returns refused',
-    deviations: {
-      iocp: {
-        why: "the connect's error is not kept: recv after AFD_POLL_CONNECT_FAIL asks the socket, which under wine says end of stream (real Windows: WSAENOTCONN), never refused",
-        fails: /the next recv returns the pending error\s+'ok' !== 'refused'/,
-      },
-    },
     async run(rig) {
       // A port nothing listens on any more (loopback: nobody else takes it meanwhile).
       const l = rig.listen();
