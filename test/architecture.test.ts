@@ -34,7 +34,9 @@ const HOST_LAYERS: readonly (readonly string[])[] = [
   ['loader'], //                 reading and judging a plugin file
   ['sandbox'], //                the rules applied to an instance
   ['wit'], //                    the canonical-ABI glue between guest memory and the rules
+  ['trace'], //                  recording what the host told an instance, and replaying it
   ['worker'], //                 one instance's thread
+  ['sim'], //                    an instance on a simulated network, driven by a scenario
   ['supervisor'], //             instances, restarts, the watchdog, logs
   ['build'], //                  building a plugin, creating a project
   ['index.ts'], //               the library's public API

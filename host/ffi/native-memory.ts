@@ -20,3 +20,40 @@ export function bigAddressOf(memory: ArrayBuffer | ArrayBufferView | object): bi
 export function viewOf(pointer: object, bytes: number): ArrayBuffer {
   return koffi.view(pointer, bytes);
 }
+
+// memcpy, for copying to and from memory known only by its address (the
+// in-memory backend of a simulation writes into guest memory this way, as
+// the kernel does for a real recv). Declared on first use.
+let memcpyIn: ((dst: number, src: Uint8Array, n: number) => unknown) | null = null;
+let memcpyOut: ((dst: Uint8Array, src: number, n: number) => unknown) | null = null;
+
+function libcName(): string {
+  switch (process.platform) {
+    case 'win32':
+      return 'msvcrt.dll';
+    case 'darwin':
+      return '/usr/lib/libSystem.B.dylib';
+    case 'freebsd':
+      return 'libc.so.7';
+    default:
+      return 'libc.so.6';
+  }
+}
+
+function declare(): void {
+  const lib = koffi.load(libcName());
+  memcpyIn = lib.func('void *memcpy(uintptr_t dst, void *src, uintptr_t n)');
+  memcpyOut = lib.func('void *memcpy(void *dst, uintptr_t src, uintptr_t n)');
+}
+
+/** Copies `src` to the memory at `address`. */
+export function copyToAddress(address: number, src: Uint8Array): void {
+  if (memcpyIn === null) declare();
+  if (src.length > 0) memcpyIn!(address, src, src.length);
+}
+
+/** Copies `dst.length` bytes from the memory at `address` into `dst`. */
+export function copyFromAddress(dst: Uint8Array, address: number): void {
+  if (memcpyOut === null) declare();
+  if (dst.length > 0) memcpyOut!(dst, address, dst.length);
+}

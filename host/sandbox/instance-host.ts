@@ -49,6 +49,7 @@ import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD, type HandleTable } fro
 import { LOG_DENIAL, LOG_GUEST, LOG_NOTICE, LOG_OS_ERROR, type LogLimiter } from './log-limiter.js';
 import type { Gate } from './gate.js';
 import type { InstanceKnobs } from './policy.js';
+import { REAL_CLOCK, type Clock } from './clock.js';
 import { StopSignal } from './traps.js';
 
 /** A log line's level: the WIT `level` enum's names. */
@@ -89,6 +90,8 @@ export interface InstanceHostOptions {
    * `logLimit.admit(kind)` first, before it builds its text.
    */
   readonly logLimit: LogLimiter;
+  /** Where time comes from (default: the real clock). */
+  readonly time?: Clock;
   /** Writes one line about this instance (already admitted). */
   log(level: LogLevel, origin: LogOrigin, message: string): void;
   /** The guest started listening on `addr` (the supervisor reports the address). */
@@ -106,8 +109,10 @@ export class InstanceHost {
   readonly table: HandleTable;
   readonly backend: Backend;
   readonly limits: InstanceLimits;
-  /** performance.now() as of the last wait: a clock read for free. */
-  readonly clock = { nowMs: performance.now() };
+  /** Where time comes from: the host's deadlines and the guest's clocks (InstanceHostOptions.time). */
+  readonly time: Clock;
+  /** `time.nowMs()` as of the last wait: a clock read for free. */
+  readonly clock: { nowMs: number };
   /** The address accept(), localAddress() and peerAddress() report (valid until the next call). */
   readonly address = new SocketAddress();
   /**
@@ -131,6 +136,8 @@ export class InstanceHost {
 
   constructor(opts: InstanceHostOptions) {
     this.opts = opts;
+    this.time = opts.time ?? REAL_CLOCK;
+    this.clock = { nowMs: this.time.nowMs() };
     ({
       table: this.table,
       backend: this.backend,
@@ -149,7 +156,7 @@ export class InstanceHost {
     // of the timeout when that is shorter): O(open handles) per sweep, nothing per call.
     const idleMs = this.limits.idleTimeoutMs;
     this.sweepEveryMs = idleMs > 0 ? Math.max(10, Math.min(1000, Math.floor(idleMs / 4))) : 0;
-    this.nextSweep = performance.now() + this.sweepEveryMs;
+    this.nextSweep = this.time.nowMs() + this.sweepEveryMs;
   }
 
   // ---- poll -------------------------------------------------------------------------
@@ -181,9 +188,9 @@ export class InstanceHost {
    * and returns how many. Throws the StopSignal when the instance is to stop.
    */
   wait(max: number, timeoutMs: number): number {
-    const { table, backend, control, gate, out, logLimit, clock } = this;
+    const { table, backend, control, gate, out, logLimit, clock, time } = this;
     max = Math.min(Math.max(max, 1), this.limits.maxEventsPerWait);
-    let now = performance.now();
+    let now = time.nowMs();
     const timeout = timeoutMs < 0 ? -1 : Math.min(timeoutMs, MAX_WAIT_MS);
     const deadline = timeout < 0 ? Infinity : now + timeout;
     const sweepEveryMs = this.sweepEveryMs;
@@ -204,7 +211,7 @@ export class InstanceHost {
       // Refused once the instance is dead (a trap is final): it never blocks again.
       gate.enterWait();
       n = backend.wait(out, max, slice);
-      now = performance.now();
+      now = time.nowMs();
       clock.nowMs = now;
       // The guest may run again from here: the watchdog measures from this tick.
       gate.leaveWait(now);

@@ -88,16 +88,18 @@ export class LogLimiter {
     private readonly shared: Float64Array,
     bucket: LogBucket,
     private readonly writeSummary: (message: string) => void,
+    /** Monotonic ms (a simulation passes its virtual clock); bucket times are timeOrigin-based on the real one. */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.tokens = bucket.tokens;
     this.refilledAt = bucket.at - performance.timeOrigin;
-    this.refill(performance.now());
+    this.refill(this.now());
     this.saveBucket();
   }
 
   /** Takes a token for one line of `kind`; false: the line is suppressed (counted) and must not be written. */
   admit(kind: LogKind): boolean {
-    const now = performance.now();
+    const now = this.now();
     this.refill(now);
     if (now >= this.summaryDue) this.summarize(now);
     if (this.tokens >= 1) {

@@ -1,16 +1,18 @@
 /**
  * Host side of wasi:clocks/monotonic-clock and wall-clock @0.2.0 (the
- * subset in wit/deps/clocks/clocks.wit).
+ * subset in wit/deps/clocks/clocks.wit), from the instance's clock
+ * (sandbox/clock.ts).
  */
 import type { GlueContext } from './context.js';
 import { lowerDatetime } from './abi.js';
 
 const NS_PER_MS = 1_000_000n;
 
-export function monotonicClockImports() {
+export function monotonicClockImports({ host }: GlueContext) {
+  const { time } = host;
   return {
     now(): bigint {
-      return process.hrtime.bigint();
+      return time.monotonicNs();
     },
     resolution(): bigint {
       return 1n;
@@ -18,10 +20,11 @@ export function monotonicClockImports() {
   };
 }
 
-export function wallClockImports({ mem }: GlueContext) {
+export function wallClockImports({ mem, host }: GlueContext) {
+  const { time } = host;
   return {
     now(retptr: number): void {
-      const ms = Date.now();
+      const ms = time.wallMs();
       lowerDatetime(mem, retptr >>> 0, Math.floor(ms / 1000), (ms % 1000) * Number(NS_PER_MS));
     },
     resolution(retptr: number): void {

@@ -37,7 +37,7 @@ export function hostImports(ctx: GlueContext): WebAssembly.Imports {
     'wasmux:plugin/tcp@0.1.0': tcpImports(ctx),
     'wasmux:plugin/log@0.1.0': logImports(ctx),
     'wasmux:plugin/limits@0.1.0': limitsImports(ctx),
-    'wasi:clocks/monotonic-clock@0.2.0': monotonicClockImports(),
+    'wasi:clocks/monotonic-clock@0.2.0': monotonicClockImports(ctx),
     'wasi:clocks/wall-clock@0.2.0': wallClockImports(ctx),
   };
 }
