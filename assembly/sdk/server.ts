@@ -371,6 +371,10 @@ export class Server<C extends Connection> {
   // Reads until would-block (or until too much output waits), handing each
   // batch to the handler.
   private pump(c: C): void {
+    if (c.closing) {
+      this.discardInput(c);
+      return;
+    }
     const rb = this.readBuf;
     while (!c.closed && !c.peerDone && c.pending <= this.options.outputHighWater) {
       this.tidyInput(c);
@@ -408,6 +412,29 @@ export class Server<C extends Connection> {
       }
       this.handler.onData(c, this);
       this.settle(c);
+      if (c.closing) {
+        this.discardInput(c);
+        return;
+      }
+    }
+  }
+
+  // A connection closing (close() was called) hears nothing more: what
+  // arrives is read and thrown away, so that its handler never sees input
+  // after it said close, and the socket is not closed over unread data
+  // (which would reset the connection and could lose the replies still on
+  // their way to the peer).
+  private discardInput(c: C): void {
+    const left = c.input;
+    if (left !== NO_INPUT && left !== this.readBuf) giveBuffer(left);
+    c.input = NO_INPUT;
+    const rb = this.readBuf;
+    while (!c.closed && !c.peerDone) {
+      rb.clear();
+      const n = c.stream.readRaw(rb.reserve(READ_SIZE), <u32>READ_SIZE);
+      if (n == IoError.WouldBlock) return;
+      if (n < 0) { this.drop(c); return; }
+      if (n == 0) { c.peerDone = true; return; }
     }
   }
 

@@ -153,10 +153,10 @@ async function peekUntil(observer: Client, key: number, cond: (p: Peek) => boole
   }
 }
 
-async function stats(observer: Client): Promise<{ opened: number; closed: number; drained: number; open: number }> {
-  const m = /^stats opened (\d+) closed (\d+) drained (\d+) open (\d+)$/.exec(await observer.ask('STATS'));
+async function stats(observer: Client): Promise<{ opened: number; closed: number; drained: number; open: number; afterClose: number }> {
+  const m = /^stats opened (\d+) closed (\d+) drained (\d+) open (\d+) after-close (\d+)$/.exec(await observer.ask('STATS'));
   if (!m) throw new Error('STATS');
-  return { opened: Number(m[1]), closed: Number(m[2]), drained: Number(m[3]), open: Number(m[4]) };
+  return { opened: Number(m[1]), closed: Number(m[2]), drained: Number(m[3]), open: Number(m[4]), afterClose: Number(m[5]) };
 }
 
 function pattern(n: number): Buffer {
@@ -240,17 +240,22 @@ describe('the SDK Server: output the peer does not take', () => {
 });
 
 describe('the SDK Server: closing', () => {
-  it('QUIT: what is queued is sent, then the connection closes (nothing after QUIT is handled)', async () => {
+  it('QUIT: what is queued is sent, then the connection closes; input after close() never reaches the handler', async () => {
+    const observer = await Client.open();
     const a = await Client.open();
     a.sock.pause();
     const n = 1024 * 1024;
     a.send(`BIG ${n}\nQUIT\nECHO too late\n`);
     await sleep(200); // the server has queued what the paused client does not read
+    // More input while the reply is stuck: read and thrown away by the Server.
+    for (let i = 0; i < 20; i++) a.send(`ECHO later ${i}\n`);
+    await sleep(100);
     a.sock.resume();
     const all = await a.rest();
     expect(all.length).toBe(n + 1 + 'bye\n'.length);
     expect(Buffer.from(all.slice(0, n), 'latin1').equals(pattern(n))).toBe(true);
     expect(all.slice(n)).toBe('\nbye\n');
+    expect((await stats(observer)).afterClose, 'onData calls after close()').toBe(0);
   });
 
   it('DROP: closes at once; what was written before is not sent', async () => {

@@ -10,7 +10,8 @@
 //   PEEK <k>       -> "peek input <unconsumed> cap <its buffer's capacity> out <pending output>
 //                      buf <1 if it has an output buffer> watching <1 if it waits for writable>
 //                      handled <lines it handled>", or "peek none"
-//   STATS          -> "stats opened <n> closed <n> drained <n> open <n>"
+//   STATS          -> "stats opened <n> closed <n> drained <n> open <n> after-close <n>" (after-close: input
+//                     handed to a connection after it called close(), which the Server must never do)
 //   QUIT           -> "bye", then the connection closes once its output is sent
 //   DROP           -> writes "never" and drops the connection at once (nothing more is sent)
 // When the peer ends its side: "end <bytes of the incomplete message>", then close.
@@ -28,6 +29,7 @@ class Conn extends Connection {
 let opened = 0;
 let closed = 0;
 let drained = 0;
+let afterClose = 0;
 
 function sumOf(ptr: usize, n: i32): u32 {
   let sum: u32 = 0;
@@ -58,11 +60,8 @@ class Lines extends Handler<Conn> {
   }
 
   onData(c: Conn, server: Server<Conn>): void {
-    // Reading goes on while the output of a closing connection is sent: nothing after QUIT counts.
-    if (c.closing) {
-      c.input.clear();
-      return;
-    }
+    // After QUIT the Server hands this connection no more input: count it if it does.
+    if (c.closing) afterClose++;
     let i = c.input.indexOf(10);
     while (i >= 0) {
       c.handled++;
@@ -111,7 +110,7 @@ class Lines extends Handler<Conn> {
       }
     } else if (line == "STATS") {
       c.write("stats opened " + opened.toString() + " closed " + closed.toString() + " drained " + drained.toString() +
-        " open " + server.connections.size.toString() + "\n");
+        " open " + server.connections.size.toString() + " after-close " + afterClose.toString() + "\n");
     } else if (line == "QUIT") {
       c.write("bye\n");
       c.close();
