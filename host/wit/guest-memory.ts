@@ -124,3 +124,11 @@ export class GuestMemory {
     return Buffer.from(this.u8.buffer, ptr, n).toString('utf8');
   }
 }
+
+/** What a trap message adds about memory: how much linear memory the guest had, of how much allowed ('' before attach). */
+export function memoryNote(mem: GuestMemory, maxMemoryMiB: number): string {
+  if (!mem.attached) return '';
+  mem.sync();
+  const mib = (n: number) => +(n / 1048576).toFixed(2);
+  return ` (linear memory ${mib(mem.u8.length)} MiB of ${maxMemoryMiB} MiB allowed)`;
+}

@@ -9,11 +9,11 @@ import { SocketAddress } from '../backends/address.js';
 import { loadBackend } from '../backends/index.js';
 import { HandleTable } from '../sandbox/handle-table.js';
 import { InstanceHost } from '../sandbox/instance-host.js';
-import { GuestMemory } from '../wit/guest-memory.js';
+import { GuestMemory, memoryNote } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
-import { GuestTrap, StopSignal, WatchdogKill } from '../sandbox/traps.js';
+import { describeEnd, type ExitReason } from '../sandbox/traps.js';
 import { Gate } from '../sandbox/gate.js';
-import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from './protocol.js';
+import type { AddressData, WorkerInput, WorkerMessage } from './protocol.js';
 import { STAT_LOG, STAT_MEMORY } from '../sandbox/shared.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
@@ -69,35 +69,8 @@ const host = new InstanceHost({
 
 post({ type: 'started', wakeTarget: backend.wakeTarget, cpuClock: threadCpuClocks()?.current() ?? null });
 
-/**
- * A guest that recursed past the thread's stack: V8 throws a RangeError, the
- * same one a host bug recursing without end would. It is the guest's when
- * the frames nearest the overflow are guest code (wasm) or the host called
- * from there; deep host recursion fills those frames with host code only.
- */
-function isGuestStackOverflow(e: unknown): boolean {
-  return e instanceof RangeError && e.message === 'Maximum call stack size exceeded' && (e.stack ?? '').includes('wasm://');
-}
-
-/**
- * The guest functions nearest a wasm trap, innermost first, as V8's stack
- * names them: only a module with a name section (the debug target) has
- * names, so a release build's message is unchanged. The names are the
- * guest's own strings: few and short (the log sink escapes them).
- */
-const TRAP_FRAMES = 4;
-const TRAP_FRAME_NAME_MAX = 80;
-function guestFrames(e: Error): string {
-  const names: string[] = [];
-  for (const m of (e.stack ?? '').matchAll(/^\s*at (\S+) \(wasm:\/\//gm)) {
-    names.push(m[1]!.length > TRAP_FRAME_NAME_MAX ? `${m[1]!.slice(0, TRAP_FRAME_NAME_MAX)}…` : m[1]!);
-    if (names.length === TRAP_FRAMES) break;
-  }
-  return names.length === 0 ? '' : ` (in ${names.join(' < ')})`;
-}
-
 let reason: ExitReason;
-let message: string | null = null;
+let message: string | null;
 try {
   // The watchdog's clock starts inside, before instantiation (start functions run there).
   const plugin = new PluginInstance(input.module, { mem, host }, gate);
@@ -105,29 +78,7 @@ try {
   message = plugin.run({ config: input.config, listen: host.limits.listen, instance: input.instance });
   reason = message === null ? 'returned' : 'failed';
 } catch (e) {
-  if (e instanceof StopSignal) {
-    reason = 'stopped';
-  } else if (e instanceof WatchdogKill) {
-    // The supervisor has already recorded why (its message is the one logged).
-    reason = 'killed';
-    message = e.message;
-  } else if (e instanceof GuestTrap || e instanceof WebAssembly.RuntimeError) {
-    reason = 'trapped';
-    message = e instanceof WebAssembly.RuntimeError ? e.message + guestFrames(e) : e.message;
-    // A wasm trap says only "unreachable" when an allocator found memory.grow
-    // failing at the cap: tell how much memory the guest had.
-    if (e instanceof WebAssembly.RuntimeError && mem.attached) {
-      mem.sync();
-      const mib = (n: number) => +(n / 1048576).toFixed(2);
-      message += ` (linear memory ${mib(mem.u8.length)} MiB of ${input.limits.maxMemoryMiB} MiB allowed)`;
-    }
-  } else if (isGuestStackOverflow(e)) {
-    reason = 'trapped';
-    message = 'stack overflow';
-  } else {
-    reason = 'crashed';
-    message = e instanceof Error ? (e.stack ?? e.message) : String(e);
-  }
+  ({ reason, message } = describeEnd(e, () => memoryNote(mem, input.limits.maxMemoryMiB)));
 }
 
 // Close what the guest left open, inside the kill gate: a kill from here on

@@ -43,12 +43,9 @@ export interface WorkerInput {
   logBucket: LogBucket;
 }
 
-/**
- * How an instance ended: its run returned ok / an error; the host stopped it;
- * it trapped (a wasm trap or an ABI violation); the watchdog killed it; the
- * worker thread failed for another reason (a host bug).
- */
-export type ExitReason = 'returned' | 'failed' | 'stopped' | 'trapped' | 'killed' | 'crashed';
+/** How an instance ended (sandbox/traps.ts). */
+export type { ExitReason } from '../sandbox/traps.js';
+import type { ExitReason } from '../sandbox/traps.js';
 
 export type WorkerMessage =
   | { type: 'started'; wakeTarget: number /** This thread's CPU clock (null: none on this OS). */; cpuClock: number | null }
