@@ -115,7 +115,8 @@ export function compose(name: BackendName, selector: Selector, sockets: Sockets)
 }
 
 export interface Backend {
-  readonly name: BackendName;
+  /** `sim`: the in-memory network of a simulation (host/sim/), never a BackendModule (`wasmux run` cannot choose it). */
+  readonly name: BackendName | 'sim';
 
   // ---- selector ---------------------------------------------------------------
 
