@@ -6,6 +6,7 @@ import { runCommand, runHelp } from './run.js';
 import { inspectCommand, inspectHelp } from './inspect.js';
 import { buildCommand, buildHelp } from './build.js';
 import { newCommand, newHelp } from './new.js';
+import { testCommand, testHelp } from './test.js';
 
 const HELP = `Usage: wasmux <command> [options]
 
@@ -14,6 +15,7 @@ Commands:
   inspect <plugin.wasm>   show a plugin's world, imports, exports, size, sha256
   new <dir>               start a plugin project (see wasmux new --help)
   build                   build the plugin project here (see wasmux build --help)
+  test <plugin.wasm>      run a scenario on a simulated network under many seeds, with faults
 
 Options:
   -h, --help              show this help
@@ -31,12 +33,16 @@ async function main(argv: string[]): Promise<number> {
       return buildCommand(rest);
     case 'new':
       return newCommand(rest);
+    case 'test':
+      return testCommand(rest);
     case undefined:
     case '-h':
     case '--help':
     case 'help':
       process.stdout.write(
-        ({ run: runHelp, inspect: inspectHelp, build: buildHelp, new: newHelp } as Record<string, () => string>)[rest[0] ?? '']?.() ?? HELP,
+        ({ run: runHelp, inspect: inspectHelp, build: buildHelp, new: newHelp, test: testHelp } as Record<string, () => string>)[
+          rest[0] ?? ''
+        ]?.() ?? HELP,
       );
       return command === undefined ? 2 : 0;
     case '--version': {

@@ -98,6 +98,8 @@ export class End {
   connected = true;
   readShut = false;
   writeShut = false;
+  /** The plugin accepted this end (a listener's side of a client's connection). */
+  accepted = false;
 
   constructor(
     readonly conn: Connection,
@@ -178,6 +180,16 @@ export class SimClient {
   /** The plugin shut down its side and everything it sent has been received. */
   get ended(): boolean {
     return this.end.in.finished && this.end.in.data.length === 0;
+  }
+
+  /** The plugin has accepted the connection. */
+  get accepted(): boolean {
+    return this.end.peer.accepted;
+  }
+
+  /** The plugin accepted the connection and has closed its socket since. */
+  get closedByPlugin(): boolean {
+    return this.end.peer.accepted && this.end.peer.fd < 0;
   }
 
   /** The connection was reset (by the plugin's side, or by a reset fault). */
@@ -498,6 +510,7 @@ export class SimNetwork {
     const end = sock.backlog.shift()!;
     const fd = this.nextFd++;
     end.fd = fd;
+    end.accepted = true;
     this.sockets.set(fd, { kind: 'stream', end });
     peer.copyFrom(end.peer.local);
     this.note(`#${end.conn.id} plugin accepts (socket ${fd})`);

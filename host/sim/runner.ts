@@ -1,0 +1,171 @@
+/**
+ * Running a scenario under many seeds (`wasmux test`): each seed in a worker
+ * thread (seed-worker.ts) with a wall-clock budget, so that a guest that
+ * spins forever in a handler fails its seed instead of hanging the run. A
+ * failing seed is shrunk: its fault kinds are switched off one at a time,
+ * each removal kept while the seed still fails, and the report shows the
+ * seed, the faults that remain, the faults applied, the transcript of that
+ * smallest failing run and a command line that reproduces it.
+ */
+import { Worker } from 'node:worker_threads';
+import { WasmuxError } from '../errors.js';
+import type { PolicyInput } from '../sandbox/policy.js';
+import { type FaultPlan, formatFaults, kindsOf, parseFaults, withoutKind } from './faults.js';
+import type { SeedJob, SeedWorkerInput, SeedWorkerMessage } from './scenario-file.js';
+import type { SimResult } from './simulate.js';
+
+/** A seed's wall-clock budget by default. */
+export const DEFAULT_SEED_TIMEOUT_MS = 10_000;
+/** How long the worker may take to load the plugin and the scenario. */
+const START_TIMEOUT_MS = 60_000;
+
+export interface SeedOutcome {
+  readonly seed: number;
+  readonly faults: string;
+  /** null: the seed passed. */
+  readonly failure: string | null;
+  /** The run's result; null when the seed ran out of wall-clock time (nothing of it survives the thread). */
+  readonly result: SimResult | null;
+}
+
+/** Runs seeds one at a time in a worker thread; a seed over its budget costs the thread, and the next seed gets a new one. */
+export class SeedRunner {
+  private worker: Worker | null = null;
+  private ready: Promise<void> | null = null;
+  private onMessage: ((m: SeedWorkerMessage) => void) | null = null;
+
+  constructor(
+    private readonly input: SeedWorkerInput,
+    private readonly timeoutMs: number,
+  ) {}
+
+  private start(): Promise<void> {
+    const worker = new Worker(new URL('./seed-worker.js', import.meta.url), { workerData: this.input });
+    this.worker = worker;
+    worker.on('message', (m: SeedWorkerMessage) => this.onMessage?.(m));
+    worker.on('error', (e) => this.onMessage?.({ type: 'error', code: 'WASMUX_ERR_PLUGIN_FAILED', message: e.message }));
+    worker.unref();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new WasmuxError('WASMUX_ERR_IO', 'the simulation thread did not start in time')),
+        START_TIMEOUT_MS,
+      );
+      this.onMessage = (m) => {
+        clearTimeout(timer);
+        if (m.type === 'ready') resolve();
+        else if (m.type === 'error') reject(new WasmuxError(m.code, m.message));
+      };
+    });
+  }
+
+  async run(seed: number, faults: string): Promise<SeedOutcome> {
+    if (this.worker === null || this.ready === null) this.ready = this.start();
+    await this.ready;
+    const worker = this.worker!;
+    return new Promise<SeedOutcome>((resolve) => {
+      const timer = setTimeout(() => {
+        this.onMessage = null;
+        void worker.terminate();
+        this.worker = null;
+        this.ready = null;
+        resolve({
+          seed,
+          faults,
+          result: null,
+          failure: `ran out of time: ${this.timeoutMs} ms of real time (the plugin never came back to poll.wait: a loop in a handler?)`,
+        });
+      }, this.timeoutMs);
+      this.onMessage = (m) => {
+        clearTimeout(timer);
+        this.onMessage = null;
+        if (m.type === 'result') resolve({ seed, faults, result: m.result, failure: m.result.failure });
+        else {
+          // The thread failed outside a simulation (a host bug): report it as this seed's failure, start afresh.
+          void worker.terminate();
+          this.worker = null;
+          this.ready = null;
+          resolve({
+            seed,
+            faults,
+            result: null,
+            failure: `the simulation thread failed: ${m.type === 'error' ? m.message : 'unexpected message'}`,
+          });
+        }
+      };
+      worker.postMessage({ seed, faults } satisfies SeedJob);
+    });
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    this.ready = null;
+    if (w !== null) await w.terminate();
+  }
+}
+
+export interface TestOptions extends SeedWorkerInput {
+  readonly from: number;
+  readonly to: number;
+  readonly faults: string;
+  readonly timeoutMs?: number;
+  /** Told of each seed as it ends. */
+  readonly progress?: (o: SeedOutcome) => void;
+}
+
+export interface TestReport {
+  readonly passed: number;
+  readonly failed: readonly SeedOutcome[];
+  /** The first failing seed, shrunk (its remaining faults and that run); null when every seed passed. */
+  readonly shrunk: { readonly outcome: SeedOutcome; readonly removed: readonly string[] } | null;
+}
+
+/** Parses "a..b" (or "a") into a seed range. */
+export function parseSeeds(text: string): { from: number; to: number } {
+  const m = /^(\d{1,10})(?:\.\.(\d{1,10}))?$/.exec(text);
+  const from = m ? Number(m[1]) : Number.NaN;
+  const to = m ? Number(m[2] ?? m[1]) : Number.NaN;
+  if (!(from <= to && to <= 0xffffffff)) {
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `--seeds must be a..b (whole numbers, a <= b < 2^32) or one seed (got "${text}")`);
+  }
+  return { from, to };
+}
+
+/** Runs every seed of [from, to], then shrinks the first failure. */
+export async function testSeeds(opts: TestOptions): Promise<TestReport> {
+  const plan: FaultPlan = parseFaults(opts.faults);
+  const faults = formatFaults(plan);
+  const runner = new SeedRunner(
+    { plugin: opts.plugin, scenario: opts.scenario, config: opts.config, policy: opts.policy },
+    opts.timeoutMs ?? DEFAULT_SEED_TIMEOUT_MS,
+  );
+  try {
+    const failed: SeedOutcome[] = [];
+    let passed = 0;
+    for (let seed = opts.from; seed <= opts.to; seed++) {
+      const o = await runner.run(seed, faults);
+      opts.progress?.(o);
+      if (o.failure === null) passed++;
+      else failed.push(o);
+    }
+    if (failed.length === 0) return { passed, failed, shrunk: null };
+    // Shrink the first failure: drop fault kinds while it still fails.
+    let best = failed[0]!;
+    let current = plan;
+    const removed: string[] = [];
+    for (const kind of kindsOf(plan)) {
+      const candidate = withoutKind(current, kind);
+      const o = await runner.run(best.seed, formatFaults(candidate));
+      if (o.failure !== null) {
+        current = candidate;
+        best = o;
+        removed.push(kind);
+      }
+    }
+    return { passed, failed, shrunk: { outcome: best, removed } };
+  } finally {
+    await runner.close();
+  }
+}
+
+export type { PolicyInput };
