@@ -12,7 +12,8 @@ export default function* (net) {
   for (const c of clients) {
     const done = yield* net.until(() => c.text.length >= expected.length || c.wasReset, 2000);
     if (c.wasReset) continue;
-    if (!done || c.text !== expected) throw new Error(`client #${c.id} got ${JSON.stringify(c.text)}, expected ${JSON.stringify(expected)}`);
+    if (!done || c.text !== expected)
+      throw new Error(`client #${c.id} got ${JSON.stringify(c.text)}, expected ${JSON.stringify(expected)}`);
     c.close();
   }
 }
