@@ -84,7 +84,7 @@ export class Rig {
   }
 
   get name(): BackendName {
-    return this.b.name;
+    return this.module.name;
   }
 
   private own(fd: number, what: string): number {
