@@ -318,7 +318,8 @@ export class SimNetwork {
     let hit: boolean;
     if ('rate' in s) hit = this.random.chance(s.rate);
     else {
-      const key = `${kind}#${conn}`;
+      // A connection's own schedule counts on that connection; the global one once for all.
+      const key = conn > 0 && this.plan.perConnection[conn]?.[kind] !== undefined ? `${kind}#${conn}` : kind;
       const i = this.scheduleAt.get(key) ?? 0;
       hit = i < s.at.length && this.steps >= s.at[i]!;
       if (hit) this.scheduleAt.set(key, i + 1);
@@ -644,6 +645,7 @@ export class SimNetwork {
     const room = pipe.room();
     if (room === 0) {
       pipe.writerBlocked = true;
+      this.note(`#${id} plugin send: would-block (the peer's buffer is full)`);
       return fail(ErrorCode.WouldBlock);
     }
     if (this.fault('wouldblock', id, () => 'send says would-block')) {
@@ -734,8 +736,10 @@ export class SimNetwork {
     return c;
   }
 
-  /** A listener for the plugin's outbound connects. */
+  /** The scenario's listener on `addr` (made now if there is none), for the plugin's outbound connects. */
   clientListen(addr: SocketAddress): SimListener {
+    const existing = this.scenarioListeners.find((l) => l.addr.equals(addr));
+    if (existing !== undefined) return existing;
     const l = new SimListener(addr.clone());
     this.scenarioListeners.push(l);
     this.note(`scenario listens on ${addr}`);

@@ -2,7 +2,8 @@
  * A scenario file (`wasmux test --scenario <file.mjs>`): an ES module whose
  * default export is the scenario, a generator function `function* (net)`
  * (simulate.ts Net). It may also export `options`: { policy, config,
- * listen, pipeBytes }, the plugin's settings under this scenario.
+ * listen, pipeBytes, peers }, the plugin's settings under this scenario
+ * (simulate.ts SimOptions).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,9 +17,11 @@ export interface ScenarioOptions {
   readonly config?: string;
   readonly listen?: readonly string[];
   readonly pipeBytes?: number;
+  /** Addresses the scenario listens on from the start (SimOptions.peers). */
+  readonly peers?: readonly string[];
 }
 
-const OPTION_KEYS = new Set(['policy', 'config', 'listen', 'pipeBytes']);
+const OPTION_KEYS = new Set(['policy', 'config', 'listen', 'pipeBytes', 'peers']);
 
 /** The scenario of `file` (null: the default scenario) and its options. */
 export async function loadScenario(file: string | null): Promise<{ scenario: Scenario; options: ScenarioOptions }> {

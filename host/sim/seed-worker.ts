@@ -26,6 +26,7 @@ try {
       config: input.config ?? options.config,
       listen: options.listen,
       pipeBytes: options.pipeBytes,
+      peers: options.peers,
     });
     post({ type: 'result', result: { ...r, applied: [...r.applied] } });
   });

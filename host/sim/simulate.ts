@@ -53,7 +53,10 @@ export interface Net {
   readonly logs: readonly { level: LogLevel; origin: LogOrigin; message: string }[];
   /** Connects a client to `to` ("host:port", a port on the first listen address's host, or, by default, the first listen address). */
   connect(to?: string | number): SimClient;
-  /** Listens on `addr` for the plugin's outbound connects (allow them in the policy's connect rules). */
+  /**
+   * The scenario's listener on `addr`, for the plugin's outbound connects (allow them in the policy's
+   * connect rules): one made before the plugin started (SimOptions.peers), or a new one.
+   */
   listenAt(addr: string): SimListener;
   /** `yield net.sleep(ms)`: lets `ms` of virtual time pass, the plugin running meanwhile. */
   sleep(ms: number): ScenarioStep;
@@ -75,6 +78,8 @@ export interface SimOptions {
   readonly policy?: PolicyInput;
   /** Addresses the plugin is told to listen on (virtual). Default ["127.0.0.1:8080"]. */
   readonly listen?: readonly string[];
+  /** Addresses the scenario listens on from the start, for the plugin's outbound connects (net.listenAt). */
+  readonly peers?: readonly string[];
   /** ctx.config. Default "". */
   readonly config?: string;
   /** Bytes each direction of a connection holds. Default 64 KiB. */
@@ -284,6 +289,7 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
   net.driver = driver;
   const faults = formatFaults(plan);
   net.note(`simulation: seed ${seed}, faults ${faults}, plugin ${plugin.name}, listen ${listen.join(' ')}`);
+  for (const peer of opts.peers ?? []) net.clientListen(addressOf(peer));
 
   let reason: ExitReason;
   let message: string | null;
