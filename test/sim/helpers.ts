@@ -2,7 +2,8 @@
  * Scenarios the test/sim files share, and the plugins they run.
  */
 import { fileURLToPath } from 'node:url';
-import type { Net, ScenarioStep } from '../../dist/host/sim/simulate.js';
+import type { Net, ScenarioStep, SimClient } from '../../dist/host/sim/simulate.js';
+import type { Random } from '../../dist/host/sim/random.js';
 
 export const ECHO = fileURLToPath(new URL('../../dist/plugins/echo.wasm', import.meta.url));
 export const HTTP = fileURLToPath(new URL('../../dist/plugins/http.wasm', import.meta.url));
@@ -41,4 +42,14 @@ export function echoScenario(clients = 3, chunks = 3, maxChunk = 3000) {
       o.c.close();
     }
   };
+}
+
+/** Writes `text` in pieces of 1..max bytes (from `r`), running the plugin between some of them. */
+export function* fragmented(c: SimClient, text: string, r: Random, max = 40): Generator<ScenarioStep, void, void> {
+  for (let at = 0; at < text.length && !c.wasReset; ) {
+    const n = r.int(1, max);
+    c.write(Buffer.from(text.slice(at, at + n), 'latin1'));
+    at += n;
+    if (r.chance(0.5)) yield;
+  }
 }
