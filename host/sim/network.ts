@@ -374,11 +374,13 @@ export class SimNetwork {
   private deliver(): void {
     for (const c of this.clients) {
       const pipe = c.end.in;
-      if (pipe.stalledAt >= 0 || pipe.data.length === 0) continue;
-      const bytes = pipe.take(pipe.data.length);
-      c.deliver(bytes);
-      this.note(`#${c.id} client got ${bytes.length} ${showBytes(bytes)}`);
-      if (pipe.writerBlocked) {
+      if (pipe.stalledAt < 0 && pipe.data.length > 0) {
+        const bytes = pipe.take(pipe.data.length);
+        c.deliver(bytes);
+        this.note(`#${c.id} client got ${bytes.length} ${showBytes(bytes)}`);
+      }
+      // Room again (bytes taken, or a stall that found the buffer empty ended): the writer's edge.
+      if (pipe.writerBlocked && pipe.room() > 0) {
         pipe.writerBlocked = false;
         this.edgeOf(c.end.peer);
       }

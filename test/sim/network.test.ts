@@ -25,11 +25,12 @@ import {
 
 const ADDR = SocketAddress.parse('127.0.0.1:8080')!;
 
-function rig(opts: { pipeBytes?: number; faults?: string } = {}) {
+function rig(opts: { pipeBytes?: number; faults?: string; seed?: number } = {}) {
   const lines: string[] = [];
+  const clock = new VirtualClock();
   const net = new SimNetwork({
-    random: new Random(1),
-    clock: new VirtualClock(),
+    random: new Random(opts.seed ?? 1),
+    clock,
     faults: opts.faults ? parseFaults(opts.faults) : NO_FAULTS,
     pipeBytes: opts.pipeBytes,
     record: (l) => lines.push(l),
@@ -63,7 +64,7 @@ function rig(opts: { pipeBytes?: number; faults?: string } = {}) {
     expect(b.register(s, 2, interest)).toBe(0);
     return { l, s, client };
   };
-  return { net, b, wait, err, recvText, sendText, accepted, lines };
+  return { net, b, clock, wait, err, recvText, sendText, accepted, lines };
 }
 
 describe('the simulated network as a backend', () => {
@@ -137,6 +138,35 @@ describe('the simulated network as a backend', () => {
     expect(client.text.length).toBe(1024);
     expect(wait()).toEqual([]);
     expect(sendText(s, 'b')).toBe(1);
+  });
+
+  it('a stalled peer: sends would-block until the stall ends, then one writable edge (also when the buffer was empty)', () => {
+    let emptyAtStall = 0;
+    const sizes: number[] = [];
+    for (let seed = 1; seed <= 100; seed++) {
+      const { wait, sendText, accepted, err, clock } = rig({ faults: 'stall=@0', seed });
+      const { s, client } = accepted(W);
+      expect(wait()).toEqual([{ key: 2, ready: READY_WRITABLE }]);
+      let sent = 0;
+      for (let i = 0; i < 100; i++) {
+        const r = sendText(s, 'x');
+        if (r < 0) {
+          expect(err(r)).toBe('would-block');
+          break;
+        }
+        sent += r;
+      }
+      expect(sent).toBeLessThanOrEqual(16);
+      if (sent === 0) emptyAtStall++;
+      sizes.push(sent);
+      expect(wait()).toEqual([]); // still stalled: nothing read, no edge
+      expect(client.text).toBe('');
+      clock.advanceTo(clock.nowMs() + 200); // a stall lasts 200 ms at most
+      expect(wait()).toEqual([{ key: 2, ready: READY_WRITABLE }]);
+      expect(client.text).toBe('x'.repeat(sent));
+      expect(sendText(s, 'y')).toBe(1);
+    }
+    expect(emptyAtStall, sizes.join(' ')).toBeGreaterThan(0);
   });
 
   it("the plugin's close: the client reads end of stream; the client's later write draws a reset", () => {
