@@ -23,6 +23,20 @@ export { readComponent, type ComponentInfo } from './loader/component.js';
 export { PluginServer, type InstanceStats } from './supervisor/plugin-server.js';
 export { stderrLogger, escapeControl, type Logger, type LogEntry, type LogOrigin } from './supervisor/logger.js';
 export {
+  simulate,
+  prepareSimulation,
+  runSimulation,
+  type Net,
+  type Scenario,
+  type ScenarioStep,
+  type SimClient,
+  type SimListener,
+  type SimOptions,
+  type SimPlugin,
+  type SimResult,
+} from './sim/simulate.js';
+export { FAULT_KINDS, ALL_FAULTS, parseFaults, formatFaults, type FaultKind, type FaultPlan, type AppliedFault } from './sim/faults.js';
+export {
   POLICY_DEFAULTS,
   POLICY_KNOBS,
   POLICY_LISTS,
