@@ -36,7 +36,7 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   'short-write': 'a send takes fewer bytes than offered (1 or more, at random)',
   spurious: 'wait reports readiness for a registered socket that has nothing new',
   late: 'a readiness event arrives 1 to 50 ms (virtual) after its cause',
-  wouldblock: 'a recv, send or accept says would-block though it could go on (a new edge follows)',
+  wouldblock: 'a storm of 1 to 5 would-blocks from recv or send (one from accept) though they could go on; a new edge follows each',
   reset: 'the peer resets a connection mid-stream (the guest sees reset; the client sees it too)',
   refuse: "the plugin's outbound connect is refused",
   'slow-connect': "the plugin's outbound connect completes 1 to 500 ms (virtual) later",

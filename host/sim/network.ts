@@ -42,6 +42,8 @@ export const DEFAULT_PIPE_BYTES = 64 * 1024;
 /** Connections a listener queues before a connect is refused. */
 const MAX_BACKLOG = 128;
 const FIRST_SOCKET = 3;
+/** Turns of one wait's loop before the run is failed (a backstop: the driver's guards come first). */
+const MAX_TURNS_PER_WAIT = 1_000_000;
 
 /** Bytes of a transcript line's data shown before it is cut. */
 const SHOW_BYTES = 120;
@@ -100,6 +102,8 @@ export class End {
   writeShut = false;
   /** The plugin accepted this end (a listener's side of a client's connection). */
   accepted = false;
+  /** Would-blocks still to come in a storm (the wouldblock fault), each followed by a new edge. */
+  storm = 0;
 
   constructor(
     readonly conn: Connection,
@@ -263,8 +267,10 @@ export interface SimDriver {
   readonly stopping: boolean;
   /** The plugin is quiet (nothing ready, no simulation timer pending): run the scenario to its next yield. */
   quiet(): void;
-  /** Each wait calls this; it throws when the plugin has run too long without going quiet. */
+  /** Each wait calls this; it ends the run when the plugin has run too long without going quiet. */
   step(): void;
+  /** Ends the run as a failure (the stop word is set; wait returns). */
+  fail(why: string): void;
 }
 
 export class SimNetwork {
@@ -445,7 +451,10 @@ export class SimNetwork {
       this.edge(fd, (interest & INTEREST_READABLE ? READY_READABLE : 0) | (interest & INTEREST_WRITABLE ? READY_WRITABLE : 0));
     }
     const deadline = timeoutMs < 0 ? Infinity : clock.nowMs() + timeoutMs;
-    for (;;) {
+    for (let turns = 0; ; turns++) {
+      // Each turn fires a timer, moves time or runs the scenario; the driver's
+      // guards end a run long before this, so this is a backstop.
+      if (turns === MAX_TURNS_PER_WAIT && driver !== null) driver.fail(`one wait took ${MAX_TURNS_PER_WAIT} turns`);
       while (this.timers.length > 0 && this.timers[0]!.at <= clock.nowMs()) this.timers.shift()!.run();
       this.deliver();
       const n = this.collect(out, max);
@@ -589,6 +598,22 @@ export class SimNetwork {
     }
   }
 
+  /**
+   * A would-block storm on `e`: the fault starts one of 1 to 5 would-blocks in
+   * a row (no more draws until it is over); each is followed by a new edge, as
+   * the contract wants after a would-block that could have gone on.
+   */
+  private wouldBlockStorm(e: End, op: 'recv' | 'send'): boolean {
+    if (e.storm === 0) {
+      if (!this.fault('wouldblock', e.conn.id, () => `${op} says would-block`)) return false;
+      e.storm = this.random.int(1, 5);
+      this.note(`#${e.conn.id} a storm of ${e.storm} would-block${e.storm === 1 ? '' : 's'}`);
+    }
+    e.storm--;
+    this.edge(e.fd);
+    return true;
+  }
+
   private recv(sock: number, ptr: number, len: number): number {
     this.steps++;
     const e = this.stream(sock);
@@ -601,10 +626,7 @@ export class SimNetwork {
     const avail = pipe.data.length;
     if (avail === 0) return pipe.finished ? 0 : fail(ErrorCode.WouldBlock);
     const id = e.conn.id;
-    if (this.fault('wouldblock', id, () => 'recv says would-block')) {
-      this.edge(sock);
-      return fail(ErrorCode.WouldBlock);
-    }
+    if (this.wouldBlockStorm(e, 'recv')) return fail(ErrorCode.WouldBlock);
     let n = Math.min(len, avail);
     if (n > 1 && this.fault('short-read', id, () => `recv of ${Math.min(len, avail)} shortened`)) n = this.random.int(1, n - 1);
     const bytes = pipe.take(n);
@@ -650,10 +672,7 @@ export class SimNetwork {
       this.note(`#${id} plugin send: would-block (the peer's buffer is full)`);
       return fail(ErrorCode.WouldBlock);
     }
-    if (this.fault('wouldblock', id, () => 'send says would-block')) {
-      this.edge(sock);
-      return fail(ErrorCode.WouldBlock);
-    }
+    if (this.wouldBlockStorm(e, 'send')) return fail(ErrorCode.WouldBlock);
     let n = Math.min(len, room);
     if (n > 1 && this.fault('short-write', id, () => `send of ${Math.min(len, room)} shortened`)) n = this.random.int(1, n - 1);
     const bytes = new Uint8Array(n);

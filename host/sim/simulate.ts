@@ -30,7 +30,7 @@ import { CTRL_COUNT, CTRL_STOP, STAT_COUNT, STAT_LOG } from '../sandbox/shared.j
 import { describeEnd, type ExitReason } from '../sandbox/traps.js';
 import { GuestMemory, memoryNote } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
-import { VirtualClock } from './clock.js';
+import { SIM_START_MS, VirtualClock } from './clock.js';
 import { type AppliedFault, type FaultPlan, formatFaults, NO_FAULTS, parseFaults } from './faults.js';
 import { type SimClient, type SimDriver, type SimListener, SimNetwork } from './network.js';
 import { Random } from './random.js';
@@ -164,12 +164,16 @@ class Driver implements SimDriver {
     Atomics.store(this.control, CTRL_STOP, 1);
   }
 
+  fail(why: string): void {
+    this.stop(why);
+  }
+
   step(): void {
     this.quietsInWait = 0;
     if (this.stopping) return;
     if (++this.busyWaits > this.maxBusyWaits) {
       this.stop(`the plugin did not go quiet in ${this.maxBusyWaits} waits (it keeps finding events)`);
-    } else if (this.clock.nowMs() > this.maxVirtualMs) {
+    } else if (this.clock.nowMs() - SIM_START_MS > this.maxVirtualMs) {
       this.stop(`the simulation ran past ${this.maxVirtualMs} ms of virtual time`);
     }
   }
@@ -284,7 +288,7 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
     clock,
     control,
     opts.maxBusyWaits ?? 100_000,
-    clock.nowMs() + (opts.maxVirtualMs ?? 3_600_000),
+    opts.maxVirtualMs ?? 3_600_000,
   );
   net.driver = driver;
   const faults = formatFaults(plan);
