@@ -282,14 +282,7 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
     },
     note: (text) => net.note(`scenario: ${text}`),
   };
-  const driver = new Driver(
-    opts.scenario(scenarioNet),
-    net,
-    clock,
-    control,
-    opts.maxBusyWaits ?? 100_000,
-    opts.maxVirtualMs ?? 3_600_000,
-  );
+  const driver = new Driver(opts.scenario(scenarioNet), net, clock, control, opts.maxBusyWaits ?? 100_000, opts.maxVirtualMs ?? 3_600_000);
   net.driver = driver;
   const faults = formatFaults(plan);
   net.note(`simulation: seed ${seed}, faults ${faults}, plugin ${plugin.name}, listen ${listen.join(' ')}`);
