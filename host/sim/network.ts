@@ -292,7 +292,6 @@ export class SimNetwork {
   private readonly clients: SimClient[] = [];
   private timers: Timer[] = [];
   private timerSeq = 0;
-  private nextFd = FIRST_SOCKET;
   private nextConn = 1;
   private nextPort = 30000;
   /** Per kind: the index of the next scheduled step not yet used. */
@@ -424,6 +423,13 @@ export class SimNetwork {
     return b;
   }
 
+  /** The lowest free socket number, as POSIX gives a new descriptor: a closed socket's number comes back. */
+  private newSocketNumber(): number {
+    let fd = FIRST_SOCKET;
+    while (this.sockets.has(fd)) fd++;
+    return fd;
+  }
+
   private register(sock: number, key: number, interest: number, again: boolean): number {
     if (!this.sockets.has(sock)) return fail(ErrorCode.BadHandle);
     if (this.registered.has(sock) !== again) return fail(ErrorCode.Closed);
@@ -496,7 +502,7 @@ export class SimNetwork {
     for (const s of this.sockets.values()) if (s.kind === 'listener' && s.addr.equals(addr)) return fail(ErrorCode.AddressInUse);
     const bound = addr.clone();
     if (bound.port === 0) bound.port = this.nextPort++;
-    const fd = this.nextFd++;
+    const fd = this.newSocketNumber();
     this.sockets.set(fd, { kind: 'listener', addr: bound, backlog: [], max: Math.min(backlog, MAX_BACKLOG) });
     this.note(`plugin listens on ${bound} (socket ${fd})`);
     return fd;
@@ -520,7 +526,7 @@ export class SimNetwork {
       return fail(ErrorCode.WouldBlock);
     }
     const end = sock.backlog.shift()!;
-    const fd = this.nextFd++;
+    const fd = this.newSocketNumber();
     end.fd = fd;
     end.accepted = true;
     this.sockets.set(fd, { kind: 'stream', end });
@@ -536,7 +542,7 @@ export class SimNetwork {
     local.port = 50000 + (id % 10000);
     const conn = new Connection(id, this.pipeBytes, local, addr.clone());
     const end = conn.ends[0];
-    const fd = this.nextFd++;
+    const fd = this.newSocketNumber();
     end.fd = fd;
     this.sockets.set(fd, { kind: 'stream', end });
     this.note(`#${id} plugin connects to ${addr} (socket ${fd})`);
@@ -718,6 +724,12 @@ export class SimNetwork {
     }
     const e = s.end;
     e.fd = -1;
+    if (e.in.data.length > 0 && !e.reset) {
+      // Bytes received and never read: the close is a reset, as TCP's is.
+      this.note(`#${e.conn.id} plugin closes with ${e.in.data.length} bytes unread: reset`);
+      this.resetConnection(e.conn);
+      return;
+    }
     e.out.finished = true;
     e.in.readerGone = true;
     this.note(`#${e.conn.id} plugin closes`);
@@ -793,13 +805,18 @@ export class SimNetwork {
 
   clientClose(c: SimClient): void {
     const e = c.end;
+    const i = this.clients.indexOf(c);
+    if (i >= 0) this.clients.splice(i, 1);
+    if (e.in.data.length > 0 && !e.reset) {
+      // What the plugin sent and the client never read: the close is a reset.
+      this.note(`#${c.id} client closes with ${e.in.data.length} bytes unread: reset`);
+      this.resetConnection(e.conn);
+      return;
+    }
     e.writeShut = true;
     e.out.finished = true;
     e.in.readerGone = true;
-    e.in.data = new Uint8Array(0);
     e.in.stalledAt = -1;
-    const i = this.clients.indexOf(c);
-    if (i >= 0) this.clients.splice(i, 1);
     this.note(`#${c.id} client closes`);
     this.edgeOf(e.peer);
   }

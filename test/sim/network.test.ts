@@ -180,6 +180,21 @@ describe('the simulated network as a backend', () => {
     expect(client.wasReset).toBe(true);
   });
 
+  it('a client closing with bytes it never read resets the connection (as TCP does); with none, it is end of stream', () => {
+    const { wait, sendText, recvText, accepted, net } = rig({ faults: 'stall=@0' });
+    const { s, client } = accepted(R | W);
+    wait();
+    expect(sendText(s, 'unread')).toBeGreaterThanOrEqual(0); // stalled: the client does not read it
+    client.close();
+    const [ev] = wait();
+    expect(ev!.ready & READY_ERROR).toBe(READY_ERROR);
+    expect(recvText(s)).toBe('reset');
+
+    const other = net.clientConnect(ADDR);
+    other.close();
+    expect(other.wasReset).toBe(false);
+  });
+
   it("the plugin's connect: to a scenario listener it becomes writable and carries bytes; to nothing, error, and recv says refused", () => {
     const { net, b, wait, recvText, sendText } = rig();
     const target = SocketAddress.parse('127.0.0.1:9000')!;
