@@ -116,6 +116,14 @@ export interface SimPlugin {
 
 const DEFAULT_LISTEN = '127.0.0.1:8080';
 
+/** Text from the guest or the scenario as one transcript line: control characters escaped (\n, \xNN). */
+function oneLine(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping them is the point
+  return text.replace(/[\x00-\x1f\x7f\\]/g, (ch) =>
+    ch === '\n' ? '\\n' : ch === '\\' ? '\\\\' : `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
 function addressOf(text: string): SocketAddress {
   const a = SocketAddress.parse(text);
   if (a === null) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `"${text}" is not an address (expected host:port)`);
@@ -224,7 +232,7 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
   const logs: { level: LogLevel; origin: LogOrigin; message: string }[] = [];
   const log = (level: LogLevel, origin: LogOrigin, message: string) => {
     logs.push({ level, origin, message });
-    net.note(`log ${level} ${origin}: ${message}`);
+    net.note(`log ${level} ${origin}: ${oneLine(message)}`);
   };
   const logLimit = new LogLimiter(
     stats.subarray(STAT_LOG, STAT_LOG + LOG_SHARED_SLOTS),
@@ -280,7 +288,7 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
       }
       return false;
     },
-    note: (text) => net.note(`scenario: ${text}`),
+    note: (text) => net.note(`scenario: ${oneLine(text)}`),
   };
   const driver = new Driver(opts.scenario(scenarioNet), net, clock, control, opts.maxBusyWaits ?? 100_000, opts.maxVirtualMs ?? 3_600_000);
   net.driver = driver;

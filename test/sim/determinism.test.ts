@@ -48,4 +48,16 @@ describe('determinism', () => {
     expect(a.end.reason).toBe('returned');
     expect(a.failure).toBe("the plugin's run returned before the scenario finished");
   });
+
+  it('one event per transcript line: text with control characters is escaped', () => {
+    const r = runSimulation(echo, {
+      seed: 1,
+      scenario: function* (net: Net) {
+        net.note('two\nlines and a \\ and \u0001');
+        yield;
+      },
+    });
+    expect(r.failure).toBeNull();
+    expect(r.transcript).toMatch(/^ +\d+ +[\d.]+ {2}scenario: two\\nlines and a \\\\ and \\x01$/m);
+  });
 });
