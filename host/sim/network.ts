@@ -364,7 +364,10 @@ export class SimNetwork {
     if (sock === undefined || !this.registered.has(fd)) return;
     const conn = sock.kind === 'stream' ? sock.end.conn.id : 0;
     if (force === 0 && this.fault('late', conn, () => `an event of socket ${fd} held back`)) {
-      this.after(this.random.int(1, 50), () => this.edge(fd));
+      // For this socket only: a closed socket's late events go with it, as a kernel's would.
+      this.after(this.random.int(1, 50), () => {
+        if (this.sockets.get(fd) === sock) this.edge(fd);
+      });
       return;
     }
     const bits = force | this.level(sock);
