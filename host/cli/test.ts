@@ -36,7 +36,8 @@ Options:
 
 Faults spec: comma-separated entries, applied left to right:
   all | none | <kind>=<rate 0..1> | <kind>=@<step>/<step>... | <kind>#<conn>=...
-(#<conn>: that connection only, numbered from 1 as the transcript shows.)
+(#<conn>: that connection only, numbered from 1 as the transcript shows;
+#0: the faults tied to no connection: clock jumps, spurious events, accept.)
 Kinds:
 ${kinds}
 
@@ -118,11 +119,13 @@ export async function testCommand(argv: string[]): Promise<number> {
   }
   const seeds = report.failed.map((o) => o.seed);
   out(`wasmux test: ${report.failed.length} of ${total} seeds failed (${seeds.slice(0, 20).join(', ')}${seeds.length > 20 ? ', …' : ''})`);
-  const { outcome, removed } = report.shrunk;
+  const { outcome, removed, pinned } = report.shrunk;
+  const how = [
+    ...(removed.length > 0 ? [`switched off: ${removed.join(', ')}`] : []),
+    ...(pinned !== null ? [`${pinned.kept} of ${pinned.of} faults kept, pinned to their steps`] : []),
+  ];
   out('');
-  out(
-    `seed ${outcome.seed} (the first failure), shrunk to faults ${outcome.faults}${removed.length > 0 ? ` (switched off: ${removed.join(', ')})` : ''}`,
-  );
+  out(`seed ${outcome.seed} (the first failure), shrunk to faults ${outcome.faults}${how.length > 0 ? ` (${how.join('; ')})` : ''}`);
   out(`failure: ${outcome.failure}`);
   if (outcome.result !== null) {
     const applied = outcome.result.applied;
@@ -131,11 +134,18 @@ export async function testCommand(argv: string[]): Promise<number> {
     out('transcript:');
     out(transcriptText(outcome.result.transcript));
   }
-  const args = ['wasmux', 'test', pluginPath, '--seeds', `${outcome.seed}..${outcome.seed}`, '--faults', outcome.faults];
-  if (scenario !== null) args.push('--scenario', scenario);
-  if (values.config !== undefined) args.push('--config', values.config);
-  if (values.policy !== undefined) args.push('--policy', values.policy);
+  const command = (faultSpec: string) => {
+    const args = ['wasmux', 'test', pluginPath, '--seeds', `${outcome.seed}..${outcome.seed}`, '--faults', faultSpec];
+    if (scenario !== null) args.push('--scenario', scenario);
+    if (values.config !== undefined) args.push('--config', values.config);
+    if (values.policy !== undefined) args.push('--policy', values.policy);
+    return `  ${args.map(quote).join(' ')}`;
+  };
   out('reproduce:');
-  out(`  ${args.map(quote).join(' ')}`);
+  out(command(outcome.faults));
+  if (outcome.faults !== faults) {
+    out('the seed as first run:');
+    out(command(faults));
+  }
   return 1;
 }

@@ -10,8 +10,9 @@
  * Entries apply left to right: `all,reset=0` is the default mix without
  * resets. `kind#3=...` applies to connection #3 only (connections are
  * numbered from 1 in the order they are made, as the transcript shows) and
- * overrides the global entry there. A step is the simulation's count of
- * backend calls, as the transcript shows it.
+ * overrides the global entry there; `#0` names the faults tied to no
+ * connection (clock jumps, spurious events, accept, a listener's events). A
+ * step is the simulation's count of backend calls, as the transcript shows.
  */
 import { WasmuxError } from '../errors.js';
 
@@ -109,7 +110,6 @@ export function parseFaults(spec: string): FaultPlan {
     if (m[2] === undefined) global[kind] = setting;
     else {
       const conn = Number(m[2]);
-      if (conn < 1) throw bad(`"${entry}": connections are numbered from 1`);
       (perConnection[conn] ??= {})[kind] = setting;
     }
   }
@@ -164,4 +164,20 @@ export interface AppliedFault {
   /** The connection it hit (0: none in particular: a clock jump, an accept). */
   readonly conn: number;
   readonly detail: string;
+}
+
+/**
+ * The spec that applies `faults` again, each at its step on its connection
+ * (a schedule per kind and connection, #0 for those tied to none: it draws no
+ * decision, and what a fault does comes from its own stream of the seed, so
+ * the same seed replays them as they were).
+ */
+export function pinFaults(faults: readonly AppliedFault[]): string {
+  const plan: FaultPlan = { global: {}, perConnection: {} };
+  for (const f of faults) {
+    const mine = (plan.perConnection[f.conn] ??= {});
+    const s = mine[f.kind];
+    mine[f.kind] = { at: s !== undefined && 'at' in s ? [...s.at, f.step] : [f.step] };
+  }
+  return formatFaults(plan);
 }

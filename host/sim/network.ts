@@ -250,6 +250,9 @@ interface Timer {
 }
 
 export interface SimNetworkOptions {
+  /** Whether a fault strikes (its rate's draws). */
+  readonly decisions: Random;
+  /** What a fault does once it strikes (sizes, delays, which socket). */
   readonly random: Random;
   readonly clock: VirtualClock;
   readonly faults: FaultPlan;
@@ -275,10 +278,15 @@ export interface SimDriver {
 
 export class SimNetwork {
   readonly applied: AppliedFault[] = [];
-  /** Backend calls so far: the steps a fault schedule counts. */
+  /**
+   * Steps so far: backend calls, client actions, and within a wait each turn,
+   * timer and delivery to the clients. What a fault schedule counts (the
+   * transcript's first column).
+   */
   steps = 0;
   driver: SimDriver | null = null;
 
+  private readonly decisions: Random;
   private readonly random: Random;
   private readonly clock: VirtualClock;
   private readonly plan: FaultPlan;
@@ -298,6 +306,7 @@ export class SimNetwork {
   private readonly scheduleAt = new Map<string, number>();
 
   constructor(opts: SimNetworkOptions) {
+    this.decisions = opts.decisions;
     this.random = opts.random;
     this.clock = opts.clock;
     this.plan = opts.faults;
@@ -313,7 +322,7 @@ export class SimNetwork {
   }
 
   private setting(kind: FaultKind, conn: number): FaultSetting | undefined {
-    return (conn > 0 ? this.plan.perConnection[conn]?.[kind] : undefined) ?? this.plan.global[kind];
+    return this.plan.perConnection[conn]?.[kind] ?? this.plan.global[kind];
   }
 
   /** Whether `kind` strikes now on connection `conn` (0: none in particular); records it if so. */
@@ -321,10 +330,10 @@ export class SimNetwork {
     const s = this.setting(kind, conn);
     if (s === undefined) return false;
     let hit: boolean;
-    if ('rate' in s) hit = this.random.chance(s.rate);
+    if ('rate' in s) hit = this.decisions.chance(s.rate);
     else {
       // A connection's own schedule counts on that connection; the global one once for all.
-      const key = conn > 0 && this.plan.perConnection[conn]?.[kind] !== undefined ? `${kind}#${conn}` : kind;
+      const key = this.plan.perConnection[conn]?.[kind] !== undefined ? `${kind}#${conn}` : kind;
       const i = this.scheduleAt.get(key) ?? 0;
       hit = i < s.at.length && this.steps >= s.at[i]!;
       if (hit) this.scheduleAt.set(key, i + 1);
@@ -406,6 +415,7 @@ export class SimNetwork {
       register: (sock, key, interest) => this.register(sock, key, interest, false),
       reregister: (sock, key, interest) => this.register(sock, key, interest, true),
       deregister: (sock) => {
+        this.steps++;
         if (!this.registered.delete(sock)) return fail(ErrorCode.Closed);
         this.pending.delete(sock);
         return 0;
@@ -434,6 +444,7 @@ export class SimNetwork {
   }
 
   private register(sock: number, key: number, interest: number, again: boolean): number {
+    this.steps++;
     if (!this.sockets.has(sock)) return fail(ErrorCode.BadHandle);
     if (this.registered.has(sock) !== again) return fail(ErrorCode.Closed);
     this.registered.set(sock, { key, interest });
@@ -464,7 +475,14 @@ export class SimNetwork {
       // Each turn fires a timer, moves time or runs the scenario; the driver's
       // guards end a run long before this, so this is a backstop.
       if (turns === MAX_TURNS_PER_WAIT && driver !== null) driver.fail(`one wait took ${MAX_TURNS_PER_WAIT} turns`);
-      while (this.timers.length > 0 && this.timers[0]!.at <= clock.nowMs()) this.timers.shift()!.run();
+      // A step each (a turn after the first, a timer, the clients' reads): a
+      // schedule's step then names one opportunity, not several.
+      if (turns > 0) this.steps++;
+      while (this.timers.length > 0 && this.timers[0]!.at <= clock.nowMs()) {
+        this.steps++;
+        this.timers.shift()!.run();
+      }
+      this.steps++;
       this.deliver();
       const n = this.collect(out, max);
       if (n > 0 || timeoutMs === 0 || driver === null || driver.stopping) return n;
@@ -740,6 +758,7 @@ export class SimNetwork {
   }
 
   private address(sock: number, out: SocketAddress, ofPeer: boolean): number {
+    this.steps++;
     const s = this.sockets.get(sock);
     if (s === undefined) return fail(ErrorCode.BadHandle);
     if (s.kind === 'listener') {
@@ -756,6 +775,7 @@ export class SimNetwork {
 
   /** A client connection to `addr` (the plugin's listener there queues it; none: refused). */
   clientConnect(addr: SocketAddress): SimClient {
+    this.steps++;
     const id = this.nextConn++;
     const local = SocketAddress.parse(addr.v6 ? '[::1]:0' : '127.0.0.1:0')!;
     local.port = 40000 + (id % 10000);
@@ -783,6 +803,7 @@ export class SimNetwork {
   }
 
   clientWrite(c: SimClient, bytes: Uint8Array): void {
+    this.steps++;
     const e = c.end;
     if (e.error !== null || e.reset) throw new Error(`#${c.id}: write on a ${e.reset ? 'reset' : 'refused'} connection`);
     if (e.writeShut) throw new Error(`#${c.id}: write after shutdown`);
@@ -798,6 +819,7 @@ export class SimNetwork {
   }
 
   clientShutdown(c: SimClient): void {
+    this.steps++;
     const e = c.end;
     if (e.writeShut) return;
     e.writeShut = true;
@@ -807,6 +829,7 @@ export class SimNetwork {
   }
 
   clientClose(c: SimClient): void {
+    this.steps++;
     const e = c.end;
     const i = this.clients.indexOf(c);
     if (i >= 0) this.clients.splice(i, 1);
@@ -825,6 +848,7 @@ export class SimNetwork {
   }
 
   clientReset(c: SimClient): void {
+    this.steps++;
     this.note(`#${c.id} client resets`);
     this.resetConnection(c.end.conn);
   }

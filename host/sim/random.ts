@@ -2,14 +2,28 @@
  * The simulation's one source of randomness: a seeded generator (SplitMix32,
  * integer arithmetic only, so the same seed gives the same numbers on every
  * machine). Every choice a simulation makes (which fault, how many bytes,
- * how late) draws from one instance; nothing in host/sim reads Math.random
- * or the real clock.
+ * how late) draws from the seed; nothing in host/sim reads Math.random or
+ * the real clock.
+ *
+ * The seed is split into streams (stream()), one per kind of choice, so that
+ * one kind's draws do not move another's: whether a fault strikes, what the
+ * fault then does, the scenario's own draws (net.random) and the host's
+ * (the handle table's salt). A scenario's choices are thus the same with or
+ * without faults, and a fault pinned to its step (a schedule, which draws no
+ * decision) does exactly what it did when a rate chose it.
  */
 export class Random {
   private state: number;
 
   constructor(seed: number) {
     this.state = seed >>> 0;
+  }
+
+  /** Stream `n` of `seed`: an independent generator, the same for the same pair. */
+  static stream(seed: number, n: number): Random {
+    const mix = new Random((seed >>> 0) ^ Math.imul(n + 1, 0x85ebca6b));
+    mix.next();
+    return new Random(mix.next() ^ Math.imul(n + 1, 0xc2b2ae35));
   }
 
   /** A uniform u32. */

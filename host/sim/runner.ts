@@ -3,14 +3,16 @@
  * thread (seed-worker.ts) with a wall-clock budget, so that a guest that
  * spins forever in a handler fails its seed instead of hanging the run. A
  * failing seed is shrunk: its fault kinds are switched off one at a time,
- * each removal kept while the seed still fails, and the report shows the
- * seed, the faults that remain, the faults applied, the transcript of that
- * smallest failing run and a command line that reproduces it.
+ * each removal kept while the seed still fails; then the faults that run
+ * applied are pinned to their steps and dropped one at a time the same way.
+ * The report shows the seed, the faults that remain, the faults applied, the
+ * transcript of that smallest failing run and command lines that reproduce
+ * it (and the seed as first run).
  */
 import { Worker } from 'node:worker_threads';
 import { WasmuxError } from '../errors.js';
 import type { PolicyInput } from '../sandbox/policy.js';
-import { type FaultPlan, formatFaults, kindsOf, parseFaults, withoutKind } from './faults.js';
+import { type FaultPlan, formatFaults, kindsOf, parseFaults, pinFaults, withoutKind } from './faults.js';
 import type { SeedJob, SeedWorkerInput, SeedWorkerMessage } from './scenario-file.js';
 import type { SimResult } from './simulate.js';
 
@@ -117,8 +119,17 @@ export interface TestReport {
   readonly passed: number;
   readonly failed: readonly SeedOutcome[];
   /** The first failing seed, shrunk (its remaining faults and that run); null when every seed passed. */
-  readonly shrunk: { readonly outcome: SeedOutcome; readonly removed: readonly string[] } | null;
+  readonly shrunk: {
+    readonly outcome: SeedOutcome;
+    /** Fault kinds switched off. */
+    readonly removed: readonly string[];
+    /** Faults the failure needed, of those the kind-shrunk run applied (null: pinning them did not fail). */
+    readonly pinned: { readonly kept: number; readonly of: number } | null;
+  } | null;
 }
+
+/** Runs of a seed spent pinning and dropping single faults, at most. */
+const MAX_PIN_TRIES = 200;
 
 /** Parses "a..b" (or "a") into a seed range. */
 export function parseSeeds(text: string): { from: number; to: number } {
@@ -157,13 +168,34 @@ export async function testSeeds(opts: TestOptions): Promise<TestReport> {
     for (const kind of best.result === null ? [] : kindsOf(plan)) {
       const candidate = withoutKind(current, kind);
       const o = await runner.run(best.seed, formatFaults(candidate));
-      if (o.failure !== null) {
+      if (o.result !== null && o.failure !== null) {
         current = candidate;
         best = o;
         removed.push(kind);
       }
     }
-    return { passed, failed, shrunk: { outcome: best, removed } };
+    // Then pin the faults that run applied to their steps (a schedule: no
+    // rates left to draw) and drop them one at a time, the last first, while
+    // the seed still fails: what remains is the few faults the failure needs.
+    let pinned: { kept: number; of: number } | null = null;
+    const applied = best.result?.applied ?? [];
+    if (applied.length > 0) {
+      let kept = [...applied];
+      let o = await runner.run(best.seed, pinFaults(kept));
+      if (o.result !== null && o.failure !== null) {
+        best = o;
+        for (let i = kept.length - 1, tries = 1; i >= 0 && tries < MAX_PIN_TRIES; i--, tries++) {
+          const candidate = kept.filter((_, j) => j !== i);
+          o = await runner.run(best.seed, pinFaults(candidate));
+          if (o.result !== null && o.failure !== null) {
+            kept = candidate;
+            best = o;
+          }
+        }
+        pinned = { kept: kept.length, of: applied.length };
+      }
+    }
+    return { passed, failed, shrunk: { outcome: best, removed, pinned } };
   } finally {
     await runner.close();
   }

@@ -45,7 +45,7 @@ export type Scenario = (net: Net) => Generator<ScenarioStep, void, void>;
 /** The scenario's view of the simulation. */
 export interface Net {
   readonly seed: number;
-  /** The simulation's Random: a scenario that draws from it stays deterministic. */
+  /** The scenario's stream of the seed (random.ts): its draws are the same with or without faults. */
   readonly random: Random;
   /** Where the plugin was told to listen. */
   readonly listen: readonly SocketAddress[];
@@ -220,10 +220,18 @@ class Driver implements SimDriver {
 export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
   const seed = (opts.seed ?? 1) >>> 0;
   const plan = typeof opts.faults === 'string' ? parseFaults(opts.faults) : (opts.faults ?? NO_FAULTS);
-  const random = new Random(seed);
+  // One seed, one stream per kind of choice (random.ts).
+  const random = Random.stream(seed, 0);
   const clock = new VirtualClock();
   const lines: string[] = [];
-  const net = new SimNetwork({ random, clock, faults: plan, pipeBytes: opts.pipeBytes, record: (l) => lines.push(l) });
+  const net = new SimNetwork({
+    decisions: Random.stream(seed, 1),
+    random,
+    clock,
+    faults: plan,
+    pipeBytes: opts.pipeBytes,
+    record: (l) => lines.push(l),
+  });
   const listen = (opts.listen ?? [DEFAULT_LISTEN]).map(addressOf);
   const policy = plugin.policy;
   const connectRules = policy.connect;
@@ -242,7 +250,7 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
   );
   const gate = new Gate(control, stats);
   const mem = new GuestMemory();
-  const table = new HandleTable(newRegistry(policy.maxConnections + listen.length + 64), random.next());
+  const table = new HandleTable(newRegistry(policy.maxConnections + listen.length + 64), Random.stream(seed, 2).next());
   const host = new InstanceHost({
     table,
     backend: net.backend(),
@@ -265,7 +273,7 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
 
   const scenarioNet: Net = {
     seed,
-    random,
+    random: Random.stream(seed, 3),
     listen,
     logs,
     connect(to) {

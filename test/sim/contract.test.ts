@@ -14,7 +14,14 @@ import { NO_FAULTS } from '../../dist/host/sim/faults.js';
 import type { BackendModule } from '../../dist/host/backends/backend.js';
 import { CHECKS, runCheck, type CheckId } from '../backend/checks.js';
 
-const open = () => new SimNetwork({ random: new Random(1), clock: new VirtualClock(), faults: NO_FAULTS, record: () => {} }).backend();
+const open = () =>
+  new SimNetwork({
+    decisions: new Random(2),
+    random: new Random(1),
+    clock: new VirtualClock(),
+    faults: NO_FAULTS,
+    record: () => {},
+  }).backend();
 
 // A BackendModule over the simulated network: only `open` is real (the checks that use wake are skipped).
 const SIM = {

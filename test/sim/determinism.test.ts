@@ -4,6 +4,7 @@
 // clocks alike); different seeds give different fault schedules.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { prepareSimulation, runSimulation, type Net, type SimPlugin } from '../../dist/host/sim/simulate.js';
+import { pinFaults } from '../../dist/host/sim/faults.js';
 import { ECHO, echoScenario, testPlugin } from './helpers.js';
 
 const SEEDS = 20;
@@ -28,6 +29,34 @@ describe('determinism', () => {
     }
     // Different seeds: different schedules (all of them, here).
     expect(schedules.size).toBe(SEEDS);
+  });
+
+  it("a scenario's own draws (net.random) are the same with or without faults", () => {
+    const draws = (faults: string) => {
+      const seen: number[] = [];
+      const inner = echoScenario();
+      runSimulation(echo, {
+        seed: 5,
+        faults,
+        scenario: function* (net: Net) {
+          for (let i = 0; i < 8; i++) seen.push(net.random.next());
+          yield* inner(net);
+        },
+      });
+      return seen;
+    };
+    expect(draws('all')).toEqual(draws('none'));
+  });
+
+  it('faults pinned to their steps replay the run a rate chose, fault for fault (100 seeds)', () => {
+    const scenario = echoScenario();
+    for (let seed = 1; seed <= 100; seed++) {
+      const byRate = runSimulation(echo, { scenario, seed, faults: 'all' });
+      const pinned = runSimulation(echo, { scenario, seed, faults: pinFaults(byRate.applied) });
+      expect(pinned.applied).toEqual(byRate.applied);
+      const body = (t: string) => t.slice(t.indexOf('\n'));
+      expect(body(pinned.transcript)).toBe(body(byRate.transcript));
+    }
   });
 
   it("time is virtual: the guest's timed waits take exactly their timeout by its own clock, whatever the real time", async () => {

@@ -46,24 +46,41 @@ describe('fragile-lines (one recv taken for one line)', () => {
     console.log(`fragile-lines: first failing seed under ${FAULTS}: ${first}`);
   });
 
-  it('wasmux test prints the failing seed; rerun with --seeds N..N, that seed fails the same way', async () => {
+  it('wasmux test prints the failing seed, shrunk to the short reads it needs; both printed commands reproduce it', async () => {
     const all = await wasmux(['test', PLUGIN, '--seeds', '1..100', '--faults', FAULTS, '--scenario', SCENARIO], 60_000);
     expect(all.code, all.stderr).toBe(1);
     const first = /^seed (\d+): FAIL: (.*)$/m.exec(all.stdout);
     expect(first, all.stdout).not.toBeNull();
     const seed = first![1]!;
-    expect(all.stdout).toContain(`seed ${seed} (the first failure), shrunk to faults ${FAULTS}`);
-    expect(all.stdout).toMatch(/^faults applied \(\d+\):\n {2}step \d+ short-read #\d: recv of \d+ shortened$/m);
-    expect(all.stdout).toContain('transcript:\n');
-    const repro = /^reproduce:\n {2}(.*)$/m.exec(all.stdout);
-    expect(repro![1]).toBe(`wasmux test ${PLUGIN} --seeds ${seed}..${seed} --faults ${FAULTS} --scenario ${SCENARIO}`);
+    const shrunk =
+      /^seed (\d+) \(the first failure\), shrunk to faults (short-read#\d+=@[\d/]+(?:,short-read#\d+=@[\d/]+)*) \((\d+) of (\d+) faults kept, pinned to their steps\)$/m.exec(
+        all.stdout,
+      );
+    expect(shrunk, all.stdout).not.toBeNull();
+    expect(shrunk![1]).toBe(seed);
+    const pinned = shrunk![2]!;
+    expect(Number(shrunk![3])).toBeLessThanOrEqual(Number(shrunk![4]));
+    const failure = /^failure: (.*)$/m.exec(all.stdout)![1]!;
+    expect(failure).toMatch(/^the scenario failed: client #\d got /);
+    expect(all.stdout).toMatch(/^faults applied \(\d+\):\n( {2}step \d+ short-read #\d: recv of \d+ shortened\n)+transcript:\n/m);
+    const transcript = (out: string) => out.slice(out.indexOf('transcript:\n'), out.indexOf('reproduce:\n'));
+    expect(transcript(all.stdout)).toContain(`FAILURE: ${failure}`);
+    expect(all.stdout).toContain(
+      `reproduce:\n  wasmux test ${PLUGIN} --seeds ${seed}..${seed} --faults ${pinned} --scenario ${SCENARIO}\n` +
+        `the seed as first run:\n  wasmux test ${PLUGIN} --seeds ${seed}..${seed} --faults ${FAULTS} --scenario ${SCENARIO}\n`,
+    );
 
+    // The seed with the faults it first ran under: the same failure, the same report.
     const again = await wasmux(['test', PLUGIN, '--seeds', `${seed}..${seed}`, '--faults', FAULTS, '--scenario', SCENARIO], 30_000);
     expect(again.code, again.stderr).toBe(1);
-    expect(again.stdout).toContain(`seed ${seed}: FAIL: ${first![2]}`);
+    expect(again.stdout).toContain(`seed ${seed}: FAIL: ${first![2]}\n`);
     expect(again.stdout).toContain('wasmux test: 1 of 1 seeds failed');
-    // The same transcript, byte for byte, as in the first run's report.
-    const transcript = (out: string) => out.slice(out.indexOf('transcript:\n'), out.indexOf('reproduce:\n'));
     expect(transcript(again.stdout)).toBe(transcript(all.stdout));
+
+    // The shrunk command: the shrunk failure, its transcript byte for byte.
+    const small = await wasmux(['test', PLUGIN, '--seeds', `${seed}..${seed}`, '--faults', pinned, '--scenario', SCENARIO], 30_000);
+    expect(small.code, small.stderr).toBe(1);
+    expect(small.stdout).toContain(`seed ${seed}: FAIL: ${failure}\n`);
+    expect(transcript(small.stdout)).toBe(transcript(all.stdout));
   });
 });
