@@ -56,8 +56,12 @@ export function showBytes(bytes: Uint8Array): string {
 
 /** One direction of a connection. */
 class Pipe {
-  data = new Uint8Array(0);
-  /** The writer shut down its side: after `data`, end of stream. */
+  /** The bytes in the pipe, in chunks (a write is one chunk), the first from `head` on. */
+  private chunks: Uint8Array[] = [];
+  private head = 0;
+  /** Bytes in the pipe. */
+  length = 0;
+  /** The writer shut down its side: after its bytes, end of stream. */
   finished = false;
   /** The reader closed: what is written from now on draws a reset. */
   readerGone = false;
@@ -70,20 +74,38 @@ class Pipe {
 
   room(): number {
     const cap = this.stalledAt >= 0 ? Math.min(this.capacity, this.stalledAt) : this.capacity;
-    return Math.max(0, cap - this.data.length);
+    return Math.max(0, cap - this.length);
   }
 
   push(bytes: Uint8Array): void {
-    const next = new Uint8Array(this.data.length + bytes.length);
-    next.set(this.data);
-    next.set(bytes, this.data.length);
-    this.data = next;
+    if (bytes.length === 0) return;
+    this.chunks.push(bytes.slice());
+    this.length += bytes.length;
   }
 
+  /** Takes the first `n` bytes (n <= length). */
   take(n: number): Uint8Array {
-    const out = this.data.slice(0, n);
-    this.data = this.data.slice(n);
+    const out = new Uint8Array(n);
+    for (let at = 0; at < n; ) {
+      const chunk = this.chunks[0]!;
+      const k = Math.min(chunk.length - this.head, n - at);
+      out.set(chunk.subarray(this.head, this.head + k), at);
+      at += k;
+      this.head += k;
+      if (this.head === chunk.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+    this.length -= n;
     return out;
+  }
+
+  /** Drops every byte (a reset). */
+  clear(): void {
+    this.chunks = [];
+    this.head = 0;
+    this.length = 0;
   }
 }
 
@@ -166,8 +188,8 @@ export class SimListener {
  * whenever the plugin waits, unless a stall holds it back.
  */
 export class SimClient {
-  /** Everything received and not yet taken (take()). */
-  private buffer = new Uint8Array(0);
+  /** What was received and not yet taken (take()), one chunk per delivery. */
+  private chunks: Uint8Array[] = [];
   /** Everything ever received, as latin1 text. */
   text = '';
 
@@ -183,7 +205,7 @@ export class SimClient {
 
   /** The plugin shut down its side and everything it sent has been received. */
   get ended(): boolean {
-    return this.end.in.finished && this.end.in.data.length === 0;
+    return this.end.in.finished && this.end.in.length === 0;
   }
 
   /** The plugin has accepted the connection. */
@@ -228,18 +250,15 @@ export class SimClient {
 
   /** Takes (and forgets) what has been received since the last take(). */
   take(): Buffer {
-    const out = Buffer.from(this.buffer);
-    this.buffer = new Uint8Array(0);
+    const out = Buffer.concat(this.chunks);
+    this.chunks = [];
     return out;
   }
 
   /** Received bytes are appended here by the network. */
   deliver(bytes: Uint8Array): void {
-    const next = new Uint8Array(this.buffer.length + bytes.length);
-    next.set(this.buffer);
-    next.set(bytes, this.buffer.length);
-    this.buffer = next;
-    this.text += Buffer.from(bytes).toString('latin1');
+    this.chunks.push(bytes);
+    this.text += Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
   }
 }
 
@@ -359,7 +378,7 @@ export class SimNetwork {
     if (e.error !== null || e.reset) return READY_READABLE | READY_WRITABLE | READY_READ_CLOSED | READY_HANG_UP | READY_ERROR;
     if (!e.connected) return 0;
     let bits = 0;
-    if (e.in.data.length > 0 || e.in.finished || e.readShut) bits |= READY_READABLE;
+    if (e.in.length > 0 || e.in.finished || e.readShut) bits |= READY_READABLE;
     if (e.in.finished || e.readShut) bits |= READY_READ_CLOSED;
     if (e.writeShut || e.out.room() > 0) bits |= READY_WRITABLE;
     if ((e.in.finished || e.readShut) && (e.writeShut || e.out.readerGone)) bits |= READY_HANG_UP;
@@ -391,8 +410,8 @@ export class SimNetwork {
   private deliver(): void {
     for (const c of this.clients) {
       const pipe = c.end.in;
-      if (pipe.stalledAt < 0 && pipe.data.length > 0) {
-        const bytes = pipe.take(pipe.data.length);
+      if (pipe.stalledAt < 0 && pipe.length > 0) {
+        const bytes = pipe.take(pipe.length);
         c.deliver(bytes);
         this.note(`#${c.id} client got ${bytes.length} ${showBytes(bytes)}`);
       }
@@ -467,6 +486,7 @@ export class SimNetwork {
     if (this.registered.size > 0 && this.fault('spurious', 0, () => 'an event with nothing new')) {
       const fds = [...this.registered.keys()];
       const fd = fds[this.random.int(0, fds.length - 1)]!;
+      this.note(`spurious event for socket ${fd}`);
       const { interest } = this.registered.get(fd)!;
       this.edge(fd, (interest & INTEREST_READABLE ? READY_READABLE : 0) | (interest & INTEREST_WRITABLE ? READY_WRITABLE : 0));
     }
@@ -616,7 +636,7 @@ export class SimNetwork {
 
   private resetConnection(conn: Connection): void {
     for (const p of conn.pipes) {
-      p.data = new Uint8Array(0);
+      p.clear();
       p.stalledAt = -1;
     }
     for (const e of conn.ends) {
@@ -650,7 +670,7 @@ export class SimNetwork {
     if (!e.connected) return fail(ErrorCode.WouldBlock);
     const pipe = e.in;
     if (e.readShut) return 0;
-    const avail = pipe.data.length;
+    const avail = pipe.length;
     if (avail === 0) return pipe.finished ? 0 : fail(ErrorCode.WouldBlock);
     const id = e.conn.id;
     if (this.wouldBlockStorm(e, 'recv')) return fail(ErrorCode.WouldBlock);
@@ -661,7 +681,7 @@ export class SimNetwork {
     e.conn.traffic += n;
     this.note(`#${id} plugin recv ${n}`);
     // Bytes left after a short read: a new edge (the host treats a short read as drained).
-    if (n < len && (pipe.data.length > 0 || pipe.finished)) this.edge(sock);
+    if (n < len && (pipe.length > 0 || pipe.finished)) this.edge(sock);
     if (pipe.writerBlocked && pipe.room() > 0) {
       pipe.writerBlocked = false;
       this.edgeOf(e.peer);
@@ -687,7 +707,7 @@ export class SimNetwork {
       return len;
     }
     if (pipe.stalledAt < 0 && e.peer.client !== null && this.fault('stall', id, () => 'the peer stops reading')) {
-      pipe.stalledAt = pipe.data.length + this.random.int(0, 16);
+      pipe.stalledAt = pipe.length + this.random.int(0, 16);
       this.after(this.random.int(1, 200), () => {
         pipe.stalledAt = -1;
         this.note(`#${id} the peer reads again`);
@@ -745,9 +765,9 @@ export class SimNetwork {
     }
     const e = s.end;
     e.fd = -1;
-    if (e.in.data.length > 0 && !e.reset) {
+    if (e.in.length > 0 && !e.reset) {
       // Bytes received and never read: the close is a reset, as TCP's is.
-      this.note(`#${e.conn.id} plugin closes with ${e.in.data.length} bytes unread: reset`);
+      this.note(`#${e.conn.id} plugin closes with ${e.in.length} bytes unread: reset`);
       this.resetConnection(e.conn);
       return;
     }
@@ -833,9 +853,9 @@ export class SimNetwork {
     const e = c.end;
     const i = this.clients.indexOf(c);
     if (i >= 0) this.clients.splice(i, 1);
-    if (e.in.data.length > 0 && !e.reset) {
+    if (e.in.length > 0 && !e.reset) {
       // What the plugin sent and the client never read: the close is a reset.
-      this.note(`#${c.id} client closes with ${e.in.data.length} bytes unread: reset`);
+      this.note(`#${c.id} client closes with ${e.in.length} bytes unread: reset`);
       this.resetConnection(e.conn);
       return;
     }

@@ -139,7 +139,12 @@ export async function prepareSimulation(plugin: string | LoadedPlugin, policy: P
   return { name: loaded.name, module, policy: p };
 }
 
-/** Runs `opts.scenario` against a plugin (a path, a loaded plugin, or one prepared once for many seeds). */
+/**
+ * Runs `opts.scenario` against a plugin (a path, a loaded plugin, or one
+ * prepared once for many seeds), in this thread: a guest that never comes
+ * back to `poll.wait` (a loop in a handler) blocks it for good. `wasmux test`
+ * runs each seed in a worker with a wall-clock budget instead (runner.ts).
+ */
 export async function simulate(opts: SimOptions & { plugin: string | LoadedPlugin | SimPlugin }): Promise<SimResult> {
   const p = opts.plugin;
   const plugin = typeof p !== 'string' && 'policy' in p ? p : await prepareSimulation(p, opts.policy);
