@@ -86,7 +86,11 @@ export interface SimOptions {
   readonly pipeBytes?: number;
   /** Cap on one recv. Default 1 MiB, as serve(). */
   readonly maxRecvBytes?: number;
-  /** Waits without the plugin going quiet before the run is a failure (the plugin spins on events). Default 100,000. */
+  /**
+   * Waits without the plugin going quiet before the run is a failure: it spins on events, or polls
+   * with a zero timeout (which never lets the scenario run: the network moves while the plugin blocks).
+   * Default 100,000.
+   */
   readonly maxBusyWaits?: number;
   /** Virtual time after which the run is a failure. Default 1 hour. */
   readonly maxVirtualMs?: number;
@@ -185,7 +189,7 @@ class Driver implements SimDriver {
     this.quietsInWait = 0;
     if (this.stopping) return;
     if (++this.busyWaits > this.maxBusyWaits) {
-      this.stop(`the plugin did not go quiet in ${this.maxBusyWaits} waits (it keeps finding events)`);
+      this.stop(`the plugin did not go quiet in ${this.maxBusyWaits} waits (it keeps finding events, or polls without blocking)`);
     } else if (this.clock.nowMs() - SIM_START_MS > this.maxVirtualMs) {
       this.stop(`the simulation ran past ${this.maxVirtualMs} ms of virtual time`);
     }

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wasmux } from '../helpers/cli.js';
-import { ECHO, testPlugin } from './helpers.js';
+import { ECHO, WS, testPlugin } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wasmux-sim-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,6 +62,14 @@ export default function* (net) {
     expect(r.stdout).toContain('wasmux test: 1 of 5 seeds failed (3)\n');
     expect(r.stdout).toContain('log info guest: echo listening on 127.0.0.1:7000');
     expect(r.stdout).toContain(`reproduce:\n  wasmux test ${ECHO} --seeds 3..3 --faults none --scenario ${file}\n`);
+  });
+
+  it("--config reaches the plugin: ws refusing its config fails every seed with the plugin's own message", async () => {
+    const r = await wasmux(['test', WS, '--seeds', '1..3', '--faults', 'none', '--config', 'maxMessage=oops'], 30_000);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^seed 1: FAIL: the plugin failed before the scenario finished: .*maxMessage.*$/m);
+    expect(r.stdout).toContain('wasmux test: 3 of 3 seeds failed (1, 2, 3)');
+    expect(r.stdout).toMatch(/--config maxMessage=oops\n/);
   });
 
   it('a plugin that spins in a handler: its seeds run out of wall-clock time (exit 1), the run does not hang', async () => {
