@@ -96,7 +96,15 @@ export async function testCommand(argv: string[]): Promise<number> {
   // Refused here, before any thread starts: the same error as every other command gives.
   const { name } = await loadPlugin(pluginPath);
   const scenario = values.scenario ?? null;
-  const out = (s: string) => process.stdout.write(`${s}\n`);
+  // A reader that goes away (`| head`) ends the output, not the run: its exit status still says how it went.
+  let reading = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    reading = false;
+  });
+  const out = (s: string) => {
+    if (reading) process.stdout.write(`${s}\n`);
+  };
   out(`wasmux test: ${name}, seeds ${from}..${to}, faults ${faults}, scenario ${scenario ?? '(default)'}`);
 
   const report = await testSeeds({

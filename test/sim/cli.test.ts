@@ -6,7 +6,8 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { wasmux } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, wasmux } from '../helpers/cli.js';
 import { ECHO, WS, testPlugin } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wasmux-sim-cli-'));
@@ -70,6 +71,20 @@ export default function* (net) {
     expect(r.stdout).toMatch(/^seed 1: FAIL: the plugin failed before the scenario finished: .*maxMessage.*$/m);
     expect(r.stdout).toContain('wasmux test: 3 of 3 seeds failed (1, 2, 3)');
     expect(r.stdout).toMatch(/--config maxMessage=oops\n/);
+  });
+
+  it('a reader that stops reading (| head) ends the output, not the run: no EPIPE, the exit status stands', async () => {
+    const child = spawn(process.execPath, [CLI, 'test', WS, '--seeds', '1..200', '--faults', 'none', '--config', 'maxMessage=oops'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    clearTimeout(timer);
+    expect(stderr).toBe('');
+    expect(code).toBe(1);
   });
 
   it('a plugin that spins in a handler: its seeds run out of wall-clock time (exit 1), the run does not hang', async () => {
