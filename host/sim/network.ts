@@ -166,7 +166,10 @@ export class Connection {
 
 interface Listener {
   readonly kind: 'listener';
+  /** Where it listens (port 0 resolved). */
   readonly addr: SocketAddress;
+  /** Where the plugin asked to listen (port 0 as asked). */
+  readonly asked: SocketAddress;
   readonly backlog: End[];
   readonly max: number;
 }
@@ -544,12 +547,17 @@ export class SimNetwork {
     const bound = addr.clone();
     if (bound.port === 0) bound.port = this.nextPort++;
     const fd = this.newSocketNumber();
-    this.sockets.set(fd, { kind: 'listener', addr: bound, backlog: [], max: Math.min(backlog, MAX_BACKLOG) });
+    this.sockets.set(fd, { kind: 'listener', addr: bound, asked: addr.clone(), backlog: [], max: Math.min(backlog, MAX_BACKLOG) });
     this.note(`plugin listens on ${bound} (socket ${fd})`);
     return fd;
   }
 
+  /** The plugin's listener at `addr`; port 0: the one it made when asked for port 0 on that host. */
   private findListener(addr: SocketAddress): { fd: number; l: Listener } | SimListener | null {
+    if (addr.port === 0) {
+      for (const [fd, s] of this.sockets) if (s.kind === 'listener' && s.asked.equals(addr)) return { fd, l: s };
+      return null;
+    }
     for (const [fd, s] of this.sockets) {
       if (s.kind === 'listener' && s.addr.port === addr.port && (s.addr.sameHost(addr) || isUnspecified(s.addr))) return { fd, l: s };
     }

@@ -219,6 +219,20 @@ describe('the simulated network as a backend', () => {
     expect(recvText(nowhere)).toBe('refused');
   });
 
+  it('port 0: the listener gets a port of its own; a client connecting to port 0 reaches it', () => {
+    const { b, net, wait } = rig();
+    const l = b.listen(SocketAddress.parse('127.0.0.1:0')!, 16, false);
+    const bound = new SocketAddress();
+    expect(b.localAddress(l, bound)).toBe(0);
+    expect(bound.port).not.toBe(0);
+    b.register(l, 1, R);
+    const c = net.clientConnect(SocketAddress.parse('127.0.0.1:0')!);
+    expect(c.refused).toBe(false);
+    expect(wait()).toEqual([{ key: 1, ready: READY_READABLE }]);
+    expect(net.clientConnect(bound).refused).toBe(false);
+    expect(net.clientConnect(SocketAddress.parse('127.0.0.1:1')!).refused).toBe(true);
+  });
+
   it('register twice, reregister or deregister an unregistered socket: closed', () => {
     const { b, err } = rig();
     const l = b.listen(ADDR, 16, false);
