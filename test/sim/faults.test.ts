@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { prepareSimulation, runSimulation, type Net, type SimPlugin } from '../../dist/host/sim/simulate.js';
 import { FAULT_KINDS, formatFaults, parseFaults } from '../../dist/host/sim/faults.js';
-import { ECHO, echoScenario, testPlugin } from './helpers.js';
+import { ECHO, HTTP, echoScenario, testPlugin } from './helpers.js';
 
 let echo: SimPlugin;
 beforeAll(async () => {
@@ -64,6 +64,32 @@ describe('fault kinds on echo', () => {
     expect(r.transcript).toMatch(
       /#1 plugin send: would-block \(the peer's buffer is full\)\n(.*\n)*.*#1 the peer reads again\n(.*\n)*.*#1 plugin send \d+/,
     );
+  });
+});
+
+describe('clock jumps reach the guest', () => {
+  it("http's Date header: the simulation's wall clock (2026-01-01 00:00:00) without faults, another after a jump", async () => {
+    const http = await prepareSimulation(HTTP);
+    const date = (faults: string) => {
+      let header = '';
+      const r = runSimulation(http, {
+        seed: 3,
+        faults,
+        scenario: function* (net: Net) {
+          const c = net.connect();
+          c.write('GET / HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n\r\n');
+          yield* net.until(() => c.ended, 1000);
+          header = /\r\nDate: ([^\r]*)/.exec(c.text)?.[1] ?? '';
+        },
+      });
+      expect(r.failure, r.transcript).toBeNull();
+      return { header, applied: r.applied };
+    };
+    expect(date('none').header).toBe('Thu, 01 Jan 2026 00:00:00 GMT');
+    const jumped = date('clock-jump#0=@1');
+    expect(jumped.applied.map((f) => f.kind)).toEqual(['clock-jump']);
+    expect(jumped.header).toMatch(/^(Wed, 31 Dec 2025 23|Thu, 01 Jan 2026 00):\d\d:\d\d GMT$/);
+    expect(jumped.header).not.toBe('Thu, 01 Jan 2026 00:00:00 GMT');
   });
 });
 
