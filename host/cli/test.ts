@@ -32,6 +32,7 @@ Options:
   --config <string>      passed to the plugin as ctx.config
   --policy <file.json>   the plugin's policy (as for wasmux run)
   --timeout <ms>         real time one seed may take [default: ${DEFAULT_SEED_TIMEOUT_MS}]
+  --transcript           print every seed's transcript, passed or failed
   -h, --help             show this help
 
 Faults spec: comma-separated entries, applied left to right:
@@ -70,6 +71,7 @@ export async function testCommand(argv: string[]): Promise<number> {
         config: { type: 'string' },
         policy: { type: 'string' },
         timeout: { type: 'string' },
+        transcript: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }),
@@ -118,6 +120,8 @@ export async function testCommand(argv: string[]): Promise<number> {
     timeoutMs,
     progress: (o: SeedOutcome) => {
       if (o.failure !== null) out(`seed ${o.seed}: FAIL: ${o.failure}`);
+      else if (values.transcript) out(`seed ${o.seed}: pass`);
+      if (values.transcript && o.result !== null) out(transcriptText(o.result.transcript));
     },
   });
   const total = to - from + 1;

@@ -34,7 +34,8 @@ export interface SeedOutcome {
 export class SeedRunner {
   private worker: Worker | null = null;
   private ready: Promise<void> | null = null;
-  private onMessage: ((m: SeedWorkerMessage) => void) | null = null;
+  /** The thread's messages, and its exit (one the runner did not ask for). */
+  private onMessage: ((m: SeedWorkerMessage | { type: 'exit'; code: number }) => void) | null = null;
 
   constructor(
     private readonly input: SeedWorkerInput,
@@ -46,6 +47,10 @@ export class SeedRunner {
     this.worker = worker;
     worker.on('message', (m: SeedWorkerMessage) => this.onMessage?.(m));
     worker.on('error', (e) => this.onMessage?.({ type: 'error', code: 'WASMUX_ERR_PLUGIN_FAILED', message: e.message }));
+    // An exit nobody asked for (the runner forgets a thread before it terminates one).
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.onMessage?.({ type: 'exit', code });
+    });
     worker.unref();
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
@@ -56,6 +61,8 @@ export class SeedRunner {
         clearTimeout(timer);
         if (m.type === 'ready') resolve();
         else if (m.type === 'error') reject(new WasmuxError(m.code, m.message));
+        else if (m.type === 'exit')
+          reject(new WasmuxError('WASMUX_ERR_PLUGIN_FAILED', `the simulation thread exited (code ${m.code}) before it was ready`));
       };
     });
   }
@@ -90,7 +97,10 @@ export class SeedRunner {
             seed,
             faults,
             result: null,
-            failure: `the simulation thread failed: ${m.type === 'error' ? m.message : 'unexpected message'}`,
+            failure:
+              m.type === 'exit'
+                ? `the simulation thread exited (code ${m.code})`
+                : `the simulation thread failed: ${m.type === 'error' ? m.message : m.type}`,
           });
         }
       };

@@ -43,6 +43,16 @@ describe('wasmux test', () => {
     expect(r.stdout).toContain('wasmux test: all 100 seeds passed');
   });
 
+  it("--transcript prints each seed's transcript, passing ones too", async () => {
+    const r = await wasmux(['test', ECHO, '--seeds', '7..8', '--faults', 'none', '--transcript'], 30_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /^seed 7: pass\n {7}0 {4}1000\.000 {2}simulation: seed 7, faults none, plugin echo, listen 127\.0\.0\.1:8080\n/m,
+    );
+    expect(r.stdout).toMatch(/^seed 8: pass\n/m);
+    expect(r.stdout.match(/ end: stopped$/gm)).toHaveLength(2);
+  });
+
   it('a scenario file with its options; a failing assertion fails the seed (exit 1) and is printed', async () => {
     const file = join(dir, 'hello.mjs');
     writeFileSync(
