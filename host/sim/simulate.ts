@@ -74,7 +74,7 @@ export interface SimOptions {
   readonly seed?: number;
   /** A faults spec (faults.ts) or a parsed plan. Default: none. */
   readonly faults?: string | FaultPlan;
-  /** The plugin's policy (as for serve()). */
+  /** The plugin's policy (as for serve()); a plugin from prepareSimulation() keeps the one it was prepared with. */
   readonly policy?: PolicyInput;
   /** Addresses the plugin is told to listen on (virtual). Default ["127.0.0.1:8080"]. */
   readonly listen?: readonly string[];
@@ -265,7 +265,8 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
     backend: net.backend(),
     limits: {
       ...instanceKnobs(policy),
-      listen,
+      // As serve(): the plugin may listen where it is told, and wherever its policy lists.
+      listen: [...listen, ...policy.listen.filter((p) => !listen.some((a) => a.equals(p)))],
       connectAllowed: (addr) => connectRules.some((r) => ruleAllows(r, addr)),
       maxRecvBytes: opts.maxRecvBytes ?? 1 << 20,
       maxBacklog: 4096,
