@@ -44,8 +44,16 @@ export function echoScenario(clients = 3, chunks = 3, maxChunk = 3000) {
   };
 }
 
-/** Writes `text` in pieces of 1..max bytes (from `r`), running the plugin between some of them. */
-export function* fragmented(c: SimClient, text: string, r: Random, max = 40): Generator<ScenarioStep, void, void> {
+/**
+ * Writes `text` (latin1) in pieces of 1..max bytes drawn from `r`, running the
+ * plugin between some of them; `r` null: in one write, then runs the plugin.
+ */
+export function* fragmented(c: SimClient, text: string, r: Random | null, max = 40): Generator<ScenarioStep, void, void> {
+  if (r === null) {
+    if (!c.wasReset) c.write(Buffer.from(text, 'latin1'));
+    yield;
+    return;
+  }
   for (let at = 0; at < text.length && !c.wasReset; ) {
     const n = r.int(1, max);
     c.write(Buffer.from(text.slice(at, at + n), 'latin1'));

@@ -3,7 +3,8 @@
 // other member, whole and in order, and each close is answered with the
 // client's code, as without faults. Real RFC 6455 framing: client frames
 // masked (masks from the scenario's own Random), messages sometimes sent
-// in fragments (continuation frames), the bytes written in random pieces.
+// in fragments (continuation frames); without faults each frame is written
+// whole, with `all` its bytes go in random pieces of 1 to 30 or 40 bytes.
 // When a reset fault hits a connection, the room loses a member mid-way:
 // then each client must have received a prefix of the fault-free messages.
 import { describe, it, expect, beforeAll } from 'vitest';
@@ -76,14 +77,16 @@ interface Outcome {
   reset: boolean;
 }
 
-function scenario(seed: number, out: Outcome[]) {
+/** `split`: the client writes in random pieces (else each frame whole). */
+function scenario(seed: number, out: Outcome[], split: boolean) {
   return function* (net: Net) {
     const r = new Random(seed ^ 0x3e5);
+    const pieces = split ? new Random(seed ^ 0xf3a9) : null;
     const clients = [net.connect(), net.connect()];
     for (const c of clients) {
       const key = Buffer.from(Array.from({ length: 16 }, () => r.int(0, 255))).toString('base64');
       const upgrade = `GET /chat HTTP/1.1\r\nHost: sim\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
-      yield* fragmented(c, upgrade, r);
+      yield* fragmented(c, upgrade, pieces);
     }
     for (const c of clients) {
       if (!(yield* net.until(() => c.text.includes('\r\n\r\n') || c.wasReset, 10_000))) throw new Error(`#${c.id}: no handshake answer`);
@@ -95,7 +98,7 @@ function scenario(seed: number, out: Outcome[]) {
       for (let i = 0; i < clients.length; i++) {
         const text = String.fromCharCode(...Array.from({ length: r.int(0, 200) }, () => r.int(97, 122)));
         sent[i]!.push(text);
-        if (!clients[i]!.wasReset) yield* fragmented(clients[i]!, message(r, text), r, 30);
+        if (!clients[i]!.wasReset) yield* fragmented(clients[i]!, message(r, text), pieces, 30);
       }
     }
     for (let i = 0; i < clients.length; i++) {
@@ -108,7 +111,7 @@ function scenario(seed: number, out: Outcome[]) {
       const c = clients[i]!;
       if (c.wasReset) continue;
       const payload = `${String.fromCharCode(code >> 8, code & 255)}bye`;
-      yield* fragmented(c, frame(r, CLOSE, payload), r);
+      yield* fragmented(c, frame(r, CLOSE, payload), pieces);
       yield* net.until(() => c.wasReset || received(c).close !== null, 10_000);
     }
     for (const c of clients) {
@@ -125,13 +128,13 @@ describe('ws under simulation', () => {
     let faults = 0;
     for (let seed = 1; seed <= SEEDS; seed++) {
       const clean: Outcome[] = [];
-      const c = runSimulation(ws, { scenario: scenario(seed, clean), seed });
+      const c = runSimulation(ws, { scenario: scenario(seed, clean, false), seed });
       expect(c.failure, c.transcript).toBeNull();
       expect(clean.map((o) => o.close)).toEqual([1000, 4000 + seed]);
       expect(clean[0]!.messages.length).toBeGreaterThanOrEqual(2);
 
       const faulty: Outcome[] = [];
-      const f = runSimulation(ws, { scenario: scenario(seed, faulty), seed, faults: 'all' });
+      const f = runSimulation(ws, { scenario: scenario(seed, faulty, true), seed, faults: 'all' });
       expect(f.failure, f.transcript).toBeNull();
       faults += f.applied.length;
       if (faulty.some((o) => o.reset)) {
