@@ -80,5 +80,7 @@ describe('http under simulation', () => {
     }
     console.log(`http: ${SEEDS} seeds, ${faults} faults applied, ${resets} connections reset`);
     expect(faults).toBeGreaterThan(SEEDS);
+    // Most seeds compare in full, not only as a prefix: the check stays a strong one.
+    expect(resets).toBeLessThan(SEEDS / 4);
   });
 });

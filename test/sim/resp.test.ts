@@ -98,5 +98,7 @@ describe('resp under simulation', () => {
     }
     console.log(`resp: ${SEEDS} seeds, ${faults} faults applied, ${resets} connections reset`);
     expect(faults).toBeGreaterThan(SEEDS);
+    // Most seeds compare in full, not only as a prefix: the check stays a strong one.
+    expect(resets).toBeLessThan(SEEDS / 4);
   });
 });

@@ -147,5 +147,7 @@ describe('ws under simulation', () => {
     }
     console.log(`ws: ${SEEDS} seeds, ${faults} faults applied, ${resets} seeds with a reset`);
     expect(faults).toBeGreaterThan(SEEDS);
+    // Most seeds compare in full, not only as a prefix: the check stays a strong one.
+    expect(resets).toBeLessThan(SEEDS / 4);
   });
 });
