@@ -23,7 +23,6 @@ import { SocketAddress } from '../backends/address.js';
 import { fail, type Backend } from '../backends/backend.js';
 import {
   ErrorCode,
-  ERROR_CODE_NAMES,
   INTEREST_READABLE,
   INTEREST_WRITABLE,
   READY_ERROR,
@@ -879,21 +878,6 @@ export class SimNetwork {
     this.steps++;
     this.note(`#${c.id} client resets`);
     this.resetConnection(c.end.conn);
-  }
-
-  /** Delivers pending bytes to the clients now (the scenario reads at once after running the plugin). */
-  flushToClients(): void {
-    this.deliver();
-  }
-
-  /** Whether a simulation timer (a late event, a slow connect, a stall's end) is pending. */
-  get timersPending(): boolean {
-    return this.timers.length > 0;
-  }
-
-  /** The error name of a result, for the transcript. */
-  static errorName(r: number): string {
-    return r >= 0 ? 'ok' : (ERROR_CODE_NAMES[-1 - r] ?? String(r));
   }
 }
 
