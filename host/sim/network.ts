@@ -2,10 +2,14 @@
  * The simulated network: a backend (host/backends/backend.ts's contract)
  * that keeps every socket in memory, and the client side a scenario drives.
  *
- *   listeners   the plugin's (tcp.listen) and the scenario's (net.listen, for
- *               the plugin's outbound connects), each with a bounded backlog
- *   connections two pipes (one per direction) of bounded capacity; a pipe
- *               carries bytes, then its writer's FIN; a reset empties both
+ *   listeners   the plugin's (tcp.listen) and the scenario's (net.listenAt,
+ *               for the plugin's outbound connects); the plugin's have a
+ *               bounded backlog
+ *   connections two pipes (one per direction); what the plugin sends is
+ *               bounded (SimOptions.pipeBytes: a full pipe says would-block),
+ *               what a client writes is queued whole; a pipe carries bytes,
+ *               then its writer's FIN; a reset empties both, and a close
+ *               with bytes unread is a reset, as TCP's is
  *   readiness   edge-triggered: every change that can make a socket ready
  *               (bytes in, room out, FIN, reset, a queued connection, a
  *               register) queues an event for it, reported by the next wait
@@ -13,11 +17,12 @@
  *               deadline, a pending simulation timer or the end of the
  *               scenario's sleep, whichever comes first
  *
- * Faults (faults.ts) are decided here, at each opportunity, from the one
- * seeded Random; each one applied is recorded with the step (the count of
- * backend calls) and the connection it hit. Everything that happens is
- * written to the transcript, which is therefore the same, byte for byte,
- * for the same plugin, scenario, seed and faults.
+ * Faults (faults.ts) are decided here, at each opportunity, from the seed's
+ * streams (random.ts: one decides, another says what the fault does); each
+ * one applied is recorded with its step (backend calls, client actions and
+ * the turns of a wait, counted) and the connection it hit. Everything that
+ * happens is written to the transcript, which is therefore the same, byte
+ * for byte, for the same plugin, scenario, seed and faults.
  */
 import { SocketAddress } from '../backends/address.js';
 import { fail, type Backend } from '../backends/backend.js';
