@@ -14,7 +14,7 @@
  * Determinism: the guest is a deterministic program given what the host
  * tells it, and everything the host tells it (events, accepted and connected
  * sockets, bytes read, send counts, errors, both clocks) comes from the
- * network, the virtual clock and one seeded Random. Same plugin, scenario,
+ * network, the virtual clock and the seed (random.ts). Same plugin, scenario,
  * seed and faults: the same transcript, byte for byte.
  */
 import { SocketAddress } from '../backends/address.js';
