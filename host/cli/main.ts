@@ -6,6 +6,7 @@ import { runCommand, runHelp } from './run.js';
 import { inspectCommand, inspectHelp } from './inspect.js';
 import { buildCommand, buildHelp } from './build.js';
 import { newCommand, newHelp } from './new.js';
+import { replayCommand, replayHelp } from './replay.js';
 
 const HELP = `Usage: wasmux <command> [options]
 
@@ -14,6 +15,7 @@ Commands:
   inspect <plugin.wasm>   show a plugin's world, imports, exports, size, sha256
   new <dir>               start a plugin project (see wasmux new --help)
   build                   build the plugin project here (see wasmux build --help)
+  replay <trace>          re-run a recorded instance offline (see wasmux replay --help)
 
 Options:
   -h, --help              show this help
@@ -31,12 +33,16 @@ async function main(argv: string[]): Promise<number> {
       return buildCommand(rest);
     case 'new':
       return newCommand(rest);
+    case 'replay':
+      return replayCommand(rest);
     case undefined:
     case '-h':
     case '--help':
     case 'help':
       process.stdout.write(
-        ({ run: runHelp, inspect: inspectHelp, build: buildHelp, new: newHelp } as Record<string, () => string>)[rest[0] ?? '']?.() ?? HELP,
+        ({ run: runHelp, inspect: inspectHelp, build: buildHelp, new: newHelp, replay: replayHelp } as Record<string, () => string>)[
+          rest[0] ?? ''
+        ]?.() ?? HELP,
       );
       return command === undefined ? 2 : 0;
     case '--version': {

@@ -93,6 +93,18 @@ export interface PluginServerOptions {
   maxRecvBytes: number;
   /** How long `stop()` lets an instance end by itself before terminating its thread. */
   stopTimeoutMs: number;
+  /** Record every instance (wasmux run --record): one trace per incarnation (traceFile). */
+  record?: { file: string; maxBytes: number; pluginPath: string | null };
+}
+
+/**
+ * The trace of one incarnation (docs/trace-format.md): `file` for the only
+ * instance, `file.<instance>` when there are several; a restart's thread
+ * adds `.r<restarts>`, so that no incarnation overwrites another's trace.
+ */
+export function traceFile(file: string, workers: number, instance: number, restarts: number): string {
+  const base = workers === 1 ? file : `${file}.${instance}`;
+  return restarts === 0 ? base : `${base}.r${restarts}`;
 }
 
 export interface InstanceStats {
@@ -181,6 +193,7 @@ export class PluginServer {
   readonly addresses: readonly SocketAddress[];
   readonly policy: Policy;
   private readonly module: WebAssembly.Module;
+  private readonly sha256: string;
   private readonly slots: Slot[] = [];
   private readonly reservations: number[] = [];
   private readonly watchdog: NodeJS.Timeout;
@@ -204,6 +217,7 @@ export class PluginServer {
     this.backend = opts.backend.name;
     this.policy = opts.policy;
     this.module = module;
+    this.sha256 = plugin.info.sha256;
     this.addresses = addresses;
     this.ready = new Promise((res, rej) => {
       this.readyResolve = res;
@@ -273,6 +287,17 @@ export class PluginServer {
           connect: p.connect.map((r) => r.text),
         },
         logBucket: slot.logBucket,
+        record:
+          o.record === undefined
+            ? undefined
+            : {
+                file: traceFile(o.record.file, o.workers, slot.index, slot.restarts),
+                maxBytes: o.record.maxBytes,
+                pluginPath: o.record.pluginPath,
+                sha256: this.sha256,
+                maxTableElements: p.maxTableElements,
+                incarnation: slot.restarts,
+              },
         // Handles: the connections, plus room for listeners and connects in flight.
         registry: newRegistry(p.maxConnections + p.listen.length + 64),
       },

@@ -41,6 +41,18 @@ export interface WorkerInput {
   registry: SharedArrayBuffer;
   /** The instance's log rate as its previous incarnation left it (sandbox/log-limiter.ts). */
   logBucket: LogBucket;
+  /** Record this incarnation (wasmux run --record): where, within what size, and what the header adds. */
+  record?: WorkerRecording;
+}
+
+/** A recording's settings for one incarnation (host/trace/recorder.ts). */
+export interface WorkerRecording {
+  file: string;
+  maxBytes: number;
+  pluginPath: string | null;
+  sha256: string;
+  maxTableElements: number;
+  incarnation: number;
 }
 
 /** How an instance ended (sandbox/traps.ts). */
