@@ -1,0 +1,37 @@
+// Several instances record one trace each: with --workers 2 the traces are
+// <file>.0 and <file>.1 (docs/trace-format.md, "File names"), each names its
+// instance, and each replays to its own connections; together they hold
+// every connection the clients made.
+import { existsSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { echoOnce } from '../helpers/cli.js';
+import { cleanUp, noEpoll, record, replayJson, sentBytes, traceDir } from '../helpers/trace.js';
+
+afterEach(cleanUp);
+
+const CLIENTS = 12;
+
+describe.skipIf(noEpoll !== null)(`record with several instances${noEpoll ? ` — skipped: ${noEpoll}` : ''}`, () => {
+  it('writes <file>.<instance> for each, and each replays', async () => {
+    const file = `${traceDir()}/echo.trace`;
+    const run = await record('dist/plugins/echo.wasm', file, ['--workers', '2']);
+    const sent: string[] = [];
+    for (let i = 0; i < CLIENTS; i++) {
+      sent.push(`client ${i}`);
+      expect(await echoOnce(run.port, `client ${i}`)).toBe(`client ${i}`);
+    }
+    expect((await run.stop('SIGTERM')).code).toBe(0);
+    expect(existsSync(file)).toBe(false);
+
+    const replies: string[] = [];
+    for (const instance of [0, 1]) {
+      const r = await replayJson(`${file}.${instance}`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json.diverged).toBeNull();
+      expect(r.json.header.instance).toBe(instance);
+      expect(r.json.end.reason).toBe('stopped');
+      replies.push(...r.json.connections.map((c) => sentBytes(c).toString('utf8')));
+    }
+    expect(replies.sort()).toEqual(sent.sort());
+  }, 60_000);
+});
