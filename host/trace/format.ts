@@ -20,7 +20,9 @@
  *
  * A recv that the host refused before reading (bad handle, max 0, would-block
  * from the readiness cache) is a `recv-refused` record: the glue lent the
- * guest no buffer for it, and replay must not either.
+ * guest no buffer for it, and replay must not either. A `recv-started`
+ * record is written only at the end, when the instance ended between lending
+ * the buffer and reading into it (the guest's cabi_realloc trapped).
  */
 import { SocketAddress } from '../backends/address.js';
 import { WasmuxError } from '../errors.js';
@@ -88,6 +90,7 @@ export const K_MONOTONIC = 16;
 export const K_WALL = 17;
 export const K_END = 18;
 export const K_RECV_NONE = 19;
+export const K_RECV_STARTED = 20;
 
 const INTEREST = [
   ['handle', 'u', 'arg'],
@@ -162,6 +165,14 @@ export const RECORD_KINDS: Readonly<Record<number, KindSpec>> = {
       ['handle', 'u', 'arg'],
       ['max', 'u', 'arg'],
       ['result', 's', 'ret'],
+    ],
+  },
+  [K_RECV_STARTED]: {
+    name: 'recv-started',
+    call: 'tcp.recv',
+    fields: [
+      ['handle', 'u', 'arg'],
+      ['max', 'u', 'arg'],
     ],
   },
   [K_SEND]: {

@@ -39,6 +39,7 @@ import {
   K_WAIT,
   K_WALL,
   K_RECV_NONE,
+  K_RECV_STARTED,
   encodePrefix,
   endMessageText,
   type TraceHeader,
@@ -207,6 +208,8 @@ export class RecordingHost implements GuestHost {
   // recv's first step, kept for its record (written once recvInto has the bytes).
   private recvHandle = 0;
   private recvMax = 0;
+  /** Between recvStart and recvInto (the glue lends the guest's buffer in between: its realloc may trap). */
+  private recvOpen = false;
 
   constructor(
     private readonly inner: InstanceHost,
@@ -271,7 +274,14 @@ export class RecordingHost implements GuestHost {
 
   /** How the instance ended: the end record; the file is complete. */
   end(reason: ExitReason, message: string | null): void {
-    this.w.end(reason, message);
+    const w = this.w;
+    // Ended inside a recv, after its first step: replay must lend the buffer too.
+    if (this.recvOpen && w.room(SMALL)) {
+      w.byte(K_RECV_STARTED);
+      w.u(this.recvHandle >>> 0);
+      w.u(this.recvMax);
+    }
+    w.end(reason, message);
   }
 
   // ---- poll ----------------------------------------------------------------------------
@@ -379,6 +389,7 @@ export class RecordingHost implements GuestHost {
     } else {
       this.recvHandle = h;
       this.recvMax = max;
+      this.recvOpen = true;
     }
     return r;
   }
@@ -389,6 +400,7 @@ export class RecordingHost implements GuestHost {
 
   recvInto(slot: number, at: number, len: number): number {
     const r = this.inner.recvInto(slot, at, len);
+    this.recvOpen = false;
     this.recvRecord(this.recvHandle, this.recvMax, r, at);
     return r;
   }

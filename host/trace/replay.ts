@@ -41,6 +41,7 @@ import {
   K_MONOTONIC,
   K_RECV,
   K_RECV_NONE,
+  K_RECV_STARTED,
   K_REGISTER,
   K_REREGISTER,
   K_SEND,
@@ -179,11 +180,11 @@ class ReplayHost implements GuestHost {
   }
 
   /**
-   * The next call's record: of `kind` (or `alt`), asked with `args` (the
+   * The next call's record: of `kind` (or `alt`, `alt2`), asked with `args` (the
    * spec's arg fields, in order); a divergence otherwise. At the trace's end
    * the recorded end happens instead: a stop in wait, a kill, the cut.
    */
-  private take(kind: number, args: readonly FieldValue[], alt = -1): DecodedRecord {
+  private take(kind: number, args: readonly FieldValue[], alt = -1, alt2 = -1): DecodedRecord {
     this.calls++;
     const end = this.readEnd();
     if (end !== null) {
@@ -196,7 +197,7 @@ class ReplayHost implements GuestHost {
       throw new ReplayCut('incomplete', 'the trace ends without an end record (the recording thread was terminated)');
     }
     const rec = this.reader.next();
-    if (rec.kind !== kind && rec.kind !== alt) {
+    if (rec.kind !== kind && rec.kind !== alt && rec.kind !== alt2) {
       this.diverge(`the guest called ${this.asked(kind, args)}; the trace holds ${rec.spec.call}(${describeFields(rec, 'arg')}) here`);
     }
     let i = 0;
@@ -267,7 +268,7 @@ class ReplayHost implements GuestHost {
   }
 
   recvStart(h: number, max: number): number {
-    const rec = this.take(K_RECV, [h >>> 0, max], K_RECV_NONE);
+    const rec = this.take(K_RECV, [h >>> 0, max], K_RECV_NONE, K_RECV_STARTED);
     if (rec.kind === K_RECV_NONE) return this.result(rec);
     this.recvPending = rec;
     return 0;
@@ -280,6 +281,8 @@ class ReplayHost implements GuestHost {
   recvInto(_slot: number, at: number, len: number): number {
     const rec = this.recvPending!;
     this.recvPending = null;
+    // The recorded instance ended before this read (its cabi_realloc trapped); this one did not.
+    if (rec.kind === K_RECV_STARTED) this.diverge('tcp.recv read into the lent buffer; the recorded instance ended before it did');
     const r = this.result(rec);
     if (r > len) this.diverge(`tcp.recv lent ${len} bytes; the trace received ${r}`);
     if (r > 0) {
