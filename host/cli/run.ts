@@ -263,6 +263,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (recordMaxBytes !== undefined && recordFiles === null) {
     throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', '--record-max-bytes needs --record <file>');
   }
+  if (recordMaxBytes === 0) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', '--record-max-bytes must be at least 1');
 
   const servers: PluginServer[] = [];
   const stopAll = () => Promise.all(servers.map((s) => s.stop()));
