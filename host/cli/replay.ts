@@ -1,13 +1,16 @@
 /** `wasmux replay`: re-runs a recorded instance from its trace, offline (host/trace/replay.ts). */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { WasmuxError } from '../errors.js';
+import { Worker } from 'node:worker_threads';
+import { WasmuxError, type WasmuxErrorCode } from '../errors.js';
 import { loadPlugin } from '../loader/plugin.js';
 import { MIB } from '../sandbox/policy.js';
 import { capModule } from '../sandbox/module-limits.js';
 import { escapeControl, writeStderrLine } from '../supervisor/logger.js';
-import { TraceReader } from '../trace/format.js';
-import { type ReplayResult, replay } from '../trace/replay.js';
+import { WORKER_LIMITS } from '../supervisor/plugin-server.js';
+import { type TraceHeader, TraceReader } from '../trace/format.js';
+import type { ReplayResult } from '../trace/replay.js';
+import type { ReplayThreadInput, ReplayThreadMessage } from '../trace/replay-thread.js';
 import { parsed } from './args.js';
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
@@ -37,6 +40,97 @@ and what the trace holds are printed), 2 for a usage or trace error
 (WASMUX_ERR_TRACE: not a trace, truncated, an unknown version).
 See docs/trace-format.md.
 `;
+}
+
+/** The recorded thread's defaults, for a header that does not say. */
+const DEFAULT_HEAP_MIB = 64;
+const DEFAULT_CPU_BUDGET_MS = 200;
+
+/**
+ * Runs the replay in its own thread, with the recorded thread's V8 limits
+ * (trace/replay-thread.ts). A guest that runs on past the trace's last call
+ * without calling the host (the recording's thread was terminated there:
+ * the watchdog, or a stop it ignored) is ended after twice the CPU budget
+ * (a second at least) and reported killed; one that exhausts its heap is
+ * reported trapped, as the supervisor reports it.
+ */
+function replayThread(bytes: Uint8Array, file: string, module: WebAssembly.Module, header: TraceHeader): Promise<ReplayResult> {
+  const heapMiB = header.limits.maxHeapMiB ?? DEFAULT_HEAP_MIB;
+  const graceMs = Math.max(1000, 2 * (header.limits.cpuBudgetMs ?? DEFAULT_CPU_BUDGET_MS));
+  const input: ReplayThreadInput = { bytes, file, module };
+  const worker = new Worker(new URL('../trace/replay-thread.js', import.meta.url), {
+    workerData: input,
+    stdout: false,
+    stderr: false,
+    resourceLimits: { ...WORKER_LIMITS, maxOldGenerationSizeMb: heapMiB },
+  });
+  // Sent across threads, the replies are plain Uint8Arrays again.
+  const revive = (r: ReplayResult): ReplayResult => ({
+    ...r,
+    connections: r.connections.map((c) => ({ ...c, sent: Buffer.from(c.sent) })),
+  });
+  const nothingYet: ReplayResult = {
+    header,
+    lines: [],
+    connections: [],
+    calls: 0,
+    end: { reason: 'incomplete', message: null },
+    recorded: null,
+    diverged: null,
+  };
+  /**
+   * The guest ran on past the trace's last call without calling the host:
+   * what the recorded one did when the watchdog killed it (or a stop found
+   * it spinning); after any other recorded end, a divergence.
+   */
+  const ranOn = (r: ReplayResult, ms: number): ReplayResult => {
+    void worker.terminate();
+    const spun = `ran ${ms} ms past the trace's last call without calling the host`;
+    const rec = r.recorded;
+    if (rec === null) return { ...r, end: { reason: 'killed', message: `${spun} (the trace has no end record)` } };
+    if (rec.reason === 'killed' || rec.reason === 'stopped') return { ...r, end: rec };
+    return {
+      ...r,
+      end: { reason: 'killed', message: spun },
+      diverged: { call: r.calls, message: `after call #${r.calls}: the guest ${spun}; the recorded instance ${rec.reason} there` },
+    };
+  };
+  /** The guest exhausted its thread's heap: a trap, as the supervisor reports it; the recorded one must have too. */
+  const exhaustedHeap = (r: ReplayResult): ReplayResult => {
+    const end = { reason: 'trapped' as const, message: `exhausted its V8 heap (limit ${heapMiB} MiB)` };
+    const rec = r.recorded;
+    if (rec === null || (rec.reason === end.reason && rec.message === end.message)) return { ...r, end };
+    return {
+      ...r,
+      end,
+      diverged: { call: r.calls, message: `the replayed instance ${end.reason}: ${end.message}; the recorded one ended ${rec.reason}` },
+    };
+  };
+  return new Promise((resolve, reject) => {
+    let sofar = nothingYet;
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const settle = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      f();
+    };
+    worker.on('message', (m: ReplayThreadMessage) => {
+      if (m.type === 'exhausted') {
+        sofar = revive(m.result);
+        timer = setTimeout(() => settle(() => resolve(ranOn(sofar, graceMs))), graceMs);
+      } else if (m.type === 'done') settle(() => resolve(revive(m.result)));
+      else settle(() => reject(new WasmuxError(m.code as WasmuxErrorCode, m.message)));
+    });
+    worker.on('error', (e: Error & { code?: string }) =>
+      settle(() => {
+        if (e.code === 'ERR_WORKER_OUT_OF_MEMORY') resolve(exhaustedHeap(sofar));
+        else reject(e);
+      }),
+    );
+    worker.on('exit', () => settle(() => reject(new Error('the replay thread ended without a result'))));
+  });
 }
 
 function describeEnd(r: ReplayResult): string {
@@ -111,7 +205,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     maxTableElements: header.limits.maxTableElements,
   });
   const module = await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
-  const r = replay(reader, module);
+  const r = await replayThread(bytes, traceFile, module, header);
 
   if (values.json) {
     process.stdout.write(
@@ -123,6 +217,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
           connections: r.connections.map((c) => ({ ...c, sent: c.sent.toString('base64') })),
           calls: r.calls,
           end: r.end,
+          recorded: r.recorded,
           diverged: r.diverged,
         },
         null,

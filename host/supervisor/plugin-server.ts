@@ -39,6 +39,7 @@ import { ERROR_CODE_NAMES } from '../generated/contract.js';
 import type { LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from '../worker/protocol.js';
+import { type TraceTail, finishTrace, newTraceTail } from '../trace/recorder.js';
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url);
 // Descriptors the running plugin servers of this process may open between them (workers × maxConnections each).
@@ -148,12 +149,15 @@ class Incarnation {
   exitMessage: string | null = null;
   listening = 0;
   readonly gone: Promise<void>;
+  /** Its recording's shared tail (--record), which onGone finishes when the thread could not. */
+  readonly trace: { file: string; tail: TraceTail } | null;
 
   constructor(
     input: Omit<WorkerInput, 'control' | 'stats'>,
     readonly heapMiB: number,
   ) {
     this.registry = input.registry;
+    this.trace = input.record ? { file: input.record.file, tail: input.record.tail } : null;
     const data: WorkerInput = {
       ...input,
       control: this.control.buffer as SharedArrayBuffer,
@@ -296,7 +300,10 @@ export class PluginServer {
                 pluginPath: o.record.pluginPath,
                 sha256: this.sha256,
                 maxTableElements: p.maxTableElements,
+                maxHeapMiB: p.maxHeapMiB,
+                cpuBudgetMs: p.cpuBudgetMs,
                 incarnation: slot.restarts,
+                tail: newTraceTail(),
               },
         // Handles: the connections, plus room for listeners and connects in flight.
         registry: newRegistry(p.maxConnections + p.listen.length + 64),
@@ -432,6 +439,14 @@ export class PluginServer {
       inc.exitMessage = 'the worker thread ended without reporting';
     }
     const reason = inc.exitReason;
+    // A thread that was terminated (a kill, its heap exhausted) did not end its trace: that happens here.
+    if (inc.trace !== null) {
+      try {
+        finishTrace(inc.trace.tail, inc.trace.file, reason, inc.exitMessage);
+      } catch (e) {
+        this.log('warn', `could not finish the trace ${inc.trace.file}: ${(e as Error).message}`, slot.index);
+      }
+    }
     if (reason !== 'stopped') slot.ends[reason] = (slot.ends[reason] ?? 0) + 1;
     if (this.stopping || reason === 'stopped') {
       this.maybeDone();

@@ -54,6 +54,10 @@ export interface TraceHeader {
     maxEventsPerWait: number;
     maxRecvBytes: number;
     maxTableElements: number;
+    /** The thread's V8 heap (replay's thread gets the same: a guest that exhausted it does again). */
+    maxHeapMiB?: number;
+    /** The watchdog's budget (replay gives a guest that runs on past the trace's end this long, at least). */
+    cpuBudgetMs?: number;
   };
   /** For information: the backend the run used and when it started (ISO 8601). */
   backend: string;
@@ -251,6 +255,21 @@ export const END_MESSAGE_MAX = 2000;
 export function endMessageText(message: string | null): string {
   if (message === null) return '';
   return message.length > END_MESSAGE_MAX ? `${message.slice(0, END_MESSAGE_MAX)}…` : message;
+}
+
+/** The end record: how the instance ended (its message cut at END_MESSAGE_MAX). */
+export function encodeEnd(reason: EndReason, message: string | null): Buffer {
+  const text = Buffer.from(endMessageText(message), 'utf8');
+  const head: number[] = [K_END, END_REASONS.indexOf(reason), message === null ? 0 : 1];
+  // The text's length as a varint.
+  for (let n = text.length; ; n = Math.floor(n / 128)) {
+    if (n < 128) {
+      head.push(n);
+      break;
+    }
+    head.push((n % 128) | 0x80);
+  }
+  return Buffer.concat([Buffer.from(head), text]);
 }
 
 /** A decoded field. */

@@ -19,14 +19,12 @@ import type { InstanceHost, LogLevel } from '../sandbox/instance-host.js';
 import type { ExitReason } from '../sandbox/traps.js';
 import type { GuestMemory } from '../wit/guest-memory.js';
 import {
-  END_REASONS,
   K_ACCEPT,
   K_ADDRESS,
   K_ADMIT,
   K_CLOSE,
   K_CONNECT,
   K_DEREGISTER,
-  K_END,
   K_GUEST_LINE,
   K_HOST_LINE,
   K_LISTEN,
@@ -40,8 +38,9 @@ import {
   K_WALL,
   K_RECV_NONE,
   K_RECV_STARTED,
+  type EndReason,
+  encodeEnd,
   encodePrefix,
-  endMessageText,
   type TraceHeader,
 } from './format.js';
 
@@ -54,10 +53,52 @@ const END_RESERVE = 8 * 1024;
 /** The largest fixed part of a record (kind + up to six varints + an address). */
 const SMALL = 64;
 
+/** The cells a recording shares with the supervisor (TraceWriter.shared). */
+export const TAIL_POS = 0;
+export const TAIL_FD = 1;
+
+/**
+ * The memory a recording shares with the supervisor: its chunk, and two
+ * words, the end of the last whole record in the chunk and the file's
+ * descriptor (-1 before it is open and once the writer has ended the trace). A thread terminated outright
+ * (the watchdog's kill, a stop it ignored, its heap exhausted) writes
+ * nothing more; the supervisor then writes the chunk's whole records and
+ * the end record (its own account of the end) for it: finishTrace().
+ */
+export interface TraceTail {
+  readonly chunk: SharedArrayBuffer;
+  readonly cells: SharedArrayBuffer;
+}
+
+export function newTraceTail(): TraceTail {
+  const cells = new SharedArrayBuffer(8);
+  new Int32Array(cells)[TAIL_FD] = -1;
+  return { chunk: new SharedArrayBuffer(CHUNK_BYTES), cells };
+}
+
+/**
+ * After the thread is gone: the records it had not written, and the end, if
+ * it did not write them itself. The file is opened again (Node closes the
+ * descriptors a worker opened when it is terminated) and appended to.
+ */
+export function finishTrace(tail: TraceTail, file: string, reason: EndReason, message: string | null): void {
+  const cells = new Int32Array(tail.cells);
+  if (cells[TAIL_FD]! < 0) return;
+  cells[TAIL_FD] = -1;
+  const fd = openSync(file, 'a');
+  try {
+    writeSync(fd, new Uint8Array(tail.chunk, 0, cells[TAIL_POS]!));
+    writeSync(fd, encodeEnd(reason, message));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Writes records into a chunk buffer, and the chunks to the trace file, within the size bound. */
 export class TraceWriter {
-  readonly buf = new Uint8Array(CHUNK_BYTES);
-  private readonly view = new DataView(this.buf.buffer);
+  readonly buf: Uint8Array;
+  private readonly view: DataView;
+  private readonly cells: Int32Array;
   pos = 0;
   /** False once the trace has ended (an end record, or the size bound). */
   on = true;
@@ -71,8 +112,19 @@ export class TraceWriter {
     /** Told once, when the size bound stops the recording. */
     private readonly onBound: (message: string) => void,
     prefix: Uint8Array,
+    tail: TraceTail = newTraceTail(),
   ) {
+    this.buf = new Uint8Array(tail.chunk);
+    this.view = new DataView(tail.chunk);
+    this.cells = new Int32Array(tail.cells);
     this.written = writeSync(fd, prefix);
+    this.cells[TAIL_POS] = 0;
+    this.cells[TAIL_FD] = fd;
+  }
+
+  /** A record is whole: the supervisor may write it if the thread is terminated. */
+  commit(): void {
+    this.cells[TAIL_POS] = this.pos;
   }
 
   /**
@@ -169,25 +221,23 @@ export class TraceWriter {
     if (this.pos > 0) {
       this.written += writeSync(this.fd, this.buf, 0, this.pos);
       this.pos = 0;
+      this.cells[TAIL_POS] = 0;
     }
     if (at !== undefined) this.flushedAt = at;
   }
 
   /** The end record, then everything to the file; the file is closed. Once. */
-  end(reason: (typeof END_REASONS)[number], message: string | null): void {
+  end(reason: EndReason, message: string | null): void {
     if (!this.on) return;
     this.on = false;
     // The end record fits the reserve (a long message is cut).
-    const b = Buffer.from(endMessageText(message), 'utf8');
-    if (this.pos + 16 + b.length > CHUNK_BYTES) this.flush();
-    this.byte(K_END);
-    this.u(END_REASONS.indexOf(reason));
-    this.u(message === null ? 0 : 1);
-    this.u(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
     this.flush();
-    closeSync(this.fd);
+    this.cells[TAIL_FD] = -1;
+    try {
+      this.written += writeSync(this.fd, encodeEnd(reason, message));
+    } finally {
+      closeSync(this.fd);
+    }
   }
 }
 
@@ -196,6 +246,8 @@ export interface RecordingOptions {
   readonly file: string;
   readonly maxBytes: number;
   readonly header: TraceHeader;
+  /** Shared with the supervisor, which finishes the trace of a terminated thread. */
+  readonly tail: TraceTail;
 }
 
 /** The recording GuestHost: the real host's answers, each written down. */
@@ -228,6 +280,7 @@ export class RecordingHost implements GuestHost {
         if (w.room(9)) {
           w.byte(K_MONOTONIC);
           w.u64(v);
+          w.commit();
         }
         return v;
       },
@@ -236,6 +289,7 @@ export class RecordingHost implements GuestHost {
         if (w.room(9)) {
           w.byte(K_WALL);
           w.f64(v);
+          w.commit();
         }
         return v;
       },
@@ -259,7 +313,7 @@ export class RecordingHost implements GuestHost {
       warn(`cannot record to ${opts.file}: ${(e as Error).message}; running unrecorded`);
       return null;
     }
-    const writer = new TraceWriter(fd, opts.maxBytes, warn, encodePrefix(opts.header));
+    const writer = new TraceWriter(fd, opts.maxBytes, warn, encodePrefix(opts.header), opts.tail);
     return { host: new RecordingHost(inner, mem, writer), writer };
   }
 
@@ -270,6 +324,7 @@ export class RecordingHost implements GuestHost {
     w.byte(K_HOST_LINE);
     w.u(LEVEL_NAMES.indexOf(level));
     w.text(text);
+    w.commit();
   }
 
   /** How the instance ended: the end record; the file is complete. */
@@ -280,6 +335,7 @@ export class RecordingHost implements GuestHost {
       w.byte(K_RECV_STARTED);
       w.u(this.recvHandle >>> 0);
       w.u(this.recvMax);
+      w.commit();
     }
     w.end(reason, message);
   }
@@ -307,6 +363,7 @@ export class RecordingHost implements GuestHost {
     w.u(tokenHi);
     w.u(interest);
     w.s(r);
+    w.commit();
   }
 
   deregister(h: number): number {
@@ -321,6 +378,7 @@ export class RecordingHost implements GuestHost {
     w.byte(kind);
     w.u(h >>> 0);
     w.s(r);
+    w.commit();
   }
 
   wait(max: number, timeoutMs: number): number {
@@ -335,6 +393,7 @@ export class RecordingHost implements GuestHost {
       w.s(n);
       const ev = this.events;
       for (let i = 0; i < 3 * n; i++) w.u(ev[i]!);
+      w.commit();
     }
     return n;
   }
@@ -349,6 +408,7 @@ export class RecordingHost implements GuestHost {
       w.addr(addr);
       w.u(backlog);
       w.s(r);
+      w.commit();
     }
     return r;
   }
@@ -361,6 +421,7 @@ export class RecordingHost implements GuestHost {
       w.u(h >>> 0);
       w.s(r);
       if (r >= 0) w.addr(this.address);
+      w.commit();
     }
     return r;
   }
@@ -372,6 +433,7 @@ export class RecordingHost implements GuestHost {
       w.byte(K_CONNECT);
       w.addr(addr);
       w.s(r);
+      w.commit();
     }
     return r;
   }
@@ -385,6 +447,7 @@ export class RecordingHost implements GuestHost {
         w.u(h >>> 0);
         w.u(max);
         w.s(r);
+        w.commit();
       }
     } else {
       this.recvHandle = h;
@@ -413,6 +476,7 @@ export class RecordingHost implements GuestHost {
     w.u(max);
     w.s(r);
     if (r > 0) w.bytes(this.mem.u8, at - this.mem.base, r);
+    w.commit();
   }
 
   send(h: number, at: number, len: number): number {
@@ -423,6 +487,7 @@ export class RecordingHost implements GuestHost {
       w.u(h >>> 0);
       w.u(len);
       w.s(r);
+      w.commit();
     }
     return r;
   }
@@ -435,6 +500,7 @@ export class RecordingHost implements GuestHost {
       w.u(h >>> 0);
       w.u(how);
       w.s(r);
+      w.commit();
     }
     return r;
   }
@@ -454,6 +520,7 @@ export class RecordingHost implements GuestHost {
       w.u(ofPeer ? 1 : 0);
       w.s(r);
       if (r >= 0) w.addr(this.address);
+      w.commit();
     }
     return r;
   }
@@ -466,6 +533,7 @@ export class RecordingHost implements GuestHost {
     if (w.room(2)) {
       w.byte(K_ADMIT);
       w.byte(ok ? 1 : 0);
+      w.commit();
     }
     return ok;
   }
@@ -476,6 +544,7 @@ export class RecordingHost implements GuestHost {
       w.byte(K_GUEST_LINE);
       w.u(LEVEL_NAMES.indexOf(level));
       w.text(text);
+      w.commit();
     }
     this.inner.guestLine(level, text);
   }

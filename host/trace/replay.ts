@@ -109,6 +109,8 @@ export interface ReplayResult {
    * recording thread was terminated).
    */
   end: { reason: EndReason | 'incomplete'; message: string | null };
+  /** The trace's end record, once replay has reached it (null: not reached, or the trace has none). */
+  recorded: { reason: EndReason; message: string | null } | null;
   /** Null when the replay matched the trace to its end. */
   diverged: { call: number; message: string } | null;
 }
@@ -139,6 +141,8 @@ class ReplayHost implements GuestHost {
   constructor(
     private readonly reader: TraceReader,
     private readonly mem: GuestMemory,
+    /** Told once, when the last call the trace holds has been taken (replay-worker.ts watches what follows). */
+    private onExhausted: (() => void) | null,
   ) {
     const { limits } = reader.header;
     this.limits = { maxMemoryMiB: limits.maxMemoryMiB, maxConnections: limits.maxConnections };
@@ -197,6 +201,14 @@ class ReplayHost implements GuestHost {
       throw new ReplayCut('incomplete', 'the trace ends without an end record (the recording thread was terminated)');
     }
     const rec = this.reader.next();
+    if (this.onExhausted !== null) {
+      this.hostLines();
+      const next = this.reader.peekKind();
+      if (next === -1 || next === K_END) {
+        this.onExhausted();
+        this.onExhausted = null;
+      }
+    }
     if (rec.kind !== kind && rec.kind !== alt && rec.kind !== alt2) {
       this.diverge(`the guest called ${this.asked(kind, args)}; the trace holds ${rec.spec.call}(${describeFields(rec, 'arg')}) here`);
     }
@@ -336,17 +348,42 @@ class ReplayHost implements GuestHost {
   }
 }
 
+/** What has been replayed so far, as a result (its end and divergence for the caller to fill in). */
+function resultOf(reader: TraceReader, host: ReplayHost, end: ReplayResult['end'], diverged: ReplayResult['diverged']): ReplayResult {
+  return {
+    header: reader.header,
+    lines: [...host.lines],
+    connections: host.connections.map((c) => ({ ...c, sent: Buffer.concat(c.sent) })),
+    calls: host.calls,
+    end,
+    recorded: host.endRecord,
+    diverged,
+  };
+}
+
 /**
  * Replays the trace `reader` on `module` (the plugin's main core module,
  * capped as the run capped it: replay's caller compiles it). Never throws
- * for a divergence: the result says where.
+ * for a divergence: the result says where. `exhausted` is told, once, what
+ * has been replayed when the trace's last call has been taken: a guest that
+ * then runs on without calling the host (one the watchdog killed) never
+ * returns from here.
  */
-export function replay(reader: TraceReader, module: WebAssembly.Module): ReplayResult {
+export function replay(reader: TraceReader, module: WebAssembly.Module, exhausted?: (sofar: ReplayResult) => void): ReplayResult {
   const { header } = reader;
   const mem = new GuestMemory();
   const gate = new Gate(new Int32Array(new SharedArrayBuffer(CTRL_COUNT * 4)), new Float64Array(new SharedArrayBuffer(STAT_COUNT * 8)));
-  const host = new ReplayHost(reader, mem);
-  let end: ReplayResult['end'];
+  const host: ReplayHost = new ReplayHost(
+    reader,
+    mem,
+    exhausted === undefined
+      ? null
+      : () => {
+          host.readEnd();
+          exhausted(resultOf(reader, host, { reason: 'incomplete', message: null }, null));
+        },
+  );
+  let end: ReplayResult['end'] | undefined;
   let diverged: ReplayResult['diverged'] = null;
   const listen = header.listen.map((text) => {
     const a = SocketAddress.parse(text);
@@ -388,13 +425,5 @@ export function replay(reader: TraceReader, module: WebAssembly.Module): ReplayR
       end = { reason: ran.reason, message: ran.message };
     }
   }
-  end ??= { reason: 'incomplete', message: null };
-  return {
-    header,
-    lines: host.lines,
-    connections: host.connections.map((c) => ({ ...c, sent: Buffer.concat(c.sent) })),
-    calls: host.calls,
-    end,
-    diverged,
-  };
+  return resultOf(reader, host, end ?? { reason: 'incomplete', message: null }, diverged);
 }

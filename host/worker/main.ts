@@ -90,6 +90,7 @@ if (input.record !== undefined) {
     {
       file: r.file,
       maxBytes: r.maxBytes,
+      tail: r.tail,
       header: {
         plugin: { path: r.pluginPath, name: input.plugin, sha256: r.sha256 },
         config: input.config,
@@ -102,6 +103,8 @@ if (input.record !== undefined) {
           maxEventsPerWait: input.limits.maxEventsPerWait,
           maxRecvBytes: input.limits.maxRecvBytes,
           maxTableElements: r.maxTableElements,
+          maxHeapMiB: r.maxHeapMiB,
+          cpuBudgetMs: r.cpuBudgetMs,
         },
         backend: input.backend,
         startedAt: new Date().toISOString(),

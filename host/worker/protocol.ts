@@ -8,6 +8,7 @@ import type { BackendName } from '../backends/backend.js';
 import type { LogLevel, LogOrigin } from '../sandbox/instance-host.js';
 import type { LogBucket } from '../sandbox/log-limiter.js';
 import type { InstanceKnobs } from '../sandbox/policy.js';
+import type { TraceTail } from '../trace/recorder.js';
 
 // ---- messages ------------------------------------------------------------------------
 
@@ -52,7 +53,11 @@ export interface WorkerRecording {
   pluginPath: string | null;
   sha256: string;
   maxTableElements: number;
+  maxHeapMiB: number;
+  cpuBudgetMs: number;
   incarnation: number;
+  /** The chunk and cells shared with the supervisor (trace/recorder.ts TraceTail). */
+  tail: TraceTail;
 }
 
 /** How an instance ended (sandbox/traps.ts). */

@@ -41,6 +41,7 @@ export interface ReplayJson {
   connections: { handle: number; how: string; peer: string; sent: string; received: number; closed: boolean }[];
   calls: number;
   end: { reason: string; message: string | null };
+  recorded: { reason: string; message: string | null } | null;
   diverged: { call: number; message: string } | null;
 }
 
