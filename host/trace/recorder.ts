@@ -5,7 +5,8 @@
  * (format.ts, docs/trace-format.md). It exists only when recording: an
  * unrecorded instance's glue calls InstanceHost directly.
  *
- * The hot path allocates nothing: records go into one preallocated chunk
+ * The hot path allocates nothing but, for a recv of more than SMALL_COPY
+ * bytes, the view its bytes are copied through: records go into one preallocated chunk
  * that is written to the file (fs.writeSync, from the instance's own thread)
  * when full, before a wait at most every FLUSH_EVERY_MS, and at the end.
  * Received bytes are copied from guest memory straight into the chunk
@@ -48,6 +49,8 @@ import {
 export const CHUNK_BYTES = 64 * 1024;
 /** Before a wait, what is buffered is written if the last write is this old: a terminated thread loses at most this much time of trace. */
 export const FLUSH_EVERY_MS = 200;
+/** Received bytes up to this many are copied byte by byte; more, through one subarray view (a small object) and set(). */
+const SMALL_COPY = 128;
 /** Room kept below the size bound for the end record. */
 const END_RESERVE = 8 * 1024;
 /** The largest fixed part of a record (kind + up to six varints + an address). */
@@ -195,7 +198,7 @@ export class TraceWriter {
    */
   bytes(src: Uint8Array, from: number, n: number): void {
     if (this.pos + n <= CHUNK_BYTES) {
-      if (n <= 16) {
+      if (n <= SMALL_COPY) {
         const buf = this.buf;
         let pos = this.pos;
         for (let i = 0; i < n; i++) buf[pos++] = src[from + i]!;
