@@ -1,7 +1,8 @@
 // Several instances record one trace each: with --workers 2 the traces are
 // <file>.0 and <file>.1 (docs/trace-format.md, "File names"), each names its
 // instance, and each replays to its own connections; together they hold
-// every connection the clients made.
+// every connection the clients made. With several plugins: <file>.<plugin>,
+// a name given twice with -2.
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { echoOnce } from '../helpers/cli.js';
@@ -33,5 +34,32 @@ describe.skipIf(noEpoll !== null)(`record with several instances${noEpoll ? ` â€
       replies.push(...r.json.connections.map((c) => sentBytes(c).toString('utf8')));
     }
     expect(replies.sort()).toEqual(sent.sort());
+  }, 60_000);
+
+  it('writes <file>.<plugin> for several plugins, -2 for a name given twice', async () => {
+    const file = `${traceDir()}/many.trace`;
+    const run = await record('dist/plugins/echo.wasm', file, [
+      'dist/plugins/http.wasm',
+      '--listen',
+      '127.0.0.1:0',
+      'dist/plugins/echo.wasm',
+      '--listen',
+      '127.0.0.1:0',
+    ]);
+    expect(await echoOnce(run.port, 'first echo')).toBe('first echo');
+    expect((await run.stop('SIGTERM')).code).toBe(0);
+    expect(existsSync(file)).toBe(false);
+    for (const [suffix, name] of [
+      ['echo', 'echo'],
+      ['http', 'http'],
+      ['echo-2', 'echo'],
+    ]) {
+      const r = await replayJson(`${file}.${suffix}`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json.header.plugin.name).toBe(name);
+      expect(r.json.end.reason).toBe('stopped');
+    }
+    const first = await replayJson(`${file}.echo`);
+    expect(first.json.connections.map((c) => sentBytes(c).toString())).toEqual(['first echo']);
   }, 60_000);
 });
