@@ -8,7 +8,7 @@ import { MIB } from '../sandbox/policy.js';
 import { capModule } from '../sandbox/module-limits.js';
 import { escapeControl, writeStderrLine } from '../supervisor/logger.js';
 import { WORKER_LIMITS } from '../supervisor/plugin-server.js';
-import { type TraceHeader, TraceReader } from '../trace/format.js';
+import { END_REASONS, type EndReason, K_END, type TraceHeader, TraceReader } from '../trace/format.js';
 import type { ReplayResult } from '../trace/replay.js';
 import type { ReplayThreadInput, ReplayThreadMessage } from '../trace/replay-thread.js';
 import { parsed } from './args.js';
@@ -54,7 +54,29 @@ const DEFAULT_CPU_BUDGET_MS = 200;
  * (a second at least) and reported killed; one that exhausts its heap is
  * reported trapped, as the supervisor reports it.
  */
-function replayThread(bytes: Uint8Array, file: string, module: WebAssembly.Module, header: TraceHeader): Promise<ReplayResult> {
+type Recorded = ReplayResult['recorded'];
+
+/** The trace's end record, read through (which checks every record before the guest runs). */
+function recordedEnd(bytes: Uint8Array, file: string): Recorded {
+  const reader = new TraceReader(bytes, file);
+  let end: Recorded = null;
+  while (!reader.atEnd) {
+    const rec = reader.next();
+    if (rec.kind !== K_END) continue;
+    const reason: EndReason | undefined = END_REASONS[rec.f.reason as number];
+    if (reason === undefined) throw new WasmuxError('WASMUX_ERR_TRACE', `${file}: an end record with reason ${rec.f.reason}`);
+    end = { reason, message: rec.f.hasMessage ? (rec.f.message as string) : null };
+  }
+  return end;
+}
+
+function replayThread(
+  bytes: Uint8Array,
+  file: string,
+  module: WebAssembly.Module,
+  header: TraceHeader,
+  recorded: Recorded,
+): Promise<ReplayResult> {
   const heapMiB = header.limits.maxHeapMiB ?? DEFAULT_HEAP_MIB;
   const graceMs = Math.max(1000, 2 * (header.limits.cpuBudgetMs ?? DEFAULT_CPU_BUDGET_MS));
   const input: ReplayThreadInput = { bytes, file, module };
@@ -67,6 +89,7 @@ function replayThread(bytes: Uint8Array, file: string, module: WebAssembly.Modul
   // Sent across threads, the replies are plain Uint8Arrays again.
   const revive = (r: ReplayResult): ReplayResult => ({
     ...r,
+    recorded,
     connections: r.connections.map((c) => ({ ...c, sent: Buffer.from(c.sent) })),
   });
   const nothingYet: ReplayResult = {
@@ -75,7 +98,7 @@ function replayThread(bytes: Uint8Array, file: string, module: WebAssembly.Modul
     connections: [],
     calls: 0,
     end: { reason: 'incomplete', message: null },
-    recorded: null,
+    recorded,
     diverged: null,
   };
   /**
@@ -86,7 +109,7 @@ function replayThread(bytes: Uint8Array, file: string, module: WebAssembly.Modul
   const ranOn = (r: ReplayResult, ms: number): ReplayResult => {
     void worker.terminate();
     const spun = `ran ${ms} ms past the trace's last call without calling the host`;
-    const rec = r.recorded;
+    const rec = recorded;
     if (rec === null) return { ...r, end: { reason: 'killed', message: `${spun} (the trace has no end record)` } };
     if (rec.reason === 'killed' || rec.reason === 'stopped') return { ...r, end: rec };
     return {
@@ -98,7 +121,7 @@ function replayThread(bytes: Uint8Array, file: string, module: WebAssembly.Modul
   /** The guest exhausted its thread's heap: a trap, as the supervisor reports it; the recorded one must have too. */
   const exhaustedHeap = (r: ReplayResult): ReplayResult => {
     const end = { reason: 'trapped' as const, message: `exhausted its V8 heap (limit ${heapMiB} MiB)` };
-    const rec = r.recorded;
+    const rec = recorded;
     if (rec === null || (rec.reason === end.reason && rec.message === end.message)) return { ...r, end };
     return {
       ...r,
@@ -180,8 +203,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
   } catch (e) {
     throw new WasmuxError('WASMUX_ERR_IO', `cannot read trace ${traceFile}: ${(e as Error).message}`);
   }
-  const reader = new TraceReader(bytes, traceFile);
-  const { header } = reader;
+  const { header } = new TraceReader(bytes, traceFile);
+  const recorded = recordedEnd(bytes, traceFile);
   const pluginPath = pluginArg ?? header.plugin.path;
   if (pluginPath === null) {
     throw new WasmuxError(
@@ -205,7 +228,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     maxTableElements: header.limits.maxTableElements,
   });
   const module = await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
-  const r = await replayThread(bytes, traceFile, module, header);
+  const r = await replayThread(bytes, traceFile, module, header, recorded);
 
   if (values.json) {
     process.stdout.write(
