@@ -311,7 +311,8 @@ export class RecordingHost implements GuestHost {
   ): { host: RecordingHost; writer: TraceWriter } | null {
     let fd: number;
     try {
-      fd = openSync(opts.file, 'w');
+      // It holds every byte the instance received: its owner's alone.
+      fd = openSync(opts.file, 'w', 0o600);
     } catch (e) {
       warn(`cannot record to ${opts.file}: ${(e as Error).message}; running unrecorded`);
       return null;

@@ -25,7 +25,8 @@ describe.skipIf(noEpoll !== null)(`record size bound${noEpoll ? ` — skipped: $
       `echo[0] warn: trace reached its size bound (--record-max-bytes ${BOUND}); recording stopped, the instance goes on`,
     ]);
     expect(ran.stderr).toContain('accepted 30,');
-    const size = statSync(file).size;
+    const { size, mode } = statSync(file);
+    expect(mode & 0o777).toBe(0o600); // it holds what clients sent: its owner's alone
     expect(size).toBeLessThanOrEqual(BOUND);
     expect(size).toBeGreaterThan(BOUND - 8 * 1024 - 2 * 1024);
 
