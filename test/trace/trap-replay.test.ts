@@ -65,7 +65,7 @@ describe.skipIf(noEpoll !== null)(`record and replay: a trap${noEpoll ? ` — sk
       runLines.findIndex((l) => l.includes('error: trapped: ')),
     );
     expect(upToTrap).toEqual([
-      'trap-mid-request[0] guest info: listening on ' + `127.0.0.1:${run.port}`,
+      `trap-mid-request[0] guest info: listening on 127.0.0.1:${run.port}`,
       'trap-mid-request[0] guest info: trapping mid-request',
     ]);
     expect(instanceLines(text.stdout, 'trap-mid-request')).toEqual(upToTrap);
