@@ -103,8 +103,10 @@ export class TraceWriter {
   private readonly view: DataView;
   private readonly cells: Int32Array;
   pos = 0;
-  /** False once the trace has ended (an end record, or the size bound). */
+  /** False once the trace has ended (an end record, the size bound, a failed write). */
   on = true;
+  /** The file is closed (the end written, or a write failed). */
+  private closed = false;
   /** Bytes in the file so far. */
   private written = 0;
   flushedAt = 0;
@@ -112,17 +114,17 @@ export class TraceWriter {
   constructor(
     private readonly fd: number,
     private readonly maxBytes: number,
-    /** Told once, when the size bound stops the recording. */
-    private readonly onBound: (message: string) => void,
+    /** Told once, when the recording stops before the instance ends: the size bound, or a failed write. */
+    private readonly warn: (message: string) => void,
     prefix: Uint8Array,
     tail: TraceTail = newTraceTail(),
   ) {
     this.buf = new Uint8Array(tail.chunk);
     this.view = new DataView(tail.chunk);
     this.cells = new Int32Array(tail.cells);
-    this.written = writeSync(fd, prefix);
     this.cells[TAIL_POS] = 0;
     this.cells[TAIL_FD] = fd;
+    this.put(prefix, 0, prefix.length);
   }
 
   /** A record is whole: the supervisor may write it if the thread is terminated. */
@@ -139,7 +141,7 @@ export class TraceWriter {
     if (this.written + this.pos + n > this.maxBytes - END_RESERVE) {
       const message = `trace reached its size bound (--record-max-bytes ${this.maxBytes}); recording stopped, the instance goes on`;
       this.end('truncated', message);
-      this.onBound(message);
+      this.warn(message);
       return false;
     }
     if (this.pos + n > CHUNK_BYTES) this.flush();
@@ -210,7 +212,30 @@ export class TraceWriter {
       return;
     }
     this.flush();
-    this.written += writeSync(this.fd, src, from, n);
+    this.put(src, from, n);
+  }
+
+  /**
+   * Writes to the file. A failed write (the disk full...) stops the
+   * recording, never the instance: the file is closed as it is, and said once.
+   */
+  private put(src: Uint8Array, from: number, n: number): void {
+    if (this.closed) return;
+    try {
+      this.written += writeSync(this.fd, src, from, n);
+    } catch (e) {
+      this.on = false;
+      this.pos = 0;
+      this.closed = true;
+      this.cells[TAIL_POS] = 0;
+      this.cells[TAIL_FD] = -1;
+      try {
+        closeSync(this.fd);
+      } catch {
+        // Closed either way.
+      }
+      this.warn(`recording stopped: writing the trace failed (${(e as Error).message}); the instance goes on`);
+    }
   }
 
   text(s: string): void {
@@ -222,7 +247,7 @@ export class TraceWriter {
   /** Writes the chunk to the file. */
   flush(at?: number): void {
     if (this.pos > 0) {
-      this.written += writeSync(this.fd, this.buf, 0, this.pos);
+      this.put(this.buf, 0, this.pos);
       this.pos = 0;
       this.cells[TAIL_POS] = 0;
     }
@@ -235,12 +260,13 @@ export class TraceWriter {
     this.on = false;
     // The end record fits the reserve (a long message is cut).
     this.flush();
+    if (this.closed) return;
     this.cells[TAIL_FD] = -1;
-    try {
-      this.written += writeSync(this.fd, encodeEnd(reason, message));
-    } finally {
-      closeSync(this.fd);
-    }
+    const end = encodeEnd(reason, message);
+    this.put(end, 0, end.length);
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
   }
 }
 
