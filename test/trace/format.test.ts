@@ -4,6 +4,7 @@
 // the chunk, which skip it), in order, with the end record last; the size
 // bound ends the file with "truncated" and tells its caller once.
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,8 @@ import {
   K_MONOTONIC,
   K_RECV,
   K_WALL,
+  RECORD_KINDS,
+  TRACE_VERSION,
   TraceReader,
   type TraceHeader,
   encodePrefix,
@@ -133,5 +136,27 @@ describe('the trace format', () => {
     expect(p.readUInt16LE(10)).toBe(0);
     expect(p.readUInt32LE(12)).toBe(p.length - 16);
     expect(JSON.parse(p.subarray(16).toString('utf8'))).toEqual(HEADER);
+  });
+
+  it('is the one docs/trace-format.md documents: every kind, its number, name and fields', () => {
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/trace-format.md', import.meta.url)), 'utf8');
+    expect(doc).toContain(`| 8 | 2 | version (u16): **${TRACE_VERSION}** |`);
+    const rows = new Map([...doc.matchAll(/^\| (\d+) \| `([a-z-]+)` \| [^|]+ \|([^|]*)\|([^|]*)\|$/gm)].map((m) => [Number(m[1]), m]));
+    expect([...rows.keys()].sort((a, b) => a - b)).toEqual(Object.keys(RECORD_KINDS).map(Number));
+    for (const [kind, spec] of Object.entries(RECORD_KINDS)) {
+      const row = rows.get(Number(kind))!;
+      expect(row[2], `kind ${kind}`).toBe(spec.name);
+      // Each field is named in its column (arg or ret), in order.
+      for (const role of ['arg', 'ret'] as const) {
+        const names = spec.fields.filter(([, , r]) => r === role).map(([n]) => n);
+        const column = row[role === 'arg' ? 3 : 4]!;
+        let at = 0;
+        for (const n of names) {
+          const found = column.indexOf(n, at);
+          expect(found, `kind ${kind} (${spec.name}): ${role} field ${n} in "${column}"`).toBeGreaterThanOrEqual(0);
+          at = found + n.length;
+        }
+      }
+    }
   });
 });
