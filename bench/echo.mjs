@@ -7,6 +7,7 @@
 // the single-threaded load generator usually saturates its core before a fast
 // server does, so throughput ends up measuring the client. See bench/README.md.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   BIN,
@@ -41,10 +42,36 @@ const C_PROGRAMS = ['loadgen', 'echo-epoll'];
 const WASMUX_CLI = 'dist/host/cli/main.js';
 const WASMUX_PLUGIN = 'dist/plugins/echo.wasm';
 
+// wasmux-recorded: the same server under `--record` (docs/trace-format.md), its trace in the
+// temporary directory, bounded far above what a run writes (a bound reached would stop the
+// recording and flatter the row), removed after each run; its size is reported per message.
+const TRACE_FILE = path.join(os.tmpdir(), `wasmux-bench-echo-${process.pid}.trace`);
+const TRACE_MAX_BYTES = 64 * 1024 ** 3;
+
 const SERVERS = {
   wasmux: {
     missing: () => [WASMUX_CLI, WASMUX_PLUGIN].filter((f) => !fs.existsSync(path.join(ROOT, f))),
     argv: () => [process.execPath, WASMUX_CLI, 'run', WASMUX_PLUGIN, '--listen', `${HOST}:0`],
+  },
+  'wasmux-recorded': {
+    missing: () => [WASMUX_CLI, WASMUX_PLUGIN].filter((f) => !fs.existsSync(path.join(ROOT, f))),
+    argv: () => [
+      process.execPath,
+      WASMUX_CLI,
+      'run',
+      WASMUX_PLUGIN,
+      '--listen',
+      `${HOST}:0`,
+      '--record',
+      TRACE_FILE,
+      '--record-max-bytes',
+      String(TRACE_MAX_BYTES),
+    ],
+    after: () => {
+      const bytes = fs.existsSync(TRACE_FILE) ? fs.statSync(TRACE_FILE).size : null;
+      fs.rmSync(TRACE_FILE, { force: true });
+      return { traceBytes: bytes };
+    },
   },
   'node-net': {
     missing: () => [],
@@ -158,11 +185,12 @@ async function runCell(name, conns, durationMs, clkTck) {
     error = err;
   }
   const stop = await stopServer(server);
+  const extra = SERVERS[name].after?.() ?? {};
   if (error) {
     if (stop.sigkill) error.message += `\n  (the server also ${IGNORED_SIGTERM})`;
     throw error;
   }
-  return { ...result, serverExit: stop.exit, serverNeededSigkill: stop.sigkill };
+  return { ...result, ...extra, serverExit: stop.exit, serverNeededSigkill: stop.sigkill };
 }
 
 const fmtK = (n) => (n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0));
@@ -240,6 +268,15 @@ async function main() {
   for (const s of skipped) console.log(`\n${s.server}: skipped, ${s.reason}`);
   for (const c of cells.filter((c) => c.error)) console.log(`\n${c.server} × ${c.conns}: ${c.error}`);
   for (const c of cells.filter((c) => c.serverNeededSigkill)) console.log(`\n${c.server} × ${c.conns}: ${IGNORED_SIGTERM}`);
+  // What recording costs: the recorded row's CPU per message over the unrecorded one's, same run.
+  for (const r of cells.filter((c) => c.server === 'wasmux-recorded' && !c.error)) {
+    const plain = cells.find((c) => c.server === 'wasmux' && c.conns === r.conns && !c.error);
+    if (!plain) continue;
+    const size = r.traceBytes !== null ? `; its trace: ${fmt(r.traceBytes / 1048576, 1)} MiB for the whole run, warmup included` : '';
+    console.log(
+      `\nrecording overhead × ${r.conns} conns: ${ratio(r.cpuUsPerMsg, plain.cpuUsPerMsg)} the CPU/msg of unrecorded wasmux${size}`,
+    );
+  }
   const clientBound = cells.filter((c) => c.loadgenCpuPct >= 90);
   if (clientBound.length) {
     console.log(

@@ -22,7 +22,9 @@ export type WasmuxErrorCode =
   | 'WASMUX_ERR_CRASH_LOOP' // an instance kept failing at start; the plugin was stopped
   | 'WASMUX_ERR_IO' // reading the plugin file failed
   | 'WASMUX_ERR_BUILD' // wasmux build: asconfig.json refused (the key named) or asc failed (its diagnostics printed)
-  | 'WASMUX_ERR_TOOLCHAIN'; // wasmux build: assemblyscript or jco is not installed in the plugin project
+  | 'WASMUX_ERR_TOOLCHAIN' // wasmux build: assemblyscript or jco is not installed in the plugin project
+  | 'WASMUX_ERR_TRACE' // wasmux replay: not a trace, truncated inside a record, or a version this wasmux does not read
+  | 'WASMUX_ERR_REPLAY_DIVERGED'; // wasmux replay: the guest asked the host for something other than the trace holds
 
 export class WasmuxError extends Error {
   readonly code: WasmuxErrorCode;

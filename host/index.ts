@@ -6,6 +6,7 @@
  *   server.addresses[0].port;       // the port chosen
  *   await server.stop();
  */
+import { resolve as resolvePath } from 'node:path';
 import { WasmuxError } from './errors.js';
 import { SocketAddress } from './backends/address.js';
 import { loadBackend, resolveBackend } from './backends/index.js';
@@ -73,6 +74,12 @@ export interface ServeOptions {
   maxRecvBytes?: number;
   /** How long stop() lets an instance end by itself. Default 2000 ms. */
   stopTimeoutMs?: number;
+  /**
+   * Record every instance into a trace for `wasmux replay` (docs/trace-format.md):
+   * `file` (one instance) or `file.<instance>`; each trace at most `maxBytes`
+   * (default 256 MiB).
+   */
+  record?: { file: string; maxBytes?: number };
 }
 
 export const DEFAULTS = {
@@ -80,6 +87,7 @@ export const DEFAULTS = {
   backend: 'auto',
   maxRecvBytes: 1 << 20,
   stopTimeoutMs: 2000,
+  recordMaxBytes: 256 * 1024 * 1024,
 } as const;
 
 export function parseAddress(text: string): SocketAddress {
@@ -113,5 +121,13 @@ export async function serve(opts: ServeOptions): Promise<PluginServer> {
     logger: opts.logger ?? stderrLogger(),
     maxRecvBytes: positive('maxRecvBytes', opts.maxRecvBytes, DEFAULTS.maxRecvBytes, 1 << 26),
     stopTimeoutMs: positive('stopTimeoutMs', opts.stopTimeoutMs, DEFAULTS.stopTimeoutMs, 600_000),
+    record:
+      opts.record === undefined
+        ? undefined
+        : {
+            file: resolvePath(opts.record.file),
+            maxBytes: positive('record.maxBytes', opts.record.maxBytes, DEFAULTS.recordMaxBytes, 2 ** 48),
+            pluginPath: typeof opts.plugin === 'string' ? resolvePath(opts.plugin) : null,
+          },
   });
 }

@@ -7,6 +7,7 @@ import { inspectCommand, inspectHelp } from './inspect.js';
 import { buildCommand, buildHelp } from './build.js';
 import { newCommand, newHelp } from './new.js';
 import { testCommand, testHelp } from './test.js';
+import { replayCommand, replayHelp } from './replay.js';
 
 const HELP = `Usage: wasmux <command> [options]
 
@@ -16,6 +17,7 @@ Commands:
   new <dir>               start a plugin project (see wasmux new --help)
   build                   build the plugin project here (see wasmux build --help)
   test <plugin.wasm>      run a scenario on a simulated network under many seeds, with faults
+  replay <trace>          re-run a recorded instance offline (see wasmux replay --help)
 
 Options:
   -h, --help              show this help
@@ -35,14 +37,19 @@ async function main(argv: string[]): Promise<number> {
       return newCommand(rest);
     case 'test':
       return testCommand(rest);
+    case 'replay':
+      return replayCommand(rest);
     case undefined:
     case '-h':
     case '--help':
     case 'help':
       process.stdout.write(
-        ({ run: runHelp, inspect: inspectHelp, build: buildHelp, new: newHelp, test: testHelp } as Record<string, () => string>)[
-          rest[0] ?? ''
-        ]?.() ?? HELP,
+        (
+          { run: runHelp, inspect: inspectHelp, build: buildHelp, new: newHelp, test: testHelp, replay: replayHelp } as Record<
+            string,
+            () => string
+          >
+        )[rest[0] ?? '']?.() ?? HELP,
       );
       return command === undefined ? 2 : 0;
     case '--version': {

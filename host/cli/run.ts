@@ -1,5 +1,7 @@
 /** `wasmux run`: serve one or more plugins until SIGINT or SIGTERM. */
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   serve,
@@ -83,6 +85,8 @@ ${optionHelp('--backend <name>', `I/O backend: auto, ${BACKEND_NAMES.join(', ')}
 ${optionHelp('--drain-timeout <ms>', 'on SIGTERM/SIGINT, time open connections get to finish after the listeners close', String(DRAIN_DEFAULT_MS))}
 ${optionHelp('--manifest <host.json>', 'plugins to serve: {"plugins": [{"plugin": "x.wasm", "listen": [...], "workers": 1, "config": "", "policy": {...}}]}')}
 ${optionHelp('--log-level <level>', 'trace, debug, info, warn, error', 'info')}
+${optionHelp('--record <file>', 'record every instance for wasmux replay: <file> for one plugin with one worker, <file>.<instance> for several workers, <file>.<plugin> for several plugins; a restart adds .r<n> (docs/trace-format.md)')}
+${optionHelp('--record-max-bytes <n>', 'size bound of each trace: reached, the trace ends "truncated" and the instance goes on unrecorded', String(DEFAULTS.recordMaxBytes))}
 ${optionHelp('-h, --help', 'show this help')}
 
 Signals: SIGTERM/SIGINT drain then stop (a second one stops at once);
@@ -126,6 +130,8 @@ function parseCommandLine(argv: string[]) {
         'drain-timeout': { type: 'string' },
         manifest: { type: 'string' },
         'log-level': { type: 'string' },
+        record: { type: 'string' },
+        'record-max-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }),
@@ -212,6 +218,30 @@ function printStats(servers: PluginServer[]): void {
   }
 }
 
+/**
+ * --record's file per plugin: the file itself for one plugin, else
+ * `<file>.<plugin name>` (a name that repeats gets `-2`, `-3`...). The
+ * directory must be writable: said now, not by each instance.
+ */
+function recordingFiles(host: Record<string, string | boolean>, specs: PluginSpec[]): string[] | null {
+  if (host.record === undefined) return null;
+  if (typeof host.record !== 'string' || host.record === '') throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', '--record needs a file');
+  const file = resolvePath(host.record);
+  try {
+    accessSync(dirname(file), fsConstants.W_OK);
+  } catch (e) {
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `--record ${host.record}: cannot write there (${(e as Error).message})`);
+  }
+  if (specs.length === 1) return [file];
+  const seen = new Map<string, number>();
+  return specs.map((s) => {
+    const name = basename(s.plugin).replace(/\.wasm$/, '');
+    const n = (seen.get(name) ?? 0) + 1;
+    seen.set(name, n);
+    return `${file}.${name}${n === 1 ? '' : `-${n}`}`;
+  });
+}
+
 export async function runCommand(argv: string[]): Promise<number> {
   const { host, specs: cliSpecs } = parseCommandLine(argv);
   if (host.help) {
@@ -228,17 +258,33 @@ export async function runCommand(argv: string[]): Promise<number> {
     integer('--drain-timeout', typeof host['drain-timeout'] === 'string' ? host['drain-timeout'] : undefined) ?? DRAIN_DEFAULT_MS;
   const backend = typeof host.backend === 'string' ? host.backend : undefined;
   const logger: Logger = stderrLogger(level as 'info');
+  const recordFiles = recordingFiles(host, specs);
+  const recordMaxBytes = integer('--record-max-bytes', typeof host['record-max-bytes'] === 'string' ? host['record-max-bytes'] : undefined);
+  if (recordMaxBytes !== undefined && recordFiles === null) {
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', '--record-max-bytes needs --record <file>');
+  }
+  if (recordMaxBytes === 0) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', '--record-max-bytes must be at least 1');
 
   const servers: PluginServer[] = [];
   const stopAll = () => Promise.all(servers.map((s) => s.stop()));
   try {
-    for (const spec of specs) {
+    for (const [i, spec] of specs.entries()) {
+      const record = recordFiles === null ? undefined : { file: recordFiles[i]!, maxBytes: recordMaxBytes };
       // The file first, then the flags: a flag overrides the file's value, connect rules add up.
       const policy = [{ where: 'command line', input: spec.policy }];
       if (spec.policyFile)
         policy.unshift({ where: `policy ${spec.policyFile}`, input: (await readJson(spec.policyFile, 'policy')) as PolicyInput });
       servers.push(
-        await serve({ plugin: spec.plugin, listen: spec.listen, workers: spec.workers, config: spec.config, policy, backend, logger }),
+        await serve({
+          plugin: spec.plugin,
+          listen: spec.listen,
+          workers: spec.workers,
+          config: spec.config,
+          policy,
+          backend,
+          logger,
+          record,
+        }),
       );
     }
   } catch (e) {

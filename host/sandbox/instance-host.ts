@@ -51,6 +51,7 @@ import type { Gate } from './gate.js';
 import type { InstanceKnobs } from './policy.js';
 import { REAL_CLOCK, type Clock } from './clock.js';
 import { StopSignal } from './traps.js';
+import type { GuestHost } from './guest-host.js';
 
 /** A log line's level: the WIT `level` enum's names. */
 export type LogLevel = (typeof LEVEL_NAMES)[number];
@@ -105,7 +106,7 @@ const MAX_WAIT_MS = 0x7fffffff;
 const READ = 0;
 const WRITE = 1;
 
-export class InstanceHost {
+export class InstanceHost implements GuestHost {
   readonly table: HandleTable;
   readonly backend: Backend;
   readonly limits: InstanceLimits;

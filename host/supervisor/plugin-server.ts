@@ -39,6 +39,7 @@ import { ERROR_CODE_NAMES } from '../generated/contract.js';
 import type { LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from '../worker/protocol.js';
+import { type TraceTail, finishTrace, newTraceTail } from '../trace/recorder.js';
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url);
 // Descriptors the running plugin servers of this process may open between them (workers × maxConnections each).
@@ -93,6 +94,18 @@ export interface PluginServerOptions {
   maxRecvBytes: number;
   /** How long `stop()` lets an instance end by itself before terminating its thread. */
   stopTimeoutMs: number;
+  /** Record every instance (wasmux run --record): one trace per incarnation (traceFile). */
+  record?: { file: string; maxBytes: number; pluginPath: string | null };
+}
+
+/**
+ * The trace of one incarnation (docs/trace-format.md): `file` for the only
+ * instance, `file.<instance>` when there are several; a restart's thread
+ * adds `.r<restarts>`, so that no incarnation overwrites another's trace.
+ */
+export function traceFile(file: string, workers: number, instance: number, restarts: number): string {
+  const base = workers === 1 ? file : `${file}.${instance}`;
+  return restarts === 0 ? base : `${base}.r${restarts}`;
 }
 
 export interface InstanceStats {
@@ -136,12 +149,15 @@ class Incarnation {
   exitMessage: string | null = null;
   listening = 0;
   readonly gone: Promise<void>;
+  /** Its recording's shared tail (--record), which onGone finishes when the thread could not. */
+  readonly trace: { file: string; tail: TraceTail } | null;
 
   constructor(
     input: Omit<WorkerInput, 'control' | 'stats'>,
     readonly heapMiB: number,
   ) {
     this.registry = input.registry;
+    this.trace = input.record ? { file: input.record.file, tail: input.record.tail } : null;
     const data: WorkerInput = {
       ...input,
       control: this.control.buffer as SharedArrayBuffer,
@@ -181,6 +197,7 @@ export class PluginServer {
   readonly addresses: readonly SocketAddress[];
   readonly policy: Policy;
   private readonly module: WebAssembly.Module;
+  private readonly sha256: string;
   private readonly slots: Slot[] = [];
   private readonly reservations: number[] = [];
   private readonly watchdog: NodeJS.Timeout;
@@ -204,6 +221,7 @@ export class PluginServer {
     this.backend = opts.backend.name;
     this.policy = opts.policy;
     this.module = module;
+    this.sha256 = plugin.info.sha256;
     this.addresses = addresses;
     this.ready = new Promise((res, rej) => {
       this.readyResolve = res;
@@ -273,6 +291,20 @@ export class PluginServer {
           connect: p.connect.map((r) => r.text),
         },
         logBucket: slot.logBucket,
+        record:
+          o.record === undefined
+            ? undefined
+            : {
+                file: traceFile(o.record.file, o.workers, slot.index, slot.restarts),
+                maxBytes: o.record.maxBytes,
+                pluginPath: o.record.pluginPath,
+                sha256: this.sha256,
+                maxTableElements: p.maxTableElements,
+                maxHeapMiB: p.maxHeapMiB,
+                cpuBudgetMs: p.cpuBudgetMs,
+                incarnation: slot.restarts,
+                tail: newTraceTail(),
+              },
         // Handles: the connections, plus room for listeners and connects in flight.
         registry: newRegistry(p.maxConnections + p.listen.length + 64),
       },
@@ -407,6 +439,14 @@ export class PluginServer {
       inc.exitMessage = 'the worker thread ended without reporting';
     }
     const reason = inc.exitReason;
+    // A thread that was terminated (a kill, its heap exhausted) did not end its trace: that happens here.
+    if (inc.trace !== null) {
+      try {
+        finishTrace(inc.trace.tail, inc.trace.file, reason, inc.exitMessage);
+      } catch (e) {
+        this.log('warn', `could not finish the trace ${inc.trace.file}: ${(e as Error).message}`, slot.index);
+      }
+    }
     if (reason !== 'stopped') slot.ends[reason] = (slot.ends[reason] ?? 0) + 1;
     if (this.stopping || reason === 'stopped') {
       this.maybeDone();

@@ -37,6 +37,11 @@ export class GuestMemory {
     return this.memory !== null;
   }
 
+  /** The memory's size now (0 before attach), read without sync(): it holds after a trap inside cabi_realloc too. */
+  get byteLength(): number {
+    return this.memory === null ? 0 : this.memory.buffer.byteLength;
+  }
+
   /** Called once the instance exists (imports are created before it). */
   attach(memory: WebAssembly.Memory, realloc: Realloc | null): void {
     this.memory = memory;
@@ -128,7 +133,8 @@ export class GuestMemory {
 /** What a trap message adds about memory: how much linear memory the guest had, of how much allowed ('' before attach). */
 export function memoryNote(mem: GuestMemory, maxMemoryMiB: number): string {
   if (!mem.attached) return '';
-  mem.sync();
+  // Not sync(): after a trap inside cabi_realloc (the host's alloc never
+  // returned) it would throw the reentry trap instead of answering.
   const mib = (n: number) => +(n / 1048576).toFixed(2);
-  return ` (linear memory ${mib(mem.u8.length)} MiB of ${maxMemoryMiB} MiB allowed)`;
+  return ` (linear memory ${mib(mem.byteLength)} MiB of ${maxMemoryMiB} MiB allowed)`;
 }

@@ -18,6 +18,9 @@ import { STAT_LOG, STAT_MEMORY } from '../sandbox/shared.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { LOG_SHARED_SLOTS, LogLimiter } from '../sandbox/log-limiter.js';
+import type { GuestHost } from '../sandbox/guest-host.js';
+import type { LogLevel, LogOrigin } from '../sandbox/instance-host.js';
+import { RecordingHost } from '../trace/recorder.js';
 
 const input = workerData as WorkerInput;
 const port = parentPort!;
@@ -44,9 +47,19 @@ const backend = (await loadBackend(input.backend)).open({
 backend.ownDescriptors.forEach((fd, i) => table.recordOwn(i, fd));
 const stats = new Float64Array(input.stats);
 const control = new Int32Array(input.control);
+// Recording (--record) only: the host's own lines go into the trace too, in their place.
+let recorder: RecordingHost | null = null;
+const postLog = (level: LogLevel, origin: LogOrigin, message: string) => post({ type: 'log', level, origin, message });
+const log =
+  input.record === undefined
+    ? postLog
+    : (level: LogLevel, origin: LogOrigin, message: string) => {
+        if (origin === 'host') recorder?.hostLine(level, message);
+        postLog(level, origin, message);
+      };
 // In this thread, so that a suppressed line never costs a message to the supervisor.
 const logLimit = new LogLimiter(stats.subarray(STAT_LOG, STAT_LOG + LOG_SHARED_SLOTS), input.logBucket, (message) =>
-  post({ type: 'log', level: 'warn', origin: 'host', message }),
+  log('warn', 'host', message),
 );
 const gate = new Gate(control, stats);
 const mem = new GuestMemory((bytes) => (stats[STAT_MEMORY] = bytes));
@@ -63,9 +76,47 @@ const host = new InstanceHost({
   control,
   gate,
   logLimit,
-  log: (level, origin, message) => post({ type: 'log', level, origin, message }),
+  log,
   listening: (addr) => post({ type: 'listening', address: toData(addr) }),
 });
+
+// What the glue calls: the host itself, or (recording) the host behind the recorder.
+let guestHost: GuestHost = host;
+if (input.record !== undefined) {
+  const r = input.record;
+  const opened = RecordingHost.open(
+    host,
+    mem,
+    {
+      file: r.file,
+      maxBytes: r.maxBytes,
+      tail: r.tail,
+      header: {
+        plugin: { path: r.pluginPath, name: input.plugin, sha256: r.sha256 },
+        config: input.config,
+        listen: host.limits.listen.map(String),
+        instance: input.instance,
+        incarnation: r.incarnation,
+        limits: {
+          maxMemoryMiB: input.limits.maxMemoryMiB,
+          maxConnections: input.limits.maxConnections,
+          maxEventsPerWait: input.limits.maxEventsPerWait,
+          maxRecvBytes: input.limits.maxRecvBytes,
+          maxTableElements: r.maxTableElements,
+          maxHeapMiB: r.maxHeapMiB,
+          cpuBudgetMs: r.cpuBudgetMs,
+        },
+        backend: input.backend,
+        startedAt: new Date().toISOString(),
+      },
+    },
+    (message) => postLog('warn', 'host', message),
+  );
+  if (opened !== null) {
+    recorder = opened.host;
+    guestHost = opened.host;
+  }
+}
 
 post({ type: 'started', wakeTarget: backend.wakeTarget, cpuClock: threadCpuClocks()?.current() ?? null });
 
@@ -73,13 +124,15 @@ let reason: ExitReason;
 let message: string | null;
 try {
   // The watchdog's clock starts inside, before instantiation (start functions run there).
-  const plugin = new PluginInstance(input.module, { mem, host }, gate);
+  const plugin = new PluginInstance(input.module, { mem, host: guestHost }, gate);
   plugin.initialize();
   message = plugin.run({ config: input.config, listen: host.limits.listen, instance: input.instance });
   reason = message === null ? 'returned' : 'failed';
 } catch (e) {
   ({ reason, message } = describeEnd(e, () => memoryNote(mem, input.limits.maxMemoryMiB)));
 }
+// The trace's end record, and its last chunk, before anything else can end the thread.
+recorder?.end(reason, message);
 
 // Close what the guest left open, inside the kill gate: a kill from here on
 // waits for this loop, so each socket is either closed here (its record

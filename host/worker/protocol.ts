@@ -8,6 +8,7 @@ import type { BackendName } from '../backends/backend.js';
 import type { LogLevel, LogOrigin } from '../sandbox/instance-host.js';
 import type { LogBucket } from '../sandbox/log-limiter.js';
 import type { InstanceKnobs } from '../sandbox/policy.js';
+import type { TraceTail } from '../trace/recorder.js';
 
 // ---- messages ------------------------------------------------------------------------
 
@@ -41,6 +42,22 @@ export interface WorkerInput {
   registry: SharedArrayBuffer;
   /** The instance's log rate as its previous incarnation left it (sandbox/log-limiter.ts). */
   logBucket: LogBucket;
+  /** Record this incarnation (wasmux run --record): where, within what size, and what the header adds. */
+  record?: WorkerRecording;
+}
+
+/** A recording's settings for one incarnation (host/trace/recorder.ts). */
+export interface WorkerRecording {
+  file: string;
+  maxBytes: number;
+  pluginPath: string | null;
+  sha256: string;
+  maxTableElements: number;
+  maxHeapMiB: number;
+  cpuBudgetMs: number;
+  incarnation: number;
+  /** The chunk and cells shared with the supervisor (trace/recorder.ts TraceTail). */
+  tail: TraceTail;
 }
 
 /** How an instance ended (sandbox/traps.ts). */
