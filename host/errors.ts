@@ -20,6 +20,7 @@ export type WasmuxErrorCode =
   | 'WASMUX_ERR_LISTEN' // the host could not listen where asked
   | 'WASMUX_ERR_PLUGIN_FAILED' // the plugin's run returned an error or trapped at start
   | 'WASMUX_ERR_CRASH_LOOP' // an instance kept failing at start; the plugin was stopped
+  | 'WASMUX_ERR_RELOAD' // a reload failed (the new version did not load, start or get ready) or was refused; the old version serves on
   | 'WASMUX_ERR_IO' // reading the plugin file failed
   | 'WASMUX_ERR_BUILD' // wasmux build: asconfig.json refused (the key named) or asc failed (its diagnostics printed)
   | 'WASMUX_ERR_TOOLCHAIN' // wasmux build: assemblyscript or jco is not installed in the plugin project

@@ -21,7 +21,13 @@ export { BACKEND_NAMES, availableBackends, resolveBackend } from './backends/ind
 export type { BackendName } from './backends/backend.js';
 export { loadPlugin, compilePlugin, checkComponent, importName, type LoadedPlugin } from './loader/plugin.js';
 export { readComponent, type ComponentInfo } from './loader/component.js';
-export { PluginServer, type InstanceStats } from './supervisor/plugin-server.js';
+export {
+  PluginServer,
+  RELOAD_DRAIN_DEFAULT_MS,
+  type InstanceStats,
+  type ReloadOptions,
+  type ReloadResult,
+} from './supervisor/plugin-server.js';
 export { stderrLogger, escapeControl, type Logger, type LogEntry, type LogOrigin } from './supervisor/logger.js';
 export {
   simulate,
@@ -105,7 +111,13 @@ function positive(name: string, v: number | undefined, dflt: number, max: number
   return n;
 }
 
-/** Loads (if needed) and starts a plugin. Await `server.ready` before connecting. */
+/**
+ * Loads (if needed) and starts a plugin. Await `server.ready` before
+ * connecting. `server.reload(options?)` (PluginServer.reload) replaces the
+ * running version by a new one without refusing a connection: by default
+ * the same file read again; a new file, config or policy through
+ * ReloadOptions.
+ */
 export async function serve(opts: ServeOptions): Promise<PluginServer> {
   const listen = (opts.listen ?? []).map(parseAddress);
   const policy = buildPolicy(Array.isArray(opts.policy) ? opts.policy : [{ where: 'policy', input: opts.policy ?? {} }]);
@@ -129,5 +141,6 @@ export async function serve(opts: ServeOptions): Promise<PluginServer> {
             maxBytes: positive('record.maxBytes', opts.record.maxBytes, DEFAULTS.recordMaxBytes, 2 ** 48),
             pluginPath: typeof opts.plugin === 'string' ? resolvePath(opts.plugin) : null,
           },
+    pluginPath: typeof opts.plugin === 'string' ? resolvePath(opts.plugin) : null,
   });
 }

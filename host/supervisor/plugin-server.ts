@@ -13,7 +13,7 @@ import { newRegistry } from '../sandbox/handle-table.js';
 import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { openFileLimit } from '../ffi/open-files.js';
-import { MIB, describePolicy, instanceKnobs, type Policy } from '../sandbox/policy.js';
+import { MIB, describePolicy, instanceKnobs, type Policy, type PolicyInput, type PolicyLayer } from '../sandbox/policy.js';
 import {
   CTRL_COUNT,
   CTRL_DRAIN,
@@ -96,7 +96,53 @@ export interface PluginServerOptions {
   stopTimeoutMs: number;
   /** Record every instance (wasmux run --record): one trace per incarnation (traceFile). */
   record?: { file: string; maxBytes: number; pluginPath: string | null };
+  /** The file the plugin was loaded from: what `reload()` reads again by default (null: loaded by the caller). */
+  pluginPath?: string | null;
 }
+
+/** What `PluginServer.reload` changes; whatever is left out stays as it is. */
+export interface ReloadOptions {
+  /**
+   * The new version: a path to a component, or a plugin already loaded.
+   * Default: the file the server was started from, read again (a server
+   * started from a LoadedPlugin must be given one).
+   */
+  plugin?: string | LoadedPlugin;
+  /** The new ctx.config. Default: the current one. */
+  config?: string;
+  /**
+   * The new policy (as ServeOptions.policy). Default: the current one. The
+   * served addresses stay: they are added to its listen list, and a listen
+   * address the server does not already serve is refused (a reload cannot
+   * move a plugin).
+   */
+  policy?: PolicyInput | PolicyLayer[];
+  /**
+   * How long the old version's instances may go on serving their open
+   * connections once the new version is ready. Default 5000 ms
+   * (RELOAD_DRAIN_DEFAULT_MS).
+   */
+  drainTimeoutMs?: number;
+}
+
+/** What a successful `reload` resolves to. */
+export interface ReloadResult {
+  /** The version now serving: 0 is the one the server started with, each reload adds one. */
+  generation: number;
+  /** sha256 of the new version's component file. */
+  sha256: string;
+  /** Milliseconds from the call until every new instance listened on every address. */
+  readyMs: number;
+  /**
+   * Resolves once the old version's instances have all ended (drained, or
+   * stopped at the drain timeout), with how many connections they were
+   * still serving when told to drain.
+   */
+  drained: Promise<{ connections: number }>;
+}
+
+/** ReloadOptions.drainTimeoutMs by default. */
+export const RELOAD_DRAIN_DEFAULT_MS = 5000;
 
 /**
  * The trace of one incarnation (docs/trace-format.md): `file` for the only
@@ -202,6 +248,8 @@ export class PluginServer {
   private readonly reservations: number[] = [];
   private readonly watchdog: NodeJS.Timeout;
   private stopping: Promise<void> | null = null;
+  /** The reload in progress (or a settled one): the next waits for it. */
+  private reloading: Promise<void> = Promise.resolve();
   private failure: WasmuxError | null = null;
   private readyResolve!: () => void;
   private readyReject!: (e: Error) => void;
@@ -555,6 +603,38 @@ export class PluginServer {
   /** How each instance's current incarnation ended (null: still running). */
   exitReasons(): (ExitReason | null)[] {
     return this.slots.map((s) => s.current?.exitReason ?? null);
+  }
+
+  /**
+   * Replaces the running version by a new one without refusing a
+   * connection: the new version (ReloadOptions; by default the same file,
+   * read again) is loaded and compiled, its instances start on the same
+   * addresses, inheriting the old instances' listening sockets, and once
+   * each listens on every address the old instances drain (their guests see
+   * their listeners hang up) and end within `drainTimeoutMs`. The promise
+   * resolves when the new version is ready (ReloadResult.drained follows
+   * the old one's end).
+   *
+   * Rejects, and leaves the old version serving untouched, when the new one
+   * does not load (its loader code: WASMUX_ERR_NOT_WASM...), fails or traps
+   * at start or does not get ready within the start timeout
+   * (WASMUX_ERR_RELOAD, the cause in its message and `cause`). Reloads run
+   * one at a time: a second call waits for the first. A reload of a server
+   * that is stopping or stopped is refused (WASMUX_ERR_RELOAD).
+   */
+  reload(options: ReloadOptions = {}): Promise<ReloadResult> {
+    const run = this.reloading.then(() => this.doReload(options));
+    this.reloading = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  private async doReload(options: ReloadOptions): Promise<ReloadResult> {
+    if (this.stopping) throw new WasmuxError('WASMUX_ERR_RELOAD', `plugin ${this.name} is stopping: no reload`);
+    void options;
+    throw new WasmuxError('WASMUX_ERR_RELOAD', 'reload is not implemented yet');
   }
 
   /** Resolves when every instance's thread has ended (by itself or through stop()). */
