@@ -36,6 +36,7 @@ import { SocketAddress } from '../backends/address.js';
 import {
   CTRL_DRAIN,
   CTRL_STOP,
+  DRAIN_DONE,
   STAT_ACCEPTED,
   STAT_BYTES_IN,
   STAT_BYTES_OUT,
@@ -217,6 +218,7 @@ export class InstanceHost implements GuestHost {
         gate.enter();
         this.drainListeners();
         gate.leave();
+        Atomics.store(control, CTRL_DRAIN, DRAIN_DONE);
       }
       // Drained listeners to report: they are the events of this call.
       if (this.hangUps.length > 0) {

@@ -18,6 +18,7 @@ import {
   CTRL_COUNT,
   CTRL_DRAIN,
   CTRL_RUN_SEQ,
+  DRAIN_DONE,
   CTRL_STATE,
   CTRL_STOP,
   STAT_ACCEPTED,
@@ -754,8 +755,9 @@ export class PluginServer {
    * addresses, inheriting the old instances' listening sockets, and once
    * each listens on every address the old instances drain (their guests see
    * their listeners hang up) and end within `drainTimeoutMs`. The promise
-   * resolves when the new version is ready (ReloadResult.drained follows
-   * the old one's end).
+   * resolves once the new version is ready and the old instances have
+   * closed their listeners (every connection from then on goes to the new
+   * version); ReloadResult.drained follows the old one's end.
    *
    * Rejects, and leaves the old version serving untouched, when the new one
    * does not load (its loader code: WASMUX_ERR_NOT_WASM...), fails or traps
@@ -858,7 +860,11 @@ export class PluginServer {
     this.reloadCounts.drained.push(record);
     if (this.reloadCounts.drained.length > 100) this.reloadCounts.drained.shift();
     this.retiring.add(old);
-    const drained = this.retire(old, drainMs).then((cut) => {
+    // Told to drain; resolved once each old instance has closed its listeners
+    // (new connections go to the new version only from then on).
+    const retired = this.retire(old, drainMs);
+    await this.listenersClosed(old);
+    const drained = retired.then((cut) => {
       record.cut = cut;
       this.log(
         'info',
@@ -890,6 +896,18 @@ export class PluginServer {
       }
     });
     return any ? buf : null;
+  }
+
+  // Until every instance of `gen` that still runs has closed its listeners
+  // (CTRL_DRAIN is DRAIN_DONE), at most LISTENERS_CLOSED_MS: a guest busy
+  // outside poll.wait closes them at its next wait.
+  private async listenersClosed(gen: Generation): Promise<void> {
+    const deadline = performance.now() + LISTENERS_CLOSED_MS;
+    const open = () =>
+      gen.slots.some(
+        (s) => s.current !== null && s.current.exitReason === null && Atomics.load(s.current.control, CTRL_DRAIN) !== DRAIN_DONE,
+      );
+    while (open() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
   }
 
   // Drains a replaced version: its instances close their descriptors of the
@@ -996,6 +1014,8 @@ export class PluginServer {
 
 /** How long a reload's new version has to listen on every address. */
 const RELOAD_READY_TIMEOUT_MS = 10_000;
+/** How long a reload waits for the old instances to close their listeners before it resolves anyway. */
+const LISTENERS_CLOSED_MS = 1000;
 
 function sameGroups(a: SocketAddress, d: AddressData): boolean {
   return d.groups.every((g, i) => a.groups[i] === g);
