@@ -224,7 +224,7 @@ function printStats(servers: PluginServer[]): void {
     if (r.done + r.failed > 0) {
       const drained = r.drained.map((d) => `v${d.generation} ${d.connections}${d.cut ? ` (${d.cut} cut)` : ''}`).join(', ') || 'none';
       writeStderrLine(
-        `${s.name} reloads: done ${r.done}, failed ${r.failed}; version ${r.generation} (sha256 ${r.sha256}); connections drained per version: ${drained}`,
+        `${s.name} reloads: done ${r.done}, failed ${r.failed}; version ${r.generation} (sha256 ${r.sha256}); listeners handed over ${r.listenersHandedOver}; connections drained per version: ${drained}`,
       );
     }
   }

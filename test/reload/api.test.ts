@@ -37,7 +37,7 @@ describe('server.reload()', () => {
     await expect(server.reload({ plugin: join(dir, 'missing.wasm') })).rejects.toMatchObject({ code: 'WASMUX_ERR_IO' });
     expect(await echoOnce(port, 'still here\n')).toBe('still here\n');
     expect(server.generation).toBe(0);
-    expect(server.reloadStats()).toMatchObject({ generation: 0, done: 0, failed: 2, drained: [] });
+    expect(server.reloadStats()).toMatchObject({ generation: 0, done: 0, failed: 2, listenersHandedOver: 0, drained: [] });
   });
 
   it('rejects a version that traps at start with WASMUX_ERR_RELOAD and the trap; then a good reload serves', async () => {
