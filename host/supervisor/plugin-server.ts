@@ -149,6 +149,7 @@ export const RELOAD_DRAIN_DEFAULT_MS = 5000;
  * The trace of one incarnation (docs/trace-format.md): `file` for the only
  * instance, `file.<instance>` when there are several; a restart's thread
  * adds `.r<restarts>`, so that no incarnation overwrites another's trace.
+ * (A version after a reload passes `file.g<version>` as `file`.)
  */
 export function traceFile(file: string, workers: number, instance: number, restarts: number): string {
   const base = workers === 1 ? file : `${file}.${instance}`;
