@@ -88,11 +88,18 @@ export class LogLimiter {
     private readonly shared: Float64Array,
     bucket: LogBucket,
     private readonly writeSummary: (message: string) => void,
-    /** Monotonic ms (a simulation passes its virtual clock); bucket times are timeOrigin-based on the real one. */
+    /** Monotonic ms (a simulation passes its virtual clock). */
     private readonly now: () => number = () => performance.now(),
+    /**
+     * What `now` is counted from, for the times in shared memory and in the
+     * bucket (comparable across threads): the real clock's timeOrigin; a
+     * simulation's virtual clock passes 0, so that nothing of the machine's
+     * own time enters its transcript.
+     */
+    private readonly origin: number = performance.timeOrigin,
   ) {
     this.tokens = bucket.tokens;
-    this.refilledAt = bucket.at - performance.timeOrigin;
+    this.refilledAt = bucket.at - origin;
     this.refill(this.now());
     this.saveBucket();
   }
@@ -108,7 +115,7 @@ export class LogLimiter {
     }
     if (this.summaryDue === Infinity) {
       this.summaryDue = now + SUMMARY_EVERY_MS;
-      this.shared[SINCE] = performance.timeOrigin + now;
+      this.shared[SINCE] = this.origin + now;
     }
     this.shared[kind]++;
     return false;
@@ -142,7 +149,7 @@ export class LogLimiter {
     }
     this.take();
     this.summaryDue = Infinity;
-    const text = pendingSummary(this.shared, performance.timeOrigin + now);
+    const text = pendingSummary(this.shared, this.origin + now);
     this.shared.fill(0, 0, SINCE + 1);
     if (text !== null) this.writeSummary(text);
   }
@@ -156,7 +163,7 @@ export class LogLimiter {
 
   private saveBucket(): void {
     this.shared[TOKENS] = this.tokens;
-    this.shared[TOKENS_AT] = performance.timeOrigin + this.refilledAt;
+    this.shared[TOKENS_AT] = this.origin + this.refilledAt;
   }
 }
 

@@ -253,9 +253,10 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
   };
   const logLimit = new LogLimiter(
     stats.subarray(STAT_LOG, STAT_LOG + LOG_SHARED_SLOTS),
-    { tokens: LOG_BURST, at: performance.timeOrigin + clock.nowMs() },
+    { tokens: LOG_BURST, at: clock.nowMs() },
     (message) => log('warn', 'host', message),
     () => clock.nowMs(),
+    0,
   );
   const gate = new Gate(control, stats);
   const mem = new GuestMemory();
