@@ -79,7 +79,7 @@ describe('wasmux inspect', () => {
 describe('wasmux run', () => {
   it('serves echo on a port chosen by the OS and exits 0 on SIGTERM', async () => {
     const run = await startRun(['dist/plugins/echo.wasm', '--listen', '127.0.0.1:0']);
-    expect(run.output().stdout).toMatch(/echo listening on 127\.0\.0\.1:\d+ \(backend epoll, 1 worker\)/);
+    expect(run.output().stdout).toMatch(/echo listening on 127\.0\.0\.1:\d+ \(backend epoll, 1 worker, sha256 [0-9a-f]{64}\)/);
     expect(await echoOnce(run.port, 'hello through the CLI\n')).toBe('hello through the CLI\n');
     const end = await run.stop('SIGTERM');
     expect(end.code).toBe(0);

@@ -67,7 +67,9 @@ describe.skipIf(skip !== null)(`iocp under wine${skip ? ` (skipped: ${skip})` : 
   });
 
   it('starts on the iocp backend', () => {
-    expect(server.output().stdout).toMatch(/^wasmux: echo listening on 127\.0\.0\.1:\d+ \(backend iocp, 1 worker\)\n$/);
+    expect(server.output().stdout).toMatch(
+      /^wasmux: echo listening on 127\.0\.0\.1:\d+ \(backend iocp, 1 worker, sha256 [0-9a-f]{64}\)\n$/,
+    );
     expect(server.output().stderr).not.toMatch(/warn|error/);
   });
 

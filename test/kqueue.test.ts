@@ -186,7 +186,7 @@ describe.skipIf(e2eSkip !== null)(`kqueue end to end (${e2eLibrary ?? `skipped: 
   it('wasmux run --backend kqueue echoes, and stops on SIGTERM', async () => {
     const run = await startRun(['dist/plugins/echo.wasm', '--backend', 'kqueue', '--listen', '127.0.0.1:0']);
     try {
-      expect(run.output().stdout).toContain('(backend kqueue, 1 worker)');
+      expect(run.output().stdout).toContain('(backend kqueue, 1 worker, sha256 ');
       const got = await echoRoundTrip(run.port, Buffer.from('hello over kqueue\n'));
       expect(got.toString()).toBe('hello over kqueue\n');
     } finally {

@@ -56,7 +56,7 @@ describe.skipIf(skip !== null)(`protocol plugins on iocp under wine${skip ? ` (s
     expect(statuses).toEqual(['200', '200', '404']);
     expect(r.stdout).toContain('Hello, wasmux!');
     expect(r.stdout).toMatch(/\r\n\r\nhello iocp/);
-    expect(s.output().stdout).toContain('(backend iocp, 1 worker)');
+    expect(s.output().stdout).toContain('(backend iocp, 1 worker, sha256 ');
   }, 120_000);
 
   it('resp: redis-cli SET, GET, INCR and an error reply', async () => {

@@ -30,6 +30,17 @@
 // incomplete messages (the handler's onShed writes its "too large"), until
 // the headroom is back. Connections already open keep being served. Each
 // episode is logged once, when it starts and when it ends.
+//
+// Draining: when the host drains the instance (a reload replaced it, or the
+// host is stopping), a listener's registration reports hang-up and accept
+// on it fails with `closed`. The server then enters draining mode: it
+// accepts nothing more, tells the handler (onDrain: the HTTP server answers
+// every next request with `Connection: close`), and closes the connections
+// that stay idle (no input, nothing to send, no incomplete message) for
+// DRAIN_IDLE_MS, so that the instance ends as soon as its clients are
+// served instead of at the host's drain timeout. The grace is there
+// because a client may be sending its next request on an idle keep-alive
+// connection right now: closed at once, that request would be lost.
 
 import { ByteBuffer, bufferGrowth } from "./buffer";
 import { IoError, errorName } from "./error";
@@ -56,6 +67,8 @@ const ACCEPT_RETRY_MS: i32 = 50;
 // Near the cap, what the allocator has free is read again at least this
 // often, and whenever buffers have grown by a quarter of the headroom.
 const MEMORY_CHECK_MS: u64 = 100;
+// Draining: a connection with no traffic for about this long (between one and two of these) is closed.
+const DRAIN_IDLE_MS: u64 = 1000;
 // An episode of memory pressure ends once nothing had to be shed for this
 // long and a headroom's worth can be allocated again in one piece.
 const PRESSURE_CALM_MS: u64 = 1000;
@@ -82,6 +95,8 @@ export class Connection extends Timer {
   peerDone: bool = false;
   closed: bool = false;
   watchingWrite: bool = false;
+  /** Bytes arrived since the draining server last looked (its idle check). */
+  touched: bool = false;
 
   constructor(key: i32, readonly stream: TcpStream) {
     super(key);
@@ -146,6 +161,12 @@ export abstract class Handler<C extends Connection> {
   /** Once per loop turn, after events and timers (housekeeping). */
   onTick(nowMs: u64, server: Server<C>): void {}
   /**
+   * The host drains this instance (server.draining is now true): no new
+   * connections will come. Finish what is under way; idle connections are
+   * closed by the server. Default: nothing.
+   */
+  onDrain(server: Server<C>): void {}
+  /**
    * What a connection refused for lack of memory is told before it is
    * closed (the protocol's "busy": an HTTP 503, a RESP error), or null to
    * close it without a word. Built once; it is sent as is.
@@ -169,6 +190,9 @@ export class Server<C extends Connection> {
   /** Connections refused for lack of memory, and shed, since start. */
   refused: u64 = 0;
   shed: u64 = 0;
+  /** The host drains the instance: its listeners hung up (see Draining above). */
+  draining: bool = false;
+  private drainCheckAt: u64 = 0;
   private listeners: TcpListener[] = [];
   private readonly readBuf: ByteBuffer = new ByteBuffer(READ_SIZE + SMALL_LEFTOVER);
   private readonly due: Timer[] = [];
@@ -220,6 +244,7 @@ export class Server<C extends Connection> {
       let timeout = this.wheel.timeoutMs(nowMillis());
       if (acceptStalled && (timeout < 0 || timeout > ACCEPT_RETRY_MS)) timeout = ACCEPT_RETRY_MS;
       if (this.pressure && (timeout < 0 || timeout > <i32>MEMORY_CHECK_MS)) timeout = <i32>MEMORY_CHECK_MS;
+      if (this.draining && (timeout < 0 || timeout > <i32>DRAIN_IDLE_MS)) timeout = <i32>DRAIN_IDLE_MS;
       const n = this.poll.poll(events, timeout);
       if (acceptStalled) {
         acceptStalled = false;
@@ -248,6 +273,7 @@ export class Server<C extends Connection> {
       due.length = 0;
       this.handler.onTick(now, this);
       this.checkMemory(now, false);
+      if (this.draining && now >= this.drainCheckAt) this.closeIdle(now);
     }
     return null;
   }
@@ -319,12 +345,47 @@ export class Server<C extends Connection> {
     else if (input !== NO_INPUT) giveBuffer(input);
   }
 
+  // Draining begins: the handler hears of it; idle connections are looked at from DRAIN_IDLE_MS on.
+  private beginDrain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    const conns = this.connections;
+    for (let k = 0; k < conns.capacity; k++) {
+      const c = conns.get(k);
+      if (c !== null) c.touched = false;
+    }
+    this.drainCheckAt = nowMillis() + DRAIN_IDLE_MS;
+    this.handler.onDrain(this);
+  }
+
+  // Draining: closes every connection without traffic since the last look
+  // and with nothing under way (no input, no output, nothing incomplete).
+  private closeIdle(now: u64): void {
+    this.drainCheckAt = now + DRAIN_IDLE_MS;
+    const conns = this.connections;
+    for (let k = 0; k < conns.capacity; k++) {
+      const c = conns.get(k);
+      if (c === null || c.closed) continue;
+      if (c.touched || c.pending > 0 || this.handler.incomplete(c) > 0) {
+        c.touched = false;
+        continue;
+      }
+      c.close();
+      this.flush(c);
+    }
+  }
+
   private acceptAll(listener: TcpListener): bool {
     while (true) {
       const stream = listener.accept();
       if (stream === null) {
         const err = lastError();
         if (err == IoError.WouldBlock) return true;
+        if (err == IoError.Closed) {
+          // The host drains this instance: this listener takes no more connections.
+          this.beginDrain();
+          return true;
+        }
         if (err == IoError.Reset) continue; // the client gave up while queued
         warn("accept failed: " + errorName(err));
         return false; // out of handles or descriptors: retry shortly
@@ -410,6 +471,7 @@ export class Server<C extends Connection> {
         this.settle(c);
         return;
       }
+      c.touched = true;
       this.handler.onData(c, this);
       this.settle(c);
       if (c.closing) {

@@ -217,4 +217,13 @@ export interface BackendModule {
    * duplicate of it (see iocp.ts).
    */
   reserve(addr: SocketAddress, out: SocketAddress): number;
+  /**
+   * A second descriptor (close-on-exec) for the listening socket `fd`, which
+   * another thread of this process holds, for an instance of a new version
+   * to listen on (PluginServer.reload): the socket stays in its SO_REUSEPORT
+   * group, and the connections queued on it, through the handover. -1 when
+   * it cannot, or need not: iocp, whose instances all listen on duplicates
+   * of the one reserved socket, which the supervisor holds anyway.
+   */
+  inherit(fd: number): number;
 }

@@ -98,6 +98,7 @@ export const BSD: PosixFamily = {
   IPV6_V6ONLY: c.IPV6_V6ONLY,
   sockaddrHasLength: true,
   cloexec: (fd) => void c.fcntl(fd, c.F_SETFD, 'int', c.FD_CLOEXEC),
+  duplicate: (fd) => c.fcntl(fd, c.F_DUPFD_CLOEXEC, 'int', 0),
   poll: c.poll,
   read: c.read,
   write: c.write,

@@ -560,4 +560,9 @@ export const iocp: BackendModule = {
     mainSockets ??= new WinSockets(new WinErrors(), new WinSocketState(), null);
     return mainSockets.reserve(addr, out);
   },
+  // Every instance listens on a duplicate of the one reserved socket, which
+  // the supervisor holds for the plugin's life: nothing to hand over.
+  inherit() {
+    return -1;
+  },
 };

@@ -40,6 +40,7 @@ export const LINUX: PosixFamily = {
   IPV6_V6ONLY: c.IPV6_V6ONLY,
   sockaddrHasLength: false,
   cloexec: () => {},
+  duplicate: (fd) => c.fcntl(fd, c.F_DUPFD_CLOEXEC, 0),
   poll: c.poll,
   read: c.read,
   write: c.write,

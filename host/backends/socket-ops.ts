@@ -63,6 +63,8 @@ export interface PosixFamily {
    * one wasmux makes is close-on-exec at creation).
    */
   readonly cloexec: (fd: number) => void;
+  /** A second, close-on-exec descriptor for the socket `fd` (the same open socket); -1 on failure. */
+  readonly duplicate: (fd: number) => number;
 
   // For the poll(2) selector and the pipe waker (poll.ts), which run on every family.
   readonly poll: CFunction;

@@ -1,4 +1,4 @@
-/** `wasmux run`: serve one or more plugins until SIGINT or SIGTERM. */
+/** `wasmux run`: serve one or more plugins until SIGINT or SIGTERM; reload them on SIGHUP. */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve as resolvePath } from 'node:path';
@@ -15,6 +15,7 @@ import {
   type KnobName,
   type PluginServer,
   type PolicyInput,
+  type PolicyLayer,
   type Logger,
 } from '../index.js';
 import { writeStderrLine } from '../supervisor/logger.js';
@@ -82,7 +83,7 @@ ${knobHelp()}
 
 Host options:
 ${optionHelp('--backend <name>', `I/O backend: auto, ${BACKEND_NAMES.join(', ')}`, `auto = ${auto} here`)}
-${optionHelp('--drain-timeout <ms>', 'on SIGTERM/SIGINT, time open connections get to finish after the listeners close', String(DRAIN_DEFAULT_MS))}
+${optionHelp('--drain-timeout <ms>', 'on SIGTERM/SIGINT, and for the old version on a reload (SIGHUP), time open connections get to finish after the listeners close', String(DRAIN_DEFAULT_MS))}
 ${optionHelp('--manifest <host.json>', 'plugins to serve: {"plugins": [{"plugin": "x.wasm", "listen": [...], "workers": 1, "config": "", "policy": {...}}]}')}
 ${optionHelp('--log-level <level>', 'trace, debug, info, warn, error', 'info')}
 ${optionHelp('--record <file>', 'record every instance for wasmux replay: <file> for one plugin with one worker, <file>.<instance> for several workers, <file>.<plugin> for several plugins; a restart adds .r<n> (docs/trace-format.md)')}
@@ -90,7 +91,11 @@ ${optionHelp('--record-max-bytes <n>', 'size bound of each trace: reached, the t
 ${optionHelp('-h, --help', 'show this help')}
 
 Signals: SIGTERM/SIGINT drain then stop (a second one stops at once);
-SIGUSR2 prints every instance's counters.
+SIGHUP reloads: reads the plugin files, the manifest and the policy files
+again and replaces every plugin's instances by new ones on the same
+addresses without refusing a connection (the old ones drain); a version
+that fails to start is logged and the old one serves on; SIGUSR2 prints
+every instance's counters and the reload counters.
 
 Examples:
   wasmux run dist/plugins/echo.wasm --listen 127.0.0.1:7000
@@ -215,7 +220,23 @@ function printStats(servers: PluginServer[]): void {
           `idle-closed ${st.idleClosed}, memory ${st.memoryBytes}, restarts ${st.restarts}, ends: ${ends}`,
       );
     }
+    const r = s.reloadStats();
+    if (r.done + r.failed > 0) {
+      const drained = r.drained.map((d) => `v${d.generation} ${d.connections}${d.cut ? ` (${d.cut} cut)` : ''}`).join(', ') || 'none';
+      writeStderrLine(
+        `${s.name} reloads: done ${r.done}, failed ${r.failed}; version ${r.generation} (sha256 ${r.sha256}); connections drained per version: ${drained}`,
+      );
+    }
   }
+}
+
+/** The policy layers of a spec: its file (read now), then its flags. */
+async function policyLayers(spec: PluginSpec): Promise<PolicyLayer[]> {
+  // The file first, then the flags: a flag overrides the file's value, connect rules add up.
+  const policy: PolicyLayer[] = [{ where: 'command line', input: spec.policy }];
+  if (spec.policyFile)
+    policy.unshift({ where: `policy ${spec.policyFile}`, input: (await readJson(spec.policyFile, 'policy')) as PolicyInput });
+  return policy;
 }
 
 /**
@@ -248,7 +269,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(runHelp());
     return 0;
   }
-  const specs = typeof host.manifest === 'string' ? [...(await manifestSpecs(host.manifest)), ...cliSpecs] : cliSpecs;
+  const readSpecs = async () => (typeof host.manifest === 'string' ? [...(await manifestSpecs(host.manifest)), ...cliSpecs] : cliSpecs);
+  const specs = await readSpecs();
   if (specs.length === 0) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', 'run needs a plugin file (see wasmux run --help)');
   const level = typeof host['log-level'] === 'string' ? host['log-level'] : 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error'].includes(level)) {
@@ -270,10 +292,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   try {
     for (const [i, spec] of specs.entries()) {
       const record = recordFiles === null ? undefined : { file: recordFiles[i]!, maxBytes: recordMaxBytes };
-      // The file first, then the flags: a flag overrides the file's value, connect rules add up.
-      const policy = [{ where: 'command line', input: spec.policy }];
-      if (spec.policyFile)
-        policy.unshift({ where: `policy ${spec.policyFile}`, input: (await readJson(spec.policyFile, 'policy')) as PolicyInput });
+      const policy = await policyLayers(spec);
       servers.push(
         await serve({
           plugin: spec.plugin,
@@ -304,9 +323,59 @@ export async function runCommand(argv: string[]): Promise<number> {
     void Promise.all(servers.map((s) => s.drain(drainMs)));
   };
   const onUsr2 = () => printStats(servers);
+  // SIGHUP: every plugin reloaded from what the command line names, read
+  // again; one reload at a time (a SIGHUP during one waits for it).
+  let reloads = Promise.resolve();
+  const reloadAll = async (): Promise<void> => {
+    if (signalled) return;
+    let fresh: PluginSpec[];
+    try {
+      fresh = await readSpecs();
+      if (fresh.length !== specs.length) {
+        throw new WasmuxError(
+          'WASMUX_ERR_RELOAD',
+          `the manifest now lists ${fresh.length} plugins, not ${specs.length}: restart to change which plugins run`,
+        );
+      }
+    } catch (e) {
+      writeStderrLine(
+        `wasmux: reload failed: ${(e as WasmuxError).code ?? 'WASMUX_ERR_RELOAD'}: ${(e as Error).message}; every plugin serves on`,
+      );
+      return;
+    }
+    await Promise.all(
+      servers.map(async (s, i) => {
+        const spec = fresh[i]!;
+        try {
+          if (spec.workers !== specs[i]!.workers || spec.listen.join() !== specs[i]!.listen.join()) {
+            throw new WasmuxError(
+              'WASMUX_ERR_RELOAD',
+              'its addresses or worker count changed: a reload keeps them (restart to change them)',
+            );
+          }
+          const r = await s.reload({
+            plugin: spec.plugin,
+            config: spec.config ?? '',
+            policy: await policyLayers(spec),
+            drainTimeoutMs: drainMs,
+          });
+          writeStderrLine(`wasmux: ${s.name} reloaded: version ${r.generation} (sha256 ${r.sha256}) serving, ready in ${r.readyMs} ms`);
+        } catch (e) {
+          writeStderrLine(
+            `wasmux: reload of ${s.name} failed: ${(e as WasmuxError).code ?? 'WASMUX_ERR_RELOAD'}: ${(e as Error).message}; version ${s.generation} serves on`,
+          );
+        }
+      }),
+    );
+  };
+  const onHup = () => {
+    writeStderrLine('wasmux: SIGHUP, reloading');
+    reloads = reloads.then(reloadAll);
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGUSR2', onUsr2);
+  process.on('SIGHUP', onHup);
 
   let failed = false;
   await Promise.all(
@@ -315,7 +384,9 @@ export async function runCommand(argv: string[]): Promise<number> {
         await s.ready;
         const where = s.addresses.map(String).join(', ') || '(no addresses)';
         const n = s.stats().length;
-        process.stdout.write(`wasmux: ${s.name} listening on ${where} (backend ${s.backend}, ${n} worker${n === 1 ? '' : 's'})\n`);
+        process.stdout.write(
+          `wasmux: ${s.name} listening on ${where} (backend ${s.backend}, ${n} worker${n === 1 ? '' : 's'}, sha256 ${s.sha256})\n`,
+        );
       } catch (e) {
         failed = true;
         // The message may quote the guest (its run() error): one line, escaped, like every log line.
@@ -329,6 +400,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.off('SIGUSR2', onUsr2);
+  process.off('SIGHUP', onHup);
   printStats(servers);
   if (servers.some((s) => s.failed)) failed = true;
   return failed ? 1 : 0;

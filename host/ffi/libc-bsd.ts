@@ -80,6 +80,8 @@ export const IPV6_V6ONLY = 27;
 export const MSG_NOSIGNAL = darwin ? 0 : 0x20000;
 
 export const F_GETFD = 1;
+/** A new descriptor for the same open file, close-on-exec: macOS sys/fcntl.h 67, FreeBSD 17. */
+export const F_DUPFD_CLOEXEC = darwin ? 67 : 17;
 export const F_SETFD = 2;
 export const F_GETFL = 3;
 export const F_SETFL = 4;

@@ -29,6 +29,10 @@ export const recv = libc.func('intptr_t recv(int fd, uintptr_t buf, uintptr_t le
 export const send = libc.func('intptr_t send(int fd, uintptr_t buf, uintptr_t len, int flags)');
 export const shutdown = libc.func('int shutdown(int fd, int how)');
 export const close = libc.func('int close(int fd)');
+/** Declared with an int third argument: wasmux calls it only so (F_DUPFD_CLOEXEC). */
+export const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
+/** fcntl: a new descriptor for the same open socket, close-on-exec (asm-generic/fcntl.h: F_LINUX_SPECIFIC_BASE 1024 + 6). */
+export const F_DUPFD_CLOEXEC = 1030;
 export const setsockopt = libc.func('int setsockopt(int fd, int level, int name, void *value, uint32_t len)');
 export const getsockname = libc.func('int getsockname(int fd, void *addr, void *len)');
 export const getpeername = libc.func('int getpeername(int fd, void *addr, void *len)');

@@ -36,6 +36,7 @@ import { SocketAddress } from '../backends/address.js';
 import {
   CTRL_DRAIN,
   CTRL_STOP,
+  DRAIN_DONE,
   STAT_ACCEPTED,
   STAT_BYTES_IN,
   STAT_BYTES_OUT,
@@ -95,8 +96,21 @@ export interface InstanceHostOptions {
   readonly time?: Clock;
   /** Writes one line about this instance (already admitted). */
   log(level: LogLevel, origin: LogOrigin, message: string): void;
-  /** The guest started listening on `addr` (the supervisor reports the address). */
-  listening(addr: SocketAddress): void;
+  /**
+   * The guest started listening on `addr`, on descriptor `fd` (the
+   * supervisor reports the address, and hands `fd` on to the next version's
+   * instance on a reload).
+   */
+  listening(addr: SocketAddress, fd: number): void;
+  /**
+   * Listening sockets handed over from the previous version's instance
+   * (PluginServer.reload), one cell per `limits.listen` address: a
+   * descriptor, or -1. Shared with the supervisor, which closes whatever is
+   * still recorded when the thread is gone; `tcp.listen` on that address
+   * takes the socket over (its cell cleared in the same step) instead of
+   * opening one.
+   */
+  readonly inherited?: Float64Array;
 }
 
 /** Connections closed at the cap within one accept call before the guest is told to retry. */
@@ -133,6 +147,8 @@ export class InstanceHost implements GuestHost {
   private readonly sweepEveryMs: number;
   private nextSweep: number;
   private drainedListeners = false;
+  /** Tokens (lo, hi pairs) of drained listeners whose hang-up the guest has not been told yet. */
+  private hangUps: number[] = [];
   private refusedLogged = false;
 
   constructor(opts: InstanceHostOptions) {
@@ -202,6 +218,12 @@ export class InstanceHost implements GuestHost {
         gate.enter();
         this.drainListeners();
         gate.leave();
+        Atomics.store(control, CTRL_DRAIN, DRAIN_DONE);
+      }
+      // Drained listeners to report: they are the events of this call.
+      if (this.hangUps.length > 0) {
+        n = 0;
+        break;
       }
       // Block until the guest's deadline, but wake for the idle sweep.
       // Never more than the guest asked for: (now + t) - now can round to a hair over t.
@@ -230,6 +252,15 @@ export class InstanceHost implements GuestHost {
     // the readiness cache.
     const events = this.events;
     let count = 0;
+    // A drained listener reports hang-up once (wit/tcp.wit: the guest's
+    // sign that the instance is draining); accept on it says `closed`.
+    const hangUps = this.hangUps;
+    while (hangUps.length > 0 && count < max) {
+      events[3 * count] = hangUps.shift()!;
+      events[3 * count + 1] = hangUps.shift()!;
+      events[3 * count + 2] = READY_HANG_UP;
+      count++;
+    }
     for (let i = 0; i < n; i++) {
       const slot = table.lookup(out[2 * i]!);
       if (slot < 0 || table.registered[slot] === 0) continue;
@@ -255,7 +286,7 @@ export class InstanceHost implements GuestHost {
     this.gate.enter();
     const r = this.listenGated(addr, backlog);
     this.gate.leave();
-    if (r >= 0) this.opts.listening(addr.clone());
+    if (r >= 0) this.opts.listening(addr.clone(), this.table.fds[this.table.lookup(r)]!);
     return r;
   }
 
@@ -266,8 +297,26 @@ export class InstanceHost implements GuestHost {
       return fail(ErrorCode.Denied);
     }
     if (backlog === 0) return fail(ErrorCode.Invalid);
+    const handed = this.takeInherited(addr);
+    if (handed !== fail(ErrorCode.Other)) return handed;
     const fd = this.backend.listen(addr, Math.min(backlog, limits.maxBacklog), limits.sharedListen);
     return fd < 0 ? this.other('listen', fd) : this.adopt(fd, KIND_LISTENER);
+  }
+
+  // The socket the previous version's instance listened on for `addr`, if it
+  // handed one over and the guest has not taken it yet: recorded in the
+  // table, its cell cleared in the same step (inside the gate), so that
+  // exactly one record names it. fail(Other): none to take.
+  private takeInherited(addr: SocketAddress): number {
+    const cells = this.opts.inherited;
+    if (!cells) return fail(ErrorCode.Other);
+    const i = this.limits.listen.findIndex((a) => a.equals(addr));
+    const fd = i < 0 ? -1 : cells[i]!;
+    if (fd < 0) return fail(ErrorCode.Other);
+    const h = this.table.insert(fd, KIND_LISTENER);
+    if (h < 0) return fail(ErrorCode.Limit); // the cell keeps it: closed with the thread
+    cells[i] = -1;
+    return h;
   }
 
   /** Accepts one connection on listener `h`; its peer is `address` afterwards. */
@@ -275,7 +324,7 @@ export class InstanceHost implements GuestHost {
     const { table } = this;
     const slot = table.lookup(h);
     if (slot < 0 || (table.kind[slot] !== KIND_LISTENER && table.kind[slot] !== KIND_DRAINED)) return fail(ErrorCode.BadHandle);
-    if (table.kind[slot] === KIND_DRAINED) return fail(ErrorCode.WouldBlock); // draining: no new connections
+    if (table.kind[slot] === KIND_DRAINED) return fail(ErrorCode.Closed); // draining: no new connections, ever
     if (this.cachedWouldBlock(slot, READ)) return fail(ErrorCode.WouldBlock);
     this.gate.enter();
     const r = this.acceptOne(table.fds[slot]!);
@@ -524,8 +573,13 @@ export class InstanceHost implements GuestHost {
     }
   }
 
-  // Draining: close every listener (no new connections), keep the handles
-  // valid so the guest's accept just says would-block; open streams go on.
+  // Draining: close this instance's descriptor of every listener (no new
+  // connections here), keep the handles valid; open streams go on. A
+  // registered listener reports hang-up at the next wait and accept on it
+  // says `closed`: the guest's sign to finish what it serves (the SDK's
+  // draining mode). Only this descriptor is closed: on a reload the socket
+  // lives on in the new version's instance (PluginServer.reload), so no
+  // socket leaves its SO_REUSEPORT group and no queued connection is reset.
   // It closes descriptors: called inside the kill gate.
   private drainListeners(): void {
     const { table } = this;
@@ -533,6 +587,12 @@ export class InstanceHost implements GuestHost {
     for (const slot of table.openSlots()) {
       if (table.kind[slot] !== KIND_LISTENER) continue;
       const fd = table.fds[slot]!;
+      // Deregistered first: a poller watches the open socket, not the
+      // descriptor (epoll), and the socket outlives this descriptor.
+      if (table.registered[slot]) {
+        this.backend.deregister(fd);
+        this.hangUps.push(table.tokenLo[slot]!, table.tokenHi[slot]!);
+      }
       table.fds[slot] = NO_FD;
       table.kind[slot] = KIND_DRAINED;
       table.registered[slot] = 0;

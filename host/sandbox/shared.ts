@@ -15,8 +15,13 @@ export const CTRL_STOP = 0;
 export const CTRL_STATE = 1;
 /** Bumped each time the guest starts running (before instantiation, and when wait returns): the watchdog's clock. */
 export const CTRL_RUN_SEQ = 2;
-/** Non-zero: close the listeners, keep serving open connections. */
+/**
+ * Non-zero: close the listeners, keep serving open connections. The
+ * instance sets it to DRAIN_DONE once its listeners are closed (from then
+ * on it accepts nothing: a reload waits for that before it resolves).
+ */
 export const CTRL_DRAIN = 3;
+export const DRAIN_DONE = 2;
 export const CTRL_COUNT = 4;
 
 // ---- counters: a Float64Array over a SharedArrayBuffer -----------------------------

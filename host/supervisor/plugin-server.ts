@@ -13,11 +13,12 @@ import { newRegistry } from '../sandbox/handle-table.js';
 import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { openFileLimit } from '../ffi/open-files.js';
-import { MIB, describePolicy, instanceKnobs, type Policy, type PolicyInput, type PolicyLayer } from '../sandbox/policy.js';
+import { MIB, buildPolicy, describePolicy, instanceKnobs, type Policy, type PolicyInput, type PolicyLayer } from '../sandbox/policy.js';
 import {
   CTRL_COUNT,
   CTRL_DRAIN,
   CTRL_RUN_SEQ,
+  DRAIN_DONE,
   CTRL_STATE,
   CTRL_STOP,
   STAT_ACCEPTED,
@@ -36,7 +37,7 @@ import {
 import { LOG_SHARED_SLOTS, bucketAfter, fullBucket, pendingSummary, type LogBucket } from '../sandbox/log-limiter.js';
 import { charged, requestKill } from '../sandbox/gate.js';
 import { ERROR_CODE_NAMES } from '../generated/contract.js';
-import type { LoadedPlugin } from '../loader/plugin.js';
+import { loadPlugin, type LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
 import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from '../worker/protocol.js';
 import { type TraceTail, finishTrace, newTraceTail } from '../trace/recorder.js';
@@ -194,6 +195,10 @@ class Incarnation {
   exitReason: ExitReason | null = null;
   exitMessage: string | null = null;
   listening = 0;
+  /** Its listening descriptor per address (index in PluginServer.addresses; -1: none yet), for a reload to hand over. */
+  readonly listenerFds: number[];
+  /** The listening sockets handed to it by the previous version (WorkerInput.inherited), or null. */
+  readonly inherited: Float64Array | null;
   readonly gone: Promise<void>;
   /** Its recording's shared tail (--record), which onGone finishes when the thread could not. */
   readonly trace: { file: string; tail: TraceTail } | null;
@@ -203,6 +208,8 @@ class Incarnation {
     readonly heapMiB: number,
   ) {
     this.registry = input.registry;
+    this.listenerFds = input.listen.map(() => -1);
+    this.inherited = input.inherited ? new Float64Array(input.inherited) : null;
     this.trace = input.record ? { file: input.record.file, tail: input.record.tail } : null;
     const data: WorkerInput = {
       ...input,
@@ -219,6 +226,30 @@ class Incarnation {
   }
 }
 
+/**
+ * One version of the plugin: what its instances run (the module, config and
+ * policy of one load, `server.reload()` making the next), and its slots.
+ */
+class Generation {
+  readonly slots: Slot[] = [];
+  /** Told to drain (a reload replaced it, or drain()): its instances end and are never restarted. */
+  retired = false;
+  /** Set while a reload waits for it: a death before it is ready fails the reload (no restart). */
+  starting: { fail(e: WasmuxError): void; ready(): void } | null = null;
+  constructor(
+    readonly number: number,
+    readonly module: WebAssembly.Module,
+    readonly sha256: string,
+    readonly config: string,
+    readonly policy: Policy,
+  ) {}
+
+  /** Every instance listens on every one of `n` addresses. */
+  listensOnAll(n: number): boolean {
+    return this.slots.every((s) => s.current !== null && s.current.listening >= n);
+  }
+}
+
 /** An instance slot: its current incarnation and what outlives incarnations. */
 class Slot {
   current: Incarnation | null = null;
@@ -232,7 +263,27 @@ class Slot {
   restartTimer: NodeJS.Timeout | null = null;
   /** The instance's log rate, carried from one incarnation to the next. */
   logBucket: LogBucket = fullBucket();
-  constructor(readonly index: number) {}
+  constructor(
+    readonly index: number,
+    readonly gen: Generation,
+  ) {}
+}
+
+/** Reload counters (PluginServer.reloadStats). */
+export interface ReloadStats {
+  /** The version serving: 0 until the first reload. */
+  generation: number;
+  /** sha256 of the version serving. */
+  sha256: string;
+  /** Reloads that put a new version in place, and reloads that failed or were refused (the old version serving on). */
+  done: number;
+  failed: number;
+  /**
+   * Per version replaced: the connections its instances were serving when
+   * told to drain, and how many of them were still open at the drain
+   * timeout (closed then). `cut` is null while it still drains.
+   */
+  drained: { generation: number; sha256: string; connections: number; cut: number | null }[];
 }
 
 export class PluginServer {
@@ -241,15 +292,18 @@ export class PluginServer {
   readonly backend: BackendName;
   /** The addresses served, with port 0 resolved. */
   readonly addresses: readonly SocketAddress[];
-  readonly policy: Policy;
-  private readonly module: WebAssembly.Module;
-  private readonly sha256: string;
-  private readonly slots: Slot[] = [];
+  /** The version serving (replaced by each reload). */
+  private gen: Generation;
+  /** Versions a reload replaced whose instances are still draining. */
+  private readonly retiring = new Set<Generation>();
   private readonly reservations: number[] = [];
   private readonly watchdog: NodeJS.Timeout;
   private stopping: Promise<void> | null = null;
   /** The reload in progress (or a settled one): the next waits for it. */
   private reloading: Promise<void> = Promise.resolve();
+  private readonly reloadCounts: ReloadStats = { generation: 0, sha256: '', done: 0, failed: 0, drained: [] };
+  /** Totals of the instances of versions that have ended, per instance index. */
+  private readonly pastTotals: { totals: Float64Array; ends: Record<string, number>; restarts: number }[] = [];
   private failure: WasmuxError | null = null;
   private readyResolve!: () => void;
   private readyReject!: (e: Error) => void;
@@ -267,9 +321,8 @@ export class PluginServer {
   ) {
     this.name = plugin.name;
     this.backend = opts.backend.name;
-    this.policy = opts.policy;
-    this.module = module;
-    this.sha256 = plugin.info.sha256;
+    this.gen = new Generation(0, module, plugin.info.sha256, opts.config, opts.policy);
+    this.reloadCounts.sha256 = plugin.info.sha256;
     this.addresses = addresses;
     this.ready = new Promise((res, rej) => {
       this.readyResolve = res;
@@ -284,14 +337,24 @@ export class PluginServer {
     this.watchdog.unref();
   }
 
+  /** The policy of the version serving. */
+  get policy(): Policy {
+    return this.gen.policy;
+  }
+
+  /** sha256 of the version serving (its component file). */
+  get sha256(): string {
+    return this.gen.sha256;
+  }
+
+  /** The version serving: 0 is the one started with, each successful reload adds one. */
+  get generation(): number {
+    return this.gen.number;
+  }
+
   static async start(plugin: LoadedPlugin, opts: PluginServerOptions): Promise<PluginServer> {
     const { backend, policy } = opts;
-    // The memory and table caps live in the module: compile the capped copy once for all instances.
-    const capped = capModule(plugin.info.mainModule.bytes, {
-      maxMemoryBytes: policy.maxMemoryMiB * MIB,
-      maxTableElements: policy.maxTableElements,
-    });
-    const module = await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
+    const module = await compileCapped(plugin, policy);
     // Reserve every address first: port 0 becomes a concrete port that all
     // instances share, and a port in use fails here, clearly, before any
     // guest runs.
@@ -312,24 +375,39 @@ export class PluginServer {
     server.log('debug', `policy ${JSON.stringify(describePolicy(policy))}`);
     server.promiseDescriptors(opts.workers * policy.maxConnections);
     for (let i = 0; i < opts.workers; i++) {
-      const slot = new Slot(i);
-      server.slots.push(slot);
-      server.spawn(slot);
+      const slot = new Slot(i, server.gen);
+      server.gen.slots.push(slot);
+      server.spawn(slot, null);
     }
     if (resolved.length === 0) server.readyResolve();
     return server;
   }
 
-  private spawn(slot: Slot): void {
+  /** The slots of every version still running: the current one's, and those draining. */
+  private allSlots(): Slot[] {
+    const all = [...this.gen.slots];
+    for (const g of this.retiring) all.push(...g.slots);
+    return all;
+  }
+
+  /**
+   * Starts an incarnation of `slot`. `inherited`: a Float64Array over shared
+   * memory, one cell per address, of listening sockets handed over by the
+   * previous version (PluginServer.reload), or null.
+   */
+  private spawn(slot: Slot, inherited: SharedArrayBuffer | null): void {
     const o = this.opts;
-    const p = o.policy;
+    const gen = slot.gen;
+    const p = gen.policy;
+    // A later version's threads record into their own traces: `.g<generation>` before any restart's `.r<n>`.
+    const traceBase = gen.number === 0 ? o.record?.file : `${o.record?.file}.g${gen.number}`;
     const inc = new Incarnation(
       {
         plugin: this.name,
-        module: this.module,
+        module: gen.module,
         backend: o.backend.name,
         instance: slot.index,
-        config: o.config,
+        config: gen.config,
         listen: this.addresses.map((a): AddressData => ({ v6: a.v6, groups: Array.from(a.groups), port: a.port })),
         sharedListen: true,
         limits: {
@@ -343,10 +421,10 @@ export class PluginServer {
           o.record === undefined
             ? undefined
             : {
-                file: traceFile(o.record.file, o.workers, slot.index, slot.restarts),
+                file: traceFile(traceBase!, o.workers, slot.index, slot.restarts),
                 maxBytes: o.record.maxBytes,
                 pluginPath: o.record.pluginPath,
-                sha256: this.sha256,
+                sha256: gen.sha256,
                 maxTableElements: p.maxTableElements,
                 maxHeapMiB: p.maxHeapMiB,
                 cpuBudgetMs: p.cpuBudgetMs,
@@ -355,6 +433,7 @@ export class PluginServer {
               },
         // Handles: the connections, plus room for listeners and connects in flight.
         registry: newRegistry(p.maxConnections + p.listen.length + 64),
+        inherited: inherited ?? undefined,
       },
       p.maxHeapMiB,
     );
@@ -382,15 +461,23 @@ export class PluginServer {
         inc.wakeTarget = m.wakeTarget;
         inc.cpuClock = m.cpuClock;
         // A stop or drain requested before the worker could be woken.
-        if (this.stopping || Atomics.load(inc.control, CTRL_DRAIN)) this.opts.backend.wake(inc.wakeTarget);
+        if (this.stopping || Atomics.load(inc.control, CTRL_DRAIN) || Atomics.load(inc.control, CTRL_STOP)) {
+          this.opts.backend.wake(inc.wakeTarget);
+        }
         break;
       case 'log':
         this.opts.logger({ level: m.level, source: this.name, instance: slot.index, origin: m.origin, message: m.message });
         break;
-      case 'listening':
+      case 'listening': {
         inc.listening++;
-        if (this.slots.every((s) => s.current && s.current.listening >= this.addresses.length)) this.readyResolve();
+        const i = this.addresses.findIndex((a) => a.v6 === m.address.v6 && a.port === m.address.port && sameGroups(a, m.address));
+        if (i >= 0) inc.listenerFds[i] = m.fd;
+        const gen = slot.gen;
+        if (!gen.listensOnAll(this.addresses.length)) break;
+        if (gen.starting) gen.starting.ready();
+        else if (gen.number === 0) this.readyResolve();
         break;
+      }
       case 'exit':
         // A kill already recorded its cause; the thread's own report comes second.
         if (inc.exitReason === null) {
@@ -410,13 +497,13 @@ export class PluginServer {
    * tick that saw the run, so a kill comes within two ticks after the
    * budget, and a thread that is starved of CPU on a busy machine is not
    * charged for waiting. Elsewhere it is wall-clock time from the worker's
-   * own stamp of the run's start.
+   * own stamp of the run's start. Every running version is watched.
    */
   private checkBudgets(): void {
-    const budget = this.opts.policy.cpuBudgetMs;
     const cpu = threadCpuClocks();
     const now = performance.timeOrigin + performance.now();
-    for (const slot of this.slots) {
+    for (const slot of this.allSlots()) {
+      const budget = slot.gen.policy.cpuBudgetMs;
       const inc = slot.current;
       if (!inc || inc.exitReason !== null) continue;
       const seq = Atomics.load(inc.control, CTRL_RUN_SEQ);
@@ -466,15 +553,18 @@ export class PluginServer {
   private onGone(slot: Slot, inc: Incarnation): void {
     // Each number once: closing one twice could hit a descriptor that
     // another worker has opened under the same number in the meantime.
-    const fds = new Float64Array(inc.registry);
     const closed = new Set<number>();
-    for (let i = 0; i < fds.length; i++) {
-      const fd = fds[i]!;
-      fds[i] = -1;
-      if (fd < 0 || closed.has(fd)) continue;
-      closed.add(fd);
-      this.opts.backend.closeDescriptor(fd);
+    for (const fds of [new Float64Array(inc.registry), inc.inherited]) {
+      if (fds === null) continue;
+      for (let i = 0; i < fds.length; i++) {
+        const fd = fds[i]!;
+        fds[i] = -1;
+        if (fd < 0 || closed.has(fd)) continue;
+        closed.add(fd);
+        this.opts.backend.closeDescriptor(fd);
+      }
     }
+    inc.listenerFds.fill(-1);
     for (const k of COUNTERS) slot.totals[k]! += inc.stats[k]!;
     // Lines the instance's log limiter suppressed since its last summary: however it ended, none goes unsaid.
     const logShared = inc.stats.subarray(STAT_LOG, STAT_LOG + LOG_SHARED_SLOTS);
@@ -496,6 +586,22 @@ export class PluginServer {
       }
     }
     if (reason !== 'stopped') slot.ends[reason] = (slot.ends[reason] ?? 0) + 1;
+    const gen = slot.gen;
+    // A version being started by a reload: any end before it is ready fails the reload (the old version serves on).
+    if (gen.starting) {
+      gen.starting.fail(
+        new WasmuxError(
+          'WASMUX_ERR_RELOAD',
+          `plugin ${this.name}: version ${gen.number} (sha256 ${gen.sha256}) instance ${slot.index} ${reason} at start: ${inc.exitMessage}`,
+        ),
+      );
+      return;
+    }
+    // A version replaced by a reload: it ends, it does not come back.
+    if (gen.retired && gen !== this.gen) {
+      this.maybeRetired(gen);
+      return;
+    }
     if (this.stopping || reason === 'stopped') {
       this.maybeDone();
       return;
@@ -540,16 +646,41 @@ export class PluginServer {
     this.log('info', `restarting in ${delay} ms`, slot.index);
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
-      if (this.stopping) return;
+      if (this.stopping || slot.gen.retired) return;
       slot.restarts++;
-      this.spawn(slot);
+      this.spawn(slot, null);
     }, delay);
   }
 
   private maybeDone(): void {
-    if (this.slots.every((s) => !s.current || s.current.exitReason !== null) && this.slots.every((s) => !s.restartTimer)) {
+    const slots = this.gen.slots;
+    if (
+      this.retiring.size === 0 &&
+      slots.every((s) => !s.current || s.current.exitReason !== null) &&
+      slots.every((s) => !s.restartTimer)
+    ) {
       if (!this.stopping) this.readyReject(new WasmuxError('WASMUX_ERR_PLUGIN_FAILED', `plugin ${this.name} ended before it was ready`));
       void this.stop();
+    }
+  }
+
+  // A replaced version whose last instance has ended: its counters go to the totals.
+  private maybeRetired(gen: Generation): void {
+    if (!this.retiring.has(gen) || gen.slots.some((s) => s.current !== null && s.current.exitReason === null)) return;
+    this.retiring.delete(gen);
+    this.keepTotals(gen);
+  }
+
+  // A version's counters, kept once its instances are gone (stats() sums them per instance index).
+  private keepTotals(gen: Generation): void {
+    for (const slot of gen.slots) {
+      const past = (this.pastTotals[slot.index] ??= { totals: new Float64Array(STAT_COUNT), ends: {}, restarts: 0 });
+      for (const k of COUNTERS) past.totals[k]! += slot.totals[k]!;
+      for (const [k, v] of Object.entries(slot.ends)) past.ends[k] = (past.ends[k] ?? 0) + v;
+      past.restarts += slot.restarts;
+      slot.totals.fill(0);
+      for (const k of Object.keys(slot.ends)) delete slot.ends[k];
+      slot.restarts = 0;
     }
   }
 
@@ -578,31 +709,43 @@ export class PluginServer {
     return this.failure;
   }
 
+  /** Per instance index, over every version: counters summed, `open` and memory of what runs now. */
   stats(): InstanceStats[] {
-    return this.slots.map((slot) => {
-      const live = slot.current?.stats;
-      const sum = (k: number) => slot.totals[k]! + (live ? live[k]! : 0);
+    const draining = [...this.retiring].flatMap((g) => g.slots);
+    return this.gen.slots.map((slot) => {
+      const same = [slot, ...draining.filter((s) => s.index === slot.index)];
+      const past = this.pastTotals[slot.index];
+      const live = (s: Slot) => s.current?.stats;
+      const sum = (k: number) => (past ? past.totals[k]! : 0) + same.reduce((n, s) => n + s.totals[k]! + (live(s) ? live(s)![k]! : 0), 0);
+      const ends: Record<string, number> = { ...past?.ends };
+      for (const s of same) for (const [k, v] of Object.entries(s.ends)) ends[k] = (ends[k] ?? 0) + v;
       return {
         instance: slot.index,
         running: slot.current !== null && slot.current.exitReason === null,
         accepted: sum(STAT_ACCEPTED),
-        open: live ? live[STAT_OPEN]! : 0,
+        open: same.reduce((n, s) => n + (live(s) ? live(s)![STAT_OPEN]! : 0), 0),
         bytesIn: sum(STAT_BYTES_IN),
         bytesOut: sum(STAT_BYTES_OUT),
         events: sum(STAT_EVENTS),
         waits: sum(STAT_WAITS),
         refused: sum(STAT_REFUSED),
         idleClosed: sum(STAT_IDLE_CLOSED),
-        memoryBytes: live ? live[STAT_MEMORY]! : 0,
-        restarts: slot.restarts,
-        ends: { ...slot.ends },
+        memoryBytes: live(slot) ? live(slot)![STAT_MEMORY]! : 0,
+        restarts: (past?.restarts ?? 0) + same.reduce((n, s) => n + s.restarts, 0),
+        ends,
       };
     });
   }
 
+  /** Reloads done and failed, and what each replaced version was serving when it drained. */
+  reloadStats(): ReloadStats {
+    const r = this.reloadCounts;
+    return { ...r, generation: this.gen.number, sha256: this.gen.sha256, drained: r.drained.map((d) => ({ ...d })) };
+  }
+
   /** How each instance's current incarnation ended (null: still running). */
   exitReasons(): (ExitReason | null)[] {
-    return this.slots.map((s) => s.current?.exitReason ?? null);
+    return this.gen.slots.map((s) => s.current?.exitReason ?? null);
   }
 
   /**
@@ -612,8 +755,9 @@ export class PluginServer {
    * addresses, inheriting the old instances' listening sockets, and once
    * each listens on every address the old instances drain (their guests see
    * their listeners hang up) and end within `drainTimeoutMs`. The promise
-   * resolves when the new version is ready (ReloadResult.drained follows
-   * the old one's end).
+   * resolves once the new version is ready and the old instances have
+   * closed their listeners (every connection from then on goes to the new
+   * version); ReloadResult.drained follows the old one's end.
    *
    * Rejects, and leaves the old version serving untouched, when the new one
    * does not load (its loader code: WASMUX_ERR_NOT_WASM...), fails or traps
@@ -628,13 +772,166 @@ export class PluginServer {
       () => {},
       () => {},
     );
+    run.catch((e: Error & { code?: string }) => {
+      this.reloadCounts.failed++;
+      this.log(
+        'error',
+        `reload failed (${e.code ?? 'WASMUX_ERR_RELOAD'}): ${e.message}${this.stopping ? '' : `; version ${this.gen.number} serves on`}`,
+      );
+    });
     return run;
   }
 
   private async doReload(options: ReloadOptions): Promise<ReloadResult> {
-    if (this.stopping) throw new WasmuxError('WASMUX_ERR_RELOAD', `plugin ${this.name} is stopping: no reload`);
-    void options;
-    throw new WasmuxError('WASMUX_ERR_RELOAD', 'reload is not implemented yet');
+    const t0 = performance.now();
+    const refuse = (why: string) => new WasmuxError('WASMUX_ERR_RELOAD', `plugin ${this.name}: ${why}`);
+    if (this.stopping) throw refuse('it is stopping or stopped: no reload');
+    const drainMs = options.drainTimeoutMs ?? RELOAD_DRAIN_DEFAULT_MS;
+    if (!Number.isInteger(drainMs) || drainMs < 0)
+      throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `drainTimeoutMs must be a non-negative integer (got ${drainMs})`);
+    const old = this.gen;
+    // 1. Load and compile: a failure here touches nothing.
+    let plugin: LoadedPlugin;
+    if (options.plugin === undefined) {
+      if (!this.opts.pluginPath) throw refuse('it was started from a loaded plugin: give reload() one (ReloadOptions.plugin)');
+      plugin = await loadPlugin(this.opts.pluginPath);
+    } else {
+      plugin = typeof options.plugin === 'string' ? await loadPlugin(options.plugin) : options.plugin;
+    }
+    let policy = old.policy;
+    if (options.policy !== undefined) {
+      policy = buildPolicy(Array.isArray(options.policy) ? options.policy : [{ where: 'policy', input: options.policy }]);
+      for (const a of policy.listen) {
+        if (!old.policy.listen.some((p) => p.equals(a)))
+          throw refuse(`a reload cannot add a listen address (${a}): restart to move the plugin`);
+      }
+      policy.listen = [...old.policy.listen];
+    }
+    const module = await compileCapped(plugin, policy);
+    if (this.stopping) throw refuse('it was stopped during the reload');
+
+    // 2. Start the new version's instances, each with the listening sockets of the old instance of its index.
+    const gen = new Generation(old.number + 1, module, plugin.info.sha256, options.config ?? old.config, policy);
+    this.log('info', `reload: starting version ${gen.number} (sha256 ${gen.sha256}), ${this.opts.workers} worker(s)`);
+    const ready = new Promise<void>((resolve, reject) => {
+      gen.starting = { ready: resolve, fail: reject };
+    });
+    const timer = setTimeout(
+      () => gen.starting?.fail(refuse(`version ${gen.number} did not listen on every address within ${RELOAD_READY_TIMEOUT_MS} ms`)),
+      RELOAD_READY_TIMEOUT_MS,
+    );
+    this.retiring.add(gen); // watched (and stopped by stop()) while it starts
+    for (let i = 0; i < this.opts.workers; i++) {
+      const slot = new Slot(i, gen);
+      gen.slots.push(slot);
+      this.spawn(slot, this.handOver(old.slots[i]));
+    }
+    if (this.addresses.length === 0) gen.starting!.ready();
+    try {
+      await ready;
+    } catch (e) {
+      // 3a. It failed: stop what it started (closing what it holds), the old version serves on.
+      clearTimeout(timer);
+      gen.starting = null;
+      gen.retired = true;
+      await Promise.all(gen.slots.map((s) => this.stopSlot(s)));
+      this.retiring.delete(gen);
+      this.keepTotals(gen);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    gen.starting = null;
+    this.retiring.delete(gen);
+    if (this.stopping) {
+      // stop() came while it started: it has stopped these instances too.
+      throw refuse('it was stopped during the reload');
+    }
+    // 3b. Ready: it serves; the old version drains.
+    this.gen = gen;
+    this.reloadCounts.done++;
+    const readyMs = Math.round(performance.now() - t0);
+    const open = old.slots.reduce((n, s) => n + (s.current?.stats[STAT_OPEN] ?? 0), 0);
+    this.log(
+      'info',
+      `reload: version ${gen.number} (sha256 ${gen.sha256}) ready in ${readyMs} ms; version ${old.number} drains ${open} connection(s) (up to ${drainMs} ms)`,
+    );
+    const record = { generation: old.number, sha256: old.sha256, connections: open, cut: null as number | null };
+    this.reloadCounts.drained.push(record);
+    if (this.reloadCounts.drained.length > 100) this.reloadCounts.drained.shift();
+    this.retiring.add(old);
+    // Told to drain; resolved once each old instance has closed its listeners
+    // (new connections go to the new version only from then on).
+    const retired = this.retire(old, drainMs);
+    await this.listenersClosed(old);
+    const drained = retired.then((cut) => {
+      record.cut = cut;
+      this.log(
+        'info',
+        `reload: version ${old.number} ended; ${open - cut} of its ${open} connection(s) finished${cut > 0 ? `, ${cut} closed at the drain timeout` : ''}`,
+      );
+      return { connections: open };
+    });
+    return { generation: gen.number, sha256: gen.sha256, readyMs, drained };
+  }
+
+  // Duplicates the listening sockets of `from`'s incarnation (while it still
+  // holds them) for the next version's instance of the same index: the
+  // socket stays in its SO_REUSEPORT group through the reload, so the
+  // connections queued on it are accepted by the new instance instead of
+  // being reset. Null when there is nothing to hand over (iocp: the
+  // reserved socket is shared anyway; an address it did not listen on).
+  private handOver(from: Slot | undefined): SharedArrayBuffer | null {
+    const inc = from?.current;
+    if (!inc || inc.exitReason !== null || !inc.listenerFds.some((fd) => fd >= 0)) return null;
+    const buf = new SharedArrayBuffer(this.addresses.length * 8);
+    const cells = new Float64Array(buf).fill(-1);
+    let any = false;
+    inc.listenerFds.forEach((fd, i) => {
+      if (fd < 0) return;
+      const copy = this.opts.backend.inherit(fd);
+      if (copy >= 0) {
+        cells[i] = copy;
+        any = true;
+      }
+    });
+    return any ? buf : null;
+  }
+
+  // Until every instance of `gen` that still runs has closed its listeners
+  // (CTRL_DRAIN is DRAIN_DONE), at most LISTENERS_CLOSED_MS: a guest busy
+  // outside poll.wait closes them at its next wait.
+  private async listenersClosed(gen: Generation): Promise<void> {
+    const deadline = performance.now() + LISTENERS_CLOSED_MS;
+    const open = () =>
+      gen.slots.some(
+        (s) => s.current !== null && s.current.exitReason === null && Atomics.load(s.current.control, CTRL_DRAIN) !== DRAIN_DONE,
+      );
+    while (open() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+  }
+
+  // Drains a replaced version: its instances close their descriptors of the
+  // listeners (the sockets live on in the new version's instances), their
+  // guests see the listeners hang up, and they serve their open
+  // connections until these have closed or `timeoutMs` has passed; then
+  // they stop. Resolves with how many connections were cut at the timeout.
+  private async retire(gen: Generation, timeoutMs: number): Promise<number> {
+    gen.retired = true;
+    const deadline = performance.now() + timeoutMs;
+    for (const slot of gen.slots) {
+      if (slot.restartTimer) clearTimeout(slot.restartTimer);
+      slot.restartTimer = null;
+      const inc = slot.current;
+      if (!inc) continue;
+      Atomics.store(inc.control, CTRL_DRAIN, 1);
+      if (inc.wakeTarget >= 0 && inc.exitReason === null) this.opts.backend.wake(inc.wakeTarget);
+    }
+    const openNow = () => gen.slots.reduce((n, s) => n + (s.current && s.current.exitReason === null ? s.current.stats[STAT_OPEN]! : 0), 0);
+    while (performance.now() < deadline && !this.stopping && openNow() > 0) await new Promise((r) => setTimeout(r, 10));
+    const cut = openNow();
+    await Promise.all(gen.slots.map((s) => this.stopSlot(s)));
+    this.maybeRetired(gen);
+    return cut;
   }
 
   /** Resolves when every instance's thread has ended (by itself or through stop()). */
@@ -644,8 +941,9 @@ export class PluginServer {
 
   /**
    * Drains, then stops: every instance closes its listeners (no new
-   * connections; the guest's accept says would-block) and keeps serving its
-   * open connections until they have all closed or `timeoutMs` has passed.
+   * connections; the guest's listener registrations report hang-up and
+   * accept says `closed`) and keeps serving its open connections until they
+   * have all closed or `timeoutMs` has passed.
    */
   async drain(timeoutMs: number): Promise<void> {
     if (this.stopping) return this.stopping;
@@ -655,7 +953,8 @@ export class PluginServer {
     // the reserved socket, which stays open while any handle to it does).
     this.reservations.forEach((fd) => this.opts.backend.closeDescriptor(fd));
     this.reservations.length = 0;
-    for (const slot of this.slots) {
+    this.gen.retired = true;
+    for (const slot of this.allSlots()) {
       const inc = slot.current;
       if (!inc) continue;
       Atomics.store(inc.control, CTRL_DRAIN, 1);
@@ -679,34 +978,54 @@ export class PluginServer {
     return this.stopping;
   }
 
+  // Stops one slot's incarnation: woken to unwind, terminated past stopTimeoutMs.
+  private async stopSlot(slot: Slot): Promise<void> {
+    if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    slot.restartTimer = null;
+    const inc = slot.current;
+    if (!inc) return;
+    Atomics.store(inc.control, CTRL_STOP, 1);
+    if (inc.wakeTarget >= 0 && inc.exitReason === null) this.opts.backend.wake(inc.wakeTarget);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      inc.gone.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), this.opts.stopTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.log('warn', `did not stop within ${this.opts.stopTimeoutMs} ms; terminating its thread`, slot.index);
+      inc.exitReason ??= 'stopped';
+      this.kill(slot, inc);
+      await inc.gone;
+    }
+  }
+
   private async doStop(): Promise<void> {
     const { backend } = this.opts;
     clearInterval(this.watchdog);
-    for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
-    await Promise.all(
-      this.slots.map(async (slot) => {
-        const inc = slot.current;
-        if (!inc) return;
-        Atomics.store(inc.control, CTRL_STOP, 1);
-        if (inc.wakeTarget >= 0 && inc.exitReason === null) backend.wake(inc.wakeTarget);
-        let timer: NodeJS.Timeout | undefined;
-        const timedOut = await Promise.race([
-          inc.gone.then(() => false),
-          new Promise<boolean>((r) => {
-            timer = setTimeout(() => r(true), this.opts.stopTimeoutMs);
-          }),
-        ]);
-        clearTimeout(timer);
-        if (timedOut) {
-          this.log('warn', `did not stop within ${this.opts.stopTimeoutMs} ms; terminating its thread`, slot.index);
-          inc.exitReason ??= 'stopped';
-          this.kill(slot, inc);
-          await inc.gone;
-        }
-      }),
-    );
+    await Promise.all(this.allSlots().map((slot) => this.stopSlot(slot)));
     this.reservations.forEach((fd) => backend.closeDescriptor(fd));
     this.reservations.length = 0;
     this.doneResolve();
   }
+}
+
+/** How long a reload's new version has to listen on every address. */
+const RELOAD_READY_TIMEOUT_MS = 10_000;
+/** How long a reload waits for the old instances to close their listeners before it resolves anyway. */
+const LISTENERS_CLOSED_MS = 1000;
+
+function sameGroups(a: SocketAddress, d: AddressData): boolean {
+  return d.groups.every((g, i) => a.groups[i] === g);
+}
+
+// The memory and table caps live in the module: the capped copy is compiled once for all instances of a version.
+async function compileCapped(plugin: LoadedPlugin, policy: Policy): Promise<WebAssembly.Module> {
+  const capped = capModule(plugin.info.mainModule.bytes, {
+    maxMemoryBytes: policy.maxMemoryMiB * MIB,
+    maxTableElements: policy.maxTableElements,
+  });
+  return WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
 }

@@ -77,7 +77,8 @@ const host = new InstanceHost({
   gate,
   logLimit,
   log,
-  listening: (addr) => post({ type: 'listening', address: toData(addr) }),
+  listening: (addr, fd) => post({ type: 'listening', address: toData(addr), fd }),
+  inherited: input.inherited ? new Float64Array(input.inherited) : undefined,
 });
 
 // What the glue calls: the host itself, or (recording) the host behind the recorder.

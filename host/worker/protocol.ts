@@ -40,6 +40,12 @@ export interface WorkerInput {
   stats: SharedArrayBuffer;
   /** Float64Array descriptor registry (sandbox/handle-table.ts). */
   registry: SharedArrayBuffer;
+  /**
+   * Float64Array, one cell per `listen` address: the listening socket the
+   * previous version's instance handed over (a descriptor the supervisor
+   * duplicated for this incarnation), or -1 (InstanceHostOptions.inherited).
+   */
+  inherited?: SharedArrayBuffer;
   /** The instance's log rate as its previous incarnation left it (sandbox/log-limiter.ts). */
   logBucket: LogBucket;
   /** Record this incarnation (wasmux run --record): where, within what size, and what the header adds. */
@@ -67,5 +73,5 @@ import type { ExitReason } from '../sandbox/traps.js';
 export type WorkerMessage =
   | { type: 'started'; wakeTarget: number /** This thread's CPU clock (null: none on this OS). */; cpuClock: number | null }
   | { type: 'log'; level: LogLevel; origin: LogOrigin; message: string }
-  | { type: 'listening'; address: AddressData }
+  | { type: 'listening'; address: AddressData; fd: number }
   | { type: 'exit'; reason: ExitReason; message: string | null };

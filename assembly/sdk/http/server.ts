@@ -31,6 +31,10 @@
 // not), else 408. A connection with no request under way has no timer:
 // idle keep-alive connections are left to the host's idle timeout.
 //
+// Draining (a reload, or the host stopping): every response from then on
+// says `Connection: close` and ends its connection as above; keep-alive
+// connections that stay idle are closed by the Server (server.ts, Draining).
+//
 // Memory: an idle keep-alive connection holds its record only. A request's
 // body is buffered whole, drawing on the instance's body budget (503 when
 // it is spent); the budget is repaid once the response has been sent. Under
@@ -130,6 +134,8 @@ export class HttpProtocol extends Handler<HttpConnection> {
         break;
       }
       res.start(out, p.req);
+      // Draining (the host is replacing or stopping this instance): this response ends the connection.
+      if (server.draining) res.close = true;
       this.app.handle(p.req, res);
       if (!res.sent) {
         warn("HTTP handler wrote no response to " + p.req.path + ": answered 500");
