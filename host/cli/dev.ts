@@ -299,11 +299,11 @@ class DevSession {
       say(`built in ${seconds(buildMs)}: sha256 unchanged (${built.sha256}); not reloaded`);
       return;
     }
-    if (this.server === null) await this.serveFirst(out, built.sha256, buildMs);
+    if (this.server === null) await this.serveFirst(out, built.sha256);
     else await this.reload(this.server, out, built.sha256, buildMs);
   }
 
-  private async serveFirst(file: string, sha256: string, buildMs: number): Promise<void> {
+  private async serveFirst(file: string, sha256: string): Promise<void> {
     let server: PluginServer;
     try {
       server = await serve({
@@ -340,9 +340,10 @@ class DevSession {
     this.served = sha256;
     this.listen = server.addresses.map(String);
     const n = server.stats().length;
+    // wasmux run's start line, word for word.
     process.stdout.write(
       `wasmux: ${server.name} listening on ${server.addresses.map(String).join(', ')} ` +
-        `(backend ${server.backend}, ${n} worker${n === 1 ? '' : 's'}; sha256 ${sha256}, built in ${seconds(buildMs)})\n`,
+        `(backend ${server.backend}, ${n} worker${n === 1 ? '' : 's'}, sha256 ${server.sha256})\n`,
     );
     // A plugin that ends by itself (returns from run, a crash loop): the next good build serves it anew.
     void server.finished().then(() => {

@@ -44,6 +44,8 @@ export interface Dev {
   child: ChildProcess;
   /** stdout and stderr so far, interleaved as they arrived. */
   output(): string;
+  /** dev's own lines (`wasmux dev: ...`) after `from`, not the server's log lines. */
+  devLines(from?: number): string[];
   /** Resolves with the match once `re` matches the output after `from` (an offset; default: the whole output), or rejects after `timeoutMs`. */
   waitFor(re: RegExp, timeoutMs?: number, from?: number): Promise<RegExpExecArray>;
   /** Sends `signal`; resolves with how the process ended and how long that took. */
@@ -74,6 +76,11 @@ export function startDev(args: string[], cwd: string): Dev {
   return {
     child,
     output: () => out,
+    devLines: (from = 0) =>
+      out
+        .slice(from)
+        .split('\n')
+        .filter((l) => l.startsWith('wasmux dev: ')),
     exited: () => ended,
     waitFor(re, timeoutMs = 20_000, from = 0) {
       return new Promise((resolve, reject) => {
@@ -110,8 +117,8 @@ export function startDev(args: string[], cwd: string): Dev {
   };
 }
 
-/** The listening line's port. */
-export const LISTENING = /listening on 127\.0\.0\.1:(\d+) \(backend \w+, 1 worker; sha256 ([0-9a-f]{64}), built in [\d.]+ s\)\n/;
+/** wasmux run's start line: the port, the sha256. */
+export const LISTENING = /listening on 127\.0\.0\.1:(\d+) \(backend \w+, 1 worker, sha256 ([0-9a-f]{64})\)\n/;
 
 /** A connection to the line plugin: `ask(line)` sends a command and resolves with its reply line. */
 export function lineClient(port: number): Promise<{ ask(line: string): Promise<string>; socket: Socket; close(): void }> {
@@ -119,7 +126,7 @@ export function lineClient(port: number): Promise<{ ask(line: string): Promise<s
     const socket = connect(port, '127.0.0.1');
     socket.setEncoding('utf8');
     let buffered = '';
-    let waiting: ((line: string) => void) | null = null;
+    let waiting: { resolve(line: string): void; reject(e: Error): void } | null = null;
     socket.on('data', (d: string) => {
       buffered += d;
       const nl = buffered.indexOf('\n');
@@ -128,9 +135,10 @@ export function lineClient(port: number): Promise<{ ask(line: string): Promise<s
         buffered = buffered.slice(nl + 1);
         const w = waiting;
         waiting = null;
-        w(line);
+        w.resolve(line);
       }
     });
+    socket.on('close', () => waiting?.reject(new Error('the connection closed before the reply')));
     socket.once('error', reject);
     socket.once('connect', () =>
       resolve({
@@ -139,11 +147,16 @@ export function lineClient(port: number): Promise<{ ask(line: string): Promise<s
         ask: (line) =>
           new Promise<string>((res, rej) => {
             const timer = setTimeout(() => rej(new Error(`no reply to ${line} within 10 s`)), 10_000);
-            waiting = (l) => {
-              clearTimeout(timer);
-              res(l);
+            waiting = {
+              resolve: (l) => {
+                clearTimeout(timer);
+                res(l);
+              },
+              reject: (e) => {
+                clearTimeout(timer);
+                rej(e);
+              },
             };
-            socket.once('close', () => rej(new Error(`closed before replying to ${line}`)));
             socket.write(`${line}\n`);
           }),
       }),
