@@ -197,8 +197,8 @@ class DevSession {
   private server: PluginServer | null = null;
   /** The sha256 of the version served (null: none). */
   private served: string | null = null;
-  /** The sha256 of the file last written. */
-  private written: string | null = null;
+  /** Whether a server ever started: an address in use then is no reason to end dev. */
+  private servedOnce = false;
   /** The addresses served the first time, port 0 resolved: a new server after one ended takes them again. */
   private listen: string[];
   private watcher: SourceWatcher | null = null;
@@ -288,12 +288,15 @@ class DevSession {
     const buildMs = performance.now() - t0;
     if (this.stopping) return;
     const out = resolve(this.o.projectDir, built.outFile ?? `build/${this.o.target}.wasm`);
-    if (built.sha256 !== this.written) {
+    try {
       await mkdir(dirname(out), { recursive: true });
       // Never a half-written plugin where the server (or wasmux run) may read it.
       await writeFile(`${out}.partial`, built.bytes);
       await rename(`${out}.partial`, out);
-      this.written = built.sha256;
+    } catch (e) {
+      writeStderrLine(`wasmux: error WASMUX_ERR_IO: cannot write ${out}: ${(e as Error).message}`);
+      writeStderrLine(`wasmux dev: ${this.served ? `still serving sha256 ${this.served}` : 'nothing served'}; waiting for a change`);
+      return;
     }
     if (this.server !== null && built.sha256 === this.served) {
       say(`built in ${seconds(buildMs)}: sha256 unchanged (${built.sha256}); not reloaded`);
@@ -316,7 +319,7 @@ class DevSession {
         logger: this.o.logger,
       });
     } catch (e) {
-      if (e instanceof WasmuxError && !FATAL_SERVE.has(e.code)) {
+      if (e instanceof WasmuxError && (this.servedOnce || !FATAL_SERVE.has(e.code))) {
         writeStderrLine(`wasmux: error ${e.code}: ${e.message}`);
         writeStderrLine('wasmux dev: not served; waiting for a change');
         return;
@@ -338,6 +341,7 @@ class DevSession {
     }
     this.server = server;
     this.served = sha256;
+    this.servedOnce = true;
     this.listen = server.addresses.map(String);
     const n = server.stats().length;
     // wasmux run's start line, word for word.
@@ -346,10 +350,11 @@ class DevSession {
         `(backend ${server.backend}, ${n} worker${n === 1 ? '' : 's'}, sha256 ${server.sha256})\n`,
     );
     // A plugin that ends by itself (returns from run, a crash loop): the next good build serves it anew.
-    void server.finished().then(() => {
+    void server.finished().then(async () => {
       if (this.stopping || this.server !== server) return;
       this.server = null;
       this.served = null;
+      await server.stop(); // its addresses released for the next
       writeStderrLine(
         `wasmux dev: ${server.name} ended${server.failed ? ` (${server.failed.code}: ${server.failed.message})` : ''}; serving it again at the next change`,
       );
