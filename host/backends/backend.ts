@@ -223,7 +223,8 @@ export interface BackendModule {
    * to listen on (PluginServer.reload): the socket stays in its SO_REUSEPORT
    * group, and the connections queued on it, through the handover. -1 when
    * it cannot, or need not: iocp, whose instances all listen on duplicates
-   * of the one reserved socket, which the supervisor holds anyway.
+   * of the one reserved socket, which the supervisor holds anyway. Checked
+   * first: `fd` must still be a listening socket bound to `addr`.
    */
-  inherit(fd: number): number;
+  inherit(fd: number, addr: SocketAddress): number;
 }

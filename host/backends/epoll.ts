@@ -144,7 +144,7 @@ export const epoll: BackendModule = {
   reserve(addr: SocketAddress, out: SocketAddress) {
     return new SocketOps(LINUX, new OsErrors(LINUX), null).reserve(addr, out);
   },
-  inherit(fd: number) {
-    return LINUX.duplicate(fd);
+  inherit(fd: number, addr: SocketAddress) {
+    return new SocketOps(LINUX, new OsErrors(LINUX), null).inherit(fd, addr);
   },
 };

@@ -315,7 +315,7 @@ export const kqueue: BackendModule = {
   reserve(addr: SocketAddress, out: SocketAddress) {
     return new SocketOps(sys, new OsErrors(sys), null).reserve(addr, out);
   },
-  inherit(fd: number) {
-    return sys.duplicate(fd);
+  inherit(fd: number, addr: SocketAddress) {
+    return new SocketOps(sys, new OsErrors(sys), null).inherit(fd, addr);
   },
 };

@@ -264,7 +264,7 @@ export const poll: BackendModule = {
   reserve(addr: SocketAddress, out: SocketAddress) {
     return new SocketOps(family, new OsErrors(family), null).reserve(addr, out);
   },
-  inherit(fd: number) {
-    return family.duplicate(fd);
+  inherit(fd: number, addr: SocketAddress) {
+    return new SocketOps(family, new OsErrors(family), null).inherit(fd, addr);
   },
 };

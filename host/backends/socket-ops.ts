@@ -9,7 +9,7 @@
  */
 import type { ErrorCode } from '../generated/contract.js';
 import { fail, type BackendOptions, type Sockets } from './backend.js';
-import type { SocketAddress } from './address.js';
+import { SocketAddress } from './address.js';
 
 // A koffi function: the declarations live in host/ffi/ (koffi types its calls loosely).
 // biome-ignore lint/suspicious/noExplicitAny: koffi functions take and return what their C declaration says
@@ -48,6 +48,8 @@ export interface PosixFamily {
   readonly SO_SNDBUF: number;
   /** The option that lets several listeners share a port (and spreads connections where the OS can). */
   readonly SO_REUSEPORT: number;
+  readonly getsockopt: CFunction;
+  readonly SO_ACCEPTCONN: number;
   readonly IPPROTO_TCP: number;
   readonly TCP_NODELAY: number;
   readonly IPPROTO_IPV6: number;
@@ -177,6 +179,28 @@ export class SocketOps implements Sockets {
       return r;
     }
     return fd;
+  }
+
+  /**
+   * BackendModule.inherit: a close-on-exec duplicate of `fd`, provided it
+   * is still a listening socket bound to `addr`'s port (the number was
+   * taken from an instance's report, and the guest may have closed that
+   * listener since: the number could name another socket by now); -1 if not.
+   */
+  inherit(fd: number, addr: SocketAddress): number {
+    const os = this.os;
+    const copy = os.duplicate(fd);
+    if (copy < 0) return -1;
+    const value = Buffer.alloc(4);
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(4, 0);
+    const here = new SocketAddress();
+    const listening = os.getsockopt(copy, os.SOL_SOCKET, os.SO_ACCEPTCONN, value, len) === 0 && value.readInt32LE(0) !== 0;
+    if (!listening || this.localAddress(copy, here) < 0 || !here.equals(addr)) {
+      os.close(copy);
+      return -1;
+    }
+    return copy;
   }
 
   /** A socket bound to `addr` (SO_REUSEADDR, the shared-port option when shared), not yet listening. */

@@ -86,7 +86,7 @@ ${optionHelp('--backend <name>', `I/O backend: auto, ${BACKEND_NAMES.join(', ')}
 ${optionHelp('--drain-timeout <ms>', 'on SIGTERM/SIGINT, and for the old version on a reload (SIGHUP), time open connections get to finish after the listeners close', String(DRAIN_DEFAULT_MS))}
 ${optionHelp('--manifest <host.json>', 'plugins to serve: {"plugins": [{"plugin": "x.wasm", "listen": [...], "workers": 1, "config": "", "policy": {...}}]}')}
 ${optionHelp('--log-level <level>', 'trace, debug, info, warn, error', 'info')}
-${optionHelp('--record <file>', 'record every instance for wasmux replay: <file> for one plugin with one worker, <file>.<instance> for several workers, <file>.<plugin> for several plugins; a restart adds .r<n> (docs/trace-format.md)')}
+${optionHelp('--record <file>', 'record every instance for wasmux replay: <file> for one plugin with one worker, <file>.<instance> for several workers, <file>.<plugin> for several plugins; a version after a reload adds .g<n>, a restart .r<n> (docs/trace-format.md)')}
 ${optionHelp('--record-max-bytes <n>', 'size bound of each trace: reached, the trace ends "truncated" and the instance goes on unrecorded', String(DEFAULTS.recordMaxBytes))}
 ${optionHelp('-h, --help', 'show this help')}
 
@@ -224,7 +224,7 @@ function printStats(servers: PluginServer[]): void {
     if (r.done + r.failed > 0) {
       const drained = r.drained.map((d) => `v${d.generation} ${d.connections}${d.cut ? ` (${d.cut} cut)` : ''}`).join(', ') || 'none';
       writeStderrLine(
-        `${s.name} reloads: done ${r.done}, failed ${r.failed}; version ${r.generation} (sha256 ${r.sha256}); connections drained per version: ${drained}`,
+        `${s.name} reloads: done ${r.done}, failed ${r.failed}; version ${r.generation} (sha256 ${r.sha256}); listeners handed over ${r.listenersHandedOver}; connections drained per version: ${drained}`,
       );
     }
   }

@@ -52,6 +52,7 @@ export const shutdown = libc.func('int shutdown(int fd, int how)');
 export const close = libc.func('int close(int fd)');
 export const setsockopt = libc.func('int setsockopt(int fd, int level, int name, void *value, uint32_t len)');
 export const getsockname = libc.func('int getsockname(int fd, void *addr, void *len)');
+export const getsockopt = libc.func('int getsockopt(int fd, int level, int name, void *value, void *len)');
 export const getpeername = libc.func('int getpeername(int fd, void *addr, void *len)');
 export const read = libc.func('intptr_t read(int fd, void *buf, uintptr_t len)');
 export const write = libc.func('intptr_t write(int fd, void *buf, uintptr_t len)');
@@ -71,6 +72,8 @@ export const SOL_SOCKET = 0xffff;
 export const SO_REUSEADDR = 0x0004;
 export const SO_REUSEPORT = 0x0200;
 export const SO_SNDBUF = 0x1001;
+/** getsockopt: non-zero on a listening socket (sys/socket.h). */
+export const SO_ACCEPTCONN = 0x0002;
 export const SO_NOSIGPIPE = darwin ? 0x1022 : 0x0800;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_IPV6 = 41;

@@ -35,6 +35,7 @@ export const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
 export const F_DUPFD_CLOEXEC = 1030;
 export const setsockopt = libc.func('int setsockopt(int fd, int level, int name, void *value, uint32_t len)');
 export const getsockname = libc.func('int getsockname(int fd, void *addr, void *len)');
+export const getsockopt = libc.func('int getsockopt(int fd, int level, int name, void *value, void *len)');
 export const getpeername = libc.func('int getpeername(int fd, void *addr, void *len)');
 export const write = libc.func('intptr_t write(int fd, void *buf, uintptr_t len)');
 export const read = libc.func('intptr_t read(int fd, void *buf, uintptr_t len)');
@@ -83,6 +84,8 @@ export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_ERROR = 4;
 export const SO_SNDBUF = 7;
+/** getsockopt: 1 on a listening socket. */
+export const SO_ACCEPTCONN = 30;
 export const SO_REUSEPORT = 15;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_IPV6 = 41;

@@ -199,6 +199,8 @@ class Incarnation {
   readonly listenerFds: number[];
   /** The listening sockets handed to it by the previous version (WorkerInput.inherited), or null. */
   readonly inherited: Float64Array | null;
+  /** How many sockets it was handed (cells set at its start). */
+  readonly inheritedCount: number;
   readonly gone: Promise<void>;
   /** Its recording's shared tail (--record), which onGone finishes when the thread could not. */
   readonly trace: { file: string; tail: TraceTail } | null;
@@ -210,6 +212,7 @@ class Incarnation {
     this.registry = input.registry;
     this.listenerFds = input.listen.map(() => -1);
     this.inherited = input.inherited ? new Float64Array(input.inherited) : null;
+    this.inheritedCount = this.inherited ? this.inherited.filter((fd) => fd >= 0).length : 0;
     this.trace = input.record ? { file: input.record.file, tail: input.record.tail } : null;
     const data: WorkerInput = {
       ...input,
@@ -279,6 +282,12 @@ export interface ReloadStats {
   done: number;
   failed: number;
   /**
+   * Listening sockets handed from an old instance to the new one of the
+   * same index (one per instance and address per reload where the OS has
+   * SO_REUSEPORT groups; 0 on iocp, whose instances share one socket).
+   */
+  listenersHandedOver: number;
+  /**
    * Per version replaced: the connections its instances were serving when
    * told to drain, and how many of them were still open at the drain
    * timeout (closed then). `cut` is null while it still drains.
@@ -301,7 +310,7 @@ export class PluginServer {
   private stopping: Promise<void> | null = null;
   /** The reload in progress (or a settled one): the next waits for it. */
   private reloading: Promise<void> = Promise.resolve();
-  private readonly reloadCounts: ReloadStats = { generation: 0, sha256: '', done: 0, failed: 0, drained: [] };
+  private readonly reloadCounts: ReloadStats = { generation: 0, sha256: '', done: 0, failed: 0, listenersHandedOver: 0, drained: [] };
   /** Totals of the instances of versions that have ended, per instance index. */
   private readonly pastTotals: { totals: Float64Array; ends: Record<string, number>; restarts: number }[] = [];
   private failure: WasmuxError | null = null;
@@ -843,6 +852,11 @@ export class PluginServer {
     }
     gen.starting = null;
     this.retiring.delete(gen);
+    // The sockets handed over that the new instances took (a cell still set: not taken).
+    for (const s of gen.slots) {
+      const inc = s.current;
+      if (inc?.inherited) this.reloadCounts.listenersHandedOver += inc.inheritedCount - inc.inherited.filter((fd) => fd >= 0).length;
+    }
     if (this.stopping) {
       // stop() came while it started: it has stopped these instances too.
       throw refuse('it was stopped during the reload');
@@ -889,10 +903,16 @@ export class PluginServer {
     let any = false;
     inc.listenerFds.forEach((fd, i) => {
       if (fd < 0) return;
-      const copy = this.opts.backend.inherit(fd);
+      const copy = this.opts.backend.inherit(fd, this.addresses[i]!);
       if (copy >= 0) {
         cells[i] = copy;
         any = true;
+      } else {
+        this.log(
+          'debug',
+          `reload: the listener on ${this.addresses[i]} was not handed over (no longer listening); the new instance listens afresh`,
+          from!.index,
+        );
       }
     });
     return any ? buf : null;
