@@ -37,12 +37,13 @@ import { DRAIN_DEFAULT_MS, knobHelp, optionHelp, readJson } from './run.js';
 const FALLBACK_LISTEN = '127.0.0.1:0';
 
 export function devHelp(): string {
-  return `Usage: wasmux dev [<dir>] [--target debug|release] [plugin options] [host options]
+  return `Usage: wasmux dev [<dir>] [--target debug|release] [options]
 
 Develops the plugin project in <dir> (default: the current directory):
 builds it as wasmux build does, serves it as wasmux run does, and on every
 change of its sources builds it again and reloads the server in place (the
-same addresses; connections already open finish on the old version).
+same addresses; connections already open stay with the old version until
+they close or the drain ends).
 
 Watched: asconfig.json, package.json, the top directory of each of
 asconfig.json's entries (assembly/) and wit/, if any; not node_modules nor
@@ -71,7 +72,7 @@ ${knobHelp()}
 
 Host options:
 ${optionHelp('--backend <name>', 'I/O backend (see wasmux run --help)', 'auto')}
-${optionHelp('--drain-timeout <ms>', 'on SIGTERM/SIGINT, time open connections get to finish', String(DRAIN_DEFAULT_MS))}
+${optionHelp('--drain-timeout <ms>', "the time open connections get to finish: the old version's after a reload, and on SIGTERM/SIGINT", String(DRAIN_DEFAULT_MS))}
 ${optionHelp('--log-level <level>', 'trace, debug, info, warn, error', 'info')}
 ${optionHelp('-h, --help', 'show this help')}
 
@@ -364,7 +365,7 @@ class DevSession {
   private async reload(server: PluginServer, file: string, sha256: string, buildMs: number): Promise<void> {
     const old = this.served;
     try {
-      const r = await server.reload({ plugin: file });
+      const r = await server.reload({ plugin: file, drainTimeoutMs: this.o.drainMs });
       if (this.stopping) return;
       this.served = r.sha256;
       say(`reloaded ${server.name}: sha256 ${old} -> ${r.sha256} (built in ${seconds(buildMs)}, ready in ${Math.round(r.readyMs)} ms)`);
