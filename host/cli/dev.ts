@@ -29,7 +29,7 @@ import { WasmuxError } from '../errors.js';
 import { BUILD_TARGETS, type BuiltPlugin } from '../build/plugin-build.js';
 import { buildInThread, type BuildRun } from '../build/build-thread.js';
 import { SourceWatcher, watchedRoots } from '../build/watch.js';
-import { writeStderrLine } from '../supervisor/logger.js';
+import { escapeControl, writeStderrLine } from '../supervisor/logger.js';
 import { integer, parsed } from './args.js';
 import { DRAIN_DEFAULT_MS, knobHelp, optionHelp, readJson } from './run.js';
 
@@ -189,7 +189,8 @@ class EndWith extends Error {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const say = (line: string) => process.stdout.write(`wasmux dev: ${line}\n`);
+/** One line of dev's own on stdout (a file name may hold a newline: escaped, as every log line). */
+const say = (line: string) => process.stdout.write(`wasmux dev: ${escapeControl(line)}\n`);
 
 /** Codes of a first serve that no change of the sources can fix: dev ends with them. */
 const FATAL_SERVE = new Set(['WASMUX_ERR_LISTEN', 'WASMUX_ERR_BACKEND_UNAVAILABLE', 'WASMUX_ERR_BAD_ARGUMENT', 'WASMUX_ERR_BAD_POLICY']);

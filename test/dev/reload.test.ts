@@ -4,7 +4,7 @@
 // are those served is not reloaded; edits during a build make one more build.
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { editFile, lineClient, lineProject, startDev, askOnce, LISTENING } from '../helpers/dev.js';
 
@@ -68,6 +68,12 @@ describe('wasmux dev: reload on a change', () => {
       expect(m[1]).toBe(first[2]);
       expect(dev.output()).not.toMatch(/reloaded devplug/);
       expect(await askOnce(Number(first[1]), 'PING')).toBe('PONG');
+
+      // A new source no entry imports, its name with a newline: built, not reloaded, the name on one line.
+      const from2 = dev.output().length;
+      await writeFile(join(p.dir, 'assembly/un\nused.ts'), 'export const x = 1;\n');
+      await dev.waitFor(/sha256 unchanged[^\n]*not reloaded\n/, 20_000, from2);
+      expect(dev.devLines(from2)[0]).toBe('wasmux dev: changed assembly/un\\nused.ts; building');
     } finally {
       const end = await dev.stop('SIGTERM');
       await p.remove();
