@@ -1,27 +1,30 @@
 /**
- * A build in a worker thread of its own (host/build/build-thread.ts starts
- * it): asc and jco run here, so that the thread serving plugins (the
- * supervisor's watchdog, signals) is never held by a compile, and each
- * build loads the project's toolchain as it is now.
+ * The build thread's side (host/build/build-thread.ts starts it): builds one
+ * request at a time with buildPlugin. asc and jco run here, so that the
+ * thread serving plugins (the supervisor's watchdog, signals) is never held
+ * by a compile; the thread stays up between builds, so the toolchain is
+ * loaded and warmed once (a rebuild takes a fraction of the first build).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { WasmuxError } from '../errors.js';
 import { buildPlugin } from './plugin-build.js';
-import type { BuildThreadInput, BuildThreadMessage } from './build-thread.js';
+import type { BuildThreadMessage, BuildThreadRequest } from './build-thread.js';
 
-const input = workerData as BuildThreadInput;
-const post = (m: BuildThreadMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
+const port = parentPort!;
+const post = (m: BuildThreadMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
-try {
-  const built = await buildPlugin({
-    projectDir: input.projectDir,
-    target: input.target,
-    config: input.config,
-    diagnostics: { write: (text: string) => post({ kind: 'diagnostics', text: String(text) }), isTTY: input.isTTY },
-  });
-  const bytes = built.bytes.slice();
-  post({ kind: 'built', bytes, sha256: built.sha256, outFile: built.outFile }, [bytes.buffer as ArrayBuffer]);
-} catch (e) {
-  if (e instanceof WasmuxError) post({ kind: 'failed', code: e.code, message: e.message });
-  else post({ kind: 'crashed', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
-}
+port.on('message', async (req: BuildThreadRequest) => {
+  try {
+    const built = await buildPlugin({
+      projectDir: req.projectDir,
+      target: req.target,
+      config: req.config,
+      diagnostics: { write: (text: string) => post({ id: req.id, kind: 'diagnostics', text: String(text) }), isTTY: req.isTTY },
+    });
+    const bytes = built.bytes.slice();
+    post({ id: req.id, kind: 'built', bytes, sha256: built.sha256, outFile: built.outFile }, [bytes.buffer as ArrayBuffer]);
+  } catch (e) {
+    if (e instanceof WasmuxError) post({ id: req.id, kind: 'failed', code: e.code, message: e.message });
+    else post({ id: req.id, kind: 'crashed', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  }
+});

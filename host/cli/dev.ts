@@ -27,7 +27,7 @@ import {
 } from '../index.js';
 import { WasmuxError } from '../errors.js';
 import { BUILD_TARGETS, type BuiltPlugin } from '../build/plugin-build.js';
-import { buildInThread, type BuildRun } from '../build/build-thread.js';
+import { BuildThread } from '../build/build-thread.js';
 import { SourceWatcher, watchedRoots } from '../build/watch.js';
 import { escapeControl, writeStderrLine } from '../supervisor/logger.js';
 import { integer, parsed } from './args.js';
@@ -49,7 +49,9 @@ Watched: asconfig.json, package.json, the top directory of each of
 asconfig.json's entries (assembly/) and wit/, if any; not node_modules nor
 the build output. A burst of changes (an editor saving) is one build;
 changes during a build make one more build after it. A build whose bytes are
-the ones served is not reloaded.
+the ones served is not reloaded. The builds run in a thread that stays up
+between them (a rebuild is much faster than the first build); a change of
+package.json starts it anew, loading the toolchain again.
 
 A build that fails prints asc's diagnostics, as wasmux build does, and the
 version served so far goes on serving (before the first success nothing is
@@ -204,7 +206,8 @@ class DevSession {
   /** The addresses served the first time, port 0 resolved: a new server after one ended takes them again. */
   private listen: string[];
   private watcher: SourceWatcher | null = null;
-  private build: BuildRun | null = null;
+  /** The builds' thread, kept from one build to the next (restarted when package.json changes). */
+  private readonly builder = new BuildThread();
   private cycle: Promise<void> | null = null;
   /** Changes seen while a build ran: one more build follows. */
   private changed: string[] = [];
@@ -242,6 +245,8 @@ class DevSession {
       let first = true;
       while (!this.stopping && (first || this.changed.length > 0)) {
         const paths = this.changed.splice(0);
+        // The toolchain may have changed (npm install): the next build loads it anew.
+        if (paths.includes('package.json')) await this.builder.restart();
         if (paths.length > 0) say(`changed ${paths.join(', ')}; building`);
         else if (first && !this.builtOnce) say('building');
         first = false;
@@ -259,19 +264,22 @@ class DevSession {
 
   private async buildOnce(): Promise<void> {
     const t0 = performance.now();
-    const run = buildInThread({ projectDir: this.o.projectDir, target: this.o.target, isTTY: process.stderr.isTTY === true }, (text) =>
-      process.stderr.write(text),
-    );
-    this.build = run;
     let built: BuiltPlugin;
     try {
-      built = await run.result;
+      built = await this.builder.build(
+        { projectDir: this.o.projectDir, target: this.o.target, isTTY: process.stderr.isTTY === true },
+        (text) => process.stderr.write(text),
+      );
     } catch (e) {
       if (this.stopping) return;
       const first = !this.builtOnce;
       this.builtOnce = true;
       if (e instanceof WasmuxError) writeStderrLine(`wasmux: error ${e.code}: ${e.message}`);
-      else writeStderrLine(`wasmux dev: ${(e as Error).message}`);
+      else {
+        // Not the sources' fault (the thread died): the next build starts from a fresh thread.
+        writeStderrLine(`wasmux dev: ${(e as Error).message}`);
+        await this.builder.restart();
+      }
       // Nothing to wait for: the project is not one (no asconfig.json) or lacks its toolchain.
       if (
         first &&
@@ -283,8 +291,6 @@ class DevSession {
         `wasmux dev: build failed after ${seconds(performance.now() - t0)}; ${this.served ? `still serving sha256 ${this.served}` : 'nothing served yet'}; waiting for a change`,
       );
       return;
-    } finally {
-      this.build = null;
     }
     this.builtOnce = true;
     const buildMs = performance.now() - t0;
@@ -382,7 +388,7 @@ class DevSession {
   private async stopAll(now: boolean): Promise<void> {
     this.watcher?.close();
     this.watcher = null;
-    const build = this.build?.cancel();
+    const build = this.builder.close();
     if (now) await this.server?.stop();
     else await this.server?.drain(this.o.drainMs);
     await build;
