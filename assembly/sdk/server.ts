@@ -32,8 +32,8 @@
 // episode is logged once, when it starts and when it ends.
 //
 // Draining: when the host drains the instance (a reload replaced it, or the
-// host is stopping), a listener's registration reports hang-up and accept
-// on it fails with `closed`. The server then enters draining mode: it
+// host is stopping), a listener's registration reports hang-up (and accept
+// on it says would-block for good). The server then enters draining mode: it
 // accepts nothing more, tells the handler (onDrain: the HTTP server answers
 // every next request with `Connection: close`), and closes the connections
 // that stay idle (no input, nothing to send, no incomplete message) for
@@ -253,6 +253,11 @@ export class Server<C extends Connection> {
       for (let i: u32 = 0; i < n; i++) {
         const token = events.token(i);
         if (token >= LISTENER_TOKEN) {
+          if (events.isHangUp(i)) {
+            // The host drains this instance: this listener takes no more connections.
+            this.beginDrain();
+            continue;
+          }
           acceptStalled = !this.acceptAll(this.listeners[<i32>(token - LISTENER_TOKEN)]) || acceptStalled;
           continue;
         }
@@ -381,11 +386,6 @@ export class Server<C extends Connection> {
       if (stream === null) {
         const err = lastError();
         if (err == IoError.WouldBlock) return true;
-        if (err == IoError.Closed) {
-          // The host drains this instance: this listener takes no more connections.
-          this.beginDrain();
-          return true;
-        }
         if (err == IoError.Reset) continue; // the client gave up while queued
         warn("accept failed: " + errorName(err));
         return false; // out of handles or descriptors: retry shortly

@@ -253,7 +253,7 @@ export class InstanceHost implements GuestHost {
     const events = this.events;
     let count = 0;
     // A drained listener reports hang-up once (wit/tcp.wit: the guest's
-    // sign that the instance is draining); accept on it says `closed`.
+    // sign that the instance is draining); accept on it says would-block.
     const hangUps = this.hangUps;
     while (hangUps.length > 0 && count < max) {
       events[3 * count] = hangUps.shift()!;
@@ -324,7 +324,7 @@ export class InstanceHost implements GuestHost {
     const { table } = this;
     const slot = table.lookup(h);
     if (slot < 0 || (table.kind[slot] !== KIND_LISTENER && table.kind[slot] !== KIND_DRAINED)) return fail(ErrorCode.BadHandle);
-    if (table.kind[slot] === KIND_DRAINED) return fail(ErrorCode.Closed); // draining: no new connections, ever
+    if (table.kind[slot] === KIND_DRAINED) return fail(ErrorCode.WouldBlock); // draining: no new connections
     if (this.cachedWouldBlock(slot, READ)) return fail(ErrorCode.WouldBlock);
     this.gate.enter();
     const r = this.acceptOne(table.fds[slot]!);
@@ -575,9 +575,10 @@ export class InstanceHost implements GuestHost {
 
   // Draining: close this instance's descriptor of every listener (no new
   // connections here), keep the handles valid; open streams go on. A
-  // registered listener reports hang-up at the next wait and accept on it
-  // says `closed`: the guest's sign to finish what it serves (the SDK's
-  // draining mode). Only this descriptor is closed: on a reload the socket
+  // registered listener reports hang-up at the next wait (accept on it says
+  // would-block, as for any listener with nothing pending, so that a guest
+  // that knows nothing of draining sees nothing new): the guest's sign to
+  // finish what it serves (the SDK's draining mode). Only this descriptor is closed: on a reload the socket
   // lives on in the new version's instance (PluginServer.reload), so no
   // socket leaves its SO_REUSEPORT group and no queued connection is reset.
   // It closes descriptors: called inside the kill gate.

@@ -863,6 +863,7 @@ export class PluginServer {
     }
     // 3b. Ready: it serves; the old version drains.
     this.gen = gen;
+    this.readyResolve(); // (a reload before the first version got ready: the new one is)
     this.reloadCounts.done++;
     const readyMs = Math.round(performance.now() - t0);
     const open = old.slots.reduce((n, s) => n + (s.current?.stats[STAT_OPEN] ?? 0), 0);
@@ -962,7 +963,7 @@ export class PluginServer {
   /**
    * Drains, then stops: every instance closes its listeners (no new
    * connections; the guest's listener registrations report hang-up and
-   * accept says `closed`) and keeps serving its open connections until they
+   * accept says would-block) and keeps serving its open connections until they
    * have all closed or `timeoutMs` has passed.
    */
   async drain(timeoutMs: number): Promise<void> {
