@@ -44,7 +44,7 @@ export class BuildThread {
   private worker: Worker | null = null;
   private pending: Pending | null = null;
   private nextId = 1;
-  /** Builds started on a thread that was already up (for tests and curiosity). */
+  /** Builds started on a thread that was already up (its toolchain loaded and warm). */
   warmBuilds = 0;
 
   /**
