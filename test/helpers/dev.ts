@@ -54,9 +54,9 @@ export interface Dev {
   exited(): boolean;
 }
 
-/** Starts `wasmux dev ...args` in `cwd`. Call `stop()` (the tests do, in finally). */
-export function startDev(args: string[], cwd: string): Dev {
-  const child = spawn(process.execPath, [CLI, 'dev', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `wasmux dev ...args` in `cwd` (`cli`: another wasmux's main.js, an installed package's). Call `stop()` (the tests do, in finally). */
+export function startDev(args: string[], cwd: string, cli = CLI): Dev {
+  const child = spawn(process.execPath, [cli, 'dev', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters = new Set<() => void>();
   const onData = (d: Buffer) => {
