@@ -159,7 +159,7 @@ describe.skipIf(skip !== null)(`iocp under wine${skip ? ` (skipped: ${skip})` : 
   it('two instances share one listener (no SO_REUSEPORT on Windows): every connection is served', async () => {
     const two = await startWineServer([ECHO, '--backend', 'iocp', '--listen', '127.0.0.1:0', '--workers', '2']);
     try {
-      expect(two.output().stdout).toMatch(/\(backend iocp, 2 workers\)/);
+      expect(two.output().stdout).toMatch(/\(backend iocp, 2 workers, sha256 [0-9a-f]{64}\)/);
       await runPool(40, 8, async () => {
         const data = randomBytes(2 * KiB);
         expect(sha256(await echoRoundTrip(two.port, data))).toBe(sha256(data));

@@ -149,6 +149,7 @@ export const RELOAD_DRAIN_DEFAULT_MS = 5000;
  * The trace of one incarnation (docs/trace-format.md): `file` for the only
  * instance, `file.<instance>` when there are several; a restart's thread
  * adds `.r<restarts>`, so that no incarnation overwrites another's trace.
+ * (A version after a reload passes `file.g<version>` as `file`.)
  */
 export function traceFile(file: string, workers: number, instance: number, restarts: number): string {
   const base = workers === 1 ? file : `${file}.${instance}`;
@@ -308,6 +309,8 @@ export class PluginServer {
   private readonly reservations: number[] = [];
   private readonly watchdog: NodeJS.Timeout;
   private stopping: Promise<void> | null = null;
+  /** drain() has begun: no reload from here on. */
+  private draining = false;
   /** The reload in progress (or a settled one): the next waits for it. */
   private reloading: Promise<void> = Promise.resolve();
   private readonly reloadCounts: ReloadStats = { generation: 0, sha256: '', done: 0, failed: 0, listenersHandedOver: 0, drained: [] };
@@ -773,7 +776,7 @@ export class PluginServer {
    * at start or does not get ready within the start timeout
    * (WASMUX_ERR_RELOAD, the cause in its message and `cause`). Reloads run
    * one at a time: a second call waits for the first. A reload of a server
-   * that is stopping or stopped is refused (WASMUX_ERR_RELOAD).
+   * that is draining, stopping or stopped is refused (WASMUX_ERR_RELOAD).
    */
   reload(options: ReloadOptions = {}): Promise<ReloadResult> {
     const run = this.reloading.then(() => this.doReload(options));
@@ -794,7 +797,7 @@ export class PluginServer {
   private async doReload(options: ReloadOptions): Promise<ReloadResult> {
     const t0 = performance.now();
     const refuse = (why: string) => new WasmuxError('WASMUX_ERR_RELOAD', `plugin ${this.name}: ${why}`);
-    if (this.stopping) throw refuse('it is stopping or stopped: no reload');
+    if (this.stopping || this.draining) throw refuse('it is draining, stopping or stopped: no reload');
     const drainMs = options.drainTimeoutMs ?? RELOAD_DRAIN_DEFAULT_MS;
     if (!Number.isInteger(drainMs) || drainMs < 0)
       throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `drainTimeoutMs must be a non-negative integer (got ${drainMs})`);
@@ -817,7 +820,7 @@ export class PluginServer {
       policy.listen = [...old.policy.listen];
     }
     const module = await compileCapped(plugin, policy);
-    if (this.stopping) throw refuse('it was stopped during the reload');
+    if (this.stopping || this.draining) throw refuse('it was drained or stopped during the reload');
 
     // 2. Start the new version's instances, each with the listening sockets of the old instance of its index.
     const gen = new Generation(old.number + 1, module, plugin.info.sha256, options.config ?? old.config, policy);
@@ -846,7 +849,7 @@ export class PluginServer {
       await Promise.all(gen.slots.map((s) => this.stopSlot(s)));
       this.retiring.delete(gen);
       this.keepTotals(gen);
-      throw e;
+      throw this.stopping ? refuse('it was stopped during the reload') : e;
     } finally {
       clearTimeout(timer);
     }
@@ -968,6 +971,7 @@ export class PluginServer {
    */
   async drain(timeoutMs: number): Promise<void> {
     if (this.stopping) return this.stopping;
+    this.draining = true;
     const deadline = performance.now() + timeoutMs;
     // No new connections from here on: the instances close their listeners;
     // the reservations go now too (on IOCP the listeners are duplicates of

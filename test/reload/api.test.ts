@@ -87,8 +87,21 @@ describe('server.reload()', () => {
     await server.stop();
     await expect(server.reload()).rejects.toMatchObject({
       code: 'WASMUX_ERR_RELOAD',
-      message: expect.stringMatching(/stopping or stopped/),
+      message: expect.stringMatching(/draining, stopping or stopped/),
     });
+  });
+
+  it('a stop during a reload refuses the reload and stops every instance of both versions', async () => {
+    const server = await echoServer();
+    for (const wait of [0, 10]) {
+      const s = wait === 0 ? server : await echoServer();
+      const reload = s.reload();
+      await new Promise((r) => setTimeout(r, wait)); // while the new version loads, and while it starts
+      const stopped = s.stop();
+      await expect(reload).rejects.toMatchObject({ code: 'WASMUX_ERR_RELOAD', message: expect.stringMatching(/stop/) });
+      await stopped;
+      expect(s.stats().every((st) => !st.running)).toBe(true);
+    }
   });
 
   it('a server started from a loaded plugin must be given the new one', async () => {
