@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wasmux, ROOT } from '../helpers/cli.js';
 import { lineProject, startDev, askOnce, LISTENING } from '../helpers/dev.js';
+import { startScriptListen } from '../../dist/host/cli/dev.js';
 
 /** A port free a moment ago. */
 function freePort(): Promise<number> {
@@ -75,6 +76,26 @@ describe('wasmux dev: the command line', () => {
       );
     } finally {
       await p.remove();
+    }
+  });
+
+  it('reads the addresses of a "start" script that runs wasmux run, and only of one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wasmux-dev-start-'));
+    try {
+      const start = async (script: unknown) => {
+        await writeFile(join(dir, 'package.json'), JSON.stringify({ scripts: { start: script } }));
+        return startScriptListen(dir);
+      };
+      expect(await start('wasmux run build/a.wasm --listen 127.0.0.1:7000')).toEqual(['127.0.0.1:7000']);
+      expect(await start('wasmux run a.wasm --listen=127.0.0.1:1 --workers 2 --listen [::1]:2')).toEqual(['127.0.0.1:1', '[::1]:2']);
+      expect(await start('node server.js --listen 127.0.0.1:9')).toEqual([]);
+      expect(await start(['wasmux run a.wasm --listen 127.0.0.1:9'])).toEqual([]);
+      await writeFile(join(dir, 'package.json'), '{ not json');
+      expect(startScriptListen(dir)).toEqual([]);
+      await rm(join(dir, 'package.json'));
+      expect(startScriptListen(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
