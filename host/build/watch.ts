@@ -145,7 +145,10 @@ export class SourceWatcher {
       return;
     }
     const rel = join(dir, name);
-    if (recursive && !skipped(name)) {
+    // A recursive root itself (assembly/) removed and made again (a branch
+    // switched): its watch ended with it, the project's sees it come back.
+    const isRoot = dir === '' && this.roots.some((r) => r.recursive && r.dir === name);
+    if ((recursive || isRoot) && !skipped(name)) {
       let isDir = false;
       try {
         isDir = statSync(join(this.projectDir, rel)).isDirectory();

@@ -131,6 +131,16 @@ describe('wasmux dev: watching the sources', () => {
       expect(await next()).toEqual(['assembly/more/', 'assembly/more/thing.ts']);
       expect(w.directories).toBe(3);
 
+      // The entries' directory removed and made again: watched again.
+      await rm(join(dir, 'assembly'), { recursive: true });
+      expect(await next()).toContain('assembly/');
+      expect(w.directories).toBe(1);
+      await mkdir(join(dir, 'assembly'));
+      expect(await next()).toEqual(['assembly/']);
+      expect(w.directories).toBe(2);
+      await writeFile(join(dir, 'assembly/index.ts'), 'export {};\n');
+      expect(await next()).toEqual(['assembly/index.ts']);
+
       // A change still in its debounce when the watcher closes is never reported.
       await writeFile(join(dir, 'assembly/index.ts'), 'export const late = 1;\n');
       w.close();
