@@ -46,8 +46,8 @@ same addresses; connections already open stay with the old version until
 they close or the drain ends).
 
 Watched: asconfig.json, package.json, the top directory of each of
-asconfig.json's entries (assembly/) and wit/, if any; not node_modules nor
-the build output. A burst of changes (an editor saving) is one build;
+asconfig.json's entries (assembly/; followed when asconfig.json changes)
+and wit/, if any; not node_modules nor the build output. A burst of changes (an editor saving) is one build;
 changes during a build make one more build after it. A build whose bytes are
 the ones served is not reloaded. The builds run in a thread that stays up
 between them (a rebuild is much faster than the first build); a change of
@@ -226,11 +226,19 @@ class DevSession {
   }
 
   start(): void {
+    this.watch();
+    this.onChange([]);
+  }
+
+  /** Watches what asconfig.json's entries name now (again, after it changed). */
+  private watch(): void {
+    const before = this.watcher?.roots;
+    this.watcher?.close();
     const roots = watchedRoots(this.o.projectDir);
     this.watcher = new SourceWatcher(this.o.projectDir, roots, (paths) => this.onChange(paths));
     const names = roots.map((r) => (r.dir === '' ? '.' : `${r.dir}/`)).join(', ');
-    say(`watching ${names} in ${this.o.projectDir} (target ${this.o.target})`);
-    this.onChange([]);
+    if (before === undefined) say(`watching ${names} in ${this.o.projectDir} (target ${this.o.target})`);
+    else if (JSON.stringify(before) !== JSON.stringify(roots)) say(`watching ${names} now`);
   }
 
   private onChange(paths: string[]): void {
@@ -247,6 +255,8 @@ class DevSession {
         const paths = this.changed.splice(0);
         // The toolchain may have changed (npm install): the next build loads it anew.
         if (paths.includes('package.json')) await this.builder.restart();
+        // The entries may be elsewhere now.
+        if (paths.includes('asconfig.json') && !this.stopping) this.watch();
         if (paths.length > 0) say(`changed ${paths.join(', ')}; building`);
         else if (first && !this.builtOnce) say('building');
         first = false;
