@@ -70,6 +70,7 @@ describe('wasmux new', () => {
       build: 'wasmux build',
       test: 'node --test',
       start: 'wasmux run build/my-plugin.wasm --listen 127.0.0.1:7000',
+      dev: 'wasmux dev',
     });
     const asconfig = JSON.parse(await readFile(join(dir, 'asconfig.json'), 'utf8'));
     expect(asconfig.entries).toEqual(['assembly/index.ts']);

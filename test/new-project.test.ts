@@ -4,7 +4,8 @@
 // template's devDependencies, from the npm registry or npm's cache),
 // `npm run build`, `npm test`, then `wasmux run` the built plugin on port 0
 // and a real client (nc for the line template, curl for the HTTP one) gets
-// the right answer. Nothing but npm's registry is used.
+// the right answer; `wasmux dev` reloads an edit of the line template.
+// Nothing but npm's registry is used.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startRun } from './helpers/cli.js';
+import { LISTENING, askOnce, editFile, startDev } from './helpers/dev.js';
 
 interface Ran {
   code: number | null;
@@ -119,6 +121,19 @@ describe('a plugin project from wasmux new, outside the repository', () => {
       } finally {
         const end = await server.stop('SIGTERM');
         expect(end.code, end.stderr).toBe(0);
+      }
+
+      // `wasmux dev` from the project's own install: served, an edit reloaded in place.
+      const dev = startDev(['--listen', '127.0.0.1:0'], dir, join(dir, 'node_modules/wasmux/dist/host/cli/main.js'));
+      try {
+        const port = Number((await dev.waitFor(LISTENING, 30_000))[1]);
+        expect(await askOnce(port, 'PING')).toBe('PONG');
+        await editFile(join(dir, 'assembly/index.ts'), 'c.write("PONG\\n");', 'c.write("PONG from dev\\n");');
+        await dev.waitFor(/wasmux dev: reloaded hello-debug: sha256 [0-9a-f]{64} -> [0-9a-f]{64} /, 30_000);
+        expect(await askOnce(port, 'PING')).toBe('PONG from dev');
+      } finally {
+        const end = await dev.stop('SIGTERM');
+        expect(end.code, dev.output()).toBe(0);
       }
     },
     600_000,

@@ -134,6 +134,8 @@ export async function newProject(req: NewProjectRequest): Promise<NewProject> {
       pretest: 'wasmux build',
       test: 'node --test',
       start: `wasmux run build/${name}.wasm --listen 127.0.0.1:${port}`,
+      // Serves where start does (wasmux dev reads start's --listen).
+      dev: 'wasmux dev',
     },
     engines: own.engines,
     devDependencies: {

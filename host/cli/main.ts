@@ -8,6 +8,7 @@ import { buildCommand, buildHelp } from './build.js';
 import { newCommand, newHelp } from './new.js';
 import { testCommand, testHelp } from './test.js';
 import { replayCommand, replayHelp } from './replay.js';
+import { devCommand, devHelp } from './dev.js';
 
 const HELP = `Usage: wasmux <command> [options]
 
@@ -16,6 +17,7 @@ Commands:
   inspect <plugin.wasm>   show a plugin's world, imports, exports, size, sha256
   new <dir>               start a plugin project (see wasmux new --help)
   build                   build the plugin project here (see wasmux build --help)
+  dev [<dir>]             serve a project, rebuilt and reloaded on each change
   test <plugin.wasm>      run a scenario on a simulated network under many seeds, with faults
   replay <trace>          re-run a recorded instance offline (see wasmux replay --help)
 
@@ -39,16 +41,23 @@ async function main(argv: string[]): Promise<number> {
       return testCommand(rest);
     case 'replay':
       return replayCommand(rest);
+    case 'dev':
+      return devCommand(rest);
     case undefined:
     case '-h':
     case '--help':
     case 'help':
       process.stdout.write(
         (
-          { run: runHelp, inspect: inspectHelp, build: buildHelp, new: newHelp, test: testHelp, replay: replayHelp } as Record<
-            string,
-            () => string
-          >
+          {
+            run: runHelp,
+            inspect: inspectHelp,
+            build: buildHelp,
+            new: newHelp,
+            test: testHelp,
+            replay: replayHelp,
+            dev: devHelp,
+          } as Record<string, () => string>
         )[rest[0] ?? '']?.() ?? HELP,
       );
       return command === undefined ? 2 : 0;

@@ -22,13 +22,13 @@ import { writeStderrLine } from '../supervisor/logger.js';
 import { WasmuxError } from '../errors.js';
 import { parsed, integer } from './args.js';
 
-const DRAIN_DEFAULT_MS = 5000;
+export const DRAIN_DEFAULT_MS = 5000;
 
 const HELP_WIDTH = 80;
 const HELP_COLUMN = 28;
 
 /** One option of --help: its name, then its text wrapped at HELP_COLUMN, the default last. */
-function optionHelp(name: string, text: string, dflt?: string): string {
+export function optionHelp(name: string, text: string, dflt?: string): string {
   const words = dflt === undefined ? text.split(' ') : [...text.split(' '), `[default: ${dflt}]`];
   const lines: string[] = [];
   let line = `  ${name}`.padEnd(HELP_COLUMN - 1);
@@ -51,7 +51,7 @@ function optionHelp(name: string, text: string, dflt?: string): string {
 }
 
 /** The policy's flags, from POLICY_KNOBS. */
-function knobHelp(): string {
+export function knobHelp(): string {
   return KNOB_NAMES.map((k) => {
     const knob = POLICY_KNOBS[k];
     return optionHelp(`--${knob.flag} ${knob.arg}`, `${knob.help} (${knob.min}..${knob.max})`, String(knob.default));
@@ -169,7 +169,7 @@ function parseCommandLine(argv: string[]) {
   return { host, specs };
 }
 
-async function readJson(path: string, what: string): Promise<unknown> {
+export async function readJson(path: string, what: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

@@ -1,0 +1,444 @@
+/**
+ * `wasmux dev`: a plugin project built, served, and on every change of its
+ * sources rebuilt and reloaded in place (server.reload), until SIGINT or
+ * SIGTERM. The build is `wasmux build`'s (host/build/plugin-build.ts), run in
+ * a thread of its own (host/build/build-thread.ts); the serving is
+ * `wasmux run`'s, through serve(); the watching is host/build/watch.ts.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  serve,
+  buildPolicy,
+  parseAddress,
+  resolveBackend,
+  stderrLogger,
+  DEFAULTS,
+  KNOB_NAMES,
+  POLICY_KNOBS,
+  POLICY_LISTS,
+  type KnobName,
+  type Logger,
+  type PluginServer,
+  type PolicyInput,
+  type PolicyLayer,
+} from '../index.js';
+import { WasmuxError } from '../errors.js';
+import { BUILD_TARGETS, type BuiltPlugin } from '../build/plugin-build.js';
+import { BuildThread } from '../build/build-thread.js';
+import { SourceWatcher, watchedRoots } from '../build/watch.js';
+import { escapeControl, writeStderrLine } from '../supervisor/logger.js';
+import { integer, parsed } from './args.js';
+import { DRAIN_DEFAULT_MS, knobHelp, optionHelp, readJson } from './run.js';
+
+/** Where a project serves when neither --listen nor its package.json says: a free port, printed. */
+const FALLBACK_LISTEN = '127.0.0.1:0';
+
+export function devHelp(): string {
+  return `Usage: wasmux dev [<dir>] [--target debug|release] [options]
+
+Develops the plugin project in <dir> (default: the current directory):
+builds it as wasmux build does, serves it as wasmux run does, and on every
+change of its sources builds it again and reloads the server in place (the
+same addresses; connections already open stay with the old version until
+they close or the drain ends).
+
+Watched: asconfig.json, package.json, the top directory of each of
+asconfig.json's entries (assembly/; followed when asconfig.json changes)
+and wit/, if any; not node_modules nor the build output. A burst of changes (an editor saving) is one build;
+changes during a build make one more build after it. A build whose bytes are
+the ones served is not reloaded. The builds run in a thread that stays up
+between them (a rebuild is much faster than the first build); a change of
+package.json starts it anew, loading the toolchain again.
+
+A build that fails prints asc's diagnostics, as wasmux build does, and the
+version served so far goes on serving (before the first success nothing is
+served): fix the file and save. A new version that fails to start (a trap
+in run) is not reloaded either: the old one serves on. Each reload prints
+one line with the old and the new sha256 and how long the build took.
+The component is written where wasmux build --target <target> writes it.
+A missing toolchain or asconfig.json at the first build ends dev (status 1).
+
+Options:
+${optionHelp('--target <name>', `the asconfig.json target: ${BUILD_TARGETS.join(' or ')}; debug keeps the names a trap's log line shows`, 'debug')}
+
+Plugin options (as wasmux run's):
+${optionHelp(`--${POLICY_LISTS.listen.flag} ${POLICY_LISTS.listen.arg}`, 'an address to serve; repeat for several. Without one: the --listen of package.json\'s "start" script (what wasmux new writes), else 127.0.0.1:0 (a free port, printed)')}
+${optionHelp('--workers <n>', 'instances sharing the addresses', String(DEFAULTS.workers))}
+${optionHelp('--config <string>', 'passed to the plugin as ctx.config', '""')}
+${optionHelp('--policy <file.json>', "the plugin's policy; flags override it")}
+${optionHelp(`--${POLICY_LISTS.connect.flag} ${POLICY_LISTS.connect.arg}`, 'allow outbound connections; repeat for several', 'none allowed')}
+${knobHelp()}
+
+Host options:
+${optionHelp('--backend <name>', 'I/O backend (see wasmux run --help)', 'auto')}
+${optionHelp('--drain-timeout <ms>', "the time open connections get to finish: the old version's after a reload, and on SIGTERM/SIGINT", String(DRAIN_DEFAULT_MS))}
+${optionHelp('--log-level <level>', 'trace, debug, info, warn, error', 'info')}
+${optionHelp('-h, --help', 'show this help')}
+
+Signals: SIGTERM/SIGINT stop watching, drain and stop (a second one stops at
+once); the status is then 0.
+`;
+}
+
+interface DevOptions {
+  projectDir: string;
+  target: string;
+  listen: string[];
+  workers?: number;
+  config?: string;
+  policy: PolicyLayer[];
+  backend?: string;
+  drainMs: number;
+  logger: Logger;
+}
+
+const KNOB_BY_FLAG = new Map<string, KnobName>(KNOB_NAMES.map((k) => [POLICY_KNOBS[k].flag, k]));
+
+/** The --listen addresses of package.json's "start" script when it runs `wasmux run` (a `wasmux new` project's). */
+export function startScriptListen(projectDir: string): string[] {
+  let start: unknown;
+  try {
+    start = JSON.parse(readFileSync(resolve(projectDir, 'package.json'), 'utf8'))?.scripts?.start;
+  } catch {
+    return [];
+  }
+  if (typeof start !== 'string' || !/\bwasmux\s+run\b/.test(start)) return [];
+  return [...start.matchAll(/--listen(?:\s+|=)(\S+)/g)].map((m) => m[1]!);
+}
+
+async function parseDevArgs(argv: string[]): Promise<DevOptions | null> {
+  const { values, positionals } = parsed(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        target: { type: 'string', default: 'debug' },
+        listen: { type: 'string', multiple: true },
+        workers: { type: 'string' },
+        config: { type: 'string' },
+        policy: { type: 'string' },
+        [POLICY_LISTS.connect.flag]: { type: 'string', multiple: true },
+        ...Object.fromEntries([...KNOB_BY_FLAG.keys()].map((flag) => [flag, { type: 'string' as const }])),
+        backend: { type: 'string' },
+        'drain-timeout': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(devHelp());
+    return null;
+  }
+  if (positionals.length > 1)
+    throw new WasmuxError(
+      'WASMUX_ERR_BAD_ARGUMENT',
+      `dev takes one project directory (got ${positionals.length}: ${positionals.join(' ')})`,
+    );
+  const projectDir = resolve(positionals[0] ?? '.');
+  if (!existsSync(projectDir) || !statSync(projectDir).isDirectory())
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `${positionals[0] ?? '.'} is not a directory`);
+  const target = values.target as string;
+  if (!(BUILD_TARGETS as readonly string[]).includes(target))
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `--target must be ${BUILD_TARGETS.join(' or ')} (got "${target}")`);
+  const level = (values['log-level'] as string | undefined) ?? 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error'].includes(level))
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `--log-level must be trace, debug, info, warn or error (got "${level}")`);
+
+  const flags: PolicyInput = {};
+  const byName = values as Record<string, unknown>;
+  for (const [flag, knob] of KNOB_BY_FLAG) {
+    const v = integer(`--${flag}`, byName[flag] as string | undefined);
+    if (v !== undefined) flags[knob] = v;
+  }
+  const connect = byName[POLICY_LISTS.connect.flag] as string[] | undefined;
+  if (connect) flags.connect = connect;
+  const policy: PolicyLayer[] = [{ where: 'command line', input: flags }];
+  const policyFile = values.policy as string | undefined;
+  if (policyFile) policy.unshift({ where: `policy ${policyFile}`, input: (await readJson(policyFile, 'policy')) as PolicyInput });
+
+  const given = (values.listen as string[] | undefined) ?? [];
+  const listen = given.length > 0 ? given : startScriptListen(projectDir);
+  const backend = values.backend as string | undefined;
+  // Everything the command line can get wrong is said now, not after the first build.
+  buildPolicy(policy);
+  for (const a of listen) parseAddress(a);
+  if (backend !== undefined) resolveBackend(backend);
+  const workers = integer('--workers', values.workers as string | undefined);
+  if (workers !== undefined && (workers < 1 || workers > 256))
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `--workers must be an integer from 1 to 256 (got ${workers})`);
+  return {
+    projectDir,
+    target,
+    listen: listen.length > 0 ? listen : [FALLBACK_LISTEN],
+    workers,
+    config: values.config as string | undefined,
+    policy,
+    backend,
+    drainMs: integer('--drain-timeout', values['drain-timeout'] as string | undefined) ?? DRAIN_DEFAULT_MS,
+    logger: stderrLogger(level as 'info'),
+  };
+}
+
+/** Ends dev with a status (not an error of its own: what went wrong is printed). */
+class EndWith extends Error {
+  constructor(readonly status: number) {
+    super(`exit ${status}`);
+  }
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+/** One line of dev's own on stdout (a file name may hold a newline: escaped, as every log line). */
+const say = (line: string) => process.stdout.write(`wasmux dev: ${escapeControl(line)}\n`);
+
+/** Codes of a first serve that no change of the sources can fix: dev ends with them. */
+const FATAL_SERVE = new Set(['WASMUX_ERR_LISTEN', 'WASMUX_ERR_BACKEND_UNAVAILABLE', 'WASMUX_ERR_BAD_ARGUMENT', 'WASMUX_ERR_BAD_POLICY']);
+
+class DevSession {
+  private server: PluginServer | null = null;
+  /** The sha256 of the version served (null: none). */
+  private served: string | null = null;
+  /** Whether a server ever started: an address in use then is no reason to end dev. */
+  private servedOnce = false;
+  /** The addresses served the first time, port 0 resolved: a new server after one ended takes them again. */
+  private listen: string[];
+  private watcher: SourceWatcher | null = null;
+  /** The builds' thread, kept from one build to the next (restarted when package.json changes). */
+  private readonly builder = new BuildThread();
+  private cycle: Promise<void> | null = null;
+  /** Changes seen while a build ran: one more build follows. */
+  private changed: string[] = [];
+  private stopping = false;
+  private builtOnce = false;
+  private finish!: (code: number) => void;
+  private fail!: (e: unknown) => void;
+  readonly ended: Promise<number>;
+
+  constructor(private readonly o: DevOptions) {
+    this.listen = o.listen;
+    this.ended = new Promise((res, rej) => {
+      this.finish = res;
+      this.fail = rej;
+    });
+  }
+
+  start(): void {
+    this.watch();
+    this.onChange([]);
+  }
+
+  /** Watches what asconfig.json's entries name now (again, after it changed). */
+  private watch(): void {
+    const before = this.watcher?.roots;
+    this.watcher?.close();
+    const roots = watchedRoots(this.o.projectDir);
+    this.watcher = new SourceWatcher(this.o.projectDir, roots, (paths) => this.onChange(paths));
+    const names = roots.map((r) => (r.dir === '' ? '.' : `${r.dir}/`)).join(', ');
+    if (before === undefined) say(`watching ${names} in ${this.o.projectDir} (target ${this.o.target})`);
+    else if (JSON.stringify(before) !== JSON.stringify(roots)) say(`watching ${names} now`);
+  }
+
+  private onChange(paths: string[]): void {
+    if (this.stopping) return;
+    this.changed.push(...paths.filter((p) => !this.changed.includes(p)));
+    this.cycle ??= this.runCycle().finally(() => (this.cycle = null));
+  }
+
+  /** Builds until no change came during the last build; one build at a time. */
+  private async runCycle(): Promise<void> {
+    try {
+      let first = true;
+      while (!this.stopping && (first || this.changed.length > 0)) {
+        const paths = this.changed.splice(0);
+        // The toolchain may have changed (npm install): the next build loads it anew.
+        if (paths.includes('package.json')) await this.builder.restart();
+        // The entries may be elsewhere now.
+        if (paths.includes('asconfig.json') && !this.stopping) this.watch();
+        if (paths.length > 0) say(`changed ${paths.join(', ')}; building`);
+        else if (first && !this.builtOnce) say('building');
+        first = false;
+        await this.buildOnce();
+      }
+    } catch (e) {
+      // Only a first build that cannot work, or a first serve nothing fixes, gets here: dev ends.
+      if (this.stopping) return;
+      this.stopping = true;
+      await this.stopAll(true);
+      if (e instanceof EndWith) this.finish(e.status);
+      else this.fail(e);
+    }
+  }
+
+  private async buildOnce(): Promise<void> {
+    const t0 = performance.now();
+    let built: BuiltPlugin;
+    try {
+      built = await this.builder.build(
+        { projectDir: this.o.projectDir, target: this.o.target, isTTY: process.stderr.isTTY === true },
+        (text) => process.stderr.write(text),
+      );
+    } catch (e) {
+      if (this.stopping) return;
+      const first = !this.builtOnce;
+      this.builtOnce = true;
+      if (e instanceof WasmuxError) writeStderrLine(`wasmux: error ${e.code}: ${e.message}`);
+      else {
+        // Not the sources' fault (the thread died): the next build starts from a fresh thread.
+        writeStderrLine(`wasmux dev: ${(e as Error).message}`);
+        await this.builder.restart();
+      }
+      // Nothing to wait for: the project is not one (no asconfig.json) or lacks its toolchain.
+      if (
+        first &&
+        e instanceof WasmuxError &&
+        (e.code === 'WASMUX_ERR_TOOLCHAIN' || !existsSync(resolve(this.o.projectDir, 'asconfig.json')))
+      )
+        throw new EndWith(1);
+      writeStderrLine(
+        `wasmux dev: build failed after ${seconds(performance.now() - t0)}; ${this.served ? `still serving sha256 ${this.served}` : 'nothing served yet'}; waiting for a change`,
+      );
+      return;
+    }
+    this.builtOnce = true;
+    const buildMs = performance.now() - t0;
+    if (this.stopping) return;
+    const out = resolve(this.o.projectDir, built.outFile ?? `build/${this.o.target}.wasm`);
+    try {
+      await mkdir(dirname(out), { recursive: true });
+      // Never a half-written plugin where the server (or wasmux run) may read it.
+      await writeFile(`${out}.partial`, built.bytes);
+      await rename(`${out}.partial`, out);
+    } catch (e) {
+      writeStderrLine(`wasmux: error WASMUX_ERR_IO: cannot write ${out}: ${(e as Error).message}`);
+      writeStderrLine(`wasmux dev: ${this.served ? `still serving sha256 ${this.served}` : 'nothing served'}; waiting for a change`);
+      return;
+    }
+    if (this.server !== null && built.sha256 === this.served) {
+      say(`built in ${seconds(buildMs)}: sha256 unchanged (${built.sha256}); not reloaded`);
+      return;
+    }
+    if (this.server === null) await this.serveFirst(out, built.sha256);
+    else await this.reload(this.server, out, built.sha256, buildMs);
+  }
+
+  private async serveFirst(file: string, sha256: string): Promise<void> {
+    let server: PluginServer;
+    try {
+      server = await serve({
+        plugin: file,
+        listen: this.listen,
+        workers: this.o.workers,
+        config: this.o.config,
+        policy: this.o.policy,
+        backend: this.o.backend,
+        logger: this.o.logger,
+      });
+    } catch (e) {
+      if (e instanceof WasmuxError && (this.servedOnce || !FATAL_SERVE.has(e.code))) {
+        writeStderrLine(`wasmux: error ${e.code}: ${e.message}`);
+        writeStderrLine('wasmux dev: not served; waiting for a change');
+        return;
+      }
+      throw e;
+    }
+    try {
+      await server.ready;
+    } catch (e) {
+      await server.stop();
+      if (this.stopping) return;
+      writeStderrLine(`wasmux: error ${(e as WasmuxError).code ?? 'WASMUX_ERR_PLUGIN_FAILED'}: ${(e as Error).message}`);
+      writeStderrLine('wasmux dev: not served; waiting for a change');
+      return;
+    }
+    if (this.stopping) {
+      await server.stop();
+      return;
+    }
+    this.server = server;
+    this.served = sha256;
+    this.servedOnce = true;
+    this.listen = server.addresses.map(String);
+    const n = server.stats().length;
+    // wasmux run's start line, word for word.
+    process.stdout.write(
+      `wasmux: ${server.name} listening on ${server.addresses.map(String).join(', ')} ` +
+        `(backend ${server.backend}, ${n} worker${n === 1 ? '' : 's'}, sha256 ${server.sha256})\n`,
+    );
+    // A plugin that ends by itself (returns from run, a crash loop): the next good build serves it anew.
+    void server.finished().then(async () => {
+      if (this.stopping || this.server !== server) return;
+      this.server = null;
+      this.served = null;
+      await server.stop(); // its addresses released for the next
+      writeStderrLine(
+        `wasmux dev: ${server.name} ended${server.failed ? ` (${server.failed.code}: ${server.failed.message})` : ''}; serving it again at the next change`,
+      );
+    });
+  }
+
+  private async reload(server: PluginServer, file: string, sha256: string, buildMs: number): Promise<void> {
+    const old = this.served;
+    try {
+      const r = await server.reload({ plugin: file, drainTimeoutMs: this.o.drainMs });
+      if (this.stopping) return;
+      this.served = r.sha256;
+      say(`reloaded ${server.name}: sha256 ${old} -> ${r.sha256} (built in ${seconds(buildMs)}, ready in ${Math.round(r.readyMs)} ms)`);
+    } catch (e) {
+      if (this.stopping) return;
+      if (!(e instanceof WasmuxError)) throw e;
+      writeStderrLine(`wasmux: error ${e.code}: ${e.message}`);
+      writeStderrLine(`wasmux dev: not reloaded (sha256 ${sha256}); still serving sha256 ${old}; waiting for a change`);
+    }
+  }
+
+  /** Stops watching and building; drains the server, or stops it at once. */
+  private async stopAll(now: boolean): Promise<void> {
+    this.watcher?.close();
+    this.watcher = null;
+    const build = this.builder.close();
+    if (now) await this.server?.stop();
+    else await this.server?.drain(this.o.drainMs);
+    await build;
+  }
+
+  /** A signal: stop watching and building, drain (a second call: stop at once), then end with status 0. */
+  async shutdown(): Promise<void> {
+    const again = this.stopping;
+    this.stopping = true;
+    await this.stopAll(again);
+    if (again) return;
+    // A reload in flight settles (refused: the server stops) before the end.
+    await this.cycle?.catch(() => {});
+    // A server that a first serve in flight started is stopped by it.
+    this.finish(0);
+  }
+}
+
+export async function devCommand(argv: string[]): Promise<number> {
+  const o = await parseDevArgs(argv);
+  if (o === null) return 0;
+  const session = new DevSession(o);
+  let signalled = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) {
+      writeStderrLine(`wasmux dev: ${sig} again, stopping at once`);
+      void session.shutdown();
+      return;
+    }
+    signalled = true;
+    writeStderrLine(`wasmux dev: ${sig}, stopping (draining up to ${o.drainMs} ms)`);
+    void session.shutdown();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    session.start();
+    return await session.ended;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
