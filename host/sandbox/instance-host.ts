@@ -142,12 +142,16 @@ export interface HandoverLink {
   /** Int32 cells: sockets handed to this instance not yet adopted (-1: free). The worker only empties them. */
   readonly incoming: Int32Array;
   /**
-   * Connections given since the guest's last wait, posted as one batch when
-   * it waits again: each with its outgoing cell, listen address and a copy
-   * of its state. The new version adopts a batch together (a chat room's
-   * members all arrive before any of them is read from).
+   * A connection was given: its outgoing cell, listen address and a copy
+   * of its state (posted at once, so that it outlives a trap of the giver).
    */
-  gave(batch: { cell: number; listen: number; state: Uint8Array }[]): void;
+  gave(cell: number, listen: number, state: Uint8Array): void;
+  /**
+   * The guest waits again: the connections given since its last wait are a
+   * batch, which the new version adopts together (a chat room's members
+   * all arrive before any of them is read from).
+   */
+  batchEnd(): void;
   /** The guest takes connections on listen address `listen` (its first adopt there). */
   adopting(listen: number): void;
   /** A handover ended here: adopted, or failed (with why). `from`: the version it came from (null: this one gave it). */
@@ -203,8 +207,8 @@ export class InstanceHost implements GuestHost {
   /** Events the host makes up: (token lo, token hi, readiness) triples (a drained listener's hang-up, a handover's readable). */
   private synthetic: number[] = [];
   private outCell = 0;
-  /** Connections given since the last wait (HandoverLink.gave). */
-  private given: { cell: number; listen: number; state: Uint8Array }[] = [];
+  /** Connections given since the last wait (HandoverLink.batchEnd). */
+  private given = 0;
   /** adopt's state, read by the glue right after a successful call. */
   adoptedState: Uint8Array = new Uint8Array(0);
 
@@ -270,9 +274,9 @@ export class InstanceHost implements GuestHost {
     const deadline = timeout < 0 ? Infinity : now + timeout;
     const sweepEveryMs = this.sweepEveryMs;
     let n: number;
-    if (this.given.length > 0) {
-      this.opts.handover!.gave(this.given);
-      this.given = [];
+    if (this.given > 0) {
+      this.given = 0;
+      this.opts.handover!.batchEnd();
     }
     for (;;) {
       if (Atomics.load(control, CTRL_STOP) !== 0) throw gate.die(this.stop);
@@ -562,7 +566,8 @@ export class InstanceHost implements GuestHost {
     stats[STAT_OPEN]--;
     this.gate.leave();
     stats[STAT_GIVEN]++;
-    this.given.push({ cell, listen, state: copy });
+    this.given++;
+    link.gave(cell, listen, copy);
     return 0;
   }
 

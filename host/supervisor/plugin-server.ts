@@ -221,6 +221,8 @@ class Incarnation {
   readonly incoming: Int32Array | null;
   /** Bit i: its guest takes connections handed over on address i (it called handover.adopt there). */
   adopting = 0;
+  /** Connections it gave in the batch under way (routed at its end, or when the thread is gone). */
+  giving: { cell: number; listen: number; state: Uint8Array }[] = [];
 
   constructor(
     input: Omit<WorkerInput, 'control' | 'stats'>,
@@ -537,15 +539,12 @@ export class PluginServer {
         else if (gen.number === 0) this.readyResolve();
         break;
       }
-      case 'gave': {
-        const batches = new Map<Incarnation, AdoptMessage['batch']>();
-        for (const g of m.batch) this.routeHandover(slot, inc, g.cell, g.listen, g.state, batches);
-        for (const [target, batch] of batches) {
-          target.worker.postMessage({ type: 'adopt', batch } satisfies AdoptMessage);
-          if (target.wakeTarget >= 0) this.opts.backend.wake(target.wakeTarget);
-        }
+      case 'gave':
+        inc.giving.push({ cell: m.cell, listen: m.listen, state: m.state });
         break;
-      }
+      case 'gave-end':
+        this.routeBatch(slot, inc);
+        break;
       case 'adopting':
         inc.adopting |= 1 << m.listen;
         // A version already draining learns of it too (its instances give from then on).
@@ -641,7 +640,9 @@ export class PluginServer {
         this.opts.backend.closeDescriptor(fd);
       }
     }
-    // Connections it gave that were not routed yet, and those handed to it not adopted yet.
+    // A batch it gave before it died goes on (the messages come before the thread's end).
+    if (inc.giving.length > 0) this.routeBatch(slot, inc);
+    // Connections it gave that were not routed, and those handed to it not adopted yet.
     for (const cells of [inc.outgoing, inc.incoming]) {
       if (cells === null) continue;
       for (let i = 0; i < cells.length; i++) {
@@ -689,6 +690,7 @@ export class PluginServer {
     }
     // A version replaced by a reload: it ends, it does not come back.
     if (gen.retired && gen !== this.gen) {
+      if (reason !== 'stopped' && reason !== 'returned') this.log('error', `${reason} while draining: ${inc.exitMessage}`, slot.index);
       this.maybeRetired(gen);
       return;
     }
@@ -1085,6 +1087,18 @@ export class PluginServer {
 
   private settle(from: number): void {
     this.settledGiven.set(from, (this.settledGiven.get(from) ?? 0) + 1);
+  }
+
+  // The connections `inc` gave since its guest's last wait, routed as one
+  // batch: one message per instance that takes some.
+  private routeBatch(slot: Slot, inc: Incarnation): void {
+    const batches = new Map<Incarnation, AdoptMessage['batch']>();
+    for (const g of inc.giving) this.routeHandover(slot, inc, g.cell, g.listen, g.state, batches);
+    inc.giving = [];
+    for (const [target, batch] of batches) {
+      target.worker.postMessage({ type: 'adopt', batch } satisfies AdoptMessage);
+      if (target.wakeTarget >= 0) this.opts.backend.wake(target.wakeTarget);
+    }
   }
 
   private countHandover(from: number, ok: boolean): void {

@@ -83,8 +83,10 @@ export type WorkerMessage =
   | { type: 'log'; level: LogLevel; origin: LogOrigin; message: string }
   | { type: 'listening'; address: AddressData; fd: number }
   | { type: 'exit'; reason: ExitReason; message: string | null }
-  /** handover.give succeeded (a batch: those since the guest's last wait): each socket is in its outgoing cell. */
-  | { type: 'gave'; batch: { cell: number; listen: number; state: Uint8Array }[] }
+  /** handover.give succeeded: the socket is in outgoing cell `cell`. */
+  | { type: 'gave'; cell: number; listen: number; state: Uint8Array }
+  /** The guest waits again: the connections given since its last wait are one batch. */
+  | { type: 'gave-end' }
   /** The guest called handover.adopt on a listener of address `listen` for the first time. */
   | { type: 'adopting'; listen: number }
   /** A handover ended in this instance: adopted (ok) or failed; `from` the version it came from, null: this one gave it. */
