@@ -73,7 +73,11 @@ describe.each(['epoll', 'poll'] as const)('HTTP keep-alive connections across a 
     expect(clients.map((c) => [c.error, c.ended])).toEqual(clients.map(() => [null, false]));
     expect(server.reloadStats()).toMatchObject({ handoversDone: 3, handoversFailed: 0 });
     expect(server.reloadStats().drained[0]).toMatchObject({ connections: 3, handedOver: 3, handoverFailed: 0, cut: 0 });
-    expect(logs.some((e) => /reload: version 0 ended; 0 of its 3 connection\(s\) finished, 3 moved to version 1 \(0 handover\(s\) failed\)/.test(e.message))).toBe(true);
+    expect(
+      logs.some((e) =>
+        /reload: version 0 ended; 0 of its 3 connection\(s\) finished, 3 moved to version 1 \(0 handover\(s\) failed\)/.test(e.message),
+      ),
+    ).toBe(true);
   });
 
   it('a new version that takes none (handover=0): they drain as before', { timeout: 30_000 }, async () => {
