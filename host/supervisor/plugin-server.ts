@@ -216,7 +216,7 @@ class Incarnation {
   readonly gone: Promise<void>;
   /** Its recording's shared tail (--record), which onGone finishes when the thread could not. */
   readonly trace: { file: string; tail: TraceTail } | null;
-  /** Live handover cells (WorkerInput.handover), or null (recording, iocp). */
+  /** Live handover cells (WorkerInput.handover), or null (recording). */
   readonly outgoing: Int32Array | null;
   readonly incoming: Int32Array | null;
   /** Bit i: its guest takes connections handed over on address i (it called handover.adopt there). */
@@ -490,11 +490,8 @@ export class PluginServer {
         // Handles: the connections, plus room for listeners and connects in flight.
         registry: newRegistry(p.maxConnections + p.listen.length + 64),
         inherited: inherited ?? undefined,
-        // Not while recording (a handover is not recorded: trace/recorder.ts) nor on iocp (a socket stays on its completion port).
-        handover:
-          o.record === undefined && o.backend.name !== 'iocp'
-            ? { outgoing: newCells(p.maxConnections), incoming: newCells(p.maxConnections) }
-            : undefined,
+        // Not while recording (a handover is not recorded: trace/recorder.ts).
+        handover: o.record === undefined ? { outgoing: newCells(p.maxConnections), incoming: newCells(p.maxConnections) } : undefined,
       },
       p.maxHeapMiB,
     );

@@ -47,7 +47,7 @@ export interface WorkerInput {
    */
   inherited?: SharedArrayBuffer;
   /**
-   * Live handover (wit/handover.wit; absent while recording and on iocp):
+   * Live handover (wit/handover.wit; absent while recording):
    * Int32Arrays of cells, -1 when free: `outgoing`, sockets this
    * incarnation gave that the supervisor has not taken; `incoming`, sockets
    * handed to it not yet adopted. The supervisor closes whatever is still
