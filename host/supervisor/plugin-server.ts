@@ -954,6 +954,9 @@ export class PluginServer {
       'info',
       `reload: version ${gen.number} (sha256 ${gen.sha256}) ready in ${readyMs} ms; version ${old.number} drains ${open} connection(s) (up to ${drainMs} ms)`,
     );
+    if (this.opts.record !== undefined && open > 0) {
+      this.log('info', `reload: no live handover while recording (--record): version ${old.number}'s connections drain`);
+    }
     const record = {
       generation: old.number,
       sha256: old.sha256,
@@ -973,7 +976,7 @@ export class PluginServer {
       record.cut = cut;
       this.log(
         'info',
-        `reload: version ${old.number} ended; ${Math.max(0, open - cut - record.handedOver)} of its ${open} connection(s) finished` +
+        `reload: version ${old.number} ended; ${Math.max(0, open - cut - record.handedOver - record.handoverFailed)} of its ${open} connection(s) finished` +
           (record.handedOver + record.handoverFailed > 0
             ? `, ${record.handedOver} moved to version ${gen.number} (${record.handoverFailed} handover(s) failed)`
             : '') +
