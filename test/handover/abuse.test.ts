@@ -1,6 +1,7 @@
 // A hostile guest's handover.give (test-plugins/handover-abuse): a handle
 // never issued, its own listener, a connection given twice, a state over
-// handover-state-bytes, a state list past the end of its memory. Each gets
+// handover-state-bytes, adopt on a stream and on a handle it gave away, a
+// state list past the end of its memory. Each gets
 // its error code, the last a trap of that instance alone; the connection
 // it did give is served by the new version on the same socket, the one it
 // could not give is closed with its instance, the new version serves
@@ -73,13 +74,15 @@ describe.each(['epoll', 'poll'] as const)('a hostile handover.give, on %s', (bac
       () => lines().join('\n'),
       () => lines().includes('give out of bounds'),
     );
-    const said = lines().filter((m) => m.startsWith('give '));
+    const said = lines().filter((m) => m.startsWith('give ') || m.startsWith('adopt '));
     expect(said).toEqual([
       'give never-issued -> err bad-handle',
       'give listener -> err bad-handle',
       'give first -> ok',
       'give first again -> err bad-handle',
       'give second over the bound -> err limit',
+      'adopt on a stream -> err bad-handle',
+      'adopt on a given handle -> err bad-handle',
       'give out of bounds',
     ]);
     expect(lines().some((m) => m.startsWith('still here'))).toBe(false);

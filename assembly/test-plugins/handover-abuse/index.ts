@@ -2,13 +2,14 @@
 // It accepts connections on its first address; when its listener reports
 // hang-up (a reload), it gives: a handle never issued, its listener, the
 // first connection (ok) and that one again, the second with a state one
-// byte over the policy's bound (config: `bound=<n>`), and, last, a state
+// byte over the policy's bound (config: `bound=<n>`); it adopts on a
+// stream and on the handle it gave away; and, last, it gives a state
 // whose list runs past the end of its memory (a trap: its own end). Each
-// result is logged as "give <what> -> <result>".
+// result is logged as "give|adopt <what> -> <result>".
 //
 // Used by test/handover/abuse.test.ts.
 import { Context, Events, Interest, Poll, TcpListener, TcpStream, errorName, info, lastError, serve } from "../../sdk";
-import { giveStream } from "../../sdk/handover";
+import { adoptError, adoptOn, giveStream } from "../../sdk/handover";
 import { handover_give } from "../../sdk/bindings";
 import { RET, unitResult } from "../../sdk/abi";
 export * from "../../sdk/entry";
@@ -45,6 +46,11 @@ serve((ctx: Context): string | null => {
       info("give first again -> " + result(giveStream(conns[0], p, 8)));
       const big = new ArrayBuffer(bound + 1);
       info("give second over the bound -> " + result(giveStream(conns[1], changetype<usize>(big), bound + 1)));
+      // adopt on what is not a listener.
+      const a = adoptOn(changetype<TcpListener>(conns[1]));
+      info("adopt on a stream -> " + (a === null ? "err " + errorName(adoptError()) : "ok"));
+      const b = adoptOn(changetype<TcpListener>(conns[0])); // given away: no longer its handle
+      info("adopt on a given handle -> " + (b === null ? "err " + errorName(adoptError()) : "ok"));
       // The list runs past the end of linear memory: the host traps this instance.
       info("give out of bounds");
       handover_give(conns[1].handle, <usize>(memory.size() << 16) - 4, 64, RET);
