@@ -380,7 +380,7 @@ const fitsCoreValue = (t, iface) => {
 const plugin = worlds.find((w) => w.name === 'plugin');
 if (!plugin?.exports.run) throw new Error('wit/ has no world plugin exporting run');
 layouts.push({ name: 'run', ...layout(plugin.exports.run.result, interfaces.get('types')), result: true });
-for (const ifaceName of ['poll', 'tcp', 'log', 'limits']) {
+for (const ifaceName of ['poll', 'tcp', 'log', 'limits', 'handover']) {
   const iface = interfaces.get(ifaceName);
   for (const [fname, f] of Object.entries(iface.funcs)) {
     if (fitsCoreValue(f.result, iface)) continue;

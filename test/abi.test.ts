@@ -77,7 +77,9 @@ type Call =
   | { op: 'peer-address'; h: number }
   | { op: 'register' | 'reregister'; h: number; token?: bigint; interest: Interest }
   | { op: 'deregister'; h: number }
-  | { op: 'wait'; max: number; timeout: number | undefined };
+  | { op: 'wait'; max: number; timeout: number | undefined }
+  | { op: 'give'; h: number; state: number[] }
+  | { op: 'adopt'; h: number };
 
 /** A new socket: its guest handle (what the wasmux table assigns) and the fd the backend hands out. */
 interface NewSocket {
@@ -185,6 +187,9 @@ const SCRIPT: Step[] = [
   { call: { op: 'wait', max: 3, timeout: undefined }, answer: { events: [{ h: SA.h, token: TOKEN_A2, ready: ['writable', 'hang-up'] }] } },
   { call: { op: 'deregister', h: SA.h }, answer: { ok: null } },
   { call: { op: 'deregister', h: L4.h }, answer: { err: 'closed' } },
+  // Outside a reload the wasmux host refuses both itself (not draining; nothing handed over).
+  { call: { op: 'give', h: SA.h, state: [0x01, 0x80, 0xff] }, answer: { err: 'denied' }, glueOnly: true },
+  { call: { op: 'adopt', h: L4.h }, answer: { err: 'would-block' }, glueOnly: true },
   { call: { op: 'close', h: SB.h }, answer: { ok: null } },
   { call: { op: 'close', h: SB.h }, answer: { err: 'bad-handle' }, glueOnly: true },
   { call: { op: 'connect', addr: v4(127, 0, 0, 1, 1) }, answer: { ok: SD } },
@@ -235,6 +240,8 @@ const EXPECTED_TRANSCRIPT = [
   'info wait max=3 timeout=none -> 1 events; token=0x0123456789abcdef ready=writable|hang-up (10)',
   'info deregister 0x468acf06 -> ok',
   'info deregister 0x468acf04 -> err closed',
+  'info give 0x468acf06 [01 80 ff] -> err denied',
+  'info adopt 0x468acf04 -> err would-block',
   'info close 0x468acf07 -> ok',
   'info close 0x468acf07 again -> err bad-handle',
   'info connect 127.0.0.1:1 -> ok 0x468acf27',
@@ -377,6 +384,13 @@ async function runJco(bytes: Uint8Array, dir: string): Promise<Run> {
       close: (h: number) => void record({ op: 'close', h }),
       localAddress: (h: number) => address(record({ op: 'local-address', h })),
       peerAddress: (h: number) => address(record({ op: 'peer-address', h })),
+    },
+    'wasmux:plugin/handover@0.1.0': {
+      give: (h: number, state: Uint8Array) => void record({ op: 'give', h, state: [...state] }),
+      adopt(h: number) {
+        const a = ok<NewSocket & { state: number[] }>(record({ op: 'adopt', h }));
+        return [a.h, new Uint8Array(a.state)];
+      },
     },
     'wasmux:plugin/log@0.1.0': {
       log: (level: LogLevel, message: string) => void run.transcript.push(`${level} ${message}`),
@@ -558,6 +572,7 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
       maxMemoryMiB: MEMORY_LIMIT_MIB,
       idleTimeoutMs: 0,
       maxSendQueueBytes: 65536,
+      handoverStateBytes: 65536,
     },
     stats,
     control,

@@ -101,6 +101,7 @@ describe('the kill gate', () => {
         maxMemoryMiB: 1,
         idleTimeoutMs: 0,
         maxSendQueueBytes: 65536,
+        handoverStateBytes: 65536,
       },
       stats,
       control,

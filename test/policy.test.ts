@@ -15,7 +15,7 @@ const capMemory = (core: Uint8Array, maxMemoryBytes: number) => capModule(core, 
 import { wasmux, startRun } from './helpers/cli.js';
 
 const KNOWN =
-  'known: listen, connect, maxConnections, maxMemoryMiB, maxTableElements, maxHeapMiB, cpuBudgetMs, maxSendQueueBytes, idleTimeoutMs, maxEventsPerWait';
+  'known: listen, connect, maxConnections, maxMemoryMiB, maxTableElements, maxHeapMiB, cpuBudgetMs, maxSendQueueBytes, handoverStateBytes, idleTimeoutMs, maxEventsPerWait';
 
 /** The WasmuxError `fn` throws, as { code, message }. */
 function thrown(fn: () => unknown): { code?: string; message: string } {
@@ -46,6 +46,7 @@ describe('policy: defaults', () => {
       maxHeapMiB: 64,
       cpuBudgetMs: 200,
       maxSendQueueBytes: 262144,
+      handoverStateBytes: 65536,
       idleTimeoutMs: 60000,
       maxEventsPerWait: 1024,
     });
@@ -59,6 +60,7 @@ describe('policy: defaults', () => {
         maxHeapMiB: 64,
         cpuBudgetMs: 200,
         maxSendQueueBytes: 262144,
+        handoverStateBytes: 65536,
         idleTimeoutMs: 60000,
         maxEventsPerWait: 1024,
       });
@@ -114,6 +116,7 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
       maxMemoryMiB: 1,
       cpuBudgetMs: 10,
       maxSendQueueBytes: 4096,
+      handoverStateBytes: 65536,
       idleTimeoutMs: 0,
       maxEventsPerWait: 1,
     });
@@ -125,6 +128,7 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
           maxMemoryMiB: 4096,
           cpuBudgetMs: 600000,
           maxSendQueueBytes: 67108864,
+          handoverStateBytes: 65536,
           idleTimeoutMs: 86400000,
           maxEventsPerWait: 1024,
         },
@@ -290,6 +294,7 @@ describe('policy: layering', () => {
       maxHeapMiB: 64,
       cpuBudgetMs: 50,
       maxSendQueueBytes: 262144,
+      handoverStateBytes: 65536,
       idleTimeoutMs: 0,
       maxEventsPerWait: 1024,
     });
@@ -526,6 +531,7 @@ describe('policy: wasmux run', () => {
         maxHeapMiB: 64,
         cpuBudgetMs: 50,
         maxSendQueueBytes: 262144,
+        handoverStateBytes: 65536,
         idleTimeoutMs: 0,
         maxEventsPerWait: 1024,
       });

@@ -10,7 +10,7 @@
 // checks that both agree with these.
 
 import {
-  DATETIME_NANOSECONDS, IP_ADDRESS_PAYLOAD, IP_ADDRESS_TAG, POLL_REGISTER_PAYLOAD, POLL_REGISTER_TAG,
+  DATETIME_NANOSECONDS, HANDOVER_ADOPT_OK_0, HANDOVER_ADOPT_OK_1, IP_ADDRESS_PAYLOAD, IP_ADDRESS_TAG, POLL_REGISTER_PAYLOAD, POLL_REGISTER_TAG,
   SOCKET_ADDRESS_ADDRESS, SOCKET_ADDRESS_PORT, SOCKET_ADDRESS_SIZE, TCP_ACCEPT_OK_0, TCP_ACCEPT_OK_1,
   TCP_LISTEN_PAYLOAD, TCP_LOCAL_ADDRESS_PAYLOAD, TCP_RECV_OK_LEN, TCP_RECV_OK_PTR,
 } from "./generated/contract";
@@ -80,6 +80,17 @@ export declare function tcp_local_address(h: u32, retptr: usize): void;
 @external("wasmux:plugin/tcp@0.1.0", "peer-address")
 export declare function tcp_peer_address(s: u32, retptr: usize): void;
 
+// ---- wasmux:plugin/handover@0.1.0 ----------------------------------------------
+
+// give(s, state) -> result<_, error-code>
+@external("wasmux:plugin/handover@0.1.0", "give")
+export declare function handover_give(s: u32, ptr: usize, len: usize, retptr: usize): void;
+
+// adopt(l) -> result<tuple<handle, list<u8>>, error-code>
+// The list is allocated through cabi_realloc (the heap: see abi.ts realloc).
+@external("wasmux:plugin/handover@0.1.0", "adopt")
+export declare function handover_adopt(l: u32, retptr: usize): void;
+
 // ---- wasmux:plugin/log@0.1.0 ---------------------------------------------------
 
 // log(level, message)
@@ -122,6 +133,10 @@ export const RESULT_LIST_LEN: usize = TCP_RECV_OK_LEN;
 // result<tuple<handle, socket-address>, error-code>: the handle (or the error-code), the address.
 export const RESULT_ACCEPT_HANDLE: usize = TCP_ACCEPT_OK_0;
 export const RESULT_ACCEPT_ADDR: usize = TCP_ACCEPT_OK_1;
+// result<tuple<handle, list<u8>>, error-code>: the handle (or the error-code), the list's pointer and length.
+export const RESULT_ADOPT_HANDLE: usize = HANDOVER_ADOPT_OK_0;
+export const RESULT_ADOPT_PTR: usize = HANDOVER_ADOPT_OK_1;
+export const RESULT_ADOPT_LEN: usize = HANDOVER_ADOPT_OK_1 + 4;
 // result<socket-address, error-code>: the address (or the error-code).
 export const RESULT_ADDR_PAYLOAD: usize = TCP_LOCAL_ADDRESS_PAYLOAD;
 

@@ -41,6 +41,21 @@
 // served instead of at the host's drain timeout. The grace is there
 // because a client may be sending its next request on an idle keep-alive
 // connection right now: closed at once, that request would be lost.
+//
+// Live handover (wit/handover.wit, README "Reload and handover"): a Handler
+// whose adopts() is true takes the connections the old version gives on a
+// reload (the Server calls handover.adopt on each listener as it listens,
+// which opts the instance in). When draining begins, the old version's
+// Server asks onHandover(c) of every connection that is not closing: the
+// state it returns travels with the socket, together with the connection's
+// unconsumed input and its unsent output (so no byte is lost and none is
+// sent twice), within the host's handover-state-bytes. The new version's
+// Server rebuilds the connection (input and output restored), calls
+// onAdopt(c, state) and reads on. A connection the host refuses to move
+// for its size is closed alone; if the new version takes none (`denied`),
+// the Server drains as before. Every connection handed over in one loop
+// turn reaches the new version together, and is adopted before any of
+// them is read from there.
 
 import { ByteBuffer, bufferGrowth } from "./buffer";
 import { IoError, errorName } from "./error";
@@ -52,6 +67,7 @@ import { SocketAddress } from "./net";
 import { Poll } from "./poll";
 import { EMPTY_BUFFER, giveBuffer, takeBuffer } from "./pool";
 import { Slab } from "./slab";
+import { adoptOn, giveStream } from "./handover";
 import { TcpListener, TcpStream, Shutdown, lastError } from "./tcp";
 import { nowMillis } from "./time";
 import { Timer, TimerWheel } from "./timers";
@@ -97,6 +113,8 @@ export class Connection extends Timer {
   watchingWrite: bool = false;
   /** Bytes arrived since the draining server last looked (its idle check). */
   touched: bool = false;
+  /** Handed over to the new version (onClose is called with this set: the socket lives on there). */
+  handedOver: bool = false;
 
   constructor(key: i32, readonly stream: TcpStream) {
     super(key);
@@ -181,6 +199,25 @@ export abstract class Handler<C extends Connection> {
    * end the connection. Default: close it once its output is sent.
    */
   onShed(c: C, server: Server<C>): void { c.close(); }
+  /**
+   * Live handover, new side: whether this version takes the connections of
+   * the version it replaces on a reload. Default: false (they drain there).
+   */
+  adopts(): bool { return false; }
+  /**
+   * Live handover, old side (draining): the protocol state with which c
+   * moves to the new version, or null to keep c here and let it drain.
+   * Asked once when draining begins and again after each of c's events
+   * while it stays. c's unconsumed input and unsent output travel anyway.
+   */
+  onHandover(c: C, server: Server<C>): ArrayBuffer | null { return null; }
+  /**
+   * Live handover, new side: c was handed over with `state` (what
+   * onHandover returned in the old version); c.input and c.output hold
+   * what the old one had not consumed and not sent. Not registered with a
+   * timer. Return false to close it.
+   */
+  onAdopt(c: C, state: ArrayBuffer, server: Server<C>): bool { return true; }
 }
 
 export class Server<C extends Connection> {
@@ -193,6 +230,12 @@ export class Server<C extends Connection> {
   /** The host drains the instance: its listeners hung up (see Draining above). */
   draining: bool = false;
   private drainCheckAt: u64 = 0;
+  /** Connections handed over to the new version, adopted from the old one, and closed because a handover failed. */
+  handedOver: u64 = 0;
+  adopted: u64 = 0;
+  handoverFailed: u64 = 0;
+  /** The new version takes no connections (give said denied): drain as usual. */
+  private handoverOff: bool = false;
   private listeners: TcpListener[] = [];
   private readonly readBuf: ByteBuffer = new ByteBuffer(READ_SIZE + SMALL_LEFTOVER);
   private readonly due: Timer[] = [];
@@ -225,6 +268,8 @@ export class Server<C extends Connection> {
     const rc = this.poll.register(l, LISTENER_TOKEN + <u64>this.listeners.length, Interest.READABLE);
     if (rc < 0) return "register failed: " + errorName(rc);
     this.listeners.push(l);
+    // The first adopt opts this instance in (wit/handover.wit).
+    if (this.handler.adopts()) this.adoptAll(l);
     return null;
   }
 
@@ -258,13 +303,16 @@ export class Server<C extends Connection> {
             this.beginDrain();
             continue;
           }
-          acceptStalled = !this.acceptAll(this.listeners[<i32>(token - LISTENER_TOKEN)]) || acceptStalled;
+          const l = this.listeners[<i32>(token - LISTENER_TOKEN)];
+          acceptStalled = !this.acceptAll(l) || acceptStalled;
+          if (this.handler.adopts()) this.adoptAll(l);
           continue;
         }
         const c = this.connections.get(<i32>token);
         if (c === null) continue;
         if (events.isWritable(i) || events.isError(i) || events.isHangUp(i)) this.flush(c);
         if (!c.closed) this.pump(c);
+        if (this.draining && !c.closed) this.tryGive(c);
       }
       const now = nowMillis();
       const due = this.due;
@@ -319,10 +367,15 @@ export class Server<C extends Connection> {
 
   /** Closes c now, whatever is queued. */
   drop(c: C): void {
+    this.forget(c, true);
+  }
+
+  // c leaves this server: its stream closed, or (handed over) not.
+  private forget(c: C, closeStream: bool): void {
     if (c.closed) return;
     c.closed = true;
     this.wheel.cancel(c);
-    c.stream.close();
+    if (closeStream) c.stream.close();
     this.connections.remove(c.key);
     this.handler.onClose(c, this);
     // Buffers go back now: the connection object may live on (a handler's reference).
@@ -361,6 +414,96 @@ export class Server<C extends Connection> {
     }
     this.drainCheckAt = nowMillis() + DRAIN_IDLE_MS;
     this.handler.onDrain(this);
+    // Live handover: every connection that can move goes now, in this turn.
+    for (let k = 0; k < conns.capacity && !this.handoverOff; k++) {
+      const c = conns.get(k);
+      if (c !== null) this.tryGive(c);
+    }
+  }
+
+  // Draining: moves c to the new version if its handler gives a state.
+  // True when c is gone from here (moved, or closed because it could not move).
+  private tryGive(c: C): bool {
+    if (c.closed || c.closing || this.handoverOff) return false;
+    const st = this.handler.onHandover(c, this);
+    if (st === null) return false;
+    this.tidyInput(c);
+    const input = c.input;
+    const inLen = input.length;
+    const outLen = c.pending;
+    const total = 8 + inLen + outLen + st.byteLength;
+    const blob = heap.alloc(<usize>total);
+    store<u32>(blob, <u32>inLen);
+    if (inLen > 0) memory.copy(blob + 4, input.ptr, <usize>inLen);
+    store<u32>(blob + 4 + <usize>inLen, <u32>outLen);
+    if (outLen > 0) memory.copy(blob + 8 + <usize>inLen, c.outBuf!.ptr, <usize>outLen);
+    memory.copy(blob + 8 + <usize>(inLen + outLen), changetype<usize>(st), <usize>st.byteLength);
+    const rc = giveStream(c.stream, blob, total);
+    heap.free(blob);
+    if (rc == 0) {
+      this.handedOver++;
+      c.handedOver = true;
+      this.forget(c, false);
+      return true;
+    }
+    if (rc == IoError.Denied) {
+      this.handoverOff = true; // the new version takes none: drain as usual
+      return false;
+    }
+    // Too large to move (Limit), or refused otherwise: this one connection is closed.
+    this.handoverFailed++;
+    warn("handover: a connection could not move (" + errorName(rc) + ", " + total.toString() + " bytes of state); closed");
+    this.drop(c);
+    return true;
+  }
+
+  // Live handover, new side: takes every connection waiting on `l`, then
+  // reads from them (all adopted before any is read: a broadcast among them
+  // reaches every one).
+  private adoptAll(l: TcpListener): void {
+    const fresh: C[] = [];
+    for (let n = 0; n < 65536; n++) {
+      const a = adoptOn(l);
+      if (a === null) break;
+      const key = this.connections.nextKey();
+      const c = this.handler.create(key, a.stream);
+      this.connections.insert(c);
+      const p = changetype<usize>(a.state);
+      const size = a.state.byteLength;
+      const inLen = size >= 4 ? <i32>load<u32>(p) : -1;
+      const outLen = inLen >= 0 && size >= 8 + inLen ? <i32>load<u32>(p + 4 + <usize>inLen) : -1;
+      if (outLen < 0 || size < 8 + inLen + outLen) {
+        warn("handover: an adopted connection's state is malformed (" + size.toString() + " bytes); closed");
+        this.handoverFailed++;
+        this.drop(c);
+        continue;
+      }
+      if (inLen > 0) {
+        const own = takeBuffer();
+        own.writeBytes(p + 4, inLen);
+        c.input = own;
+      }
+      if (outLen > 0) c.output.writeBytes(p + 8 + <usize>inLen, outLen);
+      const rc = this.poll.register(a.stream, <u64>key, Interest.READABLE);
+      if (rc < 0) {
+        warn("register failed: " + errorName(rc));
+        this.drop(c);
+        continue;
+      }
+      const rest = 8 + inLen + outLen;
+      if (!this.handler.onAdopt(c, a.state.slice(rest), this)) {
+        this.drop(c);
+        continue;
+      }
+      this.adopted++;
+      fresh.push(c);
+    }
+    for (let i = 0; i < fresh.length; i++) {
+      const c = fresh[i];
+      if (c.closed) continue;
+      this.settle(c);
+      if (!c.closed) this.pump(c);
+    }
   }
 
   // Draining: closes every connection without traffic since the last look
@@ -371,6 +514,7 @@ export class Server<C extends Connection> {
     for (let k = 0; k < conns.capacity; k++) {
       const c = conns.get(k);
       if (c === null || c.closed) continue;
+      if (this.tryGive(c)) continue;
       if (c.touched || c.pending > 0 || this.handler.incomplete(c) > 0) {
         c.touched = false;
         continue;

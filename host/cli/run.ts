@@ -222,9 +222,17 @@ function printStats(servers: PluginServer[]): void {
     }
     const r = s.reloadStats();
     if (r.done + r.failed > 0) {
-      const drained = r.drained.map((d) => `v${d.generation} ${d.connections}${d.cut ? ` (${d.cut} cut)` : ''}`).join(', ') || 'none';
+      const drained =
+        r.drained
+          .map(
+            (d) =>
+              `v${d.generation} ${d.connections}${d.cut ? ` (${d.cut} cut)` : ''}` +
+              (d.handedOver + d.handoverFailed > 0 ? ` (${d.handedOver} moved, ${d.handoverFailed} failed)` : ''),
+          )
+          .join(', ') || 'none';
       writeStderrLine(
-        `${s.name} reloads: done ${r.done}, failed ${r.failed}; version ${r.generation} (sha256 ${r.sha256}); listeners handed over ${r.listenersHandedOver}; connections drained per version: ${drained}`,
+        `${s.name} reloads: done ${r.done}, failed ${r.failed}; version ${r.generation} (sha256 ${r.sha256}); listeners handed over ${r.listenersHandedOver}; ` +
+          `connections handed over ${r.handoversDone}, failed ${r.handoversFailed}; connections drained per version: ${drained}`,
       );
     }
   }

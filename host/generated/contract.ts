@@ -69,4 +69,6 @@ export const LAYOUT = {
   'tcp.close': { size: 2, align: 1, tag: 0, payload: 1 },
   'tcp.local-address': { size: 22, align: 2, tag: 0, payload: 2, okAddress: 2, okPort: 20 },
   'tcp.peer-address': { size: 22, align: 2, tag: 0, payload: 2, okAddress: 2, okPort: 20 },
+  'handover.give': { size: 2, align: 1, tag: 0, payload: 1 },
+  'handover.adopt': { size: 16, align: 4, tag: 0, payload: 4, ok0: 4, ok1: 8 },
 } as const;

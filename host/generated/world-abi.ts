@@ -7,6 +7,7 @@ export const WORLD_INTERFACES: readonly string[] = [
   'wasmux:plugin/tcp@0.1.0',
   'wasmux:plugin/log@0.1.0',
   'wasmux:plugin/limits@0.1.0',
+  'wasmux:plugin/handover@0.1.0',
   'wasi:clocks/monotonic-clock@0.2.0',
   'wasi:clocks/wall-clock@0.2.0',
   'wasmux:plugin/types@0.1.0'
@@ -40,6 +41,10 @@ export const CORE_IMPORTS: Readonly<Record<string, Readonly<Record<string, strin
   'wasmux:plugin/limits@0.1.0': {
     'memory-limit': '() -> (i64)',
     'max-connections': '() -> (i32)'
+  },
+  'wasmux:plugin/handover@0.1.0': {
+    give: '(i32, i32, i32, i32) -> ()',
+    adopt: '(i32, i32) -> ()'
   },
   'wasi:clocks/monotonic-clock@0.2.0': {
     now: '() -> (i64)',

@@ -46,6 +46,12 @@ export interface GuestHost {
   close(h: number): number;
   addressOf(h: number, ofPeer: boolean): number;
 
+  /** handover.give: `state` is a view of guest memory, valid during the call. */
+  give(h: number, state: Uint8Array): number;
+  /** handover.adopt: a new handle, its state in `adoptedState` (valid until the next call), or a failure. */
+  adopt(l: number): number;
+  readonly adoptedState: Uint8Array;
+
   /** Whether a guest log line may be written now (asked before its text is decoded). */
   admitGuestLine(): boolean;
   guestLine(level: LogLevel, text: string): void;

@@ -35,9 +35,12 @@ import { codeOf, fail, type Backend } from '../backends/backend.js';
 import { SocketAddress } from '../backends/address.js';
 import {
   CTRL_DRAIN,
+  CTRL_HANDOVER,
   CTRL_STOP,
   DRAIN_DONE,
   STAT_ACCEPTED,
+  STAT_ADOPTED,
+  STAT_GIVEN,
   STAT_BYTES_IN,
   STAT_BYTES_OUT,
   STAT_EVENTS,
@@ -111,7 +114,54 @@ export interface InstanceHostOptions {
    * opening one.
    */
   readonly inherited?: Float64Array;
+  /** Live handover (wit/handover.wit); absent: give says denied and no connection is ever adopted. */
+  readonly handover?: HandoverLink;
 }
+
+/** A connection handed to this instance, waiting for the guest's handover.adopt. */
+export interface HandedOver {
+  /** Its cell in HandoverLink.incoming (which records the socket until it is adopted or closed). */
+  cell: number;
+  /** The listen address (index in limits.listen) it was accepted on. */
+  listen: number;
+  state: Uint8Array;
+  /** The version it came from (for the supervisor's counts). */
+  from: number;
+}
+
+/**
+ * The instance's side of live handover, shared with the supervisor. A
+ * socket is recorded in exactly one place at every step that a dying thread
+ * could interrupt (or two, which the supervisor closes once): the giver's
+ * table, then its `outgoing` cell, then (the supervisor) the adopter's
+ * `incoming` cell, then the adopter's table.
+ */
+export interface HandoverLink {
+  /** Int32 cells: sockets this instance gave and the supervisor has not taken yet (-1: free). The worker only fills free cells. */
+  readonly outgoing: Int32Array;
+  /** Int32 cells: sockets handed to this instance not yet adopted (-1: free). The worker only empties them. */
+  readonly incoming: Int32Array;
+  /**
+   * A connection was given: its outgoing cell, listen address and a copy
+   * of its state (posted at once, so that it outlives a trap of the giver).
+   */
+  gave(cell: number, listen: number, state: Uint8Array): void;
+  /**
+   * The guest waits again: the connections given since its last wait are a
+   * batch, which the new version adopts together (a chat room's members
+   * all arrive before any of them is read from).
+   */
+  batchEnd(): void;
+  /** The guest takes connections on listen address `listen` (its first adopt there). */
+  adopting(listen: number): void;
+  /** A handover ended here: adopted, or failed (with why). `from`: the version it came from (null: this one gave it). */
+  ended(from: number | null, ok: boolean): void;
+  /** Connections handed over since the last call. */
+  receive(): HandedOver[];
+}
+
+/** How long a connection handed over may wait for the guest's adopt before the host closes it. */
+export const ADOPT_DEADLINE_MS = 5000;
 
 /** Connections closed at the cap within one accept call before the guest is told to retry. */
 const REFUSE_BATCH = 256;
@@ -147,9 +197,20 @@ export class InstanceHost implements GuestHost {
   private readonly sweepEveryMs: number;
   private nextSweep: number;
   private drainedListeners = false;
-  /** Tokens (lo, hi pairs) of drained listeners whose hang-up the guest has not been told yet. */
-  private hangUps: number[] = [];
   private refusedLogged = false;
+  /** Per slot: the listen address (index in limits.listen) of a listener, or that a stream was accepted on; -1: none. */
+  private readonly addrIndex: Int16Array;
+  /** Listen addresses the guest adopts on (bit i: it called handover.adopt on a listener of address i). */
+  private adoptingMask = 0;
+  /** Connections handed over, waiting for adopt, oldest first, with their deadlines. */
+  private handed: (HandedOver & { until: number })[] = [];
+  /** Events the host makes up: (token lo, token hi, readiness) triples (a drained listener's hang-up, a handover's readable). */
+  private synthetic: number[] = [];
+  private outCell = 0;
+  /** Connections given since the last wait (HandoverLink.batchEnd). */
+  private given = 0;
+  /** adopt's state, read by the glue right after a successful call. */
+  adoptedState: Uint8Array = new Uint8Array(0);
 
   constructor(opts: InstanceHostOptions) {
     this.opts = opts;
@@ -174,6 +235,7 @@ export class InstanceHost implements GuestHost {
     const idleMs = this.limits.idleTimeoutMs;
     this.sweepEveryMs = idleMs > 0 ? Math.max(10, Math.min(1000, Math.floor(idleMs / 4))) : 0;
     this.nextSweep = this.time.nowMs() + this.sweepEveryMs;
+    this.addrIndex = new Int16Array(this.table.fds.length).fill(-1);
   }
 
   // ---- poll -------------------------------------------------------------------------
@@ -212,6 +274,10 @@ export class InstanceHost implements GuestHost {
     const deadline = timeout < 0 ? Infinity : now + timeout;
     const sweepEveryMs = this.sweepEveryMs;
     let n: number;
+    if (this.given > 0) {
+      this.given = 0;
+      this.opts.handover!.batchEnd();
+    }
     for (;;) {
       if (Atomics.load(control, CTRL_STOP) !== 0) throw gate.die(this.stop);
       if (control[CTRL_DRAIN] !== 0 && !this.drainedListeners) {
@@ -220,8 +286,9 @@ export class InstanceHost implements GuestHost {
         gate.leave();
         Atomics.store(control, CTRL_DRAIN, DRAIN_DONE);
       }
-      // Drained listeners to report: they are the events of this call.
-      if (this.hangUps.length > 0) {
+      if (this.opts.handover) this.takeHandedOver(now);
+      // Drained listeners and handovers to report: they are the events of this call.
+      if (this.synthetic.length > 0) {
         n = 0;
         break;
       }
@@ -231,6 +298,11 @@ export class InstanceHost implements GuestHost {
       if (sweepEveryMs > 0 && (slice < 0 || slice > sweepEveryMs)) slice = sweepEveryMs;
       // Log lines were suppressed: write their summary when due, even if the guest has gone quiet.
       if (logLimit.summaryDue !== Infinity) slice = logLimit.wakeForSummary(now, slice);
+      // A handed-over connection's adopt deadline.
+      if (this.handed.length > 0) {
+        const t = Math.max(0, Math.ceil(this.handed[0]!.until - now));
+        if (slice < 0 || slice > t) slice = t;
+      }
       // Refused once the instance is dead (a trap is final): it never blocks again.
       gate.enterWait();
       n = backend.wait(out, max, slice);
@@ -240,6 +312,8 @@ export class InstanceHost implements GuestHost {
       gate.leaveWait(now);
       if (Atomics.load(control, CTRL_STOP) !== 0) throw gate.die(this.stop);
       if (sweepEveryMs > 0 && now >= this.nextSweep) this.sweepIdle(now);
+      if (this.opts.handover) this.takeHandedOver(now);
+      if (this.synthetic.length > 0) break;
       // Nothing yet (a sweep, a wake-up, an early return): only events or
       // the guest's own deadline end the call.
       if (n !== 0 || now >= deadline) break;
@@ -254,13 +328,17 @@ export class InstanceHost implements GuestHost {
     let count = 0;
     // A drained listener reports hang-up once (wit/tcp.wit: the guest's
     // sign that the instance is draining); accept on it says would-block.
-    const hangUps = this.hangUps;
-    while (hangUps.length > 0 && count < max) {
-      events[3 * count] = hangUps.shift()!;
-      events[3 * count + 1] = hangUps.shift()!;
-      events[3 * count + 2] = READY_HANG_UP;
+    // A listener with connections handed over reports readable (adopt).
+    const synthetic = this.synthetic;
+    let taken = 0;
+    while (taken < synthetic.length && count < max) {
+      events[3 * count] = synthetic[taken]!;
+      events[3 * count + 1] = synthetic[taken + 1]!;
+      events[3 * count + 2] = synthetic[taken + 2]!;
+      taken += 3;
       count++;
     }
+    if (taken > 0) synthetic.splice(0, taken);
     for (let i = 0; i < n; i++) {
       const slot = table.lookup(out[2 * i]!);
       if (slot < 0 || table.registered[slot] === 0) continue;
@@ -297,10 +375,13 @@ export class InstanceHost implements GuestHost {
       return fail(ErrorCode.Denied);
     }
     if (backlog === 0) return fail(ErrorCode.Invalid);
-    const handed = this.takeInherited(addr);
-    if (handed !== fail(ErrorCode.Other)) return handed;
-    const fd = this.backend.listen(addr, Math.min(backlog, limits.maxBacklog), limits.sharedListen);
-    return fd < 0 ? this.other('listen', fd) : this.adopt(fd, KIND_LISTENER);
+    let h = this.takeInherited(addr);
+    if (h === fail(ErrorCode.Other)) {
+      const fd = this.backend.listen(addr, Math.min(backlog, limits.maxBacklog), limits.sharedListen);
+      h = fd < 0 ? this.other('listen', fd) : this.recordSocket(fd, KIND_LISTENER);
+    }
+    if (h >= 0) this.addrIndex[this.table.lookup(h)] = limits.listen.findIndex((a) => a.equals(addr));
+    return h;
   }
 
   // The socket the previous version's instance listened on for `addr`, if it
@@ -331,6 +412,7 @@ export class InstanceHost implements GuestHost {
     this.gate.leave();
     if (r >= 0) {
       this.stats[STAT_ACCEPTED]++;
+      this.addrIndex[table.lookup(r)] = this.addrIndex[slot]!;
       return r;
     }
     if (codeOf(r) === ErrorCode.WouldBlock) this.drained(slot, READ);
@@ -351,7 +433,9 @@ export class InstanceHost implements GuestHost {
     }
     if (this.stats[STAT_OPEN]! >= this.limits.maxConnections) return fail(ErrorCode.Limit);
     const fd = this.backend.connect(addr);
-    return fd < 0 ? this.other('connect', fd) : this.adopt(fd, KIND_STREAM);
+    const h = fd < 0 ? this.other('connect', fd) : this.recordSocket(fd, KIND_STREAM);
+    if (h >= 0) this.addrIndex[this.table.lookup(h)] = -1; // not accepted: never handed over
+    return h;
   }
 
   /**
@@ -433,6 +517,160 @@ export class InstanceHost implements GuestHost {
     return 0;
   }
 
+  // ---- handover ---------------------------------------------------------------------
+
+  /**
+   * handover.give: moves stream `h` (accepted here) to the new version with
+   * `state` (a view of guest memory, copied here). Only while draining, and
+   * only to an address the new version adopts on (CTRL_HANDOVER).
+   */
+  give(h: number, state: Uint8Array): number {
+    const { table, stats } = this;
+    const link = this.opts.handover;
+    const slot = table.lookup(h);
+    if (slot < 0 || table.kind[slot] !== KIND_STREAM || this.addrIndex[slot]! < 0) return fail(ErrorCode.BadHandle);
+    const listen = this.addrIndex[slot]!;
+    if (!link || !this.drainedListeners || (Atomics.load(this.control, CTRL_HANDOVER) & (1 << listen)) === 0) {
+      return fail(ErrorCode.Denied);
+    }
+    if (state.length > this.limits.handoverStateBytes) {
+      if (this.logLimit.admit(LOG_NOTICE)) {
+        this.opts.log(
+          'warn',
+          'host',
+          `handover: a state of ${state.length} bytes is over handover-state-bytes (${this.limits.handoverStateBytes}); that connection is not moved`,
+        );
+      }
+      link.ended(null, false);
+      return fail(ErrorCode.Limit);
+    }
+    const cells = link.outgoing;
+    let cell = -1;
+    for (let i = 0; i < cells.length; i++) {
+      const c = (this.outCell + i) % cells.length;
+      if (Atomics.load(cells, c) === -1) {
+        cell = c;
+        break;
+      }
+    }
+    if (cell < 0) return fail(ErrorCode.Limit);
+    this.outCell = (cell + 1) % cells.length;
+    const copy = state.slice();
+    this.gate.enter();
+    const fd = table.fds[slot]!;
+    if (table.registered[slot]) this.backend.deregister(fd);
+    // Its cell first, then the table's record cleared: never unrecorded.
+    Atomics.store(cells, cell, fd);
+    table.remove(slot);
+    this.addrIndex[slot] = -1;
+    stats[STAT_OPEN]--;
+    this.gate.leave();
+    stats[STAT_GIVEN]++;
+    this.given++;
+    link.gave(cell, listen, copy);
+    return 0;
+  }
+
+  /**
+   * handover.adopt: one connection handed over on the address of listener
+   * `l` (a new handle; its state in adoptedState), or would-block. The
+   * first call on an address opts the instance in (HandoverLink.adopting).
+   */
+  adopt(l: number): number {
+    const { table, stats } = this;
+    const link = this.opts.handover;
+    const slot = table.lookup(l);
+    if (slot < 0 || (table.kind[slot] !== KIND_LISTENER && table.kind[slot] !== KIND_DRAINED)) return fail(ErrorCode.BadHandle);
+    const listen = this.addrIndex[slot]!;
+    if (!link || listen < 0 || listen > 30) return fail(ErrorCode.WouldBlock);
+    if ((this.adoptingMask & (1 << listen)) === 0) {
+      this.adoptingMask |= 1 << listen;
+      link.adopting(listen);
+    }
+    for (;;) {
+      const i = this.handed.findIndex((x) => x.listen === listen);
+      if (i < 0) return fail(ErrorCode.WouldBlock);
+      const x = this.handed.splice(i, 1)[0]!;
+      this.gate.enter();
+      const fd = Atomics.load(link.incoming, x.cell);
+      let h = -1;
+      if (fd >= 0 && stats[STAT_OPEN]! < this.limits.maxConnections) {
+        h = table.insert(fd, KIND_STREAM);
+        // In the table first, then its cell cleared: never unrecorded.
+        if (h >= 0) Atomics.store(link.incoming, x.cell, -1);
+      }
+      if (h < 0 && fd >= 0) {
+        Atomics.store(link.incoming, x.cell, -1);
+        this.backend.closeSocket(fd);
+      }
+      this.gate.leave();
+      if (h < 0) {
+        if (this.logLimit.admit(LOG_NOTICE)) {
+          this.opts.log('warn', 'host', `handover: a connection from version ${x.from} closed: this instance is at its connection cap`);
+        }
+        link.ended(x.from, false);
+        continue;
+      }
+      const s = table.lookup(h);
+      stats[STAT_OPEN]++;
+      stats[STAT_ADOPTED]++;
+      table.active[s] = this.clock.nowMs;
+      this.addrIndex[s] = listen;
+      this.adoptedState = x.state;
+      link.ended(x.from, true);
+      return h;
+    }
+  }
+
+  // Connections the supervisor handed over since the last look: queued for
+  // adopt, their listener told (readable); those past their deadline closed.
+  private takeHandedOver(now: number): void {
+    const link = this.opts.handover!;
+    const handed = this.handed;
+    let notify = 0;
+    for (const x of link.receive()) {
+      handed.push({ ...x, until: now + ADOPT_DEADLINE_MS });
+      notify |= 1 << x.listen;
+    }
+    while (handed.length > 0 && handed[0]!.until <= now) {
+      const x = handed.shift()!;
+      this.gate.enter();
+      const fd = Atomics.exchange(link.incoming, x.cell, -1);
+      if (fd >= 0) this.backend.closeSocket(fd);
+      this.gate.leave();
+      if (this.logLimit.admit(LOG_NOTICE)) {
+        this.opts.log(
+          'warn',
+          'host',
+          `handover: a connection from version ${x.from} was not adopted within ${ADOPT_DEADLINE_MS} ms; closed`,
+        );
+      }
+      link.ended(x.from, false);
+    }
+    if (notify === 0) return;
+    const { table } = this;
+    for (const slot of table.openSlots()) {
+      if (table.kind[slot] !== KIND_LISTENER || !table.registered[slot]) continue;
+      const i = this.addrIndex[slot]!;
+      if (i >= 0 && notify & (1 << i)) {
+        this.synthetic.push(table.tokenLo[slot]!, table.tokenHi[slot]!, READY_READABLE);
+        notify &= ~(1 << i);
+      }
+    }
+  }
+
+  /** At the end of the instance (inside the gate): closes the connections handed over and never adopted. */
+  private closeHandedOver(): void {
+    const link = this.opts.handover;
+    if (!link) return;
+    for (const x of this.handed) {
+      const fd = Atomics.exchange(link.incoming, x.cell, -1);
+      if (fd >= 0) this.backend.closeSocket(fd);
+      link.ended(x.from, false);
+    }
+    this.handed = [];
+  }
+
   /** The local (or, of a stream, the peer's) address of `h` into `address`. */
   addressOf(h: number, ofPeer: boolean): number {
     const slot = ofPeer ? this.stream(h) : this.table.lookup(h);
@@ -503,7 +741,7 @@ export class InstanceHost implements GuestHost {
   // Like everything that opens or closes a descriptor here, it runs inside
   // the kill gate (gate.enter() ... gate.leave(), see gate.ts): the socket
   // and its record in the shared registry come and go together.
-  private adopt(fd: number, kind: number): number {
+  private recordSocket(fd: number, kind: number): number {
     const { table } = this;
     const h = table.insert(fd, kind);
     if (h < 0) {
@@ -529,7 +767,7 @@ export class InstanceHost implements GuestHost {
     for (let refused = 0; refused < REFUSE_BATCH; refused++) {
       const fd = backend.accept(listener, this.address);
       if (fd < 0) return fd;
-      if (stats[STAT_OPEN]! < maxConnections) return this.adopt(fd, KIND_STREAM);
+      if (stats[STAT_OPEN]! < maxConnections) return this.recordSocket(fd, KIND_STREAM);
       table.abandon();
       backend.closeSocket(fd);
       stats[STAT_REFUSED]++;
@@ -592,7 +830,7 @@ export class InstanceHost implements GuestHost {
       // descriptor (epoll), and the socket outlives this descriptor.
       if (table.registered[slot]) {
         this.backend.deregister(fd);
-        this.hangUps.push(table.tokenLo[slot]!, table.tokenHi[slot]!);
+        this.synthetic.push(table.tokenLo[slot]!, table.tokenHi[slot]!, READY_HANG_UP);
       }
       table.fds[slot] = NO_FD;
       table.kind[slot] = KIND_DRAINED;
@@ -604,6 +842,7 @@ export class InstanceHost implements GuestHost {
   /** At the end of the instance (inside the gate): closes what the guest left open. */
   closeAll(): void {
     const { table } = this;
+    this.closeHandedOver();
     for (const slot of table.openSlots()) {
       const fd = table.remove(slot);
       if (fd >= 0) this.backend.closeSocket(fd);

@@ -121,6 +121,18 @@ export const POLICY_KNOBS = {
     help: 'kernel send buffer per connection',
     doc: 'SO_SNDBUF of every connection: what a peer that never reads can make the host hold (wasmux keeps no send queue of its own)',
   },
+  handoverStateBytes: {
+    flag: 'handover-state-bytes',
+    arg: '<bytes>',
+    min: 0,
+    max: 16 * 1024 * 1024,
+    default: 64 * 1024,
+    applies: 'instance',
+    help: 'state a connection may carry to the new version on a reload',
+    doc:
+      'state blob per connection that `handover.give` may carry to the new version on a reload (wit/handover.wit); a ' +
+      'larger one is refused with `limit` and counted as a failed handover',
+  },
   idleTimeoutMs: {
     flag: 'idle-timeout',
     arg: '<ms>',

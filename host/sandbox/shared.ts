@@ -22,7 +22,13 @@ export const CTRL_RUN_SEQ = 2;
  */
 export const CTRL_DRAIN = 3;
 export const DRAIN_DONE = 2;
-export const CTRL_COUNT = 4;
+/**
+ * Live handover (wit/handover.wit): bit i set when the new version takes
+ * connections on listen address i (set by the supervisor before CTRL_DRAIN);
+ * `handover.give` of a connection from another address says `denied`.
+ */
+export const CTRL_HANDOVER = 4;
+export const CTRL_COUNT = 5;
 
 // ---- counters: a Float64Array over a SharedArrayBuffer -----------------------------
 
@@ -52,5 +58,9 @@ export const STAT_MEMORY = 9;
  * the supervisor hands to the next incarnation.
  */
 export const STAT_LOG = 10;
-/** The counters' length: the log limiter's slots are the last. */
-export const STAT_COUNT = STAT_LOG + LOG_SHARED_SLOTS;
+/** Connections this instance gave to a new version (handover.give that succeeded). */
+export const STAT_GIVEN = STAT_LOG + LOG_SHARED_SLOTS;
+/** Connections handed to this instance that it adopted. */
+export const STAT_ADOPTED = STAT_GIVEN + 1;
+/** The counters' length. */
+export const STAT_COUNT = STAT_ADOPTED + 1;

@@ -17,6 +17,7 @@ import { MIB, buildPolicy, describePolicy, instanceKnobs, type Policy, type Poli
 import {
   CTRL_COUNT,
   CTRL_DRAIN,
+  CTRL_HANDOVER,
   CTRL_RUN_SEQ,
   DRAIN_DONE,
   CTRL_STATE,
@@ -27,6 +28,7 @@ import {
   STAT_COUNT,
   STAT_EVENTS,
   STAT_IDLE_CLOSED,
+  STAT_GIVEN,
   STAT_LOG,
   STAT_MEMORY,
   STAT_OPEN,
@@ -39,10 +41,12 @@ import { charged, requestKill } from '../sandbox/gate.js';
 import { ERROR_CODE_NAMES } from '../generated/contract.js';
 import { loadPlugin, type LoadedPlugin } from '../loader/plugin.js';
 import type { Logger } from './logger.js';
-import type { AddressData, ExitReason, WorkerInput, WorkerMessage } from '../worker/protocol.js';
+import type { AddressData, AdoptMessage, ExitReason, WorkerInput, WorkerMessage } from '../worker/protocol.js';
 import { type TraceTail, finishTrace, newTraceTail } from '../trace/recorder.js';
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url);
+/** A reload waits at most this long for the new instances' first poll.wait (their handover.adopt comes before it). */
+const FIRST_WAIT_MS = 1000;
 // Descriptors the running plugin servers of this process may open between them (workers × maxConnections each).
 let descriptorsPromised = 0;
 
@@ -177,7 +181,14 @@ export interface InstanceStats {
   ends: Record<string, number>;
 }
 
-const COUNTERS = [STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_EVENTS, STAT_WAITS, STAT_REFUSED, STAT_IDLE_CLOSED];
+const COUNTERS = [STAT_GIVEN, STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_EVENTS, STAT_WAITS, STAT_REFUSED, STAT_IDLE_CLOSED];
+
+/** Int32 cells over shared memory, all -1 (free): WorkerInput.handover. */
+function newCells(n: number): SharedArrayBuffer {
+  const buf = new SharedArrayBuffer(4 * n);
+  new Int32Array(buf).fill(-1);
+  return buf;
+}
 
 /** One incarnation of an instance: a worker thread and its shared state. */
 class Incarnation {
@@ -205,6 +216,13 @@ class Incarnation {
   readonly gone: Promise<void>;
   /** Its recording's shared tail (--record), which onGone finishes when the thread could not. */
   readonly trace: { file: string; tail: TraceTail } | null;
+  /** Live handover cells (WorkerInput.handover), or null (recording). */
+  readonly outgoing: Int32Array | null;
+  readonly incoming: Int32Array | null;
+  /** Bit i: its guest takes connections handed over on address i (it called handover.adopt there). */
+  adopting = 0;
+  /** Connections it gave in the batch under way (routed at its end, or when the thread is gone). */
+  giving: { cell: number; listen: number; state: Uint8Array }[] = [];
 
   constructor(
     input: Omit<WorkerInput, 'control' | 'stats'>,
@@ -215,6 +233,8 @@ class Incarnation {
     this.inherited = input.inherited ? new Float64Array(input.inherited) : null;
     this.inheritedCount = this.inherited ? this.inherited.filter((fd) => fd >= 0).length : 0;
     this.trace = input.record ? { file: input.record.file, tail: input.record.tail } : null;
+    this.outgoing = input.handover ? new Int32Array(input.handover.outgoing) : null;
+    this.incoming = input.handover ? new Int32Array(input.handover.incoming) : null;
     const data: WorkerInput = {
       ...input,
       control: this.control.buffer as SharedArrayBuffer,
@@ -293,7 +313,18 @@ export interface ReloadStats {
    * told to drain, and how many of them were still open at the drain
    * timeout (closed then). `cut` is null while it still drains.
    */
-  drained: { generation: number; sha256: string; connections: number; cut: number | null }[];
+  drained: {
+    generation: number;
+    sha256: string;
+    connections: number;
+    cut: number | null;
+    /** Of its connections, how many a newer version adopted (live handover), and how many handovers failed (closed). */
+    handedOver: number;
+    handoverFailed: number;
+  }[];
+  /** Live handovers (wit/handover.wit) over every reload: connections adopted by the new version, and closed because a handover failed. */
+  handoversDone: number;
+  handoversFailed: number;
 }
 
 export class PluginServer {
@@ -313,7 +344,20 @@ export class PluginServer {
   private draining = false;
   /** The reload in progress (or a settled one): the next waits for it. */
   private reloading: Promise<void> = Promise.resolve();
-  private readonly reloadCounts: ReloadStats = { generation: 0, sha256: '', done: 0, failed: 0, listenersHandedOver: 0, drained: [] };
+  private readonly reloadCounts: ReloadStats = {
+    generation: 0,
+    sha256: '',
+    done: 0,
+    failed: 0,
+    listenersHandedOver: 0,
+    drained: [],
+    handoversDone: 0,
+    handoversFailed: 0,
+  };
+  /** Round robin over the new version's instances for a handover whose own index does not adopt. */
+  private handoverNext = 0;
+  /** Per version: connections it gave whose handover has ended (adopted by a newer version, or closed). */
+  private readonly settledGiven = new Map<number, number>();
   /** Totals of the instances of versions that have ended, per instance index. */
   private readonly pastTotals: { totals: Float64Array; ends: Record<string, number>; restarts: number }[] = [];
   private failure: WasmuxError | null = null;
@@ -446,6 +490,8 @@ export class PluginServer {
         // Handles: the connections, plus room for listeners and connects in flight.
         registry: newRegistry(p.maxConnections + p.listen.length + 64),
         inherited: inherited ?? undefined,
+        // Not while recording (a handover is not recorded: trace/recorder.ts).
+        handover: o.record === undefined ? { outgoing: newCells(p.maxConnections), incoming: newCells(p.maxConnections) } : undefined,
       },
       p.maxHeapMiB,
     );
@@ -490,6 +536,21 @@ export class PluginServer {
         else if (gen.number === 0) this.readyResolve();
         break;
       }
+      case 'gave':
+        inc.giving.push({ cell: m.cell, listen: m.listen, state: m.state });
+        break;
+      case 'gave-end':
+        this.routeBatch(slot, inc);
+        break;
+      case 'adopting':
+        inc.adopting |= 1 << m.listen;
+        // A version already draining learns of it too (its instances give from then on).
+        if (slot.gen === this.gen) for (const g of this.retiring) if (g.retired) this.allowHandover(g);
+        break;
+      case 'handover-end':
+        if (m.from !== null) this.settle(m.from);
+        this.countHandover(m.from ?? slot.gen.number, m.ok);
+        break;
       case 'exit':
         // A kill already recorded its cause; the thread's own report comes second.
         if (inc.exitReason === null) {
@@ -576,6 +637,21 @@ export class PluginServer {
         this.opts.backend.closeDescriptor(fd);
       }
     }
+    // A batch it gave before it died goes on (the messages come before the thread's end).
+    if (inc.giving.length > 0) this.routeBatch(slot, inc);
+    // Connections it gave that were not routed, and those handed to it not adopted yet.
+    for (const cells of [inc.outgoing, inc.incoming]) {
+      if (cells === null) continue;
+      for (let i = 0; i < cells.length; i++) {
+        const fd = Atomics.exchange(cells, i, -1);
+        if (fd < 0 || closed.has(fd)) continue;
+        closed.add(fd);
+        this.opts.backend.closeDescriptor(fd);
+        // (One handed to it counts against the version it came from only at that version's drain deadline.)
+        if (cells === inc.outgoing) this.settle(slot.gen.number);
+        this.countHandover(slot.gen.number, false);
+      }
+    }
     inc.listenerFds.fill(-1);
     for (const k of COUNTERS) slot.totals[k]! += inc.stats[k]!;
     // Lines the instance's log limiter suppressed since its last summary: however it ended, none goes unsaid.
@@ -611,6 +687,7 @@ export class PluginServer {
     }
     // A version replaced by a reload: it ends, it does not come back.
     if (gen.retired && gen !== this.gen) {
+      if (reason !== 'stopped' && reason !== 'returned') this.log('error', `${reason} while draining: ${inc.exitMessage}`, slot.index);
       this.maybeRetired(gen);
       return;
     }
@@ -864,6 +941,9 @@ export class PluginServer {
       // stop() came while it started: it has stopped these instances too.
       throw refuse('it was stopped during the reload');
     }
+    // Live handover: a new instance opts in (handover.adopt) right after it
+    // listens, before its first wait; known here before the old one drains.
+    await this.firstWaits(gen);
     // 3b. Ready: it serves; the old version drains.
     this.gen = gen;
     this.readyResolve(); // (a reload before the first version got ready: the new one is)
@@ -874,7 +954,17 @@ export class PluginServer {
       'info',
       `reload: version ${gen.number} (sha256 ${gen.sha256}) ready in ${readyMs} ms; version ${old.number} drains ${open} connection(s) (up to ${drainMs} ms)`,
     );
-    const record = { generation: old.number, sha256: old.sha256, connections: open, cut: null as number | null };
+    if (this.opts.record !== undefined && open > 0) {
+      this.log('info', `reload: no live handover while recording (--record): version ${old.number}'s connections drain`);
+    }
+    const record = {
+      generation: old.number,
+      sha256: old.sha256,
+      connections: open,
+      cut: null as number | null,
+      handedOver: 0,
+      handoverFailed: 0,
+    };
     this.reloadCounts.drained.push(record);
     if (this.reloadCounts.drained.length > 100) this.reloadCounts.drained.shift();
     this.retiring.add(old);
@@ -886,7 +976,11 @@ export class PluginServer {
       record.cut = cut;
       this.log(
         'info',
-        `reload: version ${old.number} ended; ${open - cut} of its ${open} connection(s) finished${cut > 0 ? `, ${cut} closed at the drain timeout` : ''}`,
+        `reload: version ${old.number} ended; ${Math.max(0, open - cut - record.handedOver - record.handoverFailed)} of its ${open} connection(s) finished` +
+          (record.handedOver + record.handoverFailed > 0
+            ? `, ${record.handedOver} moved to version ${gen.number} (${record.handoverFailed} handover(s) failed)`
+            : '') +
+          (cut > 0 ? `, ${cut} closed at the drain timeout` : ''),
       );
       return { connections: open };
     });
@@ -922,6 +1016,103 @@ export class PluginServer {
     return any ? buf : null;
   }
 
+  // Until every running instance of `gen` has reached poll.wait once (at
+  // most FIRST_WAIT_MS), then one more turn for the messages it posted before.
+  private async firstWaits(gen: Generation): Promise<void> {
+    const deadline = performance.now() + FIRST_WAIT_MS;
+    const busy = () =>
+      gen.slots.some((s) => {
+        const c = s.current;
+        return (
+          c !== null && c.exitReason === null && (Atomics.load(c.control, CTRL_RUN_SEQ) < 1 || charged(Atomics.load(c.control, CTRL_STATE)))
+        );
+      });
+    while (busy() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 2));
+  }
+
+  // Live handover: the old version's instances may give connections
+  // accepted on the addresses where an instance of the serving version
+  // adopts (CTRL_HANDOVER; set before CTRL_DRAIN, and again as new
+  // instances opt in).
+  private allowHandover(old: Generation): void {
+    const mask = this.gen === old ? 0 : this.gen.slots.reduce((m, s) => m | (s.current?.adopting ?? 0), 0);
+    for (const s of old.slots) if (s.current) Atomics.or(s.current.control, CTRL_HANDOVER, mask);
+  }
+
+  // A connection an old instance gave (one of a batch, posted per target by
+  // the caller): to the serving version's instance of
+  // the same index if it adopts on that address, else the next one that
+  // does (round robin); recorded in its incoming cell before the message,
+  // so that at every step one record names the socket. No taker: closed.
+  private routeHandover(
+    from: Slot,
+    inc: Incarnation,
+    cell: number,
+    listen: number,
+    state: Uint8Array,
+    batches: Map<Incarnation, AdoptMessage['batch']>,
+  ): void {
+    const fd = inc.outgoing ? Atomics.exchange(inc.outgoing, cell, -1) : -1;
+    if (fd < 0) return; // the thread is gone and onGone closed it (counted there)
+    const takes = (s: Slot) => {
+      const c = s.current;
+      return c !== null && c.exitReason === null && c.incoming !== null && (c.adopting & (1 << listen)) !== 0 ? c : null;
+    };
+    const slots = this.gen.slots;
+    let target = slots[from.index] && slots[from.index]!.gen !== from.gen ? takes(slots[from.index]!) : null;
+    for (let i = 0; target === null && i < slots.length && this.gen !== from.gen; i++) {
+      target = takes(slots[this.handoverNext++ % slots.length]!);
+    }
+    let at = -1;
+    if (target !== null) {
+      const cells = target.incoming!;
+      for (let i = 0; i < cells.length && at < 0; i++) if (Atomics.compareExchange(cells, i, -1, fd) === -1) at = i;
+    }
+    if (target === null || at < 0) {
+      this.settle(from.gen.number);
+      this.opts.backend.closeDescriptor(fd);
+      this.countHandover(from.gen.number, false);
+      this.log(
+        'warn',
+        `handover: a connection of version ${from.gen.number} closed: no instance of version ${this.gen.number} could take it`,
+        from.index,
+      );
+      return;
+    }
+    const batch = batches.get(target) ?? [];
+    batch.push({ cell: at, listen, state, from: from.gen.number });
+    batches.set(target, batch);
+  }
+
+  private settle(from: number): void {
+    this.settledGiven.set(from, (this.settledGiven.get(from) ?? 0) + 1);
+  }
+
+  // The connections `inc` gave since its guest's last wait, routed as one
+  // batch: one message per instance that takes some.
+  private routeBatch(slot: Slot, inc: Incarnation): void {
+    const batches = new Map<Incarnation, AdoptMessage['batch']>();
+    for (const g of inc.giving) this.routeHandover(slot, inc, g.cell, g.listen, g.state, batches);
+    inc.giving = [];
+    for (const [target, batch] of batches) {
+      target.worker.postMessage({ type: 'adopt', batch } satisfies AdoptMessage);
+      if (target.wakeTarget >= 0) this.opts.backend.wake(target.wakeTarget);
+    }
+  }
+
+  private countHandover(from: number, ok: boolean): void {
+    const r = this.reloadCounts;
+    const d = r.drained.find((x) => x.generation === from);
+    if (ok) {
+      r.handoversDone++;
+      if (d) d.handedOver++;
+    } else {
+      r.handoversFailed++;
+      if (d) d.handoverFailed++;
+    }
+  }
+
   // Until every instance of `gen` that still runs has closed its listeners
   // (CTRL_DRAIN is DRAIN_DONE), at most LISTENERS_CLOSED_MS: a guest busy
   // outside poll.wait closes them at its next wait.
@@ -942,6 +1133,7 @@ export class PluginServer {
   private async retire(gen: Generation, timeoutMs: number): Promise<number> {
     gen.retired = true;
     const deadline = performance.now() + timeoutMs;
+    this.allowHandover(gen);
     for (const slot of gen.slots) {
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
       slot.restartTimer = null;
@@ -951,7 +1143,15 @@ export class PluginServer {
       if (inc.wakeTarget >= 0 && inc.exitReason === null) this.opts.backend.wake(inc.wakeTarget);
     }
     const openNow = () => gen.slots.reduce((n, s) => n + (s.current && s.current.exitReason === null ? s.current.stats[STAT_OPEN]! : 0), 0);
-    while (performance.now() < deadline && !this.stopping && openNow() > 0) await new Promise((r) => setTimeout(r, 10));
+    // Its connections handed over count as ended once adopted (or closed) there: the summary line counts them.
+    const given = () =>
+      gen.slots.reduce(
+        (n, s) => n + s.totals[STAT_GIVEN]! + (s.current && s.current.exitReason === null ? s.current.stats[STAT_GIVEN]! : 0),
+        0,
+      );
+    const moving = () => given() > (this.settledGiven.get(gen.number) ?? 0);
+    while (performance.now() < deadline && !this.stopping && (openNow() > 0 || moving())) await new Promise((r) => setTimeout(r, 10));
+    this.settledGiven.delete(gen.number);
     const cut = openNow();
     await Promise.all(gen.slots.map((s) => this.stopSlot(s)));
     this.maybeRetired(gen);

@@ -14,7 +14,8 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { SocketAddress } from '../backends/address.js';
-import { LEVEL_NAMES } from '../generated/contract.js';
+import { ErrorCode, LEVEL_NAMES } from '../generated/contract.js';
+import { fail } from '../backends/backend.js';
 import type { GuestClock, GuestHost } from '../sandbox/guest-host.js';
 import type { InstanceHost, LogLevel } from '../sandbox/instance-host.js';
 import type { ExitReason } from '../sandbox/traps.js';
@@ -553,6 +554,22 @@ export class RecordingHost implements GuestHost {
       w.commit();
     }
     return r;
+  }
+
+  // ---- handover ---------------------------------------------------------------------------
+
+  // Live handover is not recorded: a recorded instance neither gives nor
+  // takes connections (give says denied, adopt would-block, whatever the
+  // arguments), so that a replay answers the same without a record; its
+  // connections drain on a reload (README, "Reload and handover").
+  readonly adoptedState = new Uint8Array(0);
+
+  give(_h: number, _state: Uint8Array): number {
+    return fail(ErrorCode.Denied);
+  }
+
+  adopt(_l: number): number {
+    return fail(ErrorCode.WouldBlock);
   }
 
   // ---- log ------------------------------------------------------------------------------

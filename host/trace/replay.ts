@@ -15,7 +15,8 @@
  */
 import { SocketAddress } from '../backends/address.js';
 import { WasmuxError } from '../errors.js';
-import { LEVEL_NAMES } from '../generated/contract.js';
+import { ErrorCode, LEVEL_NAMES } from '../generated/contract.js';
+import { fail } from '../backends/backend.js';
 import { Gate } from '../sandbox/gate.js';
 import type { GuestClock, GuestHost } from '../sandbox/guest-host.js';
 import type { LogLevel, LogOrigin } from '../sandbox/instance-host.js';
@@ -334,6 +335,22 @@ class ReplayHost implements GuestHost {
     const r = this.result(rec);
     if (r >= 0) this.address.copyFrom(rec.f.address as SocketAddress);
     return r;
+  }
+
+  // ---- handover ---------------------------------------------------------------------------
+
+  // Live handover is not recorded: a recorded instance neither gives nor
+  // takes connections (give says denied, adopt would-block, whatever the
+  // arguments), so that a replay answers the same without a record; its
+  // connections drain on a reload (README, "Reload and handover").
+  readonly adoptedState = new Uint8Array(0);
+
+  give(_h: number, _state: Uint8Array): number {
+    return fail(ErrorCode.Denied);
+  }
+
+  adopt(_l: number): number {
+    return fail(ErrorCode.WouldBlock);
   }
 
   // ---- log ------------------------------------------------------------------------------

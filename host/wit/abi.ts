@@ -164,3 +164,19 @@ export function lowerDatetime(mem: GuestMemory, retptr: number, seconds: number,
   mem.u32[(retptr + DATETIME.seconds + 4) >>> 2] = Math.floor(seconds / 2 ** 32);
   mem.u32[(retptr + DATETIME.nanoseconds) >>> 2] = nanos;
 }
+
+/** result<tuple<handle, list<u8>>, error-code> (handover.adopt). */
+const ADOPTED = LAYOUT['handover.adopt'];
+export function lowerAdopted(mem: GuestMemory, retptr: number, r: number, ptr: number, len: number): void {
+  mem.sync();
+  mem.checkArea(retptr, ADOPTED.size, ADOPTED.align);
+  if (r >= 0) {
+    mem.u8[retptr + ADOPTED.tag] = 0;
+    mem.u32[(retptr + ADOPTED.ok0) >>> 2] = r;
+    mem.u32[(retptr + ADOPTED.ok1) >>> 2] = ptr;
+    mem.u32[(retptr + ADOPTED.ok1 + 4) >>> 2] = len;
+  } else {
+    mem.u8[retptr + ADOPTED.tag] = 1;
+    mem.u8[retptr + ADOPTED.payload] = codeOf(r);
+  }
+}

@@ -4,7 +4,7 @@
  * inside `poll.wait`; the supervisor ends that wait through the backend's
  * waker.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { SocketAddress } from '../backends/address.js';
 import { loadBackend } from '../backends/index.js';
 import { HandleTable } from '../sandbox/handle-table.js';
@@ -13,13 +13,13 @@ import { GuestMemory, memoryNote } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
 import { describeEnd, type ExitReason } from '../sandbox/traps.js';
 import { Gate } from '../sandbox/gate.js';
-import type { AddressData, WorkerInput, WorkerMessage } from './protocol.js';
+import type { AddressData, AdoptMessage, WorkerInput, WorkerMessage } from './protocol.js';
 import { STAT_LOG, STAT_MEMORY } from '../sandbox/shared.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { LOG_SHARED_SLOTS, LogLimiter } from '../sandbox/log-limiter.js';
 import type { GuestHost } from '../sandbox/guest-host.js';
-import type { LogLevel, LogOrigin } from '../sandbox/instance-host.js';
+import type { HandedOver, HandoverLink, LogLevel, LogOrigin } from '../sandbox/instance-host.js';
 import { RecordingHost } from '../trace/recorder.js';
 
 const input = workerData as WorkerInput;
@@ -62,6 +62,23 @@ const logLimit = new LogLimiter(stats.subarray(STAT_LOG, STAT_LOG + LOG_SHARED_S
   log('warn', 'host', message),
 );
 const gate = new Gate(control, stats);
+// Live handover: the supervisor's messages are read inside poll.wait (this thread never returns to its event loop while the guest runs).
+const handover: HandoverLink | undefined = input.handover && {
+  outgoing: new Int32Array(input.handover.outgoing),
+  incoming: new Int32Array(input.handover.incoming),
+  gave: (cell, listen, state) => post({ type: 'gave', cell, listen, state }),
+  batchEnd: () => post({ type: 'gave-end' }),
+  adopting: (listen) => post({ type: 'adopting', listen }),
+  ended: (from, ok) => post({ type: 'handover-end', from, ok }),
+  receive(): HandedOver[] {
+    const out: HandedOver[] = [];
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+      const a = m.message as AdoptMessage;
+      if (a.type === 'adopt') out.push(...a.batch);
+    }
+    return out;
+  },
+};
 const mem = new GuestMemory((bytes) => (stats[STAT_MEMORY] = bytes));
 const host = new InstanceHost({
   table,
@@ -79,6 +96,7 @@ const host = new InstanceHost({
   log,
   listening: (addr, fd) => post({ type: 'listening', address: toData(addr), fd }),
   inherited: input.inherited ? new Float64Array(input.inherited) : undefined,
+  handover,
 });
 
 // What the glue calls: the host itself, or (recording) the host behind the recorder.

@@ -46,6 +46,14 @@ export interface WorkerInput {
    * duplicated for this incarnation), or -1 (InstanceHostOptions.inherited).
    */
   inherited?: SharedArrayBuffer;
+  /**
+   * Live handover (wit/handover.wit; absent while recording):
+   * Int32Arrays of cells, -1 when free: `outgoing`, sockets this
+   * incarnation gave that the supervisor has not taken; `incoming`, sockets
+   * handed to it not yet adopted. The supervisor closes whatever is still
+   * there when the thread is gone.
+   */
+  handover?: { outgoing: SharedArrayBuffer; incoming: SharedArrayBuffer };
   /** The instance's log rate as its previous incarnation left it (sandbox/log-limiter.ts). */
   logBucket: LogBucket;
   /** Record this incarnation (wasmux run --record): where, within what size, and what the header adds. */
@@ -74,4 +82,19 @@ export type WorkerMessage =
   | { type: 'started'; wakeTarget: number /** This thread's CPU clock (null: none on this OS). */; cpuClock: number | null }
   | { type: 'log'; level: LogLevel; origin: LogOrigin; message: string }
   | { type: 'listening'; address: AddressData; fd: number }
-  | { type: 'exit'; reason: ExitReason; message: string | null };
+  | { type: 'exit'; reason: ExitReason; message: string | null }
+  /** handover.give succeeded: the socket is in outgoing cell `cell`. */
+  | { type: 'gave'; cell: number; listen: number; state: Uint8Array }
+  /** The guest waits again: the connections given since its last wait are one batch. */
+  | { type: 'gave-end' }
+  /** The guest called handover.adopt on a listener of address `listen` for the first time. */
+  | { type: 'adopting'; listen: number }
+  /** A handover ended in this instance: adopted (ok) or failed; `from` the version it came from, null: this one gave it. */
+  | { type: 'handover-end'; from: number | null; ok: boolean };
+
+/** What the supervisor posts to a worker (read inside poll.wait with receiveMessageOnPort). */
+export interface AdoptMessage {
+  type: 'adopt';
+  /** Per connection: the incoming cell holding the socket, its listen address, its state, the version it came from. */
+  batch: { cell: number; listen: number; state: Uint8Array; from: number }[];
+}

@@ -1,5 +1,6 @@
 // The ws plugin's limits, from ctx.config (`wasmux run --config "..."`):
-// `key=value` pairs separated by spaces or commas, integers only, e.g.
+// `key=value` pairs separated by spaces or commas, integers only (but
+// `version`, a name), e.g.
 //
 //   --config "maxMessage=65536 maxQueue=262144 closeTimeoutMs=2000"
 //
@@ -33,6 +34,10 @@ export class Limits {
   handshakeTimeoutMs: u32 = 10_000;
   /** After our close frame: how long the client gets to close its side. */
   closeTimeoutMs: u32 = 1_000;
+  /** A name for this deployment, logged at start (`version=v2`): tells versions apart across reloads. */
+  version: string = "";
+  /** Live handover on a reload: take the previous version's clients (1) or let them drain (0). */
+  handover: bool = true;
 }
 
 /** Fills `limits` from `config`. Returns null, or what is wrong with it. */
@@ -44,6 +49,10 @@ export function parseLimits(config: string, limits: Limits): string | null {
     const eq = item.indexOf("=");
     if (eq <= 0) return "config: expected key=value, got '" + item + "'";
     const key = item.substring(0, eq);
+    if (key == "version") {
+      limits.version = item.substring(eq + 1);
+      continue;
+    }
     const v = parseInteger(item.substring(eq + 1));
     let ok = true;
     if (key == "maxMessage") { ok = v >= 125 && v <= 64 * MiB; limits.maxMessage = <i32>v; }
@@ -52,7 +61,8 @@ export function parseLimits(config: string, limits: Limits): string | null {
     else if (key == "maxRequest") { ok = v >= 256 && v <= 64 * KiB; limits.maxRequest = <i32>v; }
     else if (key == "handshakeTimeoutMs") { ok = v >= 1 && v <= 3_600_000; limits.handshakeTimeoutMs = <u32>v; }
     else if (key == "closeTimeoutMs") { ok = v >= 1 && v <= 600_000; limits.closeTimeoutMs = <u32>v; }
-    else return "config: unknown key '" + key + "' (known: maxMessage, maxQueue, maxBuffered, maxRequest, handshakeTimeoutMs, closeTimeoutMs)";
+    else if (key == "handover") { ok = v == 0 || v == 1; limits.handover = v == 1; }
+    else return "config: unknown key '" + key + "' (known: maxMessage, maxQueue, maxBuffered, maxRequest, handshakeTimeoutMs, closeTimeoutMs, version, handover)";
     if (!ok) return "config: " + key + " is out of range: '" + item.substring(eq + 1) + "'";
   }
   return null;

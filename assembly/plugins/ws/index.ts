@@ -66,6 +66,11 @@ class Conn extends Member {
 }
 
 const limits = new Limits();
+// The handover state: a format byte, the frame under way (opcode, fin,
+// in-payload, mask, payload left and read), the lengths of the message so
+// far and of the queued frames, then those bytes.
+const STATE_VERSION: u8 = 1;
+const STATE_HEAD: usize = 32;
 const room = new Room<Conn>(limits);
 // Every frame header is parsed here; a connection keeps what its payload needs.
 const header = new FrameHeader();
@@ -133,6 +138,62 @@ class Chat extends Handler<Conn> {
     }
   }
 
+  // ---- Live handover (README "Reload and handover") ----
+  // An open member moves with its message under way (frame progress,
+  // reassembled bytes) and the frames queued for it that its output window
+  // did not take; the SDK adds its unconsumed input and its window. In the
+  // new version it joins the room as it is: no new handshake, nothing lost.
+  // A member still in its handshake or closing finishes here.
+
+  adopts(): bool { return limits.handover; }
+
+  onHandover(c: Conn, s: Server<Conn>): ArrayBuffer | null {
+    if (c.state != State.Open) return null;
+    const msgLen = c.message.length;
+    const queued = c.queued;
+    const b = new ArrayBuffer(STATE_HEAD + msgLen + queued);
+    const p = changetype<usize>(b);
+    store<u8>(p, STATE_VERSION);
+    store<u8>(p, c.opcode, 1);
+    store<u8>(p, c.fin ? 1 : 0, 2);
+    store<u8>(p, c.inPayload ? 1 : 0, 3);
+    store<u32>(p, c.mask, 4);
+    store<u64>(p, c.payloadLeft, 8);
+    store<u64>(p, c.payloadRead, 16);
+    store<u32>(p, <u32>msgLen, 24);
+    store<u32>(p, <u32>queued, 28);
+    if (msgLen > 0) memory.copy(p + STATE_HEAD, c.message.ptr, <usize>msgLen);
+    if (queued > 0) room.copyQueued(c, p + STATE_HEAD + <usize>msgLen);
+    return b;
+  }
+
+  onAdopt(c: Conn, state: ArrayBuffer, s: Server<Conn>): bool {
+    const p = changetype<usize>(state);
+    if (state.byteLength < <i32>STATE_HEAD || load<u8>(p) != STATE_VERSION) return false;
+    const msgLen = <i32>load<u32>(p, 24);
+    const queued = <i32>load<u32>(p, 28);
+    if (msgLen < 0 || queued < 0 || <i64>state.byteLength != <i64>STATE_HEAD + msgLen + queued) return false;
+    c.opcode = load<u8>(p, 1);
+    c.fin = load<u8>(p, 2) != 0;
+    c.inPayload = load<u8>(p, 3) != 0;
+    c.mask = load<u32>(p, 4);
+    c.payloadLeft = load<u64>(p, 8);
+    c.payloadRead = load<u64>(p, 16);
+    if (msgLen > 0) {
+      memory.copy(c.message.append(msgLen), p + STATE_HEAD, <usize>msgLen);
+      // The budget it held in the old room, held in this one; its text checked again from its start.
+      if (!room.reserve(<i64>msgLen + <i64>c.payloadLeft)) return false;
+      c.reserved = <i64>msgLen + <i64>c.payloadLeft;
+    }
+    c.utf8.reset();
+    if (c.opcode == Opcode.TEXT && msgLen > 0 && !c.utf8.feed(c.message.ptr, msgLen)) return false;
+    // What the old room had queued for it goes out after its window (the SDK put that in c.output).
+    if (queued > 0) c.output.writeBytes(p + STATE_HEAD + <usize>msgLen, queued);
+    c.state = State.Open;
+    room.join(c);
+    return true;
+  }
+
   // The end of each loop turn: send what the turn queued, once per member.
   onTick(now: u64, s: Server<Conn>): void {
     const dirty = room.takeDirty();
@@ -150,7 +211,8 @@ function main(ctx: Context): string | null {
     const err = server.listen(ctx.listen[i]);
     if (err !== null) return err;
   }
-  info("ws chat room: maxMessage " + limits.maxMessage.toString() + ", maxQueue " + limits.maxQueue.toString() +
+  info("ws chat room" + (limits.version.length > 0 ? " version " + limits.version : "") +
+    ": maxMessage " + limits.maxMessage.toString() + ", maxQueue " + limits.maxQueue.toString() +
     ", maxBuffered " + limits.maxBuffered.toString());
   return server.run();
 }

@@ -189,6 +189,17 @@ export class Room<M extends Member> {
     this.compact(m);
   }
 
+  /** Copies the bytes queued for m (not yet in its window) to `dst` (m.queued bytes): its handover. */
+  copyQueued(m: M, dst: usize): void {
+    let at = dst;
+    for (let i = m.head; i < m.queue.length; i++) {
+      const f = m.queue[i];
+      const skip = i == m.head ? m.headCopied : 0;
+      memory.copy(at, f.ptr + <usize>skip, <usize>(f.length - skip));
+      at += <usize>(f.length - skip);
+    }
+  }
+
   /** Lets go of everything m holds (it is closed). */
   release(m: M): void {
     for (let i = m.head; i < m.queue.length; i++) this.unref(m.queue[i]);

@@ -41,6 +41,8 @@ export class HttpOptions {
   maxHeader: i32 = 8 << 10;
   maxUri: i32 = 2 << 10;
   bodyBudget: i64 = <i64>(memoryLimit() / 8);
+  /** Live handover on a reload: take the idle keep-alive connections of the version replaced (handover=1, the default) or not (0). */
+  handover: bool = true;
 
   /** Applies `text` over the defaults. Returns null, or what is wrong with it. */
   parse(text: string): string | null {
@@ -62,9 +64,14 @@ export class HttpOptions {
     if (eq < 0) return "config: expected key=value, got \"" + pair + "\"";
     const key = pair.substring(0, eq);
     const text = pair.substring(eq + 1);
+    if (key == "handover") {
+      if (text != "0" && text != "1") return "config: handover wants 0 or 1, got \"" + text + "\"";
+      this.handover = text == "1";
+      return null;
+    }
     if (key != "idle-ms" && key != "linger-ms" && key != "max-body" && key != "max-header" && key != "max-uri" &&
         key != "body-budget") {
-      return "config: unknown key \"" + key + "\" (known: idle-ms, linger-ms, max-body, max-header, max-uri, body-budget)";
+      return "config: unknown key \"" + key + "\" (known: idle-ms, linger-ms, max-body, max-header, max-uri, body-budget, handover)";
     }
     const v = positive(text);
     if (v < 0) return "config: " + key + " wants a positive integer, got \"" + text + "\"";

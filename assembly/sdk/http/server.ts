@@ -164,6 +164,26 @@ export class HttpProtocol extends Handler<HttpConnection> {
     else if (p.inBody || !c.timer.armed) server.setTimer(c, this.options.idleMs);
   }
 
+  // Live handover on a reload (README "Reload and handover"): a keep-alive
+  // connection idle between requests (no byte of a next request read,
+  // nothing to send, no body budget held, not closing) moves to the new
+  // version, with an empty state. A request under way finishes here,
+  // answered with Connection: close; the connection is asked again after
+  // each of its events, so one that goes idle before it is answered moves
+  // then.
+  adopts(): bool { return this.options.handover; }
+
+  onHandover(c: HttpConnection, server: Server<HttpConnection>): ArrayBuffer | null {
+    if (c.lingering || c.halfClosed || c.pending > 0 || c.parser.held > 0 || c.input.length > 0 || !c.parser.idle(c.input)) return null;
+    return new ArrayBuffer(0);
+  }
+
+  onAdopt(c: HttpConnection, state: ArrayBuffer, server: Server<HttpConnection>): bool {
+    httpStats.connections++;
+    httpStats.open++;
+    return true;
+  }
+
   refusal(): ArrayBuffer | null {
     // No Date: built once, at start. A client refused here sent nothing the server read.
     const body = "Service Unavailable: no memory for another connection\n";

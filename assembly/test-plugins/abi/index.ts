@@ -20,6 +20,7 @@ import {
 } from "../../sdk";
 import { limits_max_connections, limits_memory_limit, poll_deregister, tcp_connect, wall_now, DATETIME_SECONDS, DATETIME_NANOS } from "../../sdk/bindings";
 import { RET, unitResult, u32Result } from "../../sdk/abi";
+import { adoptError, adoptOn, giveStream } from "../../sdk/handover";
 export * from "../../sdk/entry";
 
 // The clocks' resolution functions are part of the world's imports but the
@@ -201,6 +202,15 @@ function main(ctx: Context): string | null {
   poll_deregister(a.handle, RET);
   unit("deregister " + hex32(a.handle), unitResult());
   unit("deregister " + hex32(l4.handle), poll.deregister(l4));
+
+  // handover.give (list<u8> argument, result<_, error-code>) and
+  // handover.adopt (result<tuple<handle, list<u8>>, error-code>): outside a
+  // reload both say no (denied: not draining; would-block: nothing handed over).
+  const state = new Uint8Array(3);
+  state[0] = 0x01; state[1] = 0x80; state[2] = 0xff;
+  unit("give " + hex32(a.handle) + " [" + bytes(state.dataStart, 3) + "]", giveStream(a, state.dataStart, 3));
+  const adopted = adoptOn(l4);
+  line("adopt " + hex32(l4.handle) + " -> " + (adopted !== null ? "ok " + hex32(adopted.stream.handle) : "err " + errorName(adoptError())));
 
   // tcp.close, then a stale handle, then a reused slot with a new generation.
   unit("close " + hex32(b.handle), b.close());
