@@ -51,7 +51,14 @@ const targets = backendTargets().filter((t) => t.name === 'epoll' || t.name === 
 
 describe.each(targets)('draining keep-alive connections on a reload, on $label', (target) => {
   it.skipIf(target.skipReason !== null)('Connection: close, a clean close, no descriptor left behind', { timeout: 60_000 }, async () => {
-    const server = await startServer(target, 'dist/plugins/http.wasm', ['--workers', '2', '--drain-timeout', '8000', '--config', 'handover=0']);
+    const server = await startServer(target, 'dist/plugins/http.wasm', [
+      '--workers',
+      '2',
+      '--drain-timeout',
+      '8000',
+      '--config',
+      'handover=0',
+    ]);
     await new Promise((r) => setTimeout(r, 200));
     const fds0 = server.fdCount();
 
