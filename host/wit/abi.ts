@@ -166,7 +166,7 @@ export function lowerDatetime(mem: GuestMemory, retptr: number, seconds: number,
 }
 
 /** result<tuple<handle, list<u8>>, error-code> (handover.adopt). */
-const ADOPTED = LAYOUT['handover.adopt'];
+export const ADOPTED = LAYOUT['handover.adopt'];
 export function lowerAdopted(mem: GuestMemory, retptr: number, r: number, ptr: number, len: number): void {
   mem.sync();
   mem.checkArea(retptr, ADOPTED.size, ADOPTED.align);

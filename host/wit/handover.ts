@@ -8,7 +8,7 @@
  * block the guest's cabi_realloc lends, as recv's bytes are.
  */
 import type { GlueContext } from './context.js';
-import { lowerAdopted, lowerUnit } from './abi.js';
+import { ADOPTED, lowerAdopted, lowerUnit } from './abi.js';
 
 export function handoverImports({ mem, host }: GlueContext) {
   return {
@@ -23,6 +23,8 @@ export function handoverImports({ mem, host }: GlueContext) {
     adopt(l: number, retptr: number): void {
       retptr >>>= 0;
       mem.sync();
+      // Before the host moves a connection into the table: a bad return area traps with nothing taken.
+      mem.checkArea(retptr, ADOPTED.size, ADOPTED.align);
       const r = host.adopt(l);
       let ptr = 0;
       let len = 0;

@@ -42,6 +42,8 @@ export const IMPORTS = `
   (import "wasmux:plugin/tcp@0.1.0" "shutdown" (func $shutdown (param i32 i32 i32)))
   (import "wasmux:plugin/tcp@0.1.0" "close" (func $close (param i32 i32)))
   (import "wasmux:plugin/log@0.1.0" "log" (func $log (param i32 i32 i32)))
+  (import "wasmux:plugin/handover@0.1.0" "give" (func $give (param i32 i32 i32 i32)))
+  (import "wasmux:plugin/handover@0.1.0" "adopt" (func $adopt (param i32 i32)))
   (import "wasi:clocks/monotonic-clock@0.2.0" "now" (func $now (result i64)))
 `;
 
