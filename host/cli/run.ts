@@ -21,6 +21,7 @@ import {
 import { writeStderrLine } from '../supervisor/logger.js';
 import { WasmuxError } from '../errors.js';
 import { parsed, integer } from './args.js';
+import { parseAdminAddress, serveAdmin, type AdminServer } from '../supervisor/admin.js';
 
 export const DRAIN_DEFAULT_MS = 5000;
 
@@ -85,6 +86,7 @@ Host options:
 ${optionHelp('--backend <name>', `I/O backend: auto, ${BACKEND_NAMES.join(', ')}`, `auto = ${auto} here`)}
 ${optionHelp('--drain-timeout <ms>', 'on SIGTERM/SIGINT, and for the old version on a reload (SIGHUP), time open connections get to finish after the listeners close', String(DRAIN_DEFAULT_MS))}
 ${optionHelp('--manifest <host.json>', 'plugins to serve: {"plugins": [{"plugin": "x.wasm", "listen": [...], "workers": 1, "config": "", "policy": {...}}]}')}
+${optionHelp('--admin <host:port>', 'serve the admin endpoint there (HTTP): /metrics (Prometheus), /healthz, /readyz, /plugins; port 0 picks a free port (printed at start)', 'none')}
 ${optionHelp('--log-level <level>', 'trace, debug, info, warn, error', 'info')}
 ${optionHelp('--record <file>', 'record every instance for wasmux replay: <file> for one plugin with one worker, <file>.<instance> for several workers, <file>.<plugin> for several plugins; a version after a reload adds .g<n>, a restart .r<n> (docs/trace-format.md)')}
 ${optionHelp('--record-max-bytes <n>', 'size bound of each trace: reached, the trace ends "truncated" and the instance goes on unrecorded', String(DEFAULTS.recordMaxBytes))}
@@ -135,6 +137,7 @@ function parseCommandLine(argv: string[]) {
         'drain-timeout': { type: 'string' },
         manifest: { type: 'string' },
         'log-level': { type: 'string' },
+        admin: { type: 'string' },
         record: { type: 'string' },
         'record-max-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -295,7 +298,19 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   if (recordMaxBytes === 0) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', '--record-max-bytes must be at least 1');
 
+  if (host.admin !== undefined && typeof host.admin !== 'string')
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', '--admin needs host:port');
+  const adminAt = typeof host.admin === 'string' ? parseAdminAddress(host.admin) : null;
+
   const servers: PluginServer[] = [];
+  // The admin endpoint first: a port in use fails before any plugin starts,
+  // and /readyz says 503 while they start.
+  let admin: AdminServer | null = null;
+  if (adminAt) {
+    admin = await serveAdmin({ ...adminAt, servers: () => servers, expected: specs.length });
+    const h = admin.host.includes(':') ? `[${admin.host}]` : admin.host;
+    process.stdout.write(`wasmux: admin endpoint on http://${h}:${admin.port}\n`);
+  }
   const stopAll = () => Promise.all(servers.map((s) => s.stop()));
   try {
     for (const [i, spec] of specs.entries()) {
@@ -316,6 +331,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
   } catch (e) {
     await stopAll();
+    await admin?.close();
     throw e;
   }
 
@@ -409,6 +425,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.off('SIGTERM', onSignal);
   process.off('SIGUSR2', onUsr2);
   process.off('SIGHUP', onHup);
+  await admin?.close();
   printStats(servers);
   if (servers.some((s) => s.failed)) failed = true;
   return failed ? 1 : 0;

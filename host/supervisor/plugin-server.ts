@@ -361,6 +361,7 @@ export class PluginServer {
   /** Totals of the instances of versions that have ended, per instance index. */
   private readonly pastTotals: { totals: Float64Array; ends: Record<string, number>; restarts: number }[] = [];
   private failure: WasmuxError | null = null;
+  private isReady = false;
   private readyResolve!: () => void;
   private readyReject!: (e: Error) => void;
   private doneResolve!: () => void;
@@ -384,13 +385,28 @@ export class PluginServer {
       this.readyResolve = res;
       this.readyReject = rej;
     });
-    this.ready.catch(() => {}); // observed through `ready`
+    this.ready.then(
+      () => (this.isReady = true),
+      () => {}, // observed through `ready`
+    );
     this.done = new Promise((res) => (this.doneResolve = res));
     // A kill comes at most one tick after the budget: keep ticks short
     // (<= 20 ms, a tenth of the budget), well inside budget + 100 ms.
     const period = Math.max(5, Math.min(20, Math.floor(opts.policy.cpuBudgetMs / 10)));
     this.watchdog = setInterval(() => this.checkBudgets(), period);
     this.watchdog.unref();
+  }
+
+  /**
+   * Where the plugin is: starting (not every instance listens yet), serving,
+   * draining, stopped (stop() called or every instance ended), or failed
+   * (given up on: a crash loop or a failure at start).
+   */
+  get state(): 'starting' | 'serving' | 'draining' | 'stopped' | 'failed' {
+    if (this.failure) return 'failed';
+    if (this.draining) return 'draining';
+    if (this.stopping) return 'stopped';
+    return this.isReady ? 'serving' : 'starting';
   }
 
   /** The policy of the version serving. */
