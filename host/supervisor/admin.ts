@@ -86,6 +86,17 @@ function registry(servers: () => readonly PluginServer[]): Registry {
   perInstance('wasmux_restarts_total', 'Restarts of the instance', 'counter', (st) => st.restarts);
   perInstance('wasmux_watchdog_kills_total', 'Incarnations killed by the CPU watchdog', 'counter', (st) => st.ends.killed ?? 0);
   perInstance('wasmux_instance_up', '1 while the instance runs, else 0', 'gauge', (st) => (st.running ? 1 : 0));
+  new Counter<Labels>({
+    name: 'wasmux_cpu_seconds_total',
+    help: "CPU time of the instance's current thread (guest and its host calls); restarts from 0 with the instance; Linux only",
+    labelNames: ['plugin', 'instance'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const s of servers())
+        for (const st of s.stats()) if (st.cpuMs !== null) this.inc({ plugin: s.name, instance: String(st.instance) }, st.cpuMs / 1000);
+    },
+  });
   new Counter<Labels | 'cause'>({
     name: 'wasmux_instance_ends_total',
     help: 'Incarnations ended, by cause (trapped, killed, failed, crashed, returned, stopped...)',

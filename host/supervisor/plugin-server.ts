@@ -177,6 +177,13 @@ export interface InstanceStats {
   /** The current incarnation's linear memory, in bytes (0 when none runs). */
   memoryBytes: number;
   restarts: number;
+  /**
+   * CPU time used so far by the current incarnation's thread (the guest and
+   * the host calls it makes), in milliseconds, from its per-thread CPU clock
+   * (ffi/thread-cpu.ts); null when none runs or the OS has no such clock
+   * (Linux only). It starts again from 0 at each restart.
+   */
+  cpuMs: number | null;
   /** Ends by cause (trapped, killed by the watchdog, failed, crashed), over all incarnations. */
   ends: Record<string, number>;
 }
@@ -816,6 +823,12 @@ export class PluginServer {
 
   /** Per instance index, over every version: counters summed, `open` and memory of what runs now. */
   stats(): InstanceStats[] {
+    const cpu = threadCpuClocks();
+    const cpuMs = (inc: Incarnation | null): number | null => {
+      if (!cpu || !inc || inc.exitReason !== null || inc.cpuClock === null) return null;
+      const ms = cpu.readMs(inc.cpuClock);
+      return Number.isNaN(ms) ? null : ms;
+    };
     const draining = [...this.retiring].flatMap((g) => g.slots);
     return this.gen.slots.map((slot) => {
       const same = [slot, ...draining.filter((s) => s.index === slot.index)];
@@ -837,6 +850,7 @@ export class PluginServer {
         idleClosed: sum(STAT_IDLE_CLOSED),
         memoryBytes: live(slot) ? live(slot)![STAT_MEMORY]! : 0,
         restarts: (past?.restarts ?? 0) + same.reduce((n, s) => n + s.restarts, 0),
+        cpuMs: cpuMs(slot.current),
         ends,
       };
     });

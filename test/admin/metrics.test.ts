@@ -52,10 +52,16 @@ describe('admin /metrics', () => {
     const before = await scrape(base);
     for (const name of documented) {
       if (name === 'wasmux_instance_ends_total') continue; // a sample per cause: none before an instance ends
+      if (name === 'wasmux_cpu_seconds_total' && process.platform !== 'linux') continue; // per-thread CPU clocks: Linux only
       expect(before.has(name), name).toBe(true);
     }
     for (const name of documented.filter(
-      (n) => n !== 'wasmux_instance_ends_total' && !n.startsWith('wasmux_plugin_') && !n.includes('reload') && !n.includes('handover'),
+      (n) =>
+        n !== 'wasmux_instance_ends_total' &&
+        (n !== 'wasmux_cpu_seconds_total' || process.platform === 'linux') &&
+        !n.startsWith('wasmux_plugin_') &&
+        !n.includes('reload') &&
+        !n.includes('handover'),
     )) {
       expect([...before.get(name)!.samples.keys()].sort(), name).toEqual(['echo/0', 'echo/1']);
     }
@@ -90,6 +96,10 @@ describe('admin /metrics', () => {
     expect(total(after, 'wasmux_restarts_total')).toBe(0);
     expect(total(after, 'wasmux_watchdog_kills_total')).toBe(0);
     expect(total(after, 'wasmux_memory_bytes')).toBeGreaterThan(0);
+    if (process.platform === 'linux') {
+      expect(total(before, 'wasmux_cpu_seconds_total')).toBeGreaterThan(0);
+      expect(total(after, 'wasmux_cpu_seconds_total')).toBeGreaterThan(total(before, 'wasmux_cpu_seconds_total'));
+    }
   });
 
   it('answers HEAD without a body, 405 to other methods, 404 to unknown paths', async () => {
