@@ -369,6 +369,8 @@ export class PluginServer {
   private readonly pastTotals: { totals: Float64Array; ends: Record<string, number>; restarts: number }[] = [];
   private failure: WasmuxError | null = null;
   private isReady = false;
+  /** done has resolved: every instance has ended. */
+  private ended = false;
   private readyResolve!: () => void;
   private readyReject!: (e: Error) => void;
   private doneResolve!: () => void;
@@ -397,6 +399,7 @@ export class PluginServer {
       () => {}, // observed through `ready`
     );
     this.done = new Promise((res) => (this.doneResolve = res));
+    void this.done.then(() => (this.ended = true));
     // A kill comes at most one tick after the budget: keep ticks short
     // (<= 20 ms, a tenth of the budget), well inside budget + 100 ms.
     const period = Math.max(5, Math.min(20, Math.floor(opts.policy.cpuBudgetMs / 10)));
@@ -411,6 +414,7 @@ export class PluginServer {
    */
   get state(): 'starting' | 'serving' | 'draining' | 'stopped' | 'failed' {
     if (this.failure) return 'failed';
+    if (this.ended) return 'stopped';
     if (this.draining) return 'draining';
     if (this.stopping) return 'stopped';
     return this.isReady ? 'serving' : 'starting';

@@ -1,11 +1,12 @@
 /**
- * The admin endpoint over the programmatic API (serve() + serveAdmin()), with
- * a plugin the watchdog kills at every start until the supervisor gives up:
- * /readyz never says 200, /plugins says failed, the metrics count the kills.
+ * The admin endpoint over the programmatic API (serve() + serveAdmin()): a
+ * plugin the watchdog kills at every start until the supervisor gives up
+ * (/readyz never says 200, /plugins says failed, the metrics count the
+ * kills), and a drain (200, then 503; serving, draining, stopped).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AdminServer, type PluginServer, serve, serveAdmin } from '../../dist/host/index.js';
-import { testPlugin } from '../helpers/hostile.js';
+import { ECHO_WASM, testPlugin } from '../helpers/hostile.js';
 
 let server: PluginServer | null = null;
 let admin: AdminServer | null = null;
@@ -51,5 +52,28 @@ describe('admin over the API, a crash loop', () => {
     expect(sample(metrics, 'wasmux_instance_up', l)).toBe(0);
     expect(sample(metrics, 'wasmux_plugin_ready', 'plugin="loop-at-start"')).toBe(0);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('admin over the API, a drain', () => {
+  it('says 200 on /readyz while serving, 503 once drain() begins and after; state serving, draining, stopped', async () => {
+    server = await serve({ plugin: ECHO_WASM, listen: ['127.0.0.1:0'], workers: 2, logger: () => {} });
+    admin = await serveAdmin({ host: '127.0.0.1', port: 0, servers: () => [server!], expected: 1 });
+    const base = `http://127.0.0.1:${admin.port}`;
+    const state = async () => ((await (await fetch(`${base}/plugins`)).json()) as { plugins: { state: string }[] }).plugins[0]!.state;
+    await server.ready;
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    expect(await state()).toBe('serving');
+    const drained = server.drain(2000);
+    expect(server.state).toBe('draining');
+    expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    await drained;
+    await server.finished();
+    expect(await state()).toBe('stopped');
+    expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    const port = admin.port;
+    await admin.close();
+    admin = null;
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   });
 });
