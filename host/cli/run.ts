@@ -30,8 +30,13 @@ export const DRAIN_DEFAULT_MS = 5000;
 let jsonFormat = false;
 
 /** A line of run's own: one escaped text line, or a JSON object (origin host, no plugin) with --log-format json. */
-function say(text: string, level: LogLevel = 'info', stream: 'stdout' | 'stderr' = 'stderr'): void {
-  if (jsonFormat) process[stream].write(`${jsonLine({ level, origin: 'host', message: text })}\n`);
+function say(
+  text: string,
+  level: LogLevel = 'info',
+  stream: 'stdout' | 'stderr' = 'stderr',
+  about?: { source: string; instance?: number; fields: Record<string, unknown> },
+): void {
+  if (jsonFormat) process[stream].write(`${jsonLine({ level, origin: 'host', message: text, ...about })}\n`);
   else if (stream === 'stderr') writeStderrLine(text);
   else process.stdout.write(`${text}\n`);
 }
@@ -234,6 +239,9 @@ function printStats(servers: PluginServer[]): void {
         `${s.name}[${st.instance}] ${st.running ? 'running' : 'ended'}: accepted ${st.accepted}, open ${st.open}, ` +
           `bytes in ${st.bytesIn}, out ${st.bytesOut}, events ${st.events}, refused ${st.refused}, ` +
           `idle-closed ${st.idleClosed}, memory ${st.memoryBytes}, restarts ${st.restarts}, ends: ${ends}`,
+        'info',
+        'stderr',
+        { source: s.name, instance: st.instance, fields: { ...st } },
       );
     }
     const r = s.reloadStats();
@@ -249,6 +257,9 @@ function printStats(servers: PluginServer[]): void {
       say(
         `${s.name} reloads: done ${r.done}, failed ${r.failed}; version ${r.generation} (sha256 ${r.sha256}); listeners handed over ${r.listenersHandedOver}; ` +
           `connections handed over ${r.handoversDone}, failed ${r.handoversFailed}; connections drained per version: ${drained}`,
+        'info',
+        'stderr',
+        { source: s.name, fields: { ...r } },
       );
     }
   }

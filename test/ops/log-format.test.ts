@@ -10,6 +10,7 @@ interface Line {
   instance?: number;
   origin: string;
   message: string;
+  fields?: Record<string, unknown>;
 }
 
 function parseLines(text: string): Line[] {
@@ -40,7 +41,13 @@ describe('--log-format json', () => {
     expect(guest).toMatchObject({ plugin: 'echo', instance: 0, level: 'info' });
     expect(guest.message).toContain('echo listening on');
     expect(err.some((l) => l.origin === 'host' && l.message === 'wasmux: SIGTERM, draining (up to 5000 ms)')).toBe(true);
-    expect(err.some((l) => l.message.startsWith('echo[0] ended: accepted 1,'))).toBe(true);
+    const counters = err.find((l) => l.message.startsWith('echo[0] ended: accepted 1,'))!;
+    expect(counters).toMatchObject({
+      plugin: 'echo',
+      instance: 0,
+      origin: 'host',
+      fields: { instance: 0, accepted: 1, bytesIn: 5, bytesOut: 5 },
+    });
   });
 
   it('escapes what could end or disguise a line; JSON.parse gives the text back', () => {
