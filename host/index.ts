@@ -28,7 +28,16 @@ export {
   type ReloadOptions,
   type ReloadResult,
 } from './supervisor/plugin-server.js';
-export { stderrLogger, escapeControl, type Logger, type LogEntry, type LogOrigin } from './supervisor/logger.js';
+export {
+  stderrLogger,
+  jsonStderrLogger,
+  jsonLine,
+  escapeControl,
+  type Logger,
+  type LogEntry,
+  type LogOrigin,
+} from './supervisor/logger.js';
+export { serveAdmin, parseAdminAddress, pluginReady, type AdminServer, type AdminOptions } from './supervisor/admin.js';
 export {
   simulate,
   prepareSimulation,

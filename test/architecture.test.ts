@@ -5,7 +5,8 @@
 //            folders, and the rules never reach up into the glue or the
 //            supervisor). The native library (koffi) is reached from ffi/
 //            only; the build tools (jco, assemblyscript) are never imported
-//            statically, so that running a plugin needs koffi alone.
+//            statically, so that running a plugin needs koffi alone (and
+//            prom-client, for the admin endpoint's /metrics: supervisor/admin.ts only).
 //   generated code  host/generated and assembly/sdk/generated hold only
 //            files generated from wit/ (their header says so) that import
 //            nothing; nothing generated lives anywhere else.
@@ -107,15 +108,17 @@ describe('host/: the arrows run one way', () => {
       }
     }
     expect(found).toEqual([]);
-    // What an install of the package brings: koffi, nothing else.
+    // What an install of the package brings: koffi and prom-client (exact versions), nothing else.
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    expect(Object.keys(pkg.dependencies)).toEqual(['koffi']);
+    expect(Object.keys(pkg.dependencies)).toEqual(['koffi', 'prom-client']);
+    for (const v of Object.values(pkg.dependencies)) expect(v).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
-  it('imports only node: built-ins and koffi from outside host/', () => {
+  it('imports only node: built-ins and koffi from outside host/ (and prom-client from supervisor/admin.ts)', () => {
     const foreign: string[] = [];
     for (const file of files) {
       for (const spec of importsOf(file)) {
+        if (spec === 'prom-client' && rel(file).endsWith('supervisor/admin.ts')) continue;
         if (!spec.startsWith('.') && !spec.startsWith('node:') && spec !== 'koffi') foreign.push(`${rel(file)} imports ${spec}`);
       }
     }

@@ -18,11 +18,28 @@ import {
   type PolicyLayer,
   type Logger,
 } from '../index.js';
-import { writeStderrLine } from '../supervisor/logger.js';
+import { jsonLine, jsonStderrLogger, writeStderrLine } from '../supervisor/logger.js';
+import type { LogLevel } from '../sandbox/instance-host.js';
 import { WasmuxError } from '../errors.js';
 import { parsed, integer } from './args.js';
+import { parseAdminAddress, serveAdmin, type AdminServer } from '../supervisor/admin.js';
 
 export const DRAIN_DEFAULT_MS = 5000;
+
+/** --log-format json: the lines run writes itself are JSON objects too (set by runCommand). */
+let jsonFormat = false;
+
+/** A line of run's own: one escaped text line, or a JSON object (origin host, no plugin) with --log-format json. */
+function say(
+  text: string,
+  level: LogLevel = 'info',
+  stream: 'stdout' | 'stderr' = 'stderr',
+  about?: { source: string; instance?: number; fields: Record<string, unknown> },
+): void {
+  if (jsonFormat) process[stream].write(`${jsonLine({ level, origin: 'host', message: text, ...about })}\n`);
+  else if (stream === 'stderr') writeStderrLine(text);
+  else process.stdout.write(`${text}\n`);
+}
 
 const HELP_WIDTH = 80;
 const HELP_COLUMN = 28;
@@ -85,7 +102,9 @@ Host options:
 ${optionHelp('--backend <name>', `I/O backend: auto, ${BACKEND_NAMES.join(', ')}`, `auto = ${auto} here`)}
 ${optionHelp('--drain-timeout <ms>', 'on SIGTERM/SIGINT, and for the old version on a reload (SIGHUP), time open connections get to finish after the listeners close', String(DRAIN_DEFAULT_MS))}
 ${optionHelp('--manifest <host.json>', 'plugins to serve: {"plugins": [{"plugin": "x.wasm", "listen": [...], "workers": 1, "config": "", "policy": {...}}]}')}
+${optionHelp('--admin <host:port>', 'serve the admin endpoint there (HTTP): /metrics (Prometheus), /healthz, /readyz, /plugins; port 0 picks a free port (printed at start)', 'none')}
 ${optionHelp('--log-level <level>', 'trace, debug, info, warn, error', 'info')}
+${optionHelp('--log-format <format>', 'text, or json: one JSON object per line (time, level, plugin, instance, origin, message), the lines run writes itself included', 'text')}
 ${optionHelp('--record <file>', 'record every instance for wasmux replay: <file> for one plugin with one worker, <file>.<instance> for several workers, <file>.<plugin> for several plugins; a version after a reload adds .g<n>, a restart .r<n> (docs/trace-format.md)')}
 ${optionHelp('--record-max-bytes <n>', 'size bound of each trace: reached, the trace ends "truncated" and the instance goes on unrecorded', String(DEFAULTS.recordMaxBytes))}
 ${optionHelp('-h, --help', 'show this help')}
@@ -135,6 +154,8 @@ function parseCommandLine(argv: string[]) {
         'drain-timeout': { type: 'string' },
         manifest: { type: 'string' },
         'log-level': { type: 'string' },
+        admin: { type: 'string' },
+        'log-format': { type: 'string' },
         record: { type: 'string' },
         'record-max-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -214,10 +235,13 @@ function printStats(servers: PluginServer[]): void {
         Object.entries(st.ends)
           .map(([k, v]) => `${k} ${v}`)
           .join(', ') || 'none';
-      writeStderrLine(
+      say(
         `${s.name}[${st.instance}] ${st.running ? 'running' : 'ended'}: accepted ${st.accepted}, open ${st.open}, ` +
           `bytes in ${st.bytesIn}, out ${st.bytesOut}, events ${st.events}, refused ${st.refused}, ` +
           `idle-closed ${st.idleClosed}, memory ${st.memoryBytes}, restarts ${st.restarts}, ends: ${ends}`,
+        'info',
+        'stderr',
+        { source: s.name, instance: st.instance, fields: { ...st } },
       );
     }
     const r = s.reloadStats();
@@ -230,9 +254,12 @@ function printStats(servers: PluginServer[]): void {
               (d.handedOver + d.handoverFailed > 0 ? ` (${d.handedOver} moved, ${d.handoverFailed} failed)` : ''),
           )
           .join(', ') || 'none';
-      writeStderrLine(
+      say(
         `${s.name} reloads: done ${r.done}, failed ${r.failed}; version ${r.generation} (sha256 ${r.sha256}); listeners handed over ${r.listenersHandedOver}; ` +
           `connections handed over ${r.handoversDone}, failed ${r.handoversFailed}; connections drained per version: ${drained}`,
+        'info',
+        'stderr',
+        { source: s.name, fields: { ...r } },
       );
     }
   }
@@ -287,7 +314,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   const drainMs =
     integer('--drain-timeout', typeof host['drain-timeout'] === 'string' ? host['drain-timeout'] : undefined) ?? DRAIN_DEFAULT_MS;
   const backend = typeof host.backend === 'string' ? host.backend : undefined;
-  const logger: Logger = stderrLogger(level as 'info');
+  const format = typeof host['log-format'] === 'string' ? host['log-format'] : 'text';
+  if (format !== 'text' && format !== 'json') {
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `--log-format must be text or json (got "${format}")`);
+  }
+  jsonFormat = format === 'json';
+  const logger: Logger = jsonFormat ? jsonStderrLogger(level as 'info') : stderrLogger(level as 'info');
   const recordFiles = recordingFiles(host, specs);
   const recordMaxBytes = integer('--record-max-bytes', typeof host['record-max-bytes'] === 'string' ? host['record-max-bytes'] : undefined);
   if (recordMaxBytes !== undefined && recordFiles === null) {
@@ -295,7 +327,19 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   if (recordMaxBytes === 0) throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', '--record-max-bytes must be at least 1');
 
+  if (host.admin !== undefined && typeof host.admin !== 'string')
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', '--admin needs host:port');
+  const adminAt = typeof host.admin === 'string' ? parseAdminAddress(host.admin) : null;
+
   const servers: PluginServer[] = [];
+  // The admin endpoint first: a port in use fails before any plugin starts,
+  // and /readyz says 503 while they start.
+  let admin: AdminServer | null = null;
+  if (adminAt) {
+    admin = await serveAdmin({ ...adminAt, servers: () => servers, expected: specs.length });
+    const h = admin.host.includes(':') ? `[${admin.host}]` : admin.host;
+    say(`wasmux: admin endpoint on http://${h}:${admin.port}`, 'info', 'stdout');
+  }
   const stopAll = () => Promise.all(servers.map((s) => s.stop()));
   try {
     for (const [i, spec] of specs.entries()) {
@@ -316,18 +360,19 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
   } catch (e) {
     await stopAll();
+    await admin?.close();
     throw e;
   }
 
   let signalled = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (signalled) {
-      writeStderrLine(`wasmux: ${sig} again, stopping at once`);
+      say(`wasmux: ${sig} again, stopping at once`);
       void stopAll();
       return;
     }
     signalled = true;
-    writeStderrLine(`wasmux: ${sig}, draining (up to ${drainMs} ms)`);
+    say(`wasmux: ${sig}, draining (up to ${drainMs} ms)`);
     void Promise.all(servers.map((s) => s.drain(drainMs)));
   };
   const onUsr2 = () => printStats(servers);
@@ -346,8 +391,9 @@ export async function runCommand(argv: string[]): Promise<number> {
         );
       }
     } catch (e) {
-      writeStderrLine(
+      say(
         `wasmux: reload failed: ${(e as WasmuxError).code ?? 'WASMUX_ERR_RELOAD'}: ${(e as Error).message}; every plugin serves on`,
+        'error',
       );
       return;
     }
@@ -367,17 +413,18 @@ export async function runCommand(argv: string[]): Promise<number> {
             policy: await policyLayers(spec),
             drainTimeoutMs: drainMs,
           });
-          writeStderrLine(`wasmux: ${s.name} reloaded: version ${r.generation} (sha256 ${r.sha256}) serving, ready in ${r.readyMs} ms`);
+          say(`wasmux: ${s.name} reloaded: version ${r.generation} (sha256 ${r.sha256}) serving, ready in ${r.readyMs} ms`);
         } catch (e) {
-          writeStderrLine(
+          say(
             `wasmux: reload of ${s.name} failed: ${(e as WasmuxError).code ?? 'WASMUX_ERR_RELOAD'}: ${(e as Error).message}; version ${s.generation} serves on`,
+            'error',
           );
         }
       }),
     );
   };
   const onHup = () => {
-    writeStderrLine('wasmux: SIGHUP, reloading');
+    say('wasmux: SIGHUP, reloading');
     reloads = reloads.then(reloadAll);
   };
   process.on('SIGINT', onSignal);
@@ -392,13 +439,15 @@ export async function runCommand(argv: string[]): Promise<number> {
         await s.ready;
         const where = s.addresses.map(String).join(', ') || '(no addresses)';
         const n = s.stats().length;
-        process.stdout.write(
-          `wasmux: ${s.name} listening on ${where} (backend ${s.backend}, ${n} worker${n === 1 ? '' : 's'}, sha256 ${s.sha256})\n`,
+        say(
+          `wasmux: ${s.name} listening on ${where} (backend ${s.backend}, ${n} worker${n === 1 ? '' : 's'}, sha256 ${s.sha256})`,
+          'info',
+          'stdout',
         );
       } catch (e) {
         failed = true;
         // The message may quote the guest (its run() error): one line, escaped, like every log line.
-        writeStderrLine(`wasmux: error ${(e as WasmuxError).code ?? 'WASMUX_ERR_PLUGIN_FAILED'}: ${(e as Error).message}`);
+        say(`wasmux: error ${(e as WasmuxError).code ?? 'WASMUX_ERR_PLUGIN_FAILED'}: ${(e as Error).message}`, 'error');
       }
     }),
   );
@@ -409,6 +458,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.off('SIGTERM', onSignal);
   process.off('SIGUSR2', onUsr2);
   process.off('SIGHUP', onHup);
+  await admin?.close();
   printStats(servers);
   if (servers.some((s) => s.failed)) failed = true;
   return failed ? 1 : 0;

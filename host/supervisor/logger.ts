@@ -66,3 +66,32 @@ export function stderrLogger(min: LogLevel = 'info'): Logger {
     writeStderrLine(`${who}${e.origin === 'guest' ? ' guest' : ''} ${e.level}: ${e.message}`);
   };
 }
+
+/**
+ * One JSON object per line on stderr (`--log-format json`): time (ISO 8601),
+ * level, plugin (absent for the host's own lines), instance (when from an
+ * instance), origin (host or guest), message, and fields (the values of a
+ * counters line) if any. JSON.stringify escapes every
+ * control character; U+2028/U+2029 and the bidirectional controls are
+ * escaped too, so that a line stays one line wherever it is shown.
+ */
+export function jsonLine(e: Omit<LogEntry, 'source'> & { source?: string; fields?: Record<string, unknown> }): string {
+  const o: Record<string, unknown> = { time: new Date().toISOString(), level: e.level };
+  if (e.source !== undefined && e.source !== 'wasmux') o.plugin = e.source;
+  if (e.instance !== undefined) o.instance = e.instance;
+  o.origin = e.origin;
+  o.message = e.message;
+  if (e.fields !== undefined) o.fields = e.fields;
+  return JSON.stringify(o).replace(
+    /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** stderrLogger's JSON form: one jsonLine per entry at `min` or above. */
+export function jsonStderrLogger(min: LogLevel = 'info'): Logger {
+  return (e) => {
+    if (RANK[e.level] < RANK[min]) return;
+    process.stderr.write(`${jsonLine(e)}\n`);
+  };
+}

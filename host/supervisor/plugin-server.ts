@@ -177,6 +177,13 @@ export interface InstanceStats {
   /** The current incarnation's linear memory, in bytes (0 when none runs). */
   memoryBytes: number;
   restarts: number;
+  /**
+   * CPU time used so far by the current incarnation's thread (the guest and
+   * the host calls it makes), in milliseconds, from its per-thread CPU clock
+   * (ffi/thread-cpu.ts); null when none runs or the OS has no such clock
+   * (Linux only). It starts again from 0 at each restart.
+   */
+  cpuMs: number | null;
   /** Ends by cause (trapped, killed by the watchdog, failed, crashed), over all incarnations. */
   ends: Record<string, number>;
 }
@@ -361,6 +368,9 @@ export class PluginServer {
   /** Totals of the instances of versions that have ended, per instance index. */
   private readonly pastTotals: { totals: Float64Array; ends: Record<string, number>; restarts: number }[] = [];
   private failure: WasmuxError | null = null;
+  private isReady = false;
+  /** done has resolved: every instance has ended. */
+  private ended = false;
   private readyResolve!: () => void;
   private readyReject!: (e: Error) => void;
   private doneResolve!: () => void;
@@ -384,13 +394,30 @@ export class PluginServer {
       this.readyResolve = res;
       this.readyReject = rej;
     });
-    this.ready.catch(() => {}); // observed through `ready`
+    this.ready.then(
+      () => (this.isReady = true),
+      () => {}, // observed through `ready`
+    );
     this.done = new Promise((res) => (this.doneResolve = res));
+    void this.done.then(() => (this.ended = true));
     // A kill comes at most one tick after the budget: keep ticks short
     // (<= 20 ms, a tenth of the budget), well inside budget + 100 ms.
     const period = Math.max(5, Math.min(20, Math.floor(opts.policy.cpuBudgetMs / 10)));
     this.watchdog = setInterval(() => this.checkBudgets(), period);
     this.watchdog.unref();
+  }
+
+  /**
+   * Where the plugin is: starting (not every instance listens yet), serving,
+   * draining, stopped (stop() called or every instance ended), or failed
+   * (given up on: a crash loop or a failure at start).
+   */
+  get state(): 'starting' | 'serving' | 'draining' | 'stopped' | 'failed' {
+    if (this.failure) return 'failed';
+    if (this.ended) return 'stopped';
+    if (this.draining) return 'draining';
+    if (this.stopping) return 'stopped';
+    return this.isReady ? 'serving' : 'starting';
   }
 
   /** The policy of the version serving. */
@@ -800,6 +827,12 @@ export class PluginServer {
 
   /** Per instance index, over every version: counters summed, `open` and memory of what runs now. */
   stats(): InstanceStats[] {
+    const cpu = threadCpuClocks();
+    const cpuMs = (inc: Incarnation | null): number | null => {
+      if (!cpu || !inc || inc.exitReason !== null || inc.cpuClock === null) return null;
+      const ms = cpu.readMs(inc.cpuClock);
+      return Number.isNaN(ms) ? null : ms;
+    };
     const draining = [...this.retiring].flatMap((g) => g.slots);
     return this.gen.slots.map((slot) => {
       const same = [slot, ...draining.filter((s) => s.index === slot.index)];
@@ -821,6 +854,7 @@ export class PluginServer {
         idleClosed: sum(STAT_IDLE_CLOSED),
         memoryBytes: live(slot) ? live(slot)![STAT_MEMORY]! : 0,
         restarts: (past?.restarts ?? 0) + same.reduce((n, s) => n + s.restarts, 0),
+        cpuMs: cpuMs(slot.current),
         ends,
       };
     });

@@ -1,0 +1,218 @@
+/**
+ * The admin endpoint (`wasmux run --admin host:port`, `serveAdmin()`): an
+ * HTTP server on the main thread, off the hot path. Every value is read at
+ * request time from what the PluginServers already count in shared memory
+ * (stats(), reloadStats()): no message per event.
+ *
+ *   GET /metrics   Prometheus text exposition (prom-client)
+ *   GET /healthz   200: the process is alive
+ *   GET /readyz    200 when every plugin has all its instances running; 503 otherwise
+ *   GET /plugins   JSON: each plugin, its version, sha256, instances, policy
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { WasmuxError } from '../errors.js';
+import { describePolicy } from '../sandbox/policy.js';
+import type { PluginServer } from './plugin-server.js';
+
+/** `host:port` (IPv6 in brackets), port 0..65535; throws WASMUX_ERR_BAD_ARGUMENT. */
+export function parseAdminAddress(value: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `--admin must be host:port (IPv6 in brackets), port 0..65535 (got "${value}")`);
+  }
+  const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
+  return { host, port };
+}
+
+/** Whether a plugin serves: ready, not draining or stopped, not given up on, every instance running. */
+export function pluginReady(s: PluginServer): boolean {
+  return s.state === 'serving' && s.stats().every((st) => st.running);
+}
+
+export interface AdminServer {
+  /** Where it listens (the concrete port when asked for port 0). */
+  readonly host: string;
+  readonly port: number;
+  /** Closes the listener and every open admin connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface AdminOptions {
+  host: string;
+  port: number;
+  /** The plugins served; read at each request (the array may still be filling during start). */
+  servers: () => readonly PluginServer[];
+  /** How many plugins there will be: /readyz says 503 until that many exist and are ready. */
+  expected: number;
+}
+
+type Labels = 'plugin' | 'instance';
+
+/** The metrics, each filled at scrape time from the servers' counters. */
+function registry(servers: () => readonly PluginServer[]): Registry {
+  const reg = new Registry();
+  const perInstance = (
+    name: string,
+    help: string,
+    kind: 'counter' | 'gauge',
+    value: (st: ReturnType<PluginServer['stats']>[number]) => number,
+  ) => {
+    const collect = function (this: Counter<Labels> | Gauge<Labels>) {
+      this.reset();
+      for (const s of servers()) {
+        for (const st of s.stats()) {
+          const labels = { plugin: s.name, instance: String(st.instance) };
+          if (this instanceof Counter) this.inc(labels, value(st));
+          else (this as Gauge<Labels>).set(labels, value(st));
+        }
+      }
+    };
+    const config = { name, help, labelNames: ['plugin', 'instance'] as const, registers: [reg], collect };
+    if (kind === 'counter') new Counter<Labels>(config);
+    else new Gauge<Labels>(config);
+  };
+  perInstance('wasmux_connections_accepted_total', 'Connections accepted by the instance', 'counter', (st) => st.accepted);
+  perInstance('wasmux_connections_open', 'Connections open now', 'gauge', (st) => st.open);
+  perInstance('wasmux_received_bytes_total', 'Bytes read from connections', 'counter', (st) => st.bytesIn);
+  perInstance('wasmux_sent_bytes_total', 'Bytes written to connections', 'counter', (st) => st.bytesOut);
+  perInstance('wasmux_events_total', 'I/O events delivered to the guest', 'counter', (st) => st.events);
+  perInstance('wasmux_waits_total', 'poll.wait calls of the guest', 'counter', (st) => st.waits);
+  perInstance('wasmux_connections_refused_total', 'Connections closed at accept (maxConnections reached)', 'counter', (st) => st.refused);
+  perInstance('wasmux_connections_idle_closed_total', 'Connections shut down by the idle timeout', 'counter', (st) => st.idleClosed);
+  perInstance('wasmux_memory_bytes', "The instance's linear memory now", 'gauge', (st) => st.memoryBytes);
+  perInstance('wasmux_restarts_total', 'Restarts of the instance', 'counter', (st) => st.restarts);
+  perInstance('wasmux_watchdog_kills_total', 'Incarnations killed by the CPU watchdog', 'counter', (st) => st.ends.killed ?? 0);
+  perInstance('wasmux_instance_up', '1 while the instance runs, else 0', 'gauge', (st) => (st.running ? 1 : 0));
+  new Counter<Labels>({
+    name: 'wasmux_cpu_seconds_total',
+    help: "CPU time of the instance's current thread (guest and its host calls); restarts from 0 with the instance; Linux only",
+    labelNames: ['plugin', 'instance'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const s of servers())
+        for (const st of s.stats()) if (st.cpuMs !== null) this.inc({ plugin: s.name, instance: String(st.instance) }, st.cpuMs / 1000);
+    },
+  });
+  new Counter<Labels | 'cause'>({
+    name: 'wasmux_instance_ends_total',
+    help: 'Incarnations ended, by cause (trapped, killed, failed, crashed, returned, stopped...)',
+    labelNames: ['plugin', 'instance', 'cause'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const s of servers())
+        for (const st of s.stats())
+          for (const [cause, n] of Object.entries(st.ends)) this.inc({ plugin: s.name, instance: String(st.instance), cause }, n);
+    },
+  });
+  const perPlugin = (name: string, help: string, kind: 'counter' | 'gauge', value: (s: PluginServer) => number) => {
+    const collect = function (this: Counter<'plugin'> | Gauge<'plugin'>) {
+      this.reset();
+      for (const s of servers()) {
+        if (this instanceof Counter) this.inc({ plugin: s.name }, value(s));
+        else (this as Gauge<'plugin'>).set({ plugin: s.name }, value(s));
+      }
+    };
+    const config = { name, help, labelNames: ['plugin'] as const, registers: [reg], collect };
+    if (kind === 'counter') new Counter<'plugin'>(config);
+    else new Gauge<'plugin'>(config);
+  };
+  perPlugin('wasmux_reloads_total', 'Reloads that put a new version in place', 'counter', (s) => s.reloadStats().done);
+  perPlugin(
+    'wasmux_reloads_failed_total',
+    'Reloads that failed or were refused (the old version served on)',
+    'counter',
+    (s) => s.reloadStats().failed,
+  );
+  perPlugin(
+    'wasmux_handovers_total',
+    'Connections adopted by a newer version (live handover)',
+    'counter',
+    (s) => s.reloadStats().handoversDone,
+  );
+  perPlugin(
+    'wasmux_handovers_failed_total',
+    'Connections closed because a handover failed',
+    'counter',
+    (s) => s.reloadStats().handoversFailed,
+  );
+  perPlugin('wasmux_plugin_generation', 'The version serving: 0 at start, +1 per reload', 'gauge', (s) => s.generation);
+  perPlugin('wasmux_plugin_ready', '1 when every instance of the plugin is ready, else 0', 'gauge', (s) => (pluginReady(s) ? 1 : 0));
+  return reg;
+}
+
+function pluginsJson(servers: readonly PluginServer[]) {
+  return {
+    plugins: servers.map((s) => ({
+      name: s.name,
+      state: s.state,
+      ready: pluginReady(s),
+      generation: s.generation,
+      sha256: s.sha256,
+      backend: s.backend,
+      addresses: s.addresses.map(String),
+      instances: s.stats(),
+      reloads: s.reloadStats(),
+      policy: describePolicy(s.policy),
+    })),
+  };
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, head: boolean): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(head ? undefined : body);
+}
+
+/** Starts the admin endpoint; a listen failure is WASMUX_ERR_LISTEN. */
+export async function serveAdmin(opts: AdminOptions): Promise<AdminServer> {
+  const reg = registry(opts.servers);
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const known = ['/metrics', '/healthz', '/readyz', '/plugins'];
+    if (!known.includes(path!)) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n', req.method === 'HEAD');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', false);
+    }
+    const head = req.method === 'HEAD';
+    const servers = opts.servers();
+    if (path === '/healthz') return send(res, 200, 'text/plain; charset=utf-8', 'ok\n', head);
+    if (path === '/readyz') {
+      const ready = servers.length === opts.expected && servers.every(pluginReady);
+      return send(res, ready ? 200 : 503, 'text/plain; charset=utf-8', ready ? 'ready\n' : 'not ready\n', head);
+    }
+    if (path === '/plugins') return send(res, 200, 'application/json', `${JSON.stringify(pluginsJson(servers), null, 2)}\n`, head);
+    return send(res, 200, reg.contentType, await reg.metrics(), head);
+  };
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((e: Error) => {
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `${e.message}\n`, false);
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        new WasmuxError('WASMUX_ERR_LISTEN', `--admin ${opts.host}:${opts.port}: cannot listen: ${e.code ?? e.message}`, { cause: e }),
+      ),
+    );
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  let closing: Promise<void> | null = null;
+  return {
+    host: addr.address,
+    port: addr.port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
