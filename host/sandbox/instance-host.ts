@@ -35,6 +35,7 @@ import { codeOf, fail, type Backend } from '../backends/backend.js';
 import { SocketAddress } from '../backends/address.js';
 import {
   CTRL_DRAIN,
+  CTRL_ADOPT_SEQ,
   CTRL_HANDOVER,
   CTRL_STOP,
   DRAIN_DONE,
@@ -207,6 +208,8 @@ export class InstanceHost implements GuestHost {
   /** Events the host makes up: (token lo, token hi, readiness) triples (a drained listener's hang-up, a handover's readable). */
   private synthetic: number[] = [];
   private outCell = 0;
+  /** CTRL_ADOPT_SEQ as of the last look at the handover messages. */
+  private adoptSeq = 0;
   /** Connections given since the last wait (HandoverLink.batchEnd). */
   private given = 0;
   /** adopt's state, read by the glue right after a successful call. */
@@ -286,7 +289,7 @@ export class InstanceHost implements GuestHost {
         gate.leave();
         Atomics.store(control, CTRL_DRAIN, DRAIN_DONE);
       }
-      if (this.opts.handover) this.takeHandedOver(now);
+      if (this.handoverDue()) this.takeHandedOver(now);
       // Drained listeners and handovers to report: they are the events of this call.
       if (this.synthetic.length > 0) {
         n = 0;
@@ -312,7 +315,7 @@ export class InstanceHost implements GuestHost {
       gate.leaveWait(now);
       if (Atomics.load(control, CTRL_STOP) !== 0) throw gate.die(this.stop);
       if (sweepEveryMs > 0 && now >= this.nextSweep) this.sweepIdle(now);
-      if (this.opts.handover) this.takeHandedOver(now);
+      if (this.handoverDue()) this.takeHandedOver(now);
       if (this.synthetic.length > 0) break;
       // Nothing yet (a sweep, a wake-up, an early return): only events or
       // the guest's own deadline end the call.
@@ -624,8 +627,15 @@ export class InstanceHost implements GuestHost {
 
   // Connections the supervisor handed over since the last look: queued for
   // adopt, their listener told (readable); those past their deadline closed.
+  // Connections posted for adoption since the last look (CTRL_ADOPT_SEQ), or adopt deadlines to keep.
+  private handoverDue(): boolean {
+    return this.opts.handover !== undefined && (this.handed.length > 0 || Atomics.load(this.control, CTRL_ADOPT_SEQ) !== this.adoptSeq);
+  }
+
   private takeHandedOver(now: number): void {
     const link = this.opts.handover!;
+    // Read before the messages: a batch posted meanwhile moves the sequence again.
+    this.adoptSeq = Atomics.load(this.control, CTRL_ADOPT_SEQ);
     const handed = this.handed;
     let notify = 0;
     for (const x of link.receive()) {

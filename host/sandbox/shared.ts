@@ -28,7 +28,14 @@ export const DRAIN_DONE = 2;
  * `handover.give` of a connection from another address says `denied`.
  */
 export const CTRL_HANDOVER = 4;
-export const CTRL_COUNT = 5;
+/**
+ * Live handover: bumped by the supervisor after it posts connections for
+ * this instance to adopt. The instance reads its messages only when this
+ * moved, so a wait with nothing handed over costs one atomic load, not a
+ * message-port call.
+ */
+export const CTRL_ADOPT_SEQ = 5;
+export const CTRL_COUNT = 6;
 
 // ---- counters: a Float64Array over a SharedArrayBuffer -----------------------------
 

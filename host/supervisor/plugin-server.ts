@@ -17,6 +17,7 @@ import { MIB, buildPolicy, describePolicy, instanceKnobs, type Policy, type Poli
 import {
   CTRL_COUNT,
   CTRL_DRAIN,
+  CTRL_ADOPT_SEQ,
   CTRL_HANDOVER,
   CTRL_RUN_SEQ,
   DRAIN_DONE,
@@ -1131,6 +1132,7 @@ export class PluginServer {
     inc.giving = [];
     for (const [target, batch] of batches) {
       target.worker.postMessage({ type: 'adopt', batch } satisfies AdoptMessage);
+      Atomics.add(target.control, CTRL_ADOPT_SEQ, 1);
       if (target.wakeTarget >= 0) this.opts.backend.wake(target.wakeTarget);
     }
   }
