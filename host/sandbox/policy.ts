@@ -108,7 +108,7 @@ export const POLICY_KNOBS = {
     applies: 'supervisor',
     help: 'guest time allowed between two waits; over it the instance is killed and restarted',
     doc:
-      "CPU time the guest may use between two `poll.wait` calls (its thread's CPU clock on Linux; wall-clock time " +
+      "CPU time the guest may use between two `poll.wait` calls (its thread's CPU clock on Linux and Windows; wall-clock time " +
       'outside `wait` where the OS has no per-thread clock); over it the instance is killed and restarted',
   },
   maxSendQueueBytes: {

@@ -88,7 +88,7 @@ function registry(servers: () => readonly PluginServer[]): Registry {
   perInstance('wasmux_instance_up', '1 while the instance runs, else 0', 'gauge', (st) => (st.running ? 1 : 0));
   new Counter<Labels>({
     name: 'wasmux_cpu_seconds_total',
-    help: "CPU time of the instance's current thread (guest and its host calls); restarts from 0 with the instance; Linux only",
+    help: "CPU time of the instance's current thread (guest and its host calls); restarts from 0 with the instance; Linux and Windows",
     labelNames: ['plugin', 'instance'],
     registers: [reg],
     collect() {

@@ -254,7 +254,14 @@ class Incarnation {
       stderr: false,
       resourceLimits: { ...WORKER_LIMITS, maxOldGenerationSizeMb: heapMiB },
     });
-    this.gone = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    this.gone = new Promise((resolve) =>
+      this.worker.once('exit', () => {
+        // Nothing reads a dead thread's clock: a readMs after this is guarded by exitReason or the slot moving on.
+        if (this.cpuClock !== null) threadCpuClocks()?.release(this.cpuClock);
+        this.cpuClock = null;
+        resolve();
+      }),
+    );
   }
 }
 
@@ -594,7 +601,7 @@ export class PluginServer {
    * more than its budget is killed. A run starts before instantiation (a
    * start function is guest code) and at every return from the backend's
    * wait; host calls count, the wait does not. Where the OS gives a
-   * per-thread CPU clock (Linux), that is CPU time: measured from the first
+   * per-thread CPU clock (Linux, Windows), that is CPU time: measured from the first
    * tick that saw the run, so a kill comes within two ticks after the
    * budget, and a thread that is starved of CPU on a busy machine is not
    * charged for waiting. Elsewhere it is wall-clock time from the worker's
