@@ -81,6 +81,31 @@ export class SocketAddress {
     return !this.isV6 && i >= 4 ? 0 : <u32>this.groups[i];
   }
 
+  /**
+   * The address without its port: "203.0.113.7", or IPv6 in RFC 5952 form
+   * ("2001:db8::7": lower case, the longest run of two or more zero groups
+   * as "::", the first of equal runs).
+   */
+  ipText(): string {
+    if (!this.isV6) return `${this.groups[0]}.${this.groups[1]}.${this.groups[2]}.${this.groups[3]}`;
+    let at = -1;
+    let len = 0;
+    for (let i = 0; i < 8; ) {
+      if (this.groups[i] != 0) { i++; continue; }
+      let j = i;
+      while (j < 8 && this.groups[j] == 0) j++;
+      if (j - i > len && j - i >= 2) { at = i; len = j - i; }
+      i = j;
+    }
+    let s = "";
+    for (let i = 0; i < 8; i++) {
+      if (i == at) { s += "::"; i += len - 1; continue; }
+      if (s.length > 0 && !s.endsWith(":")) s += ":";
+      s += (<u32>this.groups[i]).toString(16);
+    }
+    return s;
+  }
+
   toString(): string {
     if (!this.isV6) {
       return `${this.groups[0]}.${this.groups[1]}.${this.groups[2]}.${this.groups[3]}:${this.port}`;

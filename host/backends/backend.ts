@@ -70,6 +70,8 @@ export interface Sockets {
   accept(listener: number, peer: SocketAddress): number;
   connect(addr: SocketAddress): number;
   recv(sock: number, ptr: number, len: number): number;
+  /** recv without taking the bytes (MSG_PEEK): they stay queued for the next recv. */
+  peek(sock: number, ptr: number, len: number): number;
   send(sock: number, ptr: number, len: number): number;
   shutdown(sock: number, how: number): number;
   /** Closes the socket (its selector has forgotten it first). */
@@ -100,6 +102,7 @@ export function compose(name: BackendName, selector: Selector, sockets: Sockets)
     accept: sockets.accept.bind(sockets),
     connect: sockets.connect.bind(sockets),
     recv: sockets.recv.bind(sockets),
+    peek: sockets.peek.bind(sockets),
     send: sockets.send.bind(sockets),
     shutdown: sockets.shutdown.bind(sockets),
     localAddress: sockets.localAddress.bind(sockets),
@@ -172,6 +175,13 @@ export interface Backend {
   connect(addr: SocketAddress): number;
   /** Receives into memory at absolute address `ptr`. 0 = end of stream. */
   recv(sock: number, ptr: number, len: number): number;
+  /**
+   * Like recv, but the bytes stay queued (MSG_PEEK): how the host finds
+   * the end of a PROXY protocol header without reading past it
+   * (sandbox/instance-host.ts). Optional: the simulated network has none
+   * (a policy with proxyProtocol cannot run there).
+   */
+  peek?(sock: number, ptr: number, len: number): number;
   /** Sends from memory at absolute address `ptr`; never raises SIGPIPE. */
   send(sock: number, ptr: number, len: number): number;
   /** how: 0 receive, 1 send, 2 both (the WIT shutdown-how). */

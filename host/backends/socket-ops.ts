@@ -109,6 +109,8 @@ export class OsErrors {
   }
 }
 
+/** recv's flag that leaves the bytes queued: the same value on Linux, the BSDs (and Windows). */
+const MSG_PEEK = 2;
 const SOCKADDR_MAX = 28; // sizeof(struct sockaddr_in6), the same on every OS here
 
 export class SocketOps implements Sockets {
@@ -253,6 +255,11 @@ export class SocketOps implements Sockets {
 
   recv(sock: number, ptr: number, len: number): number {
     const n = this.os.recv(sock, ptr, len, 0) as number;
+    return n >= 0 ? n : this.failErrno();
+  }
+
+  peek(sock: number, ptr: number, len: number): number {
+    const n = this.os.recv(sock, ptr, len, MSG_PEEK) as number;
     return n >= 0 ? n : this.failErrno();
   }
 

@@ -293,6 +293,17 @@ export class WinSockets implements Sockets {
     return n === 0 ? 0 : this.failWsa();
   }
 
+  /** recv with MSG_PEEK (2): the bytes stay queued (the PROXY protocol header's end is found this way). */
+  peek(sock: number, ptr: number, len: number): number {
+    const n = w.recv(sock, ptr, Math.min(len, MAX_IO), 2) as number;
+    if (n > 0) return n;
+    if (this.state.pendingError.size !== 0) {
+      const pending = this.state.pendingError.get(sock);
+      if (pending !== undefined) return pending;
+    }
+    return n === 0 ? 0 : this.failWsa();
+  }
+
   send(sock: number, ptr: number, len: number): number {
     const n = w.send(sock, ptr, Math.min(len, MAX_IO), 0) as number;
     if (n >= 0) return n;

@@ -10,9 +10,12 @@ import {
   KNOB_NAMES,
   POLICY_KNOBS,
   POLICY_LISTS,
+  POLICY_SWITCHES,
+  SWITCH_NAMES,
   resolveBackend,
   stderrLogger,
   type KnobName,
+  type SwitchName,
   type PluginServer,
   type PolicyInput,
   type PolicyLayer,
@@ -96,6 +99,7 @@ ${optionHelp('--workers <n>', 'instances sharing the addresses (SO_REUSEPORT)', 
 ${optionHelp('--config <string>', 'passed to the plugin as ctx.config', '""')}
 ${optionHelp('--policy <file.json>', "the plugin's policy (the keys are the flags below in camelCase: maxConnections...); flags override it")}
 ${optionHelp(`--${POLICY_LISTS.connect.flag} ${POLICY_LISTS.connect.arg}`, 'allow outbound connections: host[/prefix]:port[-port] or host:*, IPv6 in brackets; repeat for several', 'none allowed')}
+${SWITCH_NAMES.map((k) => optionHelp(`--${POLICY_SWITCHES[k].flag}`, POLICY_SWITCHES[k].help, 'off')).join('\n')}
 ${knobHelp()}
 
 Host options:
@@ -134,7 +138,17 @@ interface PluginSpec {
 
 /** The policy's flags, by flag. */
 const KNOB_BY_FLAG = new Map<string, KnobName>(KNOB_NAMES.map((k) => [POLICY_KNOBS[k].flag, k]));
-const PLUGIN_OPTIONS = new Set(['listen', 'workers', 'config', 'policy', POLICY_LISTS.connect.flag, ...KNOB_BY_FLAG.keys()]);
+/** The policy's switches, by flag. */
+const SWITCH_BY_FLAG = new Map<string, SwitchName>(SWITCH_NAMES.map((k) => [POLICY_SWITCHES[k].flag, k]));
+const PLUGIN_OPTIONS = new Set([
+  'listen',
+  'workers',
+  'config',
+  'policy',
+  POLICY_LISTS.connect.flag,
+  ...KNOB_BY_FLAG.keys(),
+  ...SWITCH_BY_FLAG.keys(),
+]);
 
 /** Splits the command line into host options and one spec per plugin file. */
 function parseCommandLine(argv: string[]) {
@@ -150,6 +164,7 @@ function parseCommandLine(argv: string[]) {
         policy: { type: 'string' },
         [POLICY_LISTS.connect.flag]: { type: 'string', multiple: true },
         ...Object.fromEntries([...KNOB_BY_FLAG.keys()].map((flag) => [flag, { type: 'string' as const }])),
+        ...Object.fromEntries([...SWITCH_BY_FLAG.keys()].map((flag) => [flag, { type: 'boolean' as const }])),
         backend: { type: 'string' },
         'drain-timeout': { type: 'string' },
         manifest: { type: 'string' },
@@ -180,7 +195,9 @@ function parseCommandLine(argv: string[]) {
     const v = String(value);
     const n = (flag: string) => integer(flag, v)!;
     const knob = KNOB_BY_FLAG.get(t.name);
+    const toggle = SWITCH_BY_FLAG.get(t.name);
     if (knob !== undefined) spec.policy[knob] = n(`--${t.name}`);
+    else if (toggle !== undefined) spec.policy[toggle] = true;
     else if (t.name === 'listen') spec.listen.push(v);
     else if (t.name === 'workers') spec.workers = n('--workers');
     else if (t.name === 'config') spec.config = v;

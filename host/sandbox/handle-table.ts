@@ -27,6 +27,12 @@ export const KIND_LISTENER = 1;
 export const KIND_STREAM = 2;
 /** A listener the host closed for draining: its handle stays valid, accept says would-block. */
 export const KIND_DRAINED = 3;
+/**
+ * A connection the host holds before the guest may see it (its PROXY
+ * protocol header not read yet, or read and waiting for accept): no guest
+ * call takes its handle.
+ */
+export const KIND_PENDING = 4;
 
 /** `fds` values: a free slot, and an occupied slot without a descriptor (a drained listener). */
 export const FREE = -1;

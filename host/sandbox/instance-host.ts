@@ -47,10 +47,13 @@ import {
   STAT_EVENTS,
   STAT_IDLE_CLOSED,
   STAT_OPEN,
+  STAT_PROXY_REJECTED,
   STAT_REFUSED,
   STAT_WAITS,
 } from './shared.js';
-import { KIND_DRAINED, KIND_LISTENER, KIND_STREAM, NO_FD, type HandleTable } from './handle-table.js';
+import { KIND_DRAINED, KIND_LISTENER, KIND_PENDING, KIND_STREAM, NO_FD, type HandleTable } from './handle-table.js';
+import { PROXY_MAX_BYTES, PROXY_REASONS, parseProxyHeader, type ProxyReason } from './proxy-header.js';
+import { addressOf as nativeAddressOf } from '../ffi/native-memory.js';
 import { LOG_DENIAL, LOG_GUEST, LOG_NOTICE, LOG_OS_ERROR, type LogLimiter } from './log-limiter.js';
 import type { Gate } from './gate.js';
 import type { InstanceKnobs } from './policy.js';
@@ -79,7 +82,32 @@ export interface InstanceLimits extends InstanceKnobs {
   readonly maxBacklog: number;
   /** Whether listeners set SO_REUSEPORT (several workers share the port). */
   readonly sharedListen: boolean;
+  /**
+   * Policy proxyProtocol: every connection accepted starts with a PROXY
+   * protocol header (version 1 or 2), which the host reads before the guest
+   * sees the connection (proxyHeaderTimeoutMs bounds the wait for it).
+   */
+  readonly proxyProtocol?: boolean;
 }
+
+/** A connection whose PROXY protocol header is not complete yet (the host's, not the guest's). */
+interface PendingHeader {
+  readonly slot: number;
+  /** Its handle (never shown to the guest): the key it is registered under, and a stale-entry check. */
+  readonly handle: number;
+  /** The listener it was accepted on (a handle: the listener may be closed meanwhile). */
+  readonly listener: number;
+  /** When it is closed if the header is still incomplete. */
+  readonly until: number;
+  /** The header's bytes so far (allocated once the first read leaves it incomplete). */
+  bytes: Uint8Array | null;
+  n: number;
+}
+
+/** readHeader's outcomes. */
+const HEADER_INCOMPLETE = 0;
+const HEADER_DONE = 1;
+const HEADER_REJECTED = 2;
 
 export interface InstanceHostOptions {
   readonly table: HandleTable;
@@ -214,6 +242,17 @@ export class InstanceHost implements GuestHost {
   private given = 0;
   /** adopt's state, read by the glue right after a successful call. */
   adoptedState: Uint8Array = new Uint8Array(0);
+  /** PROXY protocol (limits.proxyProtocol): per slot, the client address its header carried (undefined: the socket's own peer). */
+  private readonly proxied: (SocketAddress | undefined)[] = [];
+  /** Connections reading their header, oldest (earliest deadline) first; entries of connections since done are skipped. */
+  private headers: PendingHeader[] = [];
+  /** The same connections by slot. */
+  private readonly pendingHeaders = new Map<number, PendingHeader>();
+  /** Per listener slot: connections whose header is complete, in order, waiting for the guest's accept (their slots). */
+  private readonly readyQueue = new Map<number, number[]>();
+  /** Where a header's bytes are read to (PROXY_MAX_BYTES), and its address for the backend. */
+  private readonly scratch: Uint8Array | null = null;
+  private readonly scratchAt: number = 0;
 
   constructor(opts: InstanceHostOptions) {
     this.opts = opts;
@@ -239,23 +278,28 @@ export class InstanceHost implements GuestHost {
     this.sweepEveryMs = idleMs > 0 ? Math.max(10, Math.min(1000, Math.floor(idleMs / 4))) : 0;
     this.nextSweep = this.time.nowMs() + this.sweepEveryMs;
     this.addrIndex = new Int16Array(this.table.fds.length).fill(-1);
+    if (this.limits.proxyProtocol) {
+      if (!this.backend.peek) throw new Error(`the ${this.backend.name} backend cannot read PROXY protocol headers (it has no peek)`);
+      this.scratch = new Uint8Array(PROXY_MAX_BYTES);
+      this.scratchAt = nativeAddressOf(this.scratch);
+    }
   }
 
   // ---- poll -------------------------------------------------------------------------
 
   register(h: number, tokenLo: number, tokenHi: number, interest: number): number {
-    const slot = this.table.lookup(h);
+    const slot = this.owned(h);
     return slot < 0 ? fail(ErrorCode.BadHandle) : this.setInterest(slot, tokenLo, tokenHi, interest, false);
   }
 
   reregister(h: number, tokenLo: number, tokenHi: number, interest: number): number {
-    const slot = this.table.lookup(h);
+    const slot = this.owned(h);
     return slot < 0 ? fail(ErrorCode.BadHandle) : this.setInterest(slot, tokenLo, tokenHi, interest, true);
   }
 
   deregister(h: number): number {
     const { table } = this;
-    const slot = table.lookup(h);
+    const slot = this.owned(h);
     if (slot < 0) return fail(ErrorCode.BadHandle);
     if (table.registered[slot] === 0) return fail(ErrorCode.Closed);
     const r = this.backend.deregister(table.fds[slot]!);
@@ -306,6 +350,11 @@ export class InstanceHost implements GuestHost {
         const t = Math.max(0, Math.ceil(this.handed[0]!.until - now));
         if (slice < 0 || slice > t) slice = t;
       }
+      // A PROXY protocol header's deadline.
+      if (this.headers.length > 0) {
+        const t = Math.max(0, Math.ceil(this.headers[0]!.until - now));
+        if (slice < 0 || slice > t) slice = t;
+      }
       // Refused once the instance is dead (a trap is final): it never blocks again.
       gate.enterWait();
       n = backend.wait(out, max, slice);
@@ -315,6 +364,9 @@ export class InstanceHost implements GuestHost {
       gate.leaveWait(now);
       if (Atomics.load(control, CTRL_STOP) !== 0) throw gate.die(this.stop);
       if (sweepEveryMs > 0 && now >= this.nextSweep) this.sweepIdle(now);
+      // Events of connections still reading their header are the host's: served here, never reported.
+      if (this.pendingHeaders.size > 0 && n > 0) n = this.serveHeaders(out, n);
+      if (this.headers.length > 0) this.expireHeaders(now);
       if (this.handoverDue()) this.takeHandedOver(now);
       if (this.synthetic.length > 0) break;
       // Nothing yet (a sweep, a wake-up, an early return): only events or
@@ -409,6 +461,7 @@ export class InstanceHost implements GuestHost {
     const slot = table.lookup(h);
     if (slot < 0 || (table.kind[slot] !== KIND_LISTENER && table.kind[slot] !== KIND_DRAINED)) return fail(ErrorCode.BadHandle);
     if (table.kind[slot] === KIND_DRAINED) return fail(ErrorCode.WouldBlock); // draining: no new connections
+    if (this.scratch !== null) return this.acceptProxied(slot);
     if (this.cachedWouldBlock(slot, READ)) return fail(ErrorCode.WouldBlock);
     this.gate.enter();
     const r = this.acceptOne(table.fds[slot]!);
@@ -509,12 +562,15 @@ export class InstanceHost implements GuestHost {
 
   private closeGated(h: number): number {
     const { table, stats } = this;
-    const slot = table.lookup(h);
+    const slot = this.owned(h);
     if (slot < 0) return fail(ErrorCode.BadHandle);
     if (table.kind[slot] === KIND_STREAM) {
       stats[STAT_OPEN]--;
       if (stats[STAT_OPEN]! < this.limits.maxConnections) this.refusedLogged = false;
+      this.proxied[slot] = undefined;
     }
+    // Connections accepted on this listener that the guest has not taken yet go with it.
+    if (this.readyQueue.size > 0 && table.kind[slot] !== KIND_STREAM) this.closeQueued(slot);
     const fd = table.remove(slot);
     if (fd >= 0) this.backend.closeSocket(fd);
     return 0;
@@ -566,6 +622,7 @@ export class InstanceHost implements GuestHost {
     Atomics.store(cells, cell, fd);
     table.remove(slot);
     this.addrIndex[slot] = -1;
+    this.proxied[slot] = undefined;
     stats[STAT_OPEN]--;
     this.gate.leave();
     stats[STAT_GIVEN]++;
@@ -681,10 +738,226 @@ export class InstanceHost implements GuestHost {
     this.handed = [];
   }
 
+  // ---- PROXY protocol -----------------------------------------------------------------
+  //
+  // With limits.proxyProtocol every accepted connection starts with a PROXY
+  // protocol header (sandbox/proxy-header.ts). The host reads it before the
+  // guest sees the connection: a connection is KIND_PENDING (in the table,
+  // so counted, recorded in the shared registry and closed with the
+  // instance, but no guest call takes its handle) until its header is
+  // complete, then waits in its listener's ready queue for the guest's
+  // accept. A header is read without taking a byte past its end (version 1:
+  // peek for the CRLF, then a recv of exactly the line; version 2: recvs of
+  // exactly the fixed part, then of its length), so the client's first
+  // request stays in the socket for the guest's first recv. Incomplete, the
+  // connection is registered with the backend under its (unseen) handle and
+  // its events are served inside wait (serveHeaders); a missing, malformed,
+  // truncated, oversized or unsupported header, or one not complete within
+  // proxyHeaderTimeoutMs, closes it, counted by reason (STAT_PROXY_REJECTED).
+
+  // accept on a listener of a proxyProtocol instance: a connection whose
+  // header is complete, or would-block (after taking every connection the
+  // kernel has queued: their headers are read as they come, and a listener
+  // with a connection ready reports readable then, so an edge-triggered
+  // guest misses none).
+  private acceptProxied(listenerSlot: number): number {
+    const { table } = this;
+    const queue = this.readyQueue.get(listenerSlot);
+    if (queue !== undefined && queue.length > 0) return this.handOut(queue.shift()!, listenerSlot);
+    if (this.cachedWouldBlock(listenerSlot, READ)) return fail(ErrorCode.WouldBlock);
+    const listener = table.handleOf(listenerSlot);
+    for (let i = 0; i < REFUSE_BATCH; i++) {
+      this.gate.enter();
+      const r = this.acceptOne(table.fds[listenerSlot]!);
+      this.gate.leave();
+      if (r < 0) {
+        if (codeOf(r) === ErrorCode.WouldBlock) this.drained(listenerSlot, READ);
+        return this.other('accept', r);
+      }
+      const slot = table.lookup(r);
+      table.kind[slot] = KIND_PENDING;
+      this.proxied[slot] = undefined;
+      const p: PendingHeader = {
+        slot,
+        handle: r,
+        listener,
+        until: this.time.nowMs() + this.limits.proxyHeaderTimeoutMs,
+        bytes: null,
+        n: 0,
+      };
+      const got = this.readHeader(p);
+      if (got === HEADER_DONE) return this.handOut(slot, listenerSlot);
+      if (got === HEADER_REJECTED) continue;
+      // Its next bytes come with an event under its own handle, which the guest never sees.
+      const reg = this.backend.register(table.fds[slot]!, r, INTEREST_READABLE);
+      if (reg < 0) {
+        this.rejectHeader(p, 'truncated');
+        continue;
+      }
+      table.registered[slot] = 1;
+      this.pendingHeaders.set(slot, p);
+      this.headers.push(p);
+    }
+    // A flood of connections: the guest retries shortly (as at the connection cap).
+    return fail(ErrorCode.Limit);
+  }
+
+  // A connection with its header read becomes the guest's: a stream, its
+  // peer (the header's client, or the socket's own) in `address`.
+  private handOut(slot: number, listenerSlot: number): number {
+    const { table } = this;
+    table.kind[slot] = KIND_STREAM;
+    table.active[slot] = this.clock.nowMs;
+    this.addrIndex[slot] = this.addrIndex[listenerSlot]!;
+    this.stats[STAT_ACCEPTED]++;
+    const carried = this.proxied[slot];
+    if (carried !== undefined) this.address.copyFrom(carried);
+    else this.backend.peerAddress(table.fds[slot]!, this.address);
+    return table.handleOf(slot);
+  }
+
+  // Reads what there is of `p`'s header. Done: the connection is no longer
+  // registered with the backend, and its carried address is recorded.
+  private readHeader(p: PendingHeader): number {
+    const { table } = this;
+    const backend = this.backend;
+    const work = this.scratch!;
+    const at = this.scratchAt;
+    const fd = table.fds[p.slot]!;
+    for (;;) {
+      const n = p.n;
+      if (n > 0) work.set(p.bytes!.subarray(0, n));
+      const ask = parseProxyHeader(work, n);
+      if (ask.state !== 'need') return this.rejectHeader(p, ask.state === 'bad' ? ask.reason : 'malformed');
+      const r = ask.peek ? backend.peek!(fd, at + n, ask.upTo) : backend.recv(fd, at + n, ask.upTo);
+      if (r < 0) {
+        if (codeOf(r) !== ErrorCode.WouldBlock) return this.rejectHeader(p, 'truncated');
+        if (table.registered[p.slot]) backend.drained?.(fd, INTEREST_READABLE);
+        return HEADER_INCOMPLETE;
+      }
+      if (r === 0) return this.rejectHeader(p, 'truncated');
+      const got = parseProxyHeader(work, n + r);
+      if (got.state === 'bad') return this.rejectHeader(p, got.reason);
+      // What was peeked is taken now: up to the header's end, or all of it
+      // when the header goes on past it (none of it is the client's then).
+      const take = got.state === 'done' ? got.length - n : r;
+      if (ask.peek && backend.recv(fd, at + n, take) !== take) return this.rejectHeader(p, 'truncated');
+      if (got.state === 'done') {
+        this.proxied[p.slot] = got.source ?? undefined;
+        this.pendingHeaders.delete(p.slot);
+        p.bytes = null;
+        if (table.registered[p.slot]) {
+          backend.deregister(fd);
+          table.registered[p.slot] = 0;
+        }
+        return HEADER_DONE;
+      }
+      p.bytes ??= new Uint8Array(PROXY_MAX_BYTES);
+      p.bytes.set(work.subarray(0, n + r));
+      p.n = n + r;
+      if (r < ask.upTo) {
+        // The socket is empty: its next bytes bring an event.
+        if (table.registered[p.slot]) backend.drained?.(fd, INTEREST_READABLE);
+        return HEADER_INCOMPLETE;
+      }
+    }
+  }
+
+  // Closes a connection whose header was refused; counted by reason, one log line (within the rate).
+  private rejectHeader(p: PendingHeader, reason: ProxyReason): number {
+    const { table, stats } = this;
+    const peer = this.logLimit.admit(LOG_NOTICE) ? new SocketAddress() : null;
+    if (peer) this.backend.peerAddress(table.fds[p.slot]!, peer);
+    this.dropPending(p.slot);
+    stats[STAT_PROXY_REJECTED + PROXY_REASONS.indexOf(reason)]++;
+    if (peer) this.opts.log('warn', 'host', `PROXY protocol: a connection from ${peer} closed before the guest saw it: ${reason} header`);
+    return HEADER_REJECTED;
+  }
+
+  // Closes a connection the guest has not seen (pending or queued); `gated`: the caller is inside the kill gate.
+  private dropPending(slot: number, gated = false): void {
+    const { table } = this;
+    this.pendingHeaders.delete(slot);
+    this.proxied[slot] = undefined;
+    if (!gated) this.gate.enter();
+    const fd = table.remove(slot);
+    if (fd >= 0) this.backend.closeSocket(fd);
+    if (!gated) this.gate.leave();
+    this.stats[STAT_OPEN]--;
+    if (this.stats[STAT_OPEN]! < this.limits.maxConnections) this.refusedLogged = false;
+  }
+
+  // Serves the events of connections reading their header (out: (key,
+  // readiness) pairs) and returns how many of the `n` events are left, moved to the front.
+  private serveHeaders(out: Uint32Array, n: number): number {
+    const { table } = this;
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
+      const key = out[2 * i]!;
+      const slot = table.lookup(key);
+      const p = slot >= 0 && table.kind[slot] === KIND_PENDING ? this.pendingHeaders.get(slot) : undefined;
+      if (p === undefined) {
+        out[2 * kept] = key;
+        out[2 * kept + 1] = out[2 * i + 1]!;
+        kept++;
+        continue;
+      }
+      if (this.readHeader(p) !== HEADER_DONE) continue;
+      // Its listener is told (readable), once per wait; a listener closed meanwhile takes it with it.
+      const l = table.lookup(p.listener);
+      if (l < 0 || table.kind[l] !== KIND_LISTENER) {
+        this.dropPending(slot);
+        continue;
+      }
+      let queue = this.readyQueue.get(l);
+      if (queue === undefined) this.readyQueue.set(l, (queue = []));
+      queue.push(slot);
+      if (table.registered[l] && !this.notified(l)) this.synthetic.push(table.tokenLo[l]!, table.tokenHi[l]!, READY_READABLE);
+    }
+    return kept;
+  }
+
+  // Whether listener `l`'s readable is already among the events to report.
+  private notified(l: number): boolean {
+    const { table, synthetic } = this;
+    for (let i = 0; i < synthetic.length; i += 3) {
+      if (synthetic[i] === table.tokenLo[l] && synthetic[i + 1] === table.tokenHi[l] && synthetic[i + 2] === READY_READABLE) return true;
+    }
+    return false;
+  }
+
+  // Closes the connections whose header is overdue (and forgets entries of connections done since).
+  private expireHeaders(now: number): void {
+    const headers = this.headers;
+    let i = 0;
+    while (i < headers.length) {
+      const p = headers[i]!;
+      if (this.pendingHeaders.get(p.slot) === p) {
+        if (p.until > now) break;
+        this.rejectHeader(p, 'timeout');
+      }
+      i++;
+    }
+    if (i > 0) headers.splice(0, i);
+  }
+
+  // Closes the connections queued on listener `slot` (its handle is going away); inside the kill gate.
+  private closeQueued(slot: number): void {
+    const queue = this.readyQueue.get(slot);
+    if (queue === undefined) return;
+    this.readyQueue.delete(slot);
+    for (const s of queue) this.dropPending(s, true);
+  }
+
   /** The local (or, of a stream, the peer's) address of `h` into `address`. */
   addressOf(h: number, ofPeer: boolean): number {
-    const slot = ofPeer ? this.stream(h) : this.table.lookup(h);
+    const slot = ofPeer ? this.stream(h) : this.owned(h);
     if (slot < 0) return fail(ErrorCode.BadHandle);
+    // PROXY protocol: the client the header named, not the proxy.
+    if (ofPeer && this.proxied[slot] !== undefined) {
+      this.address.copyFrom(this.proxied[slot]!);
+      return 0;
+    }
     const fd = this.table.fds[slot]!;
     const r = ofPeer ? this.backend.peerAddress(fd, this.address) : this.backend.localAddress(fd, this.address);
     return this.other(ofPeer ? 'peer-address' : 'local-address', r);
@@ -702,6 +975,12 @@ export class InstanceHost implements GuestHost {
   }
 
   // ---- the rules' internals -------------------------------------------------------------
+
+  // The slot of a handle the guest may use: any but a connection the host still holds (KIND_PENDING).
+  private owned(h: number): number {
+    const slot = this.table.lookup(h);
+    return slot >= 0 && this.table.kind[slot] !== KIND_PENDING ? slot : -1;
+  }
 
   private stream(h: number): number {
     const slot = this.table.lookup(h);
@@ -833,6 +1112,11 @@ export class InstanceHost implements GuestHost {
   private drainListeners(): void {
     const { table } = this;
     this.drainedListeners = true;
+    // Connections the guest has not seen (a PROXY header pending, or read
+    // and not accepted yet) are closed: a draining guest accepts no more.
+    for (const slot of this.pendingHeaders.keys()) this.dropPending(slot, true);
+    for (const slot of [...this.readyQueue.keys()]) this.closeQueued(slot);
+    this.headers = [];
     for (const slot of table.openSlots()) {
       if (table.kind[slot] !== KIND_LISTENER) continue;
       const fd = table.fds[slot]!;

@@ -143,6 +143,18 @@ export const POLICY_KNOBS = {
     help: 'shut down connections idle this long; 0 = never',
     doc: 'a connection without traffic in either direction this long is shut down (0: never)',
   },
+  proxyHeaderTimeoutMs: {
+    flag: 'proxy-header-timeout',
+    arg: '<ms>',
+    min: 10,
+    max: 600_000,
+    default: 3000,
+    applies: 'instance',
+    help: 'with --proxy-protocol: time a new connection has to send its PROXY header',
+    doc:
+      'with `proxyProtocol`: time a new connection has to send its complete PROXY protocol header; past it the connection ' +
+      'is closed and counted (`wasmux_proxy_headers_rejected_total{reason="timeout"}`)',
+  },
   maxEventsPerWait: {
     flag: 'max-events',
     arg: '<n>',
@@ -187,19 +199,32 @@ export const POLICY_LISTS = {
   },
 } as const;
 
+/** The switches of a policy (true or false), beside its knobs and lists. */
+export const POLICY_SWITCHES = {
+  proxyProtocol: {
+    flag: 'proxy-protocol',
+    default: false,
+    help:
+      'every connection starts with a PROXY protocol header (v1 or v2, as HAProxy send-proxy[-v2] writes it); ' +
+      'peer-address is the client it names; a connection without a valid one is closed',
+  },
+} as const;
+export type SwitchName = keyof typeof POLICY_SWITCHES;
+export const SWITCH_NAMES = Object.keys(POLICY_SWITCHES) as SwitchName[];
+
 /** A plugin's policy: everything it may reach and every limit it runs under. */
 export type Policy = {
   /** Addresses the plugin serves and may listen on; nothing else. */
   listen: SocketAddress[];
   /** Outbound connections allowed; empty = none (the default). */
   connect: ConnectRule[];
-} & { [K in KnobName]: number };
+} & { [K in KnobName]: number } & { [K in SwitchName]: boolean };
 
 /** What a policy file may contain (all optional; unknown keys are an error). */
 export type PolicyInput = {
   listen?: string[];
   connect?: string[];
-} & { [K in KnobName]?: number };
+} & { [K in KnobName]?: number } & { [K in SwitchName]?: boolean };
 
 export const MIB = 1024 * 1024;
 
@@ -298,8 +323,13 @@ export interface PolicyLayer {
  * a later layer's value wins; connect rules add up.
  */
 export function buildPolicy(inputs: PolicyLayer[]): Policy {
-  const p = { listen: [], connect: [], ...POLICY_DEFAULTS } as Policy;
-  const known = ['listen', 'connect', ...KNOB_NAMES];
+  const p = {
+    listen: [],
+    connect: [],
+    ...POLICY_DEFAULTS,
+    ...Object.fromEntries(SWITCH_NAMES.map((k) => [k, POLICY_SWITCHES[k].default])),
+  } as unknown as Policy;
+  const known = ['listen', 'connect', ...SWITCH_NAMES, ...KNOB_NAMES];
   for (const { where, input } of inputs) {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) bad(where, 'a policy is a JSON object');
     for (const key of Object.keys(input)) {
@@ -319,6 +349,11 @@ export function buildPolicy(inputs: PolicyLayer[]): Policy {
         input.connect.map((t) => (typeof t === 'string' ? parseConnectRule(t, where) : bad(where, 'connect rules are strings'))),
       );
     }
+    for (const key of SWITCH_NAMES) {
+      const v = input[key];
+      if (v !== undefined && typeof v !== 'boolean') bad(where, `${key} must be true or false (got ${JSON.stringify(v)})`);
+      if (v !== undefined) p[key] = v;
+    }
     for (const key of KNOB_NAMES) {
       if (input[key] !== undefined) p[key] = integer(where, key, input[key]);
     }
@@ -331,6 +366,7 @@ export function describePolicy(p: Policy): Required<PolicyInput> {
   return {
     listen: p.listen.map(String),
     connect: p.connect.map((r) => r.text),
+    ...Object.fromEntries(SWITCH_NAMES.map((k) => [k, p[k]])),
     ...Object.fromEntries(KNOB_NAMES.map((k) => [k, p[k]])),
   } as Required<PolicyInput>;
 }

@@ -69,5 +69,14 @@ export const STAT_LOG = 10;
 export const STAT_GIVEN = STAT_LOG + LOG_SHARED_SLOTS;
 /** Connections handed to this instance that it adopted. */
 export const STAT_ADOPTED = STAT_GIVEN + 1;
+/**
+ * PROXY protocol headers refused (policy proxyProtocol), one counter per
+ * reason, in the order of PROXY_REASONS (sandbox/proxy-header.ts):
+ * malformed (a missing header included), truncated (end of stream or a
+ * reset before its end), timeout, oversized, unsupported (a family that
+ * is not TCP). Each such connection was closed before the guest saw it.
+ */
+export const STAT_PROXY_REJECTED = STAT_ADOPTED + 1;
+export const STAT_PROXY_REASONS = 5;
 /** The counters' length. */
-export const STAT_COUNT = STAT_ADOPTED + 1;
+export const STAT_COUNT = STAT_PROXY_REJECTED + STAT_PROXY_REASONS;

@@ -272,6 +272,8 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
       maxRecvBytes: opts.maxRecvBytes ?? 1 << 20,
       maxBacklog: 4096,
       sharedListen: false,
+      // The simulated network has no peek: InstanceHost refuses proxyProtocol there, said at once.
+      proxyProtocol: policy.proxyProtocol,
     },
     stats,
     control,

@@ -109,6 +109,19 @@ function registry(servers: () => readonly PluginServer[]): Registry {
           for (const [cause, n] of Object.entries(st.ends)) this.inc({ plugin: s.name, instance: String(st.instance), cause }, n);
     },
   });
+  new Counter<Labels | 'reason'>({
+    name: 'wasmux_proxy_headers_rejected_total',
+    help: 'Connections closed before the guest saw them: PROXY protocol header malformed (or missing), truncated, timeout, oversized, unsupported',
+    labelNames: ['plugin', 'instance', 'reason'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const s of servers())
+        for (const st of s.stats())
+          for (const [reason, n] of Object.entries(st.proxyRejected))
+            this.inc({ plugin: s.name, instance: String(st.instance), reason }, n);
+    },
+  });
   const perPlugin = (name: string, help: string, kind: 'counter' | 'gauge', value: (s: PluginServer) => number) => {
     const collect = function (this: Counter<'plugin'> | Gauge<'plugin'>) {
       this.reset();

@@ -13,6 +13,7 @@ import { newRegistry } from '../sandbox/handle-table.js';
 import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { openFileLimit } from '../ffi/open-files.js';
+import { PROXY_REASONS, type ProxyReason } from '../sandbox/proxy-header.js';
 import { MIB, buildPolicy, describePolicy, instanceKnobs, type Policy, type PolicyInput, type PolicyLayer } from '../sandbox/policy.js';
 import {
   CTRL_COUNT,
@@ -33,6 +34,8 @@ import {
   STAT_LOG,
   STAT_MEMORY,
   STAT_OPEN,
+  STAT_PROXY_REASONS,
+  STAT_PROXY_REJECTED,
   STAT_REFUSED,
   STAT_RUN_STARTED_AT,
   STAT_WAITS,
@@ -175,6 +178,11 @@ export interface InstanceStats {
   refused: number;
   /** Connections shut down by the idle timeout. */
   idleClosed: number;
+  /**
+   * Connections closed before the guest saw them because their PROXY
+   * protocol header (policy proxyProtocol) was refused, by reason.
+   */
+  proxyRejected: Record<ProxyReason, number>;
   /** The current incarnation's linear memory, in bytes (0 when none runs). */
   memoryBytes: number;
   restarts: number;
@@ -189,7 +197,17 @@ export interface InstanceStats {
   ends: Record<string, number>;
 }
 
-const COUNTERS = [STAT_GIVEN, STAT_ACCEPTED, STAT_BYTES_IN, STAT_BYTES_OUT, STAT_EVENTS, STAT_WAITS, STAT_REFUSED, STAT_IDLE_CLOSED];
+const COUNTERS = [
+  STAT_GIVEN,
+  STAT_ACCEPTED,
+  STAT_BYTES_IN,
+  STAT_BYTES_OUT,
+  STAT_EVENTS,
+  STAT_WAITS,
+  STAT_REFUSED,
+  STAT_IDLE_CLOSED,
+  ...Array.from({ length: STAT_PROXY_REASONS }, (_, i) => STAT_PROXY_REJECTED + i),
+];
 
 /** Int32 cells over shared memory, all -1 (free): WorkerInput.handover. */
 function newCells(n: number): SharedArrayBuffer {
@@ -506,6 +524,7 @@ export class PluginServer {
           maxRecvBytes: o.maxRecvBytes,
           maxBacklog: 4096,
           connect: p.connect.map((r) => r.text),
+          proxyProtocol: p.proxyProtocol,
         },
         logBucket: slot.logBucket,
         record:
@@ -860,6 +879,7 @@ export class PluginServer {
         waits: sum(STAT_WAITS),
         refused: sum(STAT_REFUSED),
         idleClosed: sum(STAT_IDLE_CLOSED),
+        proxyRejected: Object.fromEntries(PROXY_REASONS.map((r, i) => [r, sum(STAT_PROXY_REJECTED + i)])) as Record<ProxyReason, number>,
         memoryBytes: live(slot) ? live(slot)![STAT_MEMORY]! : 0,
         restarts: (past?.restarts ?? 0) + same.reduce((n, s) => n + s.restarts, 0),
         cpuMs: cpuMs(slot.current),

@@ -33,6 +33,8 @@ export interface WorkerInput {
     maxBacklog: number;
     /** Outbound rules as written (sandbox/policy.ts parses them again there). */
     connect: string[];
+    /** Policy proxyProtocol: read a PROXY protocol header from every accepted connection first. */
+    proxyProtocol: boolean;
   };
   /** Int32Array of CTRL_COUNT control words. */
   control: SharedArrayBuffer;

@@ -3,6 +3,9 @@
 //   GET|HEAD /       a fixed greeting (the benchmark route)
 //   POST /echo       the request body, as sent (decoded when chunked)
 //   GET|HEAD /stats  this instance's counters as JSON (the SDK's httpStats)
+//   GET|HEAD /ip     the client's address as text, without the port
+//                    ("203.0.113.7\n"; behind a proxy and a listener with
+//                    --proxy-protocol, the client the proxy named)
 //   OPTIONS *        200 with the methods the server knows
 //   CONNECT ...      501: this is not a proxy
 //   other methods    501 (ANNOUNCE, BREW...: methods this server does not know)
@@ -42,6 +45,18 @@ export class Routes extends HttpApp {
         scratch.clear();
         httpStats.writeJson(scratch);
         res.send(200, APPLICATION_JSON, scratch.ptr, scratch.length);
+      } else {
+        res.methodNotAllowed(ALLOW_GET);
+      }
+    } else if (req.pathIs("/ip")) {
+      if (m == Method.GET || m == Method.HEAD) {
+        const peer = req.peerAddress();
+        if (peer == null) {
+          res.error(500, "the client's address is unknown");
+        } else {
+          const body = String.UTF8.encode(peer.ipText() + "\n");
+          res.send(200, TEXT_PLAIN, changetype<usize>(body), body.byteLength);
+        }
       } else {
         res.methodNotAllowed(ALLOW_GET);
       }

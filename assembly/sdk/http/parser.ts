@@ -57,6 +57,8 @@
 // and close the connection (server.ts does).
 
 import { ByteBuffer } from "../buffer";
+import { SocketAddress } from "../net";
+import { TcpStream } from "../tcp";
 import { EMPTY_BUFFER, giveBuffer, takeBuffer } from "../pool";
 import {
   NOT_A_NUMBER, TOO_LARGE, equalsAscii, equalsIgnoreCase, hexDigitValue, isAlpha, isDigit,
@@ -132,6 +134,8 @@ const BARE_LF: i32 = -2;
 /** What the server needs to know about one request. Valid from Step.Done until `next`. */
 export class Request {
   method: Method = Method.OTHER;
+  /** The connection the request came on (set by HttpProtocol before the app's handle). */
+  stream: TcpStream | null = null;
   /**
    * The request-target as a path and query ("/a/b?x=1"): absolute-form
    * targets are reduced to this; "*" (OPTIONS) and authority-form (CONNECT)
@@ -160,6 +164,16 @@ export class Request {
   fields: ByteBuffer = EMPTY_BUFFER;
 
   /** Whether the path (the query excluded) is exactly `s`. Allocates nothing. */
+  /**
+   * The client's address (tcp.peer-address): behind a proxy that speaks the
+   * PROXY protocol to a listener with `proxyProtocol`, the client the proxy
+   * named. Null when the host says no (the connection is gone).
+   */
+  peerAddress(): SocketAddress | null {
+    const s = this.stream;
+    return s == null ? null : s.peerAddress();
+  }
+
   pathIs(s: string): bool {
     return equalsAscii(this.target.ptr, this.pathLength, s);
   }

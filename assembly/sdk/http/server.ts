@@ -136,6 +136,7 @@ export class HttpProtocol extends Handler<HttpConnection> {
       res.start(out, p.req);
       // Draining (the host is replacing or stopping this instance): this response ends the connection.
       if (server.draining) res.close = true;
+      p.req.stream = c.stream;
       this.app.handle(p.req, res);
       if (!res.sent) {
         warn("HTTP handler wrote no response to " + p.req.path + ": answered 500");
