@@ -163,3 +163,30 @@ export function body200(data: Buffer): string {
   if (!text.startsWith('HTTP/1.1 200 ') || split < 0) throw new Error(`not a 200: ${JSON.stringify(text.slice(0, 200))}`);
   return text.slice(split + 4);
 }
+
+/** A good proxied client gets its answer: the instance still serves. */
+export async function stillServes(port: number, src = '192.0.2.77'): Promise<void> {
+  const r = await exchange(port, [Buffer.concat([v2({ src }), Buffer.from(GET_IP)])]);
+  const body = body200(r.data);
+  if (body !== `${src}\n`) throw new Error(`/ip said ${JSON.stringify(body)}, not ${src}`);
+}
+
+/** A neighbour: http.wasm without proxyProtocol, which the abuse of the other must not disturb. */
+export async function startNeighbour(backend = BACKEND_UNDER_TEST): Promise<ProxiedHttp> {
+  const logs: LogEntry[] = [];
+  const server = await serve({
+    plugin: HTTP_WASM,
+    listen: ['127.0.0.1:0'],
+    workers: 1,
+    backend,
+    logger: (e) => logs.push(e),
+  });
+  await server.ready;
+  return { server, port: server.addresses[0]!.port, logs, stop: () => server.stop() };
+}
+
+/** The neighbour answers GET /ip with the real peer. */
+export async function neighbourServes(port: number): Promise<void> {
+  const r = await exchange(port, [GET_IP]);
+  if (body200(r.data) !== '127.0.0.1\n') throw new Error('the neighbour did not answer');
+}

@@ -1,0 +1,73 @@
+/**
+ * PROXY protocol, truncated headers: part of a header then end of stream
+ * (v1 and v2, with or without any byte at all) is closed at once, not
+ * after the timeout, and counted as `truncated`; so is a reset. The
+ * instance keeps serving good clients, and its neighbour too.
+ */
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import net from 'node:net';
+import {
+  destroyClients,
+  exchange,
+  neighbourServes,
+  rejected,
+  startNeighbour,
+  startProxiedHttp,
+  stillServes,
+  v1,
+  v2,
+  type ProxiedHttp,
+} from './proxy.js';
+
+let http: ProxiedHttp;
+let neighbour: ProxiedHttp;
+
+beforeAll(async () => {
+  // A long timeout: a truncated header must be closed by its end of stream, not by the clock.
+  http = await startProxiedHttp({ policy: { proxyHeaderTimeoutMs: 30_000 } });
+  neighbour = await startNeighbour();
+});
+afterEach(() => destroyClients());
+afterAll(async () => {
+  await http?.stop();
+  await neighbour?.stop();
+});
+
+describe('PROXY protocol: truncated headers', () => {
+  it('a partial header then end of stream: closed at once, counted as truncated', async () => {
+    const cuts = [
+      v1('PROXY TCP4 203.0.113.7 192.0.2.1 5123'),
+      v1('P'),
+      v2({}).subarray(0, 7),
+      v2({}).subarray(0, 16),
+      v2({}).subarray(0, 27),
+      Buffer.alloc(0), // connect and end without a byte
+    ];
+    for (const cut of cuts) {
+      const r = await exchange(http.port, cut.length > 0 ? [cut] : [], { end: true, timeoutMs: 5_000 });
+      expect(r.ended).toBe('closed');
+      expect(r.data.length).toBe(0);
+      expect(r.ms).toBeLessThan(2_000);
+    }
+    await expect.poll(() => rejected(http.server).truncated, { timeout: 3_000 }).toBe(cuts.length);
+    await stillServes(http.port);
+    await neighbourServes(neighbour.port);
+  });
+
+  it('a reset in the middle of a header is counted as truncated too', async () => {
+    const before = rejected(http.server).truncated!;
+    await new Promise<void>((resolve) => {
+      const s = net.connect(http.port, '127.0.0.1', () => {
+        s.write(v2({}).subarray(0, 20));
+        setTimeout(() => {
+          s.resetAndDestroy();
+          resolve();
+        }, 50);
+      });
+      s.on('error', () => {});
+    });
+    await expect.poll(() => rejected(http.server).truncated, { timeout: 3_000 }).toBe(before + 1);
+    expect(http.server.stats()[0]!.open).toBe(0);
+    await stillServes(http.port);
+  });
+});
