@@ -21,6 +21,8 @@ describe('wasmux --help', () => {
       '--config',
       '--policy',
       '--allow-connect',
+      '--proxy-protocol',
+      '--proxy-header-timeout',
       '--max-connections',
       '--max-memory',
       '--cpu-budget',
@@ -34,6 +36,8 @@ describe('wasmux --help', () => {
       expect(r.stdout).toContain(opt);
     expect(r.stdout).toMatch(/--max-memory <MiB>[\s\S]*?\[default: 64\]/);
     expect(r.stdout).toMatch(/--cpu-budget <ms>[\s\S]*?\[default: 200\]/);
+    expect(r.stdout).toMatch(/--proxy-protocol [\s\S]*?\[default: off\]/);
+    expect(r.stdout).toMatch(/--proxy-header-timeout <ms>[\s\S]*?\[default: 3000\]/);
     expect(r.stdout).toMatch(/default: auto = epoll here/);
   });
 
