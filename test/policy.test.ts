@@ -15,7 +15,7 @@ const capMemory = (core: Uint8Array, maxMemoryBytes: number) => capModule(core, 
 import { wasmux, startRun } from './helpers/cli.js';
 
 const KNOWN =
-  'known: listen, connect, maxConnections, maxMemoryMiB, maxTableElements, maxHeapMiB, cpuBudgetMs, maxSendQueueBytes, handoverStateBytes, idleTimeoutMs, maxEventsPerWait';
+  'known: listen, connect, proxyProtocol, maxConnections, maxMemoryMiB, maxTableElements, maxHeapMiB, cpuBudgetMs, maxSendQueueBytes, handoverStateBytes, idleTimeoutMs, proxyHeaderTimeoutMs, maxEventsPerWait';
 
 /** The WasmuxError `fn` throws, as { code, message }. */
 function thrown(fn: () => unknown): { code?: string; message: string } {
@@ -48,12 +48,14 @@ describe('policy: defaults', () => {
       maxSendQueueBytes: 262144,
       handoverStateBytes: 65536,
       idleTimeoutMs: 60000,
+      proxyHeaderTimeoutMs: 3000,
       maxEventsPerWait: 1024,
     });
     for (const p of [buildPolicy([]), buildPolicy([{ where: 'policy p.json', input: {} }])]) {
       expect(describePolicy(p)).toEqual({
         listen: [],
         connect: [],
+        proxyProtocol: false,
         maxConnections: 16384,
         maxMemoryMiB: 64,
         maxTableElements: 65536,
@@ -62,6 +64,7 @@ describe('policy: defaults', () => {
         maxSendQueueBytes: 262144,
         handoverStateBytes: 65536,
         idleTimeoutMs: 60000,
+        proxyHeaderTimeoutMs: 3000,
         maxEventsPerWait: 1024,
       });
       expect(p.maxMemoryMiB).toBe(64);
@@ -95,6 +98,7 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
       ['maxSendQueueBytes', '4096 to 67108864', [4095, 67108865, {}]],
       ['idleTimeoutMs', '0 to 86400000', [-1, 86400001, 1e-3]],
       ['maxEventsPerWait', '1 to 1024', [0, 1025, 'all']],
+      ['proxyHeaderTimeoutMs', '10 to 600000', [9, 600001, 2.5, '3000']],
     ];
     for (const [key, range, values] of cases) {
       for (const v of values) {
@@ -118,6 +122,7 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
       maxSendQueueBytes: 4096,
       handoverStateBytes: 65536,
       idleTimeoutMs: 0,
+      proxyHeaderTimeoutMs: 3000,
       maxEventsPerWait: 1,
     });
     const hi = buildPolicy([
@@ -130,11 +135,25 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
           maxSendQueueBytes: 67108864,
           handoverStateBytes: 65536,
           idleTimeoutMs: 86400000,
+          proxyHeaderTimeoutMs: 3000,
           maxEventsPerWait: 1024,
         },
       },
     ]);
     expect(hi.maxMemoryMiB).toBe(4096);
+  });
+
+  it('takes proxyProtocol as true or false only', () => {
+    for (const v of [1, 'true', null, [], {}]) {
+      expect(policyError({ proxyProtocol: v })).toEqual({
+        code: 'WASMUX_ERR_BAD_POLICY',
+        message: `policy p.json: proxyProtocol must be true or false (got ${JSON.stringify(v)})`,
+      });
+    }
+    expect(buildPolicy([{ where: 'p', input: { proxyProtocol: true } }]).proxyProtocol).toBe(true);
+    expect(describePolicy(buildPolicy([{ where: 'p', input: { proxyProtocol: true } }])).proxyProtocol).toBe(true);
+    // A later layer that says nothing leaves it as the file set it.
+    expect(buildPolicy([{ where: 'f', input: { proxyProtocol: true } }, { where: 'flags', input: {} }]).proxyProtocol).toBe(true);
   });
 
   it('refuses listen lists that are not lists of host:port', () => {
@@ -288,6 +307,7 @@ describe('policy: layering', () => {
     expect(describePolicy(p)).toEqual({
       listen: ['127.0.0.1:7000'],
       connect: ['10.0.0.1:80', '[::1]:6379'],
+      proxyProtocol: false,
       maxConnections: 20,
       maxMemoryMiB: 64,
       maxTableElements: 65536,
@@ -296,6 +316,7 @@ describe('policy: layering', () => {
       maxSendQueueBytes: 262144,
       handoverStateBytes: 65536,
       idleTimeoutMs: 0,
+      proxyHeaderTimeoutMs: 3000,
       maxEventsPerWait: 1024,
     });
     const q = buildPolicy([
@@ -335,6 +356,7 @@ describe('policy: layering', () => {
       expect(describePolicy(server.policy)).toMatchObject({
         listen: ['127.0.0.1:0'],
         connect: ['10.0.0.1:80'],
+        proxyProtocol: false,
         maxConnections: 7,
         cpuBudgetMs: 30,
       });
@@ -525,6 +547,7 @@ describe('policy: wasmux run', () => {
       expect(JSON.parse(line![1]!)).toEqual({
         listen: ['127.0.0.1:0'],
         connect: ['10.0.0.1:80', '[::1]:6379'],
+        proxyProtocol: false,
         maxConnections: 20,
         maxMemoryMiB: 64,
         maxTableElements: 65536,
@@ -533,6 +556,7 @@ describe('policy: wasmux run', () => {
         maxSendQueueBytes: 262144,
         handoverStateBytes: 65536,
         idleTimeoutMs: 0,
+        proxyHeaderTimeoutMs: 3000,
         maxEventsPerWait: 1024,
       });
     } finally {
