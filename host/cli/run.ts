@@ -245,6 +245,12 @@ async function manifestSpecs(path: string): Promise<PluginSpec[]> {
   });
 }
 
+/** The PROXY protocol refusals of a counters line ("" when there were none). */
+function proxyText(rejected: Record<string, number>): string {
+  const some = Object.entries(rejected).filter(([, n]) => n > 0);
+  return some.length === 0 ? '' : `, PROXY headers refused: ${some.map(([k, n]) => `${k} ${n}`).join(', ')}`;
+}
+
 function printStats(servers: PluginServer[]): void {
   for (const s of servers) {
     for (const st of s.stats()) {
@@ -255,7 +261,8 @@ function printStats(servers: PluginServer[]): void {
       say(
         `${s.name}[${st.instance}] ${st.running ? 'running' : 'ended'}: accepted ${st.accepted}, open ${st.open}, ` +
           `bytes in ${st.bytesIn}, out ${st.bytesOut}, events ${st.events}, refused ${st.refused}, ` +
-          `idle-closed ${st.idleClosed}, memory ${st.memoryBytes}, restarts ${st.restarts}, ends: ${ends}`,
+          `idle-closed ${st.idleClosed}, memory ${st.memoryBytes}, restarts ${st.restarts}, ends: ${ends}` +
+          proxyText(st.proxyRejected),
         'info',
         'stderr',
         { source: s.name, instance: st.instance, fields: { ...st } },
