@@ -30,13 +30,15 @@ export default defineConfig({
         test: {
           name: 'poll',
           include: ['test/{hostile,abuse,http,resp,ws,proxy}/**/*.test.ts', 'test/echo.test.ts', 'test/connections.test.ts'],
-          // proxy/valid.test.ts runs epoll and poll itself; proxy/parser.test.ts opens no socket.
+          // proxy/valid.test.ts and proxy/cli.test.ts run every backend themselves; parser and sim open no socket.
           exclude: [
             '**/backends.test.ts',
             '**/cli-neighbour.test.ts',
             'test/ws/codecs.test.ts',
             'test/proxy/valid.test.ts',
             'test/proxy/parser.test.ts',
+            'test/proxy/cli.test.ts',
+            'test/proxy/sim.test.ts',
           ],
           env: { WASMUX_TEST_BACKEND: 'poll' },
         },

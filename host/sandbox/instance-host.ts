@@ -59,6 +59,7 @@ import type { Gate } from './gate.js';
 import type { InstanceKnobs } from './policy.js';
 import { REAL_CLOCK, type Clock } from './clock.js';
 import { StopSignal } from './traps.js';
+import { WasmuxError } from '../errors.js';
 import type { GuestHost } from './guest-host.js';
 
 /** A log line's level: the WIT `level` enum's names. */
@@ -279,7 +280,12 @@ export class InstanceHost implements GuestHost {
     this.nextSweep = this.time.nowMs() + this.sweepEveryMs;
     this.addrIndex = new Int16Array(this.table.fds.length).fill(-1);
     if (this.limits.proxyProtocol) {
-      if (!this.backend.peek) throw new Error(`the ${this.backend.name} backend cannot read PROXY protocol headers (it has no peek)`);
+      if (!this.backend.peek) {
+        throw new WasmuxError(
+          'WASMUX_ERR_BAD_POLICY',
+          `proxyProtocol: the ${this.backend.name} backend cannot read PROXY protocol headers`,
+        );
+      }
       this.scratch = new Uint8Array(PROXY_MAX_BYTES);
       this.scratchAt = nativeAddressOf(this.scratch);
     }
