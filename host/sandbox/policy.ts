@@ -207,6 +207,12 @@ export const POLICY_SWITCHES = {
     help:
       'every connection starts with a PROXY protocol header (v1 or v2, as HAProxy send-proxy[-v2] writes it); ' +
       'peer-address is the client it names; a connection without a valid one is closed',
+
+    doc:
+      'every accepted connection starts with a PROXY protocol header, version 1 or 2 (told apart by their signatures, as ' +
+      "HAProxy's `accept-proxy` does); the host reads it before the plugin sees the connection, and `tcp.peer-address` " +
+      'is the client it names. A missing, malformed, truncated, oversized or slow header closes the connection, counted ' +
+      '(see PROXY protocol under Operating wasmux)',
   },
 } as const;
 export type SwitchName = keyof typeof POLICY_SWITCHES;
