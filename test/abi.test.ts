@@ -573,6 +573,7 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
       idleTimeoutMs: 0,
       maxSendQueueBytes: 65536,
       handoverStateBytes: 65536,
+      proxyHeaderTimeoutMs: 3000,
     },
     stats,
     control,

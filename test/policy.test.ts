@@ -153,7 +153,12 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
     expect(buildPolicy([{ where: 'p', input: { proxyProtocol: true } }]).proxyProtocol).toBe(true);
     expect(describePolicy(buildPolicy([{ where: 'p', input: { proxyProtocol: true } }])).proxyProtocol).toBe(true);
     // A later layer that says nothing leaves it as the file set it.
-    expect(buildPolicy([{ where: 'f', input: { proxyProtocol: true } }, { where: 'flags', input: {} }]).proxyProtocol).toBe(true);
+    expect(
+      buildPolicy([
+        { where: 'f', input: { proxyProtocol: true } },
+        { where: 'flags', input: {} },
+      ]).proxyProtocol,
+    ).toBe(true);
   });
 
   it('refuses listen lists that are not lists of host:port', () => {
