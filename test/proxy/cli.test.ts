@@ -27,9 +27,13 @@ describe('wasmux run --proxy-protocol', () => {
       `${target.label}: /ip is the client the header names; no header, no answer${target.skipReason ? ` (skipped: ${target.skipReason})` : ''}`,
       async () => {
         const proc = await startServer(target, 'dist/plugins/http.wasm', ['--proxy-protocol']);
-        const r2 = await exchange(proc.port, [Buffer.concat([v2({ src: '203.0.113.7', sport: 40000, dport: 8080 }), Buffer.from(GET_IP)])], {
-          timeoutMs: 10_000,
-        });
+        const r2 = await exchange(
+          proc.port,
+          [Buffer.concat([v2({ src: '203.0.113.7', sport: 40000, dport: 8080 }), Buffer.from(GET_IP)])],
+          {
+            timeoutMs: 10_000,
+          },
+        );
         expect(body200(r2.data)).toBe('203.0.113.7\n');
         const r1 = await exchange(proc.port, [v1(`PROXY TCP6 2001:db8::7 2001:db8::1 40000 8080\r\n${GET_IP}`)], { timeoutMs: 10_000 });
         expect(body200(r1.data)).toBe('2001:db8::7\n');
