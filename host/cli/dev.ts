@@ -19,6 +19,8 @@ import {
   KNOB_NAMES,
   POLICY_KNOBS,
   POLICY_LISTS,
+  POLICY_SWITCHES,
+  SWITCH_NAMES,
   type KnobName,
   type Logger,
   type PluginServer,
@@ -70,6 +72,7 @@ ${optionHelp('--workers <n>', 'instances sharing the addresses', String(DEFAULTS
 ${optionHelp('--config <string>', 'passed to the plugin as ctx.config', '""')}
 ${optionHelp('--policy <file.json>', "the plugin's policy; flags override it")}
 ${optionHelp(`--${POLICY_LISTS.connect.flag} ${POLICY_LISTS.connect.arg}`, 'allow outbound connections; repeat for several', 'none allowed')}
+${SWITCH_NAMES.map((k) => optionHelp(`--${POLICY_SWITCHES[k].flag}`, POLICY_SWITCHES[k].help, 'off')).join('\n')}
 ${knobHelp()}
 
 Host options:
@@ -122,6 +125,7 @@ async function parseDevArgs(argv: string[]): Promise<DevOptions | null> {
         policy: { type: 'string' },
         [POLICY_LISTS.connect.flag]: { type: 'string', multiple: true },
         ...Object.fromEntries([...KNOB_BY_FLAG.keys()].map((flag) => [flag, { type: 'string' as const }])),
+        ...Object.fromEntries(SWITCH_NAMES.map((k) => [POLICY_SWITCHES[k].flag, { type: 'boolean' as const }])),
         backend: { type: 'string' },
         'drain-timeout': { type: 'string' },
         'log-level': { type: 'string' },
@@ -154,6 +158,7 @@ async function parseDevArgs(argv: string[]): Promise<DevOptions | null> {
     const v = integer(`--${flag}`, byName[flag] as string | undefined);
     if (v !== undefined) flags[knob] = v;
   }
+  for (const k of SWITCH_NAMES) if (byName[POLICY_SWITCHES[k].flag] === true) flags[k] = true;
   const connect = byName[POLICY_LISTS.connect.flag] as string[] | undefined;
   if (connect) flags.connect = connect;
   const policy: PolicyLayer[] = [{ where: 'command line', input: flags }];
