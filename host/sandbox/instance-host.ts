@@ -157,6 +157,15 @@ export interface HandedOver {
   state: Uint8Array;
   /** The version it came from (for the supervisor's counts). */
   from: number;
+  /** The client a PROXY protocol header named (proxyProtocol), as plain data: its peer-address here too. */
+  peer?: PeerData;
+}
+
+/** A socket address as plain data (what crosses threads: a SocketAddress loses its methods there). */
+export interface PeerData {
+  v6: boolean;
+  groups: ArrayLike<number>;
+  port: number;
 }
 
 /**
@@ -175,7 +184,7 @@ export interface HandoverLink {
    * A connection was given: its outgoing cell, listen address and a copy
    * of its state (posted at once, so that it outlives a trap of the giver).
    */
-  gave(cell: number, listen: number, state: Uint8Array): void;
+  gave(cell: number, listen: number, state: Uint8Array, peer?: PeerData): void;
   /**
    * The guest waits again: the connections given since its last wait are a
    * batch, which the new version adopts together (a chat room's members
@@ -621,6 +630,8 @@ export class InstanceHost implements GuestHost {
     if (cell < 0) return fail(ErrorCode.Limit);
     this.outCell = (cell + 1) % cells.length;
     const copy = state.slice();
+    const carried = this.proxied[slot];
+    const peer = carried && { v6: carried.v6, groups: Array.from(carried.groups), port: carried.port };
     this.gate.enter();
     const fd = table.fds[slot]!;
     if (table.registered[slot]) this.backend.deregister(fd);
@@ -633,7 +644,7 @@ export class InstanceHost implements GuestHost {
     this.gate.leave();
     stats[STAT_GIVEN]++;
     this.given++;
-    link.gave(cell, listen, copy);
+    link.gave(cell, listen, copy, peer);
     return 0;
   }
 
@@ -682,6 +693,14 @@ export class InstanceHost implements GuestHost {
       stats[STAT_ADOPTED]++;
       table.active[s] = this.clock.nowMs;
       this.addrIndex[s] = listen;
+      this.proxied[s] = undefined;
+      if (x.peer) {
+        const a = new SocketAddress();
+        a.v6 = x.peer.v6;
+        a.groups.set(x.peer.groups);
+        a.port = x.peer.port;
+        this.proxied[s] = a;
+      }
       this.adoptedState = x.state;
       link.ended(x.from, true);
       return h;

@@ -14,6 +14,7 @@ import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { openFileLimit } from '../ffi/open-files.js';
 import { PROXY_REASONS, type ProxyReason } from '../sandbox/proxy-header.js';
+import type { PeerData } from '../sandbox/instance-host.js';
 import { MIB, buildPolicy, describePolicy, instanceKnobs, type Policy, type PolicyInput, type PolicyLayer } from '../sandbox/policy.js';
 import {
   CTRL_COUNT,
@@ -248,7 +249,7 @@ class Incarnation {
   /** Bit i: its guest takes connections handed over on address i (it called handover.adopt there). */
   adopting = 0;
   /** Connections it gave in the batch under way (routed at its end, or when the thread is gone). */
-  giving: { cell: number; listen: number; state: Uint8Array }[] = [];
+  giving: { cell: number; listen: number; state: Uint8Array; peer?: PeerData }[] = [];
 
   constructor(
     input: Omit<WorkerInput, 'control' | 'stats'>,
@@ -591,7 +592,7 @@ export class PluginServer {
         break;
       }
       case 'gave':
-        inc.giving.push({ cell: m.cell, listen: m.listen, state: m.state });
+        inc.giving.push({ cell: m.cell, listen: m.listen, state: m.state, peer: m.peer });
         break;
       case 'gave-end':
         this.routeBatch(slot, inc);
@@ -1114,6 +1115,7 @@ export class PluginServer {
     listen: number,
     state: Uint8Array,
     batches: Map<Incarnation, AdoptMessage['batch']>,
+    peer?: PeerData,
   ): void {
     const fd = inc.outgoing ? Atomics.exchange(inc.outgoing, cell, -1) : -1;
     if (fd < 0) return; // the thread is gone and onGone closed it (counted there)
@@ -1143,7 +1145,7 @@ export class PluginServer {
       return;
     }
     const batch = batches.get(target) ?? [];
-    batch.push({ cell: at, listen, state, from: from.gen.number });
+    batch.push({ cell: at, listen, state, from: from.gen.number, ...(peer && { peer }) });
     batches.set(target, batch);
   }
 
@@ -1155,7 +1157,7 @@ export class PluginServer {
   // batch: one message per instance that takes some.
   private routeBatch(slot: Slot, inc: Incarnation): void {
     const batches = new Map<Incarnation, AdoptMessage['batch']>();
-    for (const g of inc.giving) this.routeHandover(slot, inc, g.cell, g.listen, g.state, batches);
+    for (const g of inc.giving) this.routeHandover(slot, inc, g.cell, g.listen, g.state, batches, g.peer);
     inc.giving = [];
     for (const [target, batch] of batches) {
       target.worker.postMessage({ type: 'adopt', batch } satisfies AdoptMessage);

@@ -66,7 +66,7 @@ const gate = new Gate(control, stats);
 const handover: HandoverLink | undefined = input.handover && {
   outgoing: new Int32Array(input.handover.outgoing),
   incoming: new Int32Array(input.handover.incoming),
-  gave: (cell, listen, state) => post({ type: 'gave', cell, listen, state }),
+  gave: (cell, listen, state, peer) => post({ type: 'gave', cell, listen, state, peer }),
   batchEnd: () => post({ type: 'gave-end' }),
   adopting: (listen) => post({ type: 'adopting', listen }),
   ended: (from, ok) => post({ type: 'handover-end', from, ok }),
