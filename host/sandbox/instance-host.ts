@@ -880,11 +880,10 @@ export class InstanceHost implements GuestHost {
       p.bytes ??= new Uint8Array(PROXY_MAX_BYTES);
       p.bytes.set(work.subarray(0, n + r));
       p.n = n + r;
-      if (r < ask.upTo) {
-        // The socket is empty: its next bytes bring an event.
-        if (table.registered[p.slot]) backend.drained?.(fd, INTEREST_READABLE);
-        return HEADER_INCOMPLETE;
-      }
+      // Read again even after a short read: only would-block proves the
+      // socket empty. The peer's end of stream may have come with these
+      // bytes, and an edge-triggered poller reports it once: stopping here
+      // would wait for an edge that never comes (found by truncated.test.ts).
     }
   }
 
@@ -893,8 +892,9 @@ export class InstanceHost implements GuestHost {
     const { table, stats } = this;
     const peer = this.logLimit.admit(LOG_NOTICE) ? new SocketAddress() : null;
     if (peer) this.backend.peerAddress(table.fds[p.slot]!, peer);
-    this.dropPending(p.slot);
+    // Counted before the close: whoever sees the close sees the count.
     stats[STAT_PROXY_REJECTED + PROXY_REASONS.indexOf(reason)]++;
+    this.dropPending(p.slot);
     if (peer) this.opts.log('warn', 'host', `PROXY protocol: a connection from ${peer} closed before the guest saw it: ${reason} header`);
     return HEADER_REJECTED;
   }

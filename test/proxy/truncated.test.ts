@@ -43,13 +43,19 @@ describe('PROXY protocol: truncated headers', () => {
       v2({}).subarray(0, 27),
       Buffer.alloc(0), // connect and end without a byte
     ];
-    for (const cut of cuts) {
-      const r = await exchange(http.port, cut.length > 0 ? [cut] : [], { end: true, timeoutMs: 5_000 });
-      expect(r.ended).toBe('closed');
-      expect(r.data.length).toBe(0);
-      expect(r.ms).toBeLessThan(2_000);
+    // Ten rounds: the bytes and the end of stream often arrive as one event,
+    // reported once by an edge-triggered poller (a read that stops at the
+    // short read instead of at would-block waits for an edge that never comes).
+    const ROUNDS = 10;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const cut of cuts) {
+        const r = await exchange(http.port, cut.length > 0 ? [cut] : [], { end: true, timeoutMs: 5_000 });
+        expect(r.ended, `${JSON.stringify(cut.toString('latin1'))}, round ${round}`).toBe('closed');
+        expect(r.data.length).toBe(0);
+        expect(r.ms).toBeLessThan(2_000);
+      }
     }
-    await expect.poll(() => rejected(http.server).truncated, { timeout: 3_000 }).toBe(cuts.length);
+    expect(rejected(http.server).truncated).toBe(ROUNDS * cuts.length);
     await stillServes(http.port);
     await neighbourServes(neighbour.port);
   });
