@@ -69,5 +69,14 @@ export const STAT_LOG = 10;
 export const STAT_GIVEN = STAT_LOG + LOG_SHARED_SLOTS;
 /** Connections handed to this instance that it adopted. */
 export const STAT_ADOPTED = STAT_GIVEN + 1;
+/**
+ * The loop-turn histogram (wasmux_loop_turn_seconds): how long the guest ran
+ * between two waits (from one wait's return to the next wait call), in
+ * seconds. A count per bound of TURN_BOUNDS, then +Inf (not cumulative),
+ * then the sum at STAT_TURN_SUM.
+ */
+export const STAT_TURN = STAT_ADOPTED + 1;
+export const TURN_BOUNDS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.05, 0.25, 1];
+export const STAT_TURN_SUM = STAT_TURN + TURN_BOUNDS.length + 1;
 /** The counters' length. */
-export const STAT_COUNT = STAT_ADOPTED + 1;
+export const STAT_COUNT = STAT_TURN_SUM + 1;
