@@ -712,8 +712,8 @@ export class InstanceHost implements GuestHost {
     return this.opts.metrics ? this.opts.metrics.series(m, values) : fail(ErrorCode.BadHandle);
   }
 
-  metricReport(u32: Uint32Array, f64: Float64Array, count: number): number {
-    return this.opts.metrics ? this.opts.metrics.report(u32, f64, count) : count === 0 ? 0 : fail(ErrorCode.BadHandle);
+  metricReport(u32: Uint32Array, f64: Float64Array, at: number, count: number): number {
+    return this.opts.metrics ? this.opts.metrics.report(u32, f64, at, count) : count === 0 ? 0 : fail(ErrorCode.BadHandle);
   }
 
   /** The metrics cap refused a definition: said once per incarnation (within the log rate). */

@@ -161,15 +161,18 @@ export class MetricsStore {
 
   /**
    * Applies `count` updates laid out as the WIT `update` (u32 series at 0,
-   * f64 value at 8, 16 bytes each) in `f64` (its u32 view: `u32`).
+   * f64 value at 8, 16 bytes each) from byte `at` (8-aligned) of the memory
+   * that `u32` and `f64` view (whole: no view is made per call).
    */
-  report(u32: Uint32Array, f64: Float64Array, count: number): number {
+  report(u32: Uint32Array, f64: Float64Array, at: number, count: number): number {
     if (count > REPORT_MAX) return fail(ErrorCode.Limit);
     const { values, seriesMetric, seriesBounds, metrics } = this;
+    const u = at >>> 2;
+    const f = (at >>> 3) + 1;
     let first = 0;
     for (let i = 0; i < count; i++) {
-      const s = u32[4 * i]! - 1;
-      const v = f64[2 * i + 1]!;
+      const s = u32[u + 4 * i]! - 1;
+      const v = f64[f + 2 * i]!;
       if (s < 0 || s >= seriesMetric.length) {
         first ||= fail(ErrorCode.BadHandle);
         continue;
@@ -178,21 +181,21 @@ export class MetricsStore {
         first ||= fail(ErrorCode.Invalid);
         continue;
       }
-      const at = s * SERIES_SLOTS;
+      const slot = s * SERIES_SLOTS;
       const bounds = seriesBounds[s];
       if (bounds) {
         let b = 0;
         while (b < bounds.length && v > bounds[b]!) b++;
-        values[at + b]!++;
-        values[at + SERIES_SLOTS - 1]! += v;
+        values[slot + b]!++;
+        values[slot + SERIES_SLOTS - 1]! += v;
       } else if (metrics[seriesMetric[s]!]!.def.kind === 'counter') {
         if (v < 0) {
           first ||= fail(ErrorCode.Invalid);
           continue;
         }
-        values[at]! += v;
+        values[slot]! += v;
       } else {
-        values[at] = v;
+        values[slot] = v;
       }
     }
     return first;

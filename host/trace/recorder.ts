@@ -585,8 +585,8 @@ export class RecordingHost implements GuestHost {
     return this.inner.metricSeries(m, values);
   }
 
-  metricReport(u32: Uint32Array, f64: Float64Array, count: number): number {
-    return this.inner.metricReport(u32, f64, count);
+  metricReport(u32: Uint32Array, f64: Float64Array, at: number, count: number): number {
+    return this.inner.metricReport(u32, f64, at, count);
   }
 
   // ---- log ------------------------------------------------------------------------------

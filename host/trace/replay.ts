@@ -375,8 +375,8 @@ class ReplayHost implements GuestHost {
     return this.metricStore.series(m, values);
   }
 
-  metricReport(u32: Uint32Array, f64: Float64Array, count: number): number {
-    return this.metricStore.report(u32, f64, count);
+  metricReport(u32: Uint32Array, f64: Float64Array, at: number, count: number): number {
+    return this.metricStore.report(u32, f64, at, count);
   }
 
   // ---- log ------------------------------------------------------------------------------

@@ -123,8 +123,7 @@ export function metricsImports({ mem, host }: GlueContext) {
       if (len > REPORT_MAX) {
         r = fail(ErrorCode.Limit);
       } else {
-        const { buffer } = mem.u8;
-        r = host.metricReport(new Uint32Array(buffer, ptr, 4 * len), new Float64Array(buffer, ptr, 2 * len), len);
+        r = host.metricReport(mem.u32, mem.f64, ptr, len);
       }
       lowerUnit(mem, retptr >>> 0, r);
     },
