@@ -15,7 +15,7 @@ const capMemory = (core: Uint8Array, maxMemoryBytes: number) => capModule(core, 
 import { wasmux, startRun } from './helpers/cli.js';
 
 const KNOWN =
-  'known: listen, connect, maxConnections, maxMemoryMiB, maxTableElements, maxHeapMiB, cpuBudgetMs, maxSendQueueBytes, handoverStateBytes, idleTimeoutMs, maxEventsPerWait';
+  'known: listen, connect, maxConnections, maxMemoryMiB, maxTableElements, maxHeapMiB, cpuBudgetMs, maxSendQueueBytes, handoverStateBytes, metricSeries, idleTimeoutMs, maxEventsPerWait';
 
 /** The WasmuxError `fn` throws, as { code, message }. */
 function thrown(fn: () => unknown): { code?: string; message: string } {
@@ -47,6 +47,7 @@ describe('policy: defaults', () => {
       cpuBudgetMs: 200,
       maxSendQueueBytes: 262144,
       handoverStateBytes: 65536,
+      metricSeries: 256,
       idleTimeoutMs: 60000,
       maxEventsPerWait: 1024,
     });
@@ -61,6 +62,7 @@ describe('policy: defaults', () => {
         cpuBudgetMs: 200,
         maxSendQueueBytes: 262144,
         handoverStateBytes: 65536,
+        metricSeries: 256,
         idleTimeoutMs: 60000,
         maxEventsPerWait: 1024,
       });
@@ -117,6 +119,7 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
       cpuBudgetMs: 10,
       maxSendQueueBytes: 4096,
       handoverStateBytes: 65536,
+      metricSeries: 256,
       idleTimeoutMs: 0,
       maxEventsPerWait: 1,
     });
@@ -129,6 +132,7 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
           cpuBudgetMs: 600000,
           maxSendQueueBytes: 67108864,
           handoverStateBytes: 65536,
+          metricSeries: 256,
           idleTimeoutMs: 86400000,
           maxEventsPerWait: 1024,
         },
@@ -295,6 +299,7 @@ describe('policy: layering', () => {
       cpuBudgetMs: 50,
       maxSendQueueBytes: 262144,
       handoverStateBytes: 65536,
+      metricSeries: 256,
       idleTimeoutMs: 0,
       maxEventsPerWait: 1024,
     });
@@ -532,6 +537,7 @@ describe('policy: wasmux run', () => {
         cpuBudgetMs: 50,
         maxSendQueueBytes: 262144,
         handoverStateBytes: 65536,
+        metricSeries: 256,
         idleTimeoutMs: 0,
         maxEventsPerWait: 1024,
       });

@@ -230,7 +230,7 @@ async function manifestSpecs(path: string): Promise<PluginSpec[]> {
 
 function printStats(servers: PluginServer[]): void {
   for (const s of servers) {
-    for (const st of s.stats()) {
+    for (const { turns: _turns, ...st } of s.stats()) {
       const ends =
         Object.entries(st.ends)
           .map(([k, v]) => `${k} ${v}`)
