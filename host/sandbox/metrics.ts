@@ -88,7 +88,7 @@ export function validLabelName(name: string, kind: MetricKind): boolean {
 
 interface Metric {
   def: MetricDef;
-  /** Series by their label values joined with \0 (values may not contain it: see series()). */
+  /** Series by their label values (as JSON). */
   series: Map<string, number>;
 }
 
@@ -143,8 +143,8 @@ export class MetricsStore {
     const metric = this.metrics[(m >>> 0) - 1];
     if (metric === undefined) return fail(ErrorCode.BadHandle);
     if (values.length !== metric.def.labels.length) return fail(ErrorCode.Invalid);
-    for (const v of values) if (Buffer.byteLength(v) > LABEL_VALUE_MAX || v.includes('\0')) return fail(ErrorCode.Invalid);
-    const key = values.join('\0');
+    for (const v of values) if (Buffer.byteLength(v) > LABEL_VALUE_MAX) return fail(ErrorCode.Invalid);
+    const key = JSON.stringify(values);
     const known = metric.series.get(key);
     if (known !== undefined) return known;
     if (this.seriesMetric.length >= this.cap) {

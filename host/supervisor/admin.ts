@@ -98,7 +98,8 @@ export function metricPrefix(plugin: string): string {
  * `plugin`, `instance`. A name in the host's `wasmux_` namespace is left
  * out, and so is a series whose metric disagrees (kind, label names) with
  * the first definition of its name seen in this scrape (another instance,
- * another plugin, another version).
+ * another plugin, another version), and a family named like a histogram's
+ * own samples (`<histogram>_bucket`, `_sum`, `_count`).
  */
 function pluginFamilies(servers: readonly PluginServer[]): Map<string, Family & { labelKey: string }> {
   const families = new Map<string, Family & { labelKey: string }>();
@@ -127,6 +128,10 @@ function pluginFamilies(servers: readonly PluginServer[]): Map<string, Family & 
         }
       }
     }
+  }
+  // A histogram's samples are <name>_bucket, _sum and _count: a family of one of those names would clash with them.
+  for (const f of [...families.values()]) {
+    if (f.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) families.delete(f.name + suffix);
   }
   return families;
 }
