@@ -52,6 +52,22 @@ const SERVERS = {
     },
     start: () => startWithPids('wasmux', [process.execPath, WASMUX_CLI, 'run', WASMUX_PLUGIN, '--listen', `${HOST}:0`]),
   },
+  // The same, with the plugin's own metric (requests_total{class}) off: what counting costs.
+  'wasmux-no-metrics': {
+    explicitOnly: true,
+    unavailable: () => SERVERS.wasmux.unavailable(),
+    start: () =>
+      startWithPids('wasmux-no-metrics', [
+        process.execPath,
+        WASMUX_CLI,
+        'run',
+        WASMUX_PLUGIN,
+        '--listen',
+        `${HOST}:0`,
+        '--config',
+        'metrics=0',
+      ]),
+  },
   'node-http': {
     unavailable: () => null,
     start: () => startWithPids('node-http', [process.execPath, 'bench/servers/node-http.mjs', '--host', HOST, '--port', '0']),
@@ -65,8 +81,8 @@ const SERVERS = {
 
 const USAGE = `usage: node bench/http.mjs [options]      (or: npm run bench:http -- [options])
 
-  --servers LIST   comma-separated, from ${Object.keys(SERVERS).join(',')} (default: all;
-                   nginx is skipped with a message when not installed)
+  --servers LIST   comma-separated, from ${Object.keys(SERVERS).join(',')} (default: all but
+                   wasmux-no-metrics; nginx is skipped with a message when not installed)
   --conns N        wrk connections (default 100)
   --threads N      wrk threads (default 1)
   --duration S     measured seconds per run, after a 1 s warmup run (default 10)
@@ -93,7 +109,12 @@ function parseOptions() {
     if (!Number.isInteger(n) || n < min || n > max) fail(`${what} wants an integer from ${min} to ${max}, got '${text}'`);
     return n;
   };
-  const servers = (values.servers ?? Object.keys(SERVERS).join(','))
+  const servers = (
+    values.servers ??
+    Object.keys(SERVERS)
+      .filter((k) => !SERVERS[k].explicitOnly)
+      .join(',')
+  )
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);

@@ -352,6 +352,7 @@ const enums = [
   ['error-code', poll],
   ['shutdown-how', tcp],
   ['level', interfaces.get('log')],
+  ['kind', interfaces.get('metrics')],
 ].map(([n, i]) => ({ name: n, cases: resolveName(i, n).def.cases }));
 const flags = [
   ['interest', poll],
@@ -367,6 +368,7 @@ addType('socket-address', tcp);
 addType('ip-address', tcp);
 addType('context', interfaces.get('types'));
 addType('datetime', interfaces.get('wasi:clocks/wall-clock'));
+addType('update', interfaces.get('metrics'));
 const fitsCoreValue = (t, iface) => {
   if (t === null) return true;
   if (t.kind === 'name' && PRIMITIVES[t.name] && t.name !== 'string') return true;
@@ -380,7 +382,7 @@ const fitsCoreValue = (t, iface) => {
 const plugin = worlds.find((w) => w.name === 'plugin');
 if (!plugin?.exports.run) throw new Error('wit/ has no world plugin exporting run');
 layouts.push({ name: 'run', ...layout(plugin.exports.run.result, interfaces.get('types')), result: true });
-for (const ifaceName of ['poll', 'tcp', 'log', 'limits', 'handover']) {
+for (const ifaceName of ['poll', 'tcp', 'log', 'limits', 'handover', 'metrics']) {
   const iface = interfaces.get(ifaceName);
   for (const [fname, f] of Object.entries(iface.funcs)) {
     if (fitsCoreValue(f.result, iface)) continue;

@@ -37,6 +37,7 @@ import { CTRL_COUNT, STAT_COUNT } from '../host/sandbox/shared.js';
 import { LOG_SHARED_SLOTS, LogLimiter, fullBucket } from '../host/sandbox/log-limiter.js';
 import { Gate } from '../host/sandbox/gate.js';
 import { InstanceHost, type LogLevel } from '../host/sandbox/instance-host.js';
+import { type MetricDef, MetricsStore, SERIES_SLOTS, type SeriesDef, metricValuesBuffer } from '../host/sandbox/metrics.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PLUGIN = join(root, 'dist/test-plugins/abi.wasm');
@@ -79,7 +80,10 @@ type Call =
   | { op: 'deregister'; h: number }
   | { op: 'wait'; max: number; timeout: number | undefined }
   | { op: 'give'; h: number; state: number[] }
-  | { op: 'adopt'; h: number };
+  | { op: 'adopt'; h: number }
+  | { op: 'define'; kind: string; name: string; help: string; labels: string[]; buckets: number[] }
+  | { op: 'series'; m: number; values: string[] }
+  | { op: 'report'; updates: { series: number; value: number }[] };
 
 /** A new socket: its guest handle (what the wasmux table assigns) and the fd the backend hands out. */
 interface NewSocket {
@@ -193,6 +197,45 @@ const SCRIPT: Step[] = [
   { call: { op: 'close', h: SB.h }, answer: { ok: null } },
   { call: { op: 'close', h: SB.h }, answer: { err: 'bad-handle' }, glueOnly: true },
   { call: { op: 'connect', addr: v4(127, 0, 0, 1, 1) }, answer: { ok: SD } },
+  // Metrics are the instance's host's own (sandbox/metrics.ts): these answers are what it gives.
+  {
+    call: {
+      op: 'define',
+      kind: 'histogram',
+      name: 'abi_latency_seconds',
+      help: 'Latency ☃ “help”',
+      labels: ['route', 'code'],
+      buckets: [0.005, 0.25, 1e300],
+    },
+    answer: { ok: 1 },
+    glueOnly: true,
+  },
+  {
+    call: { op: 'define', kind: 'counter', name: 'abi:requests_total', help: '', labels: [], buckets: [] },
+    answer: { ok: 2 },
+    glueOnly: true,
+  },
+  {
+    call: { op: 'define', kind: 'gauge', name: 'bad name', help: 'h', labels: [], buckets: [] },
+    answer: { err: 'invalid' },
+    glueOnly: true,
+  },
+  { call: { op: 'series', m: 1, values: ['/ü', '200'] }, answer: { ok: 1 }, glueOnly: true },
+  { call: { op: 'series', m: 2, values: [] }, answer: { ok: 2 }, glueOnly: true },
+  { call: { op: 'series', m: 7, values: [] }, answer: { err: 'bad-handle' }, glueOnly: true },
+  {
+    call: {
+      op: 'report',
+      updates: [
+        { series: 1, value: 0.1 },
+        { series: 2, value: 4294967296.5 },
+        { series: 1, value: -0 },
+      ],
+    },
+    answer: { ok: null },
+    glueOnly: true,
+  },
+  { call: { op: 'report', updates: [{ series: 9, value: 0.1 }] }, answer: { err: 'bad-handle' }, glueOnly: true },
 ];
 
 /** What the guest must log, level and message: the golden transcript. */
@@ -245,6 +288,14 @@ const EXPECTED_TRANSCRIPT = [
   'info close 0x468acf07 -> ok',
   'info close 0x468acf07 again -> err bad-handle',
   'info connect 127.0.0.1:1 -> ok 0x468acf27',
+  'info metrics.define histogram abi_latency_seconds -> ok 1',
+  'info metrics.define counter abi:requests_total -> ok 2',
+  'info metrics.define gauge bad name -> err invalid',
+  'info metrics.series 1 [/ü 200] -> ok 1',
+  'info metrics.series 2 [] -> ok 2',
+  'info metrics.series 7 [] -> err bad-handle',
+  'info metrics.report 3 -> ok',
+  'info metrics.report 1 -> err bad-handle',
   'info monotonic-clock.now -> positive, non-decreasing',
   'info monotonic-clock.resolution -> 1',
   'info wall-clock.now -> plausible',
@@ -270,6 +321,8 @@ interface Run {
   failure?: string;
   /** Whether the host saw every step of the script. */
   scriptDone: boolean;
+  /** The wasmux run only: what its metrics store was told and holds at the end. */
+  metrics?: { defs: MetricDef[]; series: SeriesDef[]; values: Float64Array };
 }
 
 /** Hands out the script's steps in order; a call out of order fails the run. */
@@ -288,6 +341,7 @@ class Cursor {
   }
 
   get done(): boolean {
+    while (this.skipGlueOnly && SCRIPT[this.i]?.glueOnly) this.i++;
     return this.i === SCRIPT.length;
   }
 }
@@ -392,6 +446,13 @@ async function runJco(bytes: Uint8Array, dir: string): Promise<Run> {
         return [a.h, new Uint8Array(a.state)];
       },
     },
+    'wasmux:plugin/metrics@0.1.0': {
+      define: (kind: string, name: string, help: string, labels: string[], buckets: ArrayLike<number>) =>
+        ok<number>(record({ op: 'define', kind, name, help, labels: [...labels], buckets: Array.from(buckets) })),
+      series: (m: number, values: string[]) => ok<number>(record({ op: 'series', m, values: [...values] })),
+      report: (updates: { series: number; value: number }[]) =>
+        void record({ op: 'report', updates: updates.map((u) => ({ series: u.series, value: u.value })) }),
+    },
     'wasmux:plugin/log@0.1.0': {
       log: (level: LogLevel, message: string) => void run.transcript.push(`${level} ${message}`),
     },
@@ -457,6 +518,13 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
   // A fixed salt: handles are then the script's numbers.
   const table = new HandleTable(new SharedArrayBuffer(registryBytes(16)), SALT);
   const denied: string[] = [];
+  const metrics = { defs: [] as MetricDef[], series: [] as SeriesDef[], values: new Float64Array(metricValuesBuffer(16)) };
+  run.metrics = metrics;
+  const store = new MetricsStore(16, metrics.values, {
+    defined: (d) => metrics.defs.push(d),
+    seriesAdded: (x) => metrics.series.push(x),
+    capReached() {},
+  });
 
   // The backend sees fds, the guest handles: the script pairs them.
   const handleOfFd = new Map<number, number>();
@@ -573,6 +641,7 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
       idleTimeoutMs: 0,
       maxSendQueueBytes: 65536,
       handoverStateBytes: 65536,
+      metricSeries: 16,
       proxyHeaderTimeoutMs: 3000,
     },
     stats,
@@ -588,6 +657,7 @@ async function runWasmux(bytes: Uint8Array): Promise<Run> {
       run.transcript.push(`${level} ${message}`);
     },
     listening() {},
+    metrics: store,
   });
 
   try {
@@ -672,6 +742,21 @@ describe('canonical ABI: the guest bindings and the wasmux glue agree with stock
       backlog: 2147483649,
     });
     expect(wasmux.calls.find((c) => c.op === 'send')).toEqual({ op: 'send', h: 0x468acf06, data: [1, 2, 254, 255, 0, 128] });
+  });
+
+  it('gives the wasmux metrics store the definitions and updates jco lifted', () => {
+    const lifted = SCRIPT.map((x) => x.call);
+    const defs = lifted.filter((c) => c.op === 'define').slice(0, 2);
+    expect(wasmux.metrics!.defs).toEqual(defs.map(({ op: _, ...d }, i) => ({ id: i + 1, ...d })));
+    expect(wasmux.metrics!.series).toEqual([
+      { id: 1, metric: 1, values: ['/ü', '200'] },
+      { id: 2, metric: 2, values: [] },
+    ]);
+    const v = wasmux.metrics!.values;
+    // The histogram: -0 in the first bucket (<= 0.005), 0.1 in the second (<= 0.25); the sum 0.1.
+    expect([...v.subarray(0, 4)]).toEqual([1, 1, 0, 0]);
+    expect(v[SERIES_SLOTS - 1]).toBe(0.1);
+    expect(v[SERIES_SLOTS]).toBe(4294967296.5);
   });
 
   it("returns run's err string through both glues", () => {

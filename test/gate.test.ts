@@ -102,6 +102,7 @@ describe('the kill gate', () => {
         idleTimeoutMs: 0,
         maxSendQueueBytes: 65536,
         handoverStateBytes: 65536,
+        metricSeries: 0,
         proxyHeaderTimeoutMs: 3000,
       },
       stats,

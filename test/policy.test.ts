@@ -15,7 +15,7 @@ const capMemory = (core: Uint8Array, maxMemoryBytes: number) => capModule(core, 
 import { wasmux, startRun } from './helpers/cli.js';
 
 const KNOWN =
-  'known: listen, connect, proxyProtocol, maxConnections, maxMemoryMiB, maxTableElements, maxHeapMiB, cpuBudgetMs, maxSendQueueBytes, handoverStateBytes, idleTimeoutMs, proxyHeaderTimeoutMs, maxEventsPerWait';
+  'known: listen, connect, proxyProtocol, maxConnections, maxMemoryMiB, maxTableElements, maxHeapMiB, cpuBudgetMs, maxSendQueueBytes, handoverStateBytes, metricSeries, idleTimeoutMs, proxyHeaderTimeoutMs, maxEventsPerWait';
 
 /** The WasmuxError `fn` throws, as { code, message }. */
 function thrown(fn: () => unknown): { code?: string; message: string } {
@@ -47,6 +47,7 @@ describe('policy: defaults', () => {
       cpuBudgetMs: 200,
       maxSendQueueBytes: 262144,
       handoverStateBytes: 65536,
+      metricSeries: 256,
       idleTimeoutMs: 60000,
       proxyHeaderTimeoutMs: 3000,
       maxEventsPerWait: 1024,
@@ -63,6 +64,7 @@ describe('policy: defaults', () => {
         cpuBudgetMs: 200,
         maxSendQueueBytes: 262144,
         handoverStateBytes: 65536,
+        metricSeries: 256,
         idleTimeoutMs: 60000,
         proxyHeaderTimeoutMs: 3000,
         maxEventsPerWait: 1024,
@@ -121,6 +123,7 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
       cpuBudgetMs: 10,
       maxSendQueueBytes: 4096,
       handoverStateBytes: 65536,
+      metricSeries: 256,
       idleTimeoutMs: 0,
       proxyHeaderTimeoutMs: 3000,
       maxEventsPerWait: 1,
@@ -134,6 +137,7 @@ describe('policy: validation, with exact WASMUX_ERR_BAD_POLICY messages', () => 
           cpuBudgetMs: 600000,
           maxSendQueueBytes: 67108864,
           handoverStateBytes: 65536,
+          metricSeries: 256,
           idleTimeoutMs: 86400000,
           proxyHeaderTimeoutMs: 3000,
           maxEventsPerWait: 1024,
@@ -320,6 +324,7 @@ describe('policy: layering', () => {
       cpuBudgetMs: 50,
       maxSendQueueBytes: 262144,
       handoverStateBytes: 65536,
+      metricSeries: 256,
       idleTimeoutMs: 0,
       proxyHeaderTimeoutMs: 3000,
       maxEventsPerWait: 1024,
@@ -560,6 +565,7 @@ describe('policy: wasmux run', () => {
         cpuBudgetMs: 50,
         maxSendQueueBytes: 262144,
         handoverStateBytes: 65536,
+        metricSeries: 256,
         idleTimeoutMs: 0,
         proxyHeaderTimeoutMs: 3000,
         maxEventsPerWait: 1024,

@@ -91,6 +91,22 @@ export declare function handover_give(s: u32, ptr: usize, len: usize, retptr: us
 @external("wasmux:plugin/handover@0.1.0", "adopt")
 export declare function handover_adopt(l: u32, retptr: usize): void;
 
+// ---- wasmux:plugin/metrics@0.1.0 -----------------------------------------------
+
+// define(kind, name, help, labels: list<string>, buckets: list<f64>) -> result<metric-id, error-code>
+@external("wasmux:plugin/metrics@0.1.0", "define")
+export declare function metrics_define(
+  kind: u32, namePtr: usize, nameLen: usize, helpPtr: usize, helpLen: usize, labelsPtr: usize, labelsLen: usize,
+  bucketsPtr: usize, bucketsLen: usize, retptr: usize): void;
+
+// series(m, values: list<string>) -> result<series-id, error-code>
+@external("wasmux:plugin/metrics@0.1.0", "series")
+export declare function metrics_series(m: u32, valuesPtr: usize, valuesLen: usize, retptr: usize): void;
+
+// report(updates: list<update>) -> result<_, error-code>; an update is { series: u32, value: f64 } (UPDATE_SIZE bytes)
+@external("wasmux:plugin/metrics@0.1.0", "report")
+export declare function metrics_report(ptr: usize, len: usize, retptr: usize): void;
+
 // ---- wasmux:plugin/log@0.1.0 ---------------------------------------------------
 
 // log(level, message)
@@ -146,6 +162,9 @@ export const ADDR_SIZE: usize = SOCKET_ADDRESS_SIZE;
 export const ADDR_FAMILY: usize = SOCKET_ADDRESS_ADDRESS + IP_ADDRESS_TAG;
 export const ADDR_PAYLOAD: usize = SOCKET_ADDRESS_ADDRESS + IP_ADDRESS_PAYLOAD;
 export const ADDR_PORT: usize = SOCKET_ADDRESS_PORT;
+
+// update (metrics.report): the series (u32), the value (f64).
+export { UPDATE_SIZE, UPDATE_SERIES, UPDATE_VALUE } from "./generated/contract";
 
 // event: the token (u64), the readiness flags (u8).
 export { EVENT_SIZE, EVENT_TOKEN, EVENT_READY } from "./generated/contract";

@@ -14,3 +14,4 @@ export { Slab } from "./slab";
 export { Timer, TimerWheel } from "./timers";
 export { Connection, Handler, Server, ServerOptions } from "./server";
 export { memoryLimit, maxConnections, memoryGrown, memoryAvailable, freeInHeap } from "./memory";
+export { Counter, Gauge, Histogram, CounterSeries, GaugeSeries, HistogramSeries, flushMetrics, metricsReportError } from "./metrics";

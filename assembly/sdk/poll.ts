@@ -3,6 +3,15 @@ import { RET, lendBuffer, unlendBuffer, unitResult } from "./abi";
 import { Events } from "./events";
 import { EVENT_SIZE } from "./bindings";
 
+// Called before each wait when set (metrics.ts: the batched metric updates go
+// to the host then). A hook, so that a plugin without metrics does not import them.
+let beforeWait: (() => void) | null = null;
+
+/** Sets what runs before each wait (the SDK's metrics flush). */
+export function onBeforeWait(f: () => void): void {
+  beforeWait = f;
+}
+
 /** A source of events: anything with a host handle (TcpListener, TcpStream). */
 export interface Source {
   readonly handle: u32;
@@ -38,6 +47,8 @@ export class Poll {
    * means the timeout passed.
    */
   poll(events: Events, timeoutMs: i32 = -1): u32 {
+    const hook = beforeWait;
+    if (hook !== null) hook();
     lendBuffer(events.ptr, <usize>events.capacity * EVENT_SIZE);
     poll_wait(events.capacity, timeoutMs >= 0 ? 1 : 0, timeoutMs >= 0 ? <u32>timeoutMs : 0, RET);
     unlendBuffer();

@@ -253,7 +253,7 @@ function proxyText(rejected: Record<string, number>): string {
 
 function printStats(servers: PluginServer[]): void {
   for (const s of servers) {
-    for (const st of s.stats()) {
+    for (const { turns: _turns, ...st } of s.stats()) {
       const ends =
         Object.entries(st.ends)
           .map(([k, v]) => `${k} ${v}`)

@@ -33,6 +33,13 @@ export const enum Level {
   Error = 4,
 }
 export const LEVEL_NAMES = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+/** wit: kind */
+export const enum Kind {
+  Counter = 0,
+  Gauge = 1,
+  Histogram = 2,
+}
+export const KIND_NAMES = ['counter', 'gauge', 'histogram'] as const;
 
 // The WIT flags, by bit.
 export const INTEREST_READABLE = 1;
@@ -55,6 +62,7 @@ export const LAYOUT = {
   'ip-address': { size: 18, align: 2, tag: 0, payload: 2 },
   'context': { size: 20, align: 4, config: 0, listen: 8, instance: 16 },
   'datetime': { size: 16, align: 8, seconds: 0, nanoseconds: 8 },
+  'update': { size: 16, align: 8, series: 0, value: 8 },
   'run': { size: 12, align: 4, tag: 0, payload: 4, errPtr: 4, errLen: 8 },
   'poll.register': { size: 2, align: 1, tag: 0, payload: 1 },
   'poll.reregister': { size: 2, align: 1, tag: 0, payload: 1 },
@@ -71,4 +79,7 @@ export const LAYOUT = {
   'tcp.peer-address': { size: 22, align: 2, tag: 0, payload: 2, okAddress: 2, okPort: 20 },
   'handover.give': { size: 2, align: 1, tag: 0, payload: 1 },
   'handover.adopt': { size: 16, align: 4, tag: 0, payload: 4, ok0: 4, ok1: 8 },
+  'metrics.define': { size: 8, align: 4, tag: 0, payload: 4 },
+  'metrics.series': { size: 8, align: 4, tag: 0, payload: 4 },
+  'metrics.report': { size: 2, align: 1, tag: 0, payload: 1 },
 } as const;

@@ -8,6 +8,7 @@ export const WORLD_INTERFACES: readonly string[] = [
   'wasmux:plugin/log@0.1.0',
   'wasmux:plugin/limits@0.1.0',
   'wasmux:plugin/handover@0.1.0',
+  'wasmux:plugin/metrics@0.1.0',
   'wasi:clocks/monotonic-clock@0.2.0',
   'wasi:clocks/wall-clock@0.2.0',
   'wasmux:plugin/types@0.1.0'
@@ -45,6 +46,11 @@ export const CORE_IMPORTS: Readonly<Record<string, Readonly<Record<string, strin
   'wasmux:plugin/handover@0.1.0': {
     give: '(i32, i32, i32, i32) -> ()',
     adopt: '(i32, i32) -> ()'
+  },
+  'wasmux:plugin/metrics@0.1.0': {
+    define: '(i32, i32, i32, i32, i32, i32, i32, i32, i32, i32) -> ()',
+    series: '(i32, i32, i32, i32) -> ()',
+    report: '(i32, i32, i32) -> ()'
   },
   'wasi:clocks/monotonic-clock@0.2.0': {
     now: '() -> (i64)',

@@ -52,6 +52,13 @@ export interface GuestHost {
   adopt(l: number): number;
   readonly adoptedState: Uint8Array;
 
+  /** metrics.define: a metric id or a failure (sandbox/metrics.ts). */
+  metricDefine(kind: number, name: string, help: string, labels: readonly string[], buckets: ArrayLike<number>): number;
+  /** metrics.series: a series id or a failure. */
+  metricSeries(m: number, values: readonly string[]): number;
+  /** metrics.report: `count` updates (u32 series at 0, f64 value at 8, 16 bytes each) from byte `at` of guest memory (`u32`, `f64`: its views, valid during the call). */
+  metricReport(u32: Uint32Array, f64: Float64Array, at: number, count: number): number;
+
   /** Whether a guest log line may be written now (asked before its text is decoded). */
   admitGuestLine(): boolean;
   guestLine(level: LogLevel, text: string): void;

@@ -49,8 +49,12 @@ import {
   STAT_OPEN,
   STAT_PROXY_REJECTED,
   STAT_REFUSED,
+  STAT_TURN,
+  STAT_TURN_SUM,
   STAT_WAITS,
+  TURN_BOUNDS,
 } from './shared.js';
+import type { MetricsStore } from './metrics.js';
 import { KIND_DRAINED, KIND_LISTENER, KIND_PENDING, KIND_STREAM, NO_FD, type HandleTable } from './handle-table.js';
 import { PROXY_MAX_BYTES, PROXY_REASONS, parseProxyHeader, type ProxyReason } from './proxy-header.js';
 import { addressOf as nativeAddressOf } from '../ffi/native-memory.js';
@@ -146,6 +150,8 @@ export interface InstanceHostOptions {
   readonly inherited?: Float64Array;
   /** Live handover (wit/handover.wit); absent: give says denied and no connection is ever adopted. */
   readonly handover?: HandoverLink;
+  /** Plugin-defined metrics (wit/metrics.wit); absent: define says `limit`. */
+  readonly metrics?: MetricsStore;
 }
 
 /** A connection handed to this instance, waiting for the guest's handover.adopt. */
@@ -252,6 +258,9 @@ export class InstanceHost implements GuestHost {
   private given = 0;
   /** adopt's state, read by the glue right after a successful call. */
   adoptedState: Uint8Array = new Uint8Array(0);
+  /** `time.nowMs()` when the last wait returned to the guest (-1: none yet), for the loop-turn histogram. */
+  private lastReturn = -1;
+  private metricCapLogged = false;
   /** PROXY protocol (limits.proxyProtocol): per slot, the client address its header carried (undefined: the socket's own peer). */
   private readonly proxied: (SocketAddress | undefined)[] = [];
   /** Connections reading their header, oldest (earliest deadline) first; entries of connections since done are skipped. */
@@ -332,6 +341,8 @@ export class InstanceHost implements GuestHost {
     const { table, backend, control, gate, out, logLimit, clock, time } = this;
     max = Math.min(Math.max(max, 1), this.limits.maxEventsPerWait);
     let now = time.nowMs();
+    // The guest's turn since the last wait returned (its first turn, from instantiation, is not one).
+    if (this.lastReturn >= 0) this.turn((now - this.lastReturn) / 1000);
     const timeout = timeoutMs < 0 ? -1 : Math.min(timeoutMs, MAX_WAIT_MS);
     const deadline = timeout < 0 ? Infinity : now + timeout;
     const sweepEveryMs = this.sweepEveryMs;
@@ -390,6 +401,7 @@ export class InstanceHost implements GuestHost {
     }
     if (n < 0) n = 0; // an interrupted wait: report nothing
     this.stats[STAT_WAITS]++;
+    this.lastReturn = now;
 
     // Translate (key, readiness) into (token, readiness), dropping events of
     // handles closed since they were registered (stale keys), and refresh
@@ -986,6 +998,38 @@ export class InstanceHost implements GuestHost {
     const fd = this.table.fds[slot]!;
     const r = ofPeer ? this.backend.peerAddress(fd, this.address) : this.backend.localAddress(fd, this.address);
     return this.other(ofPeer ? 'peer-address' : 'local-address', r);
+  }
+
+  // ---- metrics ------------------------------------------------------------------------
+
+  metricDefine(kind: number, name: string, help: string, labels: readonly string[], buckets: ArrayLike<number>): number {
+    return this.opts.metrics ? this.opts.metrics.define(kind, name, help, labels, buckets) : fail(ErrorCode.Limit);
+  }
+
+  metricSeries(m: number, values: readonly string[]): number {
+    return this.opts.metrics ? this.opts.metrics.series(m, values) : fail(ErrorCode.BadHandle);
+  }
+
+  metricReport(u32: Uint32Array, f64: Float64Array, at: number, count: number): number {
+    return this.opts.metrics ? this.opts.metrics.report(u32, f64, at, count) : count === 0 ? 0 : fail(ErrorCode.BadHandle);
+  }
+
+  /** The metrics cap refused a definition: said once per incarnation (within the log rate). */
+  metricCapReached(cap: number): void {
+    if (this.metricCapLogged) return;
+    this.metricCapLogged = true;
+    if (this.logLimit.admit(LOG_NOTICE)) {
+      this.opts.log('warn', 'host', `metrics: series cap reached (metric-series ${cap}); further definitions get limit`);
+    }
+  }
+
+  // One loop turn of `seconds` into the histogram (sandbox/shared.ts STAT_TURN).
+  private turn(seconds: number): void {
+    const stats = this.stats;
+    let b = 0;
+    while (b < TURN_BOUNDS.length && seconds > TURN_BOUNDS[b]!) b++;
+    stats[STAT_TURN + b]++;
+    stats[STAT_TURN_SUM] += seconds;
   }
 
   // ---- log ----------------------------------------------------------------------------

@@ -133,6 +133,19 @@ export const POLICY_KNOBS = {
       'state blob per connection that `handover.give` may carry to the new version on a reload (wit/handover.wit); a ' +
       'larger one is refused with `limit` and counted as a failed handover',
   },
+  metricSeries: {
+    flag: 'metric-series',
+    arg: '<n>',
+    min: 0,
+    max: 4096,
+    default: 256,
+    applies: 'instance',
+    help: 'plugin-defined metric series per instance; 0 = none',
+    doc:
+      'series of plugin-defined metrics (wit/metrics.wit) per instance, a histogram counting once (and at most 64 ' +
+      'metrics); a definition past it is refused with `limit` and logged once. Their values take 256 bytes of shared ' +
+      'memory per series (0: no plugin metrics)',
+  },
   idleTimeoutMs: {
     flag: 'idle-timeout',
     arg: '<ms>',

@@ -70,13 +70,22 @@ export const STAT_GIVEN = STAT_LOG + LOG_SHARED_SLOTS;
 /** Connections handed to this instance that it adopted. */
 export const STAT_ADOPTED = STAT_GIVEN + 1;
 /**
+ * The loop-turn histogram (wasmux_loop_turn_seconds): how long the guest ran
+ * between two waits (from one wait's return to the next wait call), in
+ * seconds. A count per bound of TURN_BOUNDS, then +Inf (not cumulative),
+ * then the sum at STAT_TURN_SUM.
+ */
+export const STAT_TURN = STAT_ADOPTED + 1;
+export const TURN_BOUNDS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.05, 0.25, 1];
+export const STAT_TURN_SUM = STAT_TURN + TURN_BOUNDS.length + 1;
+/**
  * PROXY protocol headers refused (policy proxyProtocol), one counter per
  * reason, in the order of PROXY_REASONS (sandbox/proxy-header.ts):
  * malformed (a missing header included), truncated (end of stream or a
  * reset before its end), timeout, oversized, unsupported (a family that
  * is not TCP). Each such connection was closed before the guest saw it.
  */
-export const STAT_PROXY_REJECTED = STAT_ADOPTED + 1;
+export const STAT_PROXY_REJECTED = STAT_TURN_SUM + 1;
 export const STAT_PROXY_REASONS = 5;
 /** The counters' length. */
 export const STAT_COUNT = STAT_PROXY_REJECTED + STAT_PROXY_REASONS;

@@ -14,6 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { WasmuxError } from '../errors.js';
 import { describePolicy } from '../sandbox/policy.js';
+import { SERIES_SLOTS } from '../sandbox/metrics.js';
+import { TURN_BOUNDS } from '../sandbox/shared.js';
 import type { PluginServer } from './plugin-server.js';
 
 /** `host:port` (IPv6 in brackets), port 0..65535; throws WASMUX_ERR_BAD_ARGUMENT. */
@@ -50,6 +52,89 @@ export interface AdminOptions {
 }
 
 type Labels = 'plugin' | 'instance';
+
+/** One sample as prom-client's registry formats it (its metricName: a histogram's _bucket, _sum, _count). */
+interface Sample {
+  labels: Record<string, string>;
+  value: number;
+  metricName?: string;
+}
+
+/** A metric family built at scrape time, in the shape prom-client's Registry formats (get()). */
+interface Family {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  values: Sample[];
+}
+
+/** A family whose samples `values()` gives at each scrape, registered as prom-client registers its own. */
+function familyMetric(name: string, help: string, type: Family['type'], values: () => Sample[]) {
+  return { name, help, type, get: async (): Promise<Family> => ({ name, help, type, values: values() }), reset() {} };
+}
+
+/** A histogram's samples from counts per bound (then +Inf, not cumulative) and a sum. */
+function histogramSamples(name: string, labels: Record<string, string>, bounds: readonly number[], counts: ArrayLike<number>, sum: number) {
+  const out: Sample[] = [];
+  let total = 0;
+  for (let i = 0; i <= bounds.length; i++) {
+    total += counts[i]!;
+    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: i < bounds.length ? String(bounds[i]) : '+Inf' }, value: total });
+  }
+  out.push({ metricName: `${name}_sum`, labels, value: sum });
+  out.push({ metricName: `${name}_count`, labels, value: total });
+  return out;
+}
+
+/** A plugin's name as a metric name prefix: characters Prometheus does not take become `_`. */
+export function metricPrefix(plugin: string): string {
+  const p = plugin.replace(/[^a-zA-Z0-9_:]/g, '_');
+  return /^[0-9]/.test(p) ? `_${p}` : p;
+}
+
+/**
+ * The plugin-defined metrics (wit/metrics.wit) as families, read from the
+ * instances' shared values: `<plugin>_<name>`, with the plugin's labels and
+ * `plugin`, `instance`. A name in the host's `wasmux_` namespace is left
+ * out, and so is a series whose metric disagrees (kind, label names) with
+ * the first definition of its name seen in this scrape (another instance,
+ * another plugin, another version), and a family named like a histogram's
+ * own samples (`<histogram>_bucket`, `_sum`, `_count`).
+ */
+function pluginFamilies(servers: readonly PluginServer[]): Map<string, Family & { labelKey: string }> {
+  const families = new Map<string, Family & { labelKey: string }>();
+  for (const s of servers) {
+    const prefix = metricPrefix(s.name);
+    for (const im of s.pluginMetrics()) {
+      for (const series of im.series) {
+        const def = im.metrics.get(series.metric);
+        if (!def) continue;
+        const name = `${prefix}_${def.name}`;
+        if (name.startsWith('wasmux_')) continue;
+        const labelKey = def.labels.join(',');
+        let fam = families.get(name);
+        if (!fam) families.set(name, (fam = { name, help: def.help, type: def.kind, values: [], labelKey }));
+        else if (fam.type !== def.kind || fam.labelKey !== labelKey) continue;
+        const labels: Record<string, string> = { plugin: s.name, instance: String(im.instance) };
+        def.labels.forEach((l, i) => (labels[l] = series.values[i]!));
+        const at = (series.id - 1) * SERIES_SLOTS;
+        const v = im.values;
+        if (def.kind === 'histogram') {
+          fam.values.push(
+            ...histogramSamples(name, labels, def.buckets, v.subarray(at, at + def.buckets.length + 1), v[at + SERIES_SLOTS - 1]!),
+          );
+        } else {
+          fam.values.push({ labels, value: v[at]! });
+        }
+      }
+    }
+  }
+  // A histogram's samples are <name>_bucket, _sum and _count: a family of one of those names would clash with them.
+  for (const f of [...families.values()]) {
+    if (f.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) families.delete(f.name + suffix);
+  }
+  return families;
+}
 
 /** The metrics, each filled at scrape time from the servers' counters. */
 function registry(servers: () => readonly PluginServer[]): Registry {
@@ -134,6 +219,27 @@ function registry(servers: () => readonly PluginServer[]): Registry {
     if (kind === 'counter') new Counter<'plugin'>(config);
     else new Gauge<'plugin'>(config);
   };
+  reg.registerMetric(
+    familyMetric(
+      'wasmux_loop_turn_seconds',
+      'Time the guest ran between two poll.wait calls (from one wait returning to the next wait call)',
+      'histogram',
+      () =>
+        servers().flatMap((s) =>
+          s
+            .stats()
+            .flatMap((st) =>
+              histogramSamples(
+                'wasmux_loop_turn_seconds',
+                { plugin: s.name, instance: String(st.instance) },
+                TURN_BOUNDS,
+                st.turns.buckets,
+                st.turns.sum,
+              ),
+            ),
+        ),
+    ) as never,
+  );
   perPlugin('wasmux_reloads_total', 'Reloads that put a new version in place', 'counter', (s) => s.reloadStats().done);
   perPlugin(
     'wasmux_reloads_failed_total',
@@ -199,7 +305,15 @@ export async function serveAdmin(opts: AdminOptions): Promise<AdminServer> {
       return send(res, ready ? 200 : 503, 'text/plain; charset=utf-8', ready ? 'ready\n' : 'not ready\n', head);
     }
     if (path === '/plugins') return send(res, 200, 'application/json', `${JSON.stringify(pluginsJson(servers), null, 2)}\n`, head);
-    return send(res, 200, reg.contentType, await reg.metrics(), head);
+    // The plugins' own families come and go with their definitions: a registry of this scrape's.
+    const families = pluginFamilies(servers);
+    let text = await reg.metrics();
+    if (families.size > 0) {
+      const own = new Registry();
+      for (const f of families.values()) own.registerMetric(familyMetric(f.name, f.help, f.type, () => f.values) as never);
+      text += `\n${await own.metrics()}`;
+    }
+    return send(res, 200, reg.contentType, text, head);
   };
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: Error) => {

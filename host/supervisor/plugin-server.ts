@@ -39,9 +39,13 @@ import {
   STAT_PROXY_REJECTED,
   STAT_REFUSED,
   STAT_RUN_STARTED_AT,
+  STAT_TURN,
+  STAT_TURN_SUM,
   STAT_WAITS,
+  TURN_BOUNDS,
 } from '../sandbox/shared.js';
 import { LOG_SHARED_SLOTS, bucketAfter, fullBucket, pendingSummary, type LogBucket } from '../sandbox/log-limiter.js';
+import { type MetricDef, type SeriesDef, metricValuesBuffer } from '../sandbox/metrics.js';
 import { charged, requestKill } from '../sandbox/gate.js';
 import { ERROR_CODE_NAMES } from '../generated/contract.js';
 import { loadPlugin, type LoadedPlugin } from '../loader/plugin.js';
@@ -196,8 +200,24 @@ export interface InstanceStats {
   cpuMs: number | null;
   /** Ends by cause (trapped, killed by the watchdog, failed, crashed), over all incarnations. */
   ends: Record<string, number>;
+  /**
+   * Loop turns (the guest's time between two waits), over all incarnations:
+   * the count per bound of TURN_BOUNDS (seconds) then +Inf, not cumulative, and their sum in seconds.
+   */
+  turns: { buckets: number[]; sum: number };
 }
 
+/** One instance's plugin-defined metrics now (wit/metrics.wit): its current incarnation's definitions and values. */
+export interface InstanceMetrics {
+  instance: number;
+  metrics: ReadonlyMap<number, MetricDef>;
+  series: readonly SeriesDef[];
+  /** The values, laid out as sandbox/metrics.ts says (shared with the instance's thread: read, never written). */
+  values: Float64Array;
+}
+
+const TURN_SLOTS = Array.from({ length: TURN_BOUNDS.length + 2 }, (_, i) => STAT_TURN + i);
+if (TURN_SLOTS.at(-1) !== STAT_TURN_SUM) throw new Error('loop-turn slots out of order');
 const COUNTERS = [
   STAT_GIVEN,
   STAT_ACCEPTED,
@@ -207,6 +227,7 @@ const COUNTERS = [
   STAT_WAITS,
   STAT_REFUSED,
   STAT_IDLE_CLOSED,
+  ...TURN_SLOTS,
   ...Array.from({ length: STAT_PROXY_REASONS }, (_, i) => STAT_PROXY_REJECTED + i),
 ];
 
@@ -250,6 +271,10 @@ class Incarnation {
   adopting = 0;
   /** Connections it gave in the batch under way (routed at its end, or when the thread is gone). */
   giving: { cell: number; listen: number; state: Uint8Array; peer?: PeerData }[] = [];
+  /** Its plugin-defined metrics: values shared with the thread, definitions as it posted them. */
+  readonly metricValues: Float64Array;
+  readonly metricDefs = new Map<number, MetricDef>();
+  readonly metricSeries: SeriesDef[] = [];
 
   constructor(
     input: Omit<WorkerInput, 'control' | 'stats'>,
@@ -262,6 +287,7 @@ class Incarnation {
     this.trace = input.record ? { file: input.record.file, tail: input.record.tail } : null;
     this.outgoing = input.handover ? new Int32Array(input.handover.outgoing) : null;
     this.incoming = input.handover ? new Int32Array(input.handover.incoming) : null;
+    this.metricValues = new Float64Array(input.metrics);
     const data: WorkerInput = {
       ...input,
       control: this.control.buffer as SharedArrayBuffer,
@@ -542,6 +568,7 @@ export class PluginServer {
                 incarnation: slot.restarts,
                 tail: newTraceTail(),
               },
+        metrics: metricValuesBuffer(p.metricSeries),
         // Handles: the connections, plus room for listeners and connects in flight.
         registry: newRegistry(p.maxConnections + p.listen.length + 64),
         inherited: inherited ?? undefined,
@@ -605,6 +632,12 @@ export class PluginServer {
       case 'handover-end':
         if (m.from !== null) this.settle(m.from);
         this.countHandover(m.from ?? slot.gen.number, m.ok);
+        break;
+      case 'metric':
+        inc.metricDefs.set(m.def.id, m.def);
+        break;
+      case 'metric-series':
+        inc.metricSeries.push(m.series);
         break;
       case 'exit':
         // A kill already recorded its cause; the thread's own report comes second.
@@ -885,8 +918,24 @@ export class PluginServer {
         restarts: (past?.restarts ?? 0) + same.reduce((n, s) => n + s.restarts, 0),
         cpuMs: cpuMs(slot.current),
         ends,
+        turns: { buckets: TURN_SLOTS.slice(0, -1).map(sum), sum: sum(STAT_TURN_SUM) },
       };
     });
+  }
+
+  /**
+   * The plugin-defined metrics of each instance of the version serving, as
+   * its running incarnation defined them (none while it is down: a restart
+   * defines them again, from 0).
+   */
+  pluginMetrics(): InstanceMetrics[] {
+    const out: InstanceMetrics[] = [];
+    for (const slot of this.gen.slots) {
+      const inc = slot.current;
+      if (!inc || inc.exitReason !== null || inc.metricDefs.size === 0) continue;
+      out.push({ instance: slot.index, metrics: inc.metricDefs, series: inc.metricSeries, values: inc.metricValues });
+    }
+    return out;
   }
 
   /** Reloads done and failed, and what each replaced version was serving when it drained. */

@@ -58,6 +58,8 @@ export interface TraceHeader {
     maxHeapMiB?: number;
     /** The watchdog's budget (replay gives a guest that runs on past the trace's end this long, at least). */
     cpuBudgetMs?: number;
+    /** The plugin-defined metrics' series cap (replay's metrics answer by it; absent: the default). */
+    metricSeries?: number;
   };
   /** For information: the backend the run used and when it started (ISO 8601). */
   backend: string;

@@ -572,6 +572,23 @@ export class RecordingHost implements GuestHost {
     return fail(ErrorCode.WouldBlock);
   }
 
+  // ---- metrics ----------------------------------------------------------------------------
+
+  // Metrics are not recorded: what they answer depends only on the calls and
+  // the series cap (in the header), so a replay answers the same with a
+  // store of its own (trace/replay.ts).
+  metricDefine(kind: number, name: string, help: string, labels: readonly string[], buckets: ArrayLike<number>): number {
+    return this.inner.metricDefine(kind, name, help, labels, buckets);
+  }
+
+  metricSeries(m: number, values: readonly string[]): number {
+    return this.inner.metricSeries(m, values);
+  }
+
+  metricReport(u32: Uint32Array, f64: Float64Array, at: number, count: number): number {
+    return this.inner.metricReport(u32, f64, at, count);
+  }
+
   // ---- log ------------------------------------------------------------------------------
 
   admitGuestLine(): boolean {

@@ -21,6 +21,8 @@ import { Gate } from '../sandbox/gate.js';
 import type { GuestClock, GuestHost } from '../sandbox/guest-host.js';
 import type { LogLevel, LogOrigin } from '../sandbox/instance-host.js';
 import { CTRL_COUNT, STAT_COUNT } from '../sandbox/shared.js';
+import { MetricsStore, metricValuesBuffer } from '../sandbox/metrics.js';
+import { POLICY_DEFAULTS } from '../sandbox/policy.js';
 import { type ExitReason, StopSignal, WatchdogKill, describeEnd } from '../sandbox/traps.js';
 import { GuestMemory, memoryNote } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
@@ -148,6 +150,12 @@ class ReplayHost implements GuestHost {
     const { limits } = reader.header;
     this.limits = { maxMemoryMiB: limits.maxMemoryMiB, maxConnections: limits.maxConnections };
     this.events = new Uint32Array(3 * limits.maxEventsPerWait);
+    const cap = limits.metricSeries ?? POLICY_DEFAULTS.metricSeries;
+    this.metricStore = new MetricsStore(cap, new Float64Array(metricValuesBuffer(cap)), {
+      defined() {},
+      seriesAdded() {},
+      capReached() {},
+    });
     this.time = {
       monotonicNs: () => this.take(K_MONOTONIC, []).f.ns as bigint,
       wallMs: () => this.take(K_WALL, []).f.ms as number,
@@ -351,6 +359,24 @@ class ReplayHost implements GuestHost {
 
   adopt(_l: number): number {
     return fail(ErrorCode.WouldBlock);
+  }
+
+  // ---- metrics ----------------------------------------------------------------------------
+
+  // Not recorded (trace/recorder.ts): answered by a store of the recorded
+  // cap, which answers as the run's did for the same calls.
+  private readonly metricStore: MetricsStore;
+
+  metricDefine(kind: number, name: string, help: string, labels: readonly string[], buckets: ArrayLike<number>): number {
+    return this.metricStore.define(kind, name, help, labels, buckets);
+  }
+
+  metricSeries(m: number, values: readonly string[]): number {
+    return this.metricStore.series(m, values);
+  }
+
+  metricReport(u32: Uint32Array, f64: Float64Array, at: number, count: number): number {
+    return this.metricStore.report(u32, f64, at, count);
   }
 
   // ---- log ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ export class GuestMemory {
   u8 = new Uint8Array(0);
   u16 = new Uint16Array(0);
   u32 = new Uint32Array(0);
+  f64 = new Float64Array(0);
   /** Absolute address of byte 0 of guest memory, for syscalls. */
   base = 0;
   private memory: WebAssembly.Memory | null = null;
@@ -55,6 +56,7 @@ export class GuestMemory {
     this.u8 = new Uint8Array(buf);
     this.u16 = new Uint16Array(buf, 0, buf.byteLength >>> 1);
     this.u32 = new Uint32Array(buf, 0, buf.byteLength >>> 2);
+    this.f64 = new Float64Array(buf, 0, buf.byteLength >>> 3);
     this.base = addressOf(buf);
     this.onResize(buf.byteLength);
   }

@@ -17,6 +17,7 @@ import { tcpImports } from './tcp.js';
 import { logImports } from './log.js';
 import { limitsImports } from './limits.js';
 import { handoverImports } from './handover.js';
+import { metricsImports } from './metrics.js';
 import { monotonicClockImports, wallClockImports } from './clocks.js';
 
 /** What `run` receives: the WIT record `context`. */
@@ -39,6 +40,7 @@ export function hostImports(ctx: GlueContext): WebAssembly.Imports {
     'wasmux:plugin/log@0.1.0': logImports(ctx),
     'wasmux:plugin/limits@0.1.0': limitsImports(ctx),
     'wasmux:plugin/handover@0.1.0': handoverImports(ctx),
+    'wasmux:plugin/metrics@0.1.0': metricsImports(ctx),
     'wasi:clocks/monotonic-clock@0.2.0': monotonicClockImports(ctx),
     'wasi:clocks/wall-clock@0.2.0': wallClockImports(ctx),
   };

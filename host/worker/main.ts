@@ -21,6 +21,7 @@ import { LOG_SHARED_SLOTS, LogLimiter } from '../sandbox/log-limiter.js';
 import type { GuestHost } from '../sandbox/guest-host.js';
 import type { HandedOver, HandoverLink, LogLevel, LogOrigin } from '../sandbox/instance-host.js';
 import { RecordingHost } from '../trace/recorder.js';
+import { MetricsStore } from '../sandbox/metrics.js';
 
 const input = workerData as WorkerInput;
 const port = parentPort!;
@@ -79,6 +80,12 @@ const handover: HandoverLink | undefined = input.handover && {
     return out;
   },
 };
+// Plugin-defined metrics: values in shared memory, definitions posted (rare).
+const metrics = new MetricsStore(input.limits.metricSeries, new Float64Array(input.metrics), {
+  defined: (def) => post({ type: 'metric', def }),
+  seriesAdded: (series) => post({ type: 'metric-series', series }),
+  capReached: (cap) => host.metricCapReached(cap),
+});
 const mem = new GuestMemory((bytes) => (stats[STAT_MEMORY] = bytes));
 const host = new InstanceHost({
   table,
@@ -97,6 +104,7 @@ const host = new InstanceHost({
   listening: (addr, fd) => post({ type: 'listening', address: toData(addr), fd }),
   inherited: input.inherited ? new Float64Array(input.inherited) : undefined,
   handover,
+  metrics,
 });
 
 // What the glue calls: the host itself, or (recording) the host behind the recorder.
@@ -124,6 +132,7 @@ if (input.record !== undefined) {
           maxTableElements: r.maxTableElements,
           maxHeapMiB: r.maxHeapMiB,
           cpuBudgetMs: r.cpuBudgetMs,
+          metricSeries: input.limits.metricSeries,
         },
         backend: input.backend,
         startedAt: new Date().toISOString(),

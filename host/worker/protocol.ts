@@ -8,6 +8,7 @@ import type { BackendName } from '../backends/backend.js';
 import type { LogLevel, LogOrigin, PeerData } from '../sandbox/instance-host.js';
 import type { LogBucket } from '../sandbox/log-limiter.js';
 import type { InstanceKnobs } from '../sandbox/policy.js';
+import type { MetricDef, SeriesDef } from '../sandbox/metrics.js';
 import type { TraceTail } from '../trace/recorder.js';
 
 // ---- messages ------------------------------------------------------------------------
@@ -40,6 +41,8 @@ export interface WorkerInput {
   control: SharedArrayBuffer;
   /** Float64Array of STAT_COUNT counters. */
   stats: SharedArrayBuffer;
+  /** Float64Array of the plugin-defined metrics' values (sandbox/metrics.ts metricValuesBuffer(limits.metricSeries)). */
+  metrics: SharedArrayBuffer;
   /** Float64Array descriptor registry (sandbox/handle-table.ts). */
   registry: SharedArrayBuffer;
   /**
@@ -92,7 +95,11 @@ export type WorkerMessage =
   /** The guest called handover.adopt on a listener of address `listen` for the first time. */
   | { type: 'adopting'; listen: number }
   /** A handover ended in this instance: adopted (ok) or failed; `from` the version it came from, null: this one gave it. */
-  | { type: 'handover-end'; from: number | null; ok: boolean };
+  | { type: 'handover-end'; from: number | null; ok: boolean }
+  /** The guest defined a metric (wit/metrics.wit); its values are in WorkerInput.metrics. */
+  | { type: 'metric'; def: MetricDef }
+  /** The guest added a series of a metric. */
+  | { type: 'metric-series'; series: SeriesDef };
 
 /** What the supervisor posts to a worker (read inside poll.wait with receiveMessageOnPort). */
 export interface AdoptMessage {

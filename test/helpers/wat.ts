@@ -44,6 +44,9 @@ export const IMPORTS = `
   (import "wasmux:plugin/log@0.1.0" "log" (func $log (param i32 i32 i32)))
   (import "wasmux:plugin/handover@0.1.0" "give" (func $give (param i32 i32 i32 i32)))
   (import "wasmux:plugin/handover@0.1.0" "adopt" (func $adopt (param i32 i32)))
+  (import "wasmux:plugin/metrics@0.1.0" "define" (func $mdefine (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
+  (import "wasmux:plugin/metrics@0.1.0" "series" (func $mseries (param i32 i32 i32 i32)))
+  (import "wasmux:plugin/metrics@0.1.0" "report" (func $mreport (param i32 i32 i32)))
   (import "wasi:clocks/monotonic-clock@0.2.0" "now" (func $now (result i64)))
 `;
 

@@ -37,6 +37,7 @@ describe('http --config', () => {
   it.each([
     ['an unknown key', 'idle-ms=100,colour=blue', /unknown key "colour"/],
     ['a value that is not a number', 'idle-ms=soon', /idle-ms wants a positive integer/],
+    ['metrics other than 0 or 1', 'metrics=2', /metrics wants 0 or 1/],
   ])('%s stops the plugin at start, naming the problem', async (_name, config, message) => {
     const err = await startHttp({ config }).then(
       (s) => {
@@ -49,6 +50,18 @@ describe('http --config', () => {
     // The host retries an instance that fails at start, then gives up on the plugin.
     expect(['WASMUX_ERR_PLUGIN_FAILED', 'WASMUX_ERR_CRASH_LOOP']).toContain(err!.code);
     expect(err!.message).toMatch(message);
+  });
+
+  it('metrics=0 defines no plugin metric; by default requests_total{class} counts the responses', async () => {
+    const off = (running = await startHttp({ config: 'metrics=0' }));
+    expect((await curl1([`${off.base}/`])).status).toBe(200);
+    expect(off.server.pluginMetrics()).toEqual([]);
+    await off.stop();
+    const on = (running = await startHttp());
+    expect((await curl1([`${on.base}/`])).status).toBe(200);
+    const [m] = on.server.pluginMetrics();
+    expect([...m!.metrics.values()].map((d) => [d.kind, d.name, d.labels])).toEqual([['counter', 'requests_total', ['class']]]);
+    expect(m!.series.map((s) => s.values[0])).toEqual(['2xx', '3xx', '4xx', '5xx']);
   });
 
   it('runs under `wasmux run` with --config, and stops cleanly on SIGTERM', async () => {

@@ -3,7 +3,7 @@
 // command runs in. The commands themselves are in commands.ts and
 // introspection.ts; this file knows none of them.
 
-import { ByteBuffer } from "../../sdk";
+import { ByteBuffer, Counter, CounterSeries } from "../../sdk";
 import { Clock } from "./clock";
 import { Settings } from "./config";
 import { Args } from "./parser";
@@ -49,6 +49,8 @@ export class Command {
   fullName: string;
   parent: Command | null = null;
   subcommands: Command[] = [];
+  /** Its series of the plugin metric commands_total{command} (countCommands), or null. */
+  counted: CounterSeries | null = null;
   /** Refused when the store is out of memory (Redis's "denyoom"). */
   denyOom: bool;
   // COMMAND INFO
@@ -135,6 +137,19 @@ export class Command {
 const SLOTS: i32 = 128;
 
 export class CommandTable {
+  /**
+   * Defines the plugin metric `commands_total{command}` (wit/metrics.wit:
+   * exported as `<plugin>_commands_total`), one series per command, its
+   * subcommands counted under it. Once, at start.
+   */
+  countCommands(): void {
+    const m = new Counter("commands_total", "Commands processed, by command", ["command"]);
+    for (let i = 0; i < this.all.length; i++) {
+      const c = this.all[i];
+      c.counted = m.series([c.name]);
+    }
+  }
+
   readonly all: Command[] = [];
   private slots: StaticArray<Command | null> = new StaticArray<Command | null>(SLOTS);
 

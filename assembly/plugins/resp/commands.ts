@@ -24,6 +24,7 @@ export function execute(x: Call): void {
   const a = x.args;
   let c = x.table.find(a.ptr(0), a.len(0));
   if (c === null) { unknownCommand(x); return; }
+  const counted = c.counted;
   if (c.subcommands.length > 0 && a.count >= 2) {
     const sub = c.findSub(a.ptr(1), a.len(1));
     if (sub === null) { unknownSubcommand(x, c); return; }
@@ -32,6 +33,7 @@ export function execute(x: Call): void {
   if (!c.accepts(a.count)) { arityError(x, c); return; }
   if (c.denyOom && !x.store.wouldFit(writeCost(x))) { replyError(x.out, OOM_ERROR); return; }
   x.stats.commandsProcessed++;
+  if (counted !== null) counted.inc();
   c.run(x);
 }
 

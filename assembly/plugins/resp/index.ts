@@ -64,6 +64,8 @@ class Resp extends Handler<RespConnection> {
     this.expiry = new ActiveExpiry(settings.hz, seed * 0x9e3779b97f4a7c15);
     this.budget = new RequestBudget(<i64>settings.maxClients);
     this.call = new Call(store, new Clock(), commandTable(), settings);
+    // The plugin metric commands_total{command} (a store per command; reported before each wait).
+    this.call.table.countCommands();
     this.call.stats.startedAtMs = this.call.clock.now();
   }
 

@@ -30,7 +30,7 @@
 // maxBuffered (a quarter of the memory cap by default), and under memory
 // pressure the SDK's Server refuses new clients (503) and closes the members
 // receiving the largest messages (1009).
-import { Context, Handler, Server, Shutdown, TcpStream, info, serve } from "../../sdk";
+import { Context, Counter, Handler, Server, Shutdown, TcpStream, info, serve } from "../../sdk";
 import { Utf8Validator, isValidUtf8 } from "../../sdk/utf8";
 import { Limits, parseLimits } from "./config";
 import { CloseCode, FrameHeader, MAX_CONTROL_PAYLOAD, Opcode, isControl, isValidCloseCode, readHeader, unmask } from "./frames";
@@ -207,6 +207,9 @@ function main(ctx: Context): string | null {
   if (ctx.listen.length == 0) return "ws needs at least one --listen address";
   const bad = parseLimits(ctx.config, limits);
   if (bad !== null) return bad;
+  // Plugin metrics (wit/metrics.wit): stores per message, reported before each wait.
+  room.messages = new Counter("messages_total", "Messages received from members and broadcast").only;
+  room.delivered = new Counter("messages_delivered_total", "Copies of messages handed to other members").only;
   for (let i = 0; i < ctx.listen.length; i++) {
     const err = server.listen(ctx.listen[i]);
     if (err !== null) return err;

@@ -19,6 +19,7 @@
 // Evicting (a close frame with 1008) is the protocol's business, in index.ts.
 
 import { Connection, Server } from "../../sdk/server";
+import { CounterSeries } from "../../sdk/metrics";
 import { Limits } from "./config";
 import { Opcode, MAX_SERVER_HEADER, writeHeader } from "./frames";
 
@@ -74,6 +75,10 @@ export class Room<M extends Member> {
   // The frame being sent, once a queue needed it (one per broadcast).
   private frame: Frame | null = null;
 
+  /** The plugin metrics messages_total and messages_delivered_total (set at start), or null. */
+  messages: CounterSeries | null = null;
+  delivered: CounterSeries | null = null;
+
   constructor(readonly limits: Limits) {}
 
   join(m: M): void {
@@ -95,15 +100,23 @@ export class Room<M extends Member> {
   /** Sends a message to every member but `from`. */
   broadcast(from: M, opcode: u8, ptr: usize, len: i32, server: Server<M>): void {
     this.begin(opcode, len);
+    let n = 0;
     // Backwards: a member that leaves while we send (its socket failed)
     // is swapped with the last one, which has been served already.
     for (let i = this.members.length - 1; i >= 0; i--) {
       if (i >= this.members.length) continue;
       const m = this.members[i];
       if (m === from) continue;
-      if (this.admits(m, server)) this.deliver(m, ptr, len, server);
+      if (this.admits(m, server)) {
+        this.deliver(m, ptr, len, server);
+        n++;
+      }
     }
     this.end();
+    const messages = this.messages;
+    if (messages !== null) messages.inc();
+    const delivered = this.delivered;
+    if (delivered !== null && n > 0) delivered.add(<f64>n);
   }
 
   /**

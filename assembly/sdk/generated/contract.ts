@@ -37,6 +37,14 @@ export enum Level {
 }
 export const LEVEL_NAMES: StaticArray<string> = ["trace", "debug", "info", "warn", "error"];
 
+/** wit: kind */
+export enum Kind {
+  Counter = 0,
+  Gauge = 1,
+  Histogram = 2,
+}
+export const KIND_NAMES: StaticArray<string> = ["counter", "gauge", "histogram"];
+
 // The WIT flags, by bit.
 export const INTEREST_READABLE: u32 = 1;
 export const INTEREST_WRITABLE: u32 = 2;
@@ -68,6 +76,10 @@ export const DATETIME_SIZE: usize = 16;
 export const DATETIME_ALIGN: usize = 8;
 export const DATETIME_SECONDS: usize = 0;
 export const DATETIME_NANOSECONDS: usize = 8;
+export const UPDATE_SIZE: usize = 16;
+export const UPDATE_ALIGN: usize = 8;
+export const UPDATE_SERIES: usize = 0;
+export const UPDATE_VALUE: usize = 8;
 export const RUN_SIZE: usize = 12;
 export const RUN_ALIGN: usize = 4;
 export const RUN_TAG: usize = 0;
@@ -144,3 +156,15 @@ export const HANDOVER_ADOPT_TAG: usize = 0;
 export const HANDOVER_ADOPT_PAYLOAD: usize = 4;
 export const HANDOVER_ADOPT_OK_0: usize = 4;
 export const HANDOVER_ADOPT_OK_1: usize = 8;
+export const METRICS_DEFINE_SIZE: usize = 8;
+export const METRICS_DEFINE_ALIGN: usize = 4;
+export const METRICS_DEFINE_TAG: usize = 0;
+export const METRICS_DEFINE_PAYLOAD: usize = 4;
+export const METRICS_SERIES_SIZE: usize = 8;
+export const METRICS_SERIES_ALIGN: usize = 4;
+export const METRICS_SERIES_TAG: usize = 0;
+export const METRICS_SERIES_PAYLOAD: usize = 4;
+export const METRICS_REPORT_SIZE: usize = 2;
+export const METRICS_REPORT_ALIGN: usize = 1;
+export const METRICS_REPORT_TAG: usize = 0;
+export const METRICS_REPORT_PAYLOAD: usize = 1;

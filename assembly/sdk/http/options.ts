@@ -25,6 +25,9 @@
 //                          across its connections (503 when a body would pass it;
 //                          see budget.ts): an eighth of the instance's memory cap,
 //                          8388608 at the default 64 MiB. At least max-body makes sense.
+//   handover     1         take idle keep-alive connections over on a reload (0: no)
+//   metrics      1         count responses by status class, the plugin metric
+//                          requests_total{class="2xx"} (0: no; see ../metrics.ts)
 
 import { memoryLimit } from "../memory";
 
@@ -41,6 +44,11 @@ export class HttpOptions {
   maxHeader: i32 = 8 << 10;
   maxUri: i32 = 2 << 10;
   bodyBudget: i64 = <i64>(memoryLimit() / 8);
+  /**
+   * Count responses by status class as the plugin metric `requests_total{class="2xx"}`
+   * (wit/metrics.wit; exported as `<plugin>_requests_total`): metrics=1, the default, or 0.
+   */
+  metrics: bool = true;
   /** Live handover on a reload: take the idle keep-alive connections of the version replaced (handover=1, the default) or not (0). */
   handover: bool = true;
 
@@ -64,6 +72,11 @@ export class HttpOptions {
     if (eq < 0) return "config: expected key=value, got \"" + pair + "\"";
     const key = pair.substring(0, eq);
     const text = pair.substring(eq + 1);
+    if (key == "metrics") {
+      if (text != "0" && text != "1") return "config: metrics wants 0 or 1, got \"" + text + "\"";
+      this.metrics = text == "1";
+      return null;
+    }
     if (key == "handover") {
       if (text != "0" && text != "1") return "config: handover wants 0 or 1, got \"" + text + "\"";
       this.handover = text == "1";
@@ -71,7 +84,7 @@ export class HttpOptions {
     }
     if (key != "idle-ms" && key != "linger-ms" && key != "max-body" && key != "max-header" && key != "max-uri" &&
         key != "body-budget") {
-      return "config: unknown key \"" + key + "\" (known: idle-ms, linger-ms, max-body, max-header, max-uri, body-budget, handover)";
+      return "config: unknown key \"" + key + "\" (known: idle-ms, linger-ms, max-body, max-header, max-uri, body-budget, handover, metrics)";
     }
     const v = positive(text);
     if (v < 0) return "config: " + key + " wants a positive integer, got \"" + text + "\"";

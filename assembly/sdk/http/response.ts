@@ -7,6 +7,7 @@
 // status line, headers, then the body (none for HEAD).
 
 import { ByteBuffer } from "../buffer";
+import { CounterSeries } from "../metrics";
 import { warn } from "../log";
 import { DATE_LENGTH, DateCache } from "./date";
 import { Method, Request, isFieldByte, isToken } from "./parser";
@@ -111,6 +112,8 @@ export class Response {
   private keepAlive10: bool = false;
   /** When set, an Allow header (the methods the resource supports) is sent. */
   allow: Text | null = null;
+  /** Per status class (2xx..5xx), the counter each response adds 1 to (HttpOptions.metrics), or null. */
+  statusCounters: StaticArray<CounterSeries> | null = null;
   // Header lines added with header(), each "\r\nName: value".
   private readonly extra: ByteBuffer = new ByteBuffer(0);
 
@@ -149,6 +152,8 @@ export class Response {
       warn("HTTP status " + code.toString() + " cannot answer a request: sent 500 instead");
       code = 500;
     }
+    const counters = this.statusCounters;
+    if (counters !== null) unchecked(counters[code / 100 - 2]).inc(); // 200..599 here
     const out = this.out!;
     const line = STATUS_LINES[code];
     if (line !== null) {

@@ -50,7 +50,7 @@ import { BodyBudget } from "./budget";
 import { HttpOptions } from "./options";
 import { Parser, Request, Step } from "./parser";
 import { Response, dates, writeContinue } from "./response";
-import { httpStats } from "./stats";
+import { httpStats, statusClassCounters } from "./stats";
 
 /** What a plugin writes: the answer to each request. */
 export abstract class HttpApp {
@@ -87,6 +87,7 @@ export class HttpProtocol extends Handler<HttpConnection> {
   constructor(private readonly app: HttpApp, private readonly options: HttpOptions) {
     super();
     this.budget = new BodyBudget(options.bodyBudget);
+    if (options.metrics) this.res.statusCounters = statusClassCounters();
   }
 
   create(key: i32, stream: TcpStream): HttpConnection {

@@ -5,6 +5,18 @@
 
 import { ByteBuffer } from "../buffer";
 import { freeInHeap, memoryGrown } from "../memory";
+import { Counter, CounterSeries } from "../metrics";
+
+/**
+ * The plugin metric `requests_total{class}` (HttpOptions.metrics): one
+ * series per status class, 1xx to 5xx, by `code / 100 - 1`.
+ */
+export function statusClassCounters(): StaticArray<CounterSeries> {
+  const c = new Counter("requests_total", "HTTP responses by status class", ["class"]);
+  const out = new StaticArray<CounterSeries>(4);
+  for (let i = 0; i < 4; i++) out[i] = c.series([(i + 2).toString() + "xx"]);
+  return out;
+}
 
 export class HttpStats {
   /** This instance's number (ctx.instance). */

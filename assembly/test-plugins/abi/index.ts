@@ -18,7 +18,10 @@ import {
   Context, Events, Interest, Level, Poll, Shutdown, SocketAddress, TcpListener, TcpStream,
   acceptedPeer, errorName, lastError, log, nowNanos, serve,
 } from "../../sdk";
-import { limits_max_connections, limits_memory_limit, poll_deregister, tcp_connect, wall_now, DATETIME_SECONDS, DATETIME_NANOS } from "../../sdk/bindings";
+import {
+  limits_max_connections, limits_memory_limit, metrics_define, metrics_report, metrics_series, poll_deregister, tcp_connect,
+  wall_now, DATETIME_SECONDS, DATETIME_NANOS, UPDATE_SERIES, UPDATE_SIZE, UPDATE_VALUE,
+} from "../../sdk/bindings";
 import { RET, unitResult, u32Result } from "../../sdk/abi";
 import { adoptError, adoptOn, giveStream } from "../../sdk/handover";
 export * from "../../sdk/entry";
@@ -217,6 +220,25 @@ function main(ctx: Context): string | null {
   unit("close " + hex32(b.handle) + " again", b.close());
   connectLine(SocketAddress.parse("127.0.0.1:1")!);
 
+  // metrics.define (an enum, two strings, list<string>, list<f64>), metrics.series
+  // (list<string>) and metrics.report (list<record { u32, f64 }>), through the bindings.
+  defineLine(2, "histogram", "abi_latency_seconds", "Latency ☃ “help”", ["route", "code"], [0.005, 0.25, 1e300]);
+  defineLine(0, "counter", "abi:requests_total", "", [], []);
+  defineLine(1, "gauge", "bad name", "h", [], []);
+  seriesLine(1, ["/ü", "200"]);
+  seriesLine(2, []);
+  seriesLine(7, []);
+  const updates = new ArrayBuffer(3 * <i32>UPDATE_SIZE);
+  const u = changetype<usize>(updates);
+  store<u32>(u + UPDATE_SERIES, 1); store<f64>(u + UPDATE_VALUE, 0.1);
+  store<u32>(u + UPDATE_SIZE + UPDATE_SERIES, 2); store<f64>(u + UPDATE_SIZE + UPDATE_VALUE, 4294967296.5);
+  store<u32>(u + 2 * UPDATE_SIZE + UPDATE_SERIES, 1); store<f64>(u + 2 * UPDATE_SIZE + UPDATE_VALUE, -0.0);
+  metrics_report(u, 3, RET);
+  unit("metrics.report 3", unitResult());
+  store<u32>(u + UPDATE_SERIES, 9);
+  metrics_report(u, 1, RET);
+  unit("metrics.report 1", unitResult());
+
   // Clocks: the values are not deterministic, so only their plausibility
   // is logged; the resolutions are fixed by both hosts.
   const t0 = nowNanos();
@@ -239,6 +261,39 @@ function main(ctx: Context): string | null {
 
   // The err case of run's result<_, string>.
   return "abi-done";
+}
+
+// list<string> as (ptr, len) pairs; the encoded strings kept alive in `keep`.
+function strings(list: string[], keep: Array<ArrayBuffer>): usize {
+  if (list.length == 0) return 8;
+  const pairs = new ArrayBuffer(list.length * 8);
+  keep.push(pairs);
+  for (let i = 0; i < list.length; i++) {
+    const b = String.UTF8.encode(list[i]);
+    keep.push(b);
+    store<u32>(changetype<usize>(pairs) + <usize>i * 8, <u32>changetype<usize>(b));
+    store<u32>(changetype<usize>(pairs) + <usize>i * 8 + 4, <u32>b.byteLength);
+  }
+  return changetype<usize>(pairs);
+}
+
+function defineLine(kind: u32, kindName: string, name: string, help: string, labels: string[], buckets: f64[]): void {
+  const keep = new Array<ArrayBuffer>();
+  const n = String.UTF8.encode(name);
+  const h = String.UTF8.encode(help);
+  const b = new StaticArray<f64>(buckets.length);
+  for (let i = 0; i < buckets.length; i++) b[i] = buckets[i];
+  metrics_define(kind, changetype<usize>(n), <usize>n.byteLength, changetype<usize>(h), <usize>h.byteLength,
+    strings(labels, keep), <usize>labels.length, buckets.length > 0 ? changetype<usize>(b) : 8, <usize>buckets.length, RET);
+  const r = u32Result();
+  line("metrics.define " + kindName + " " + name + " -> " + (r >= 0 ? "ok " + r.toString() : "err " + errorName(r)));
+}
+
+function seriesLine(m: u32, values: string[]): void {
+  const keep = new Array<ArrayBuffer>();
+  metrics_series(m, strings(values, keep), <usize>values.length, RET);
+  const r = u32Result();
+  line("metrics.series " + m.toString() + " [" + values.join(" ") + "] -> " + (r >= 0 ? "ok " + r.toString() : "err " + errorName(r)));
 }
 
 serve(main);
