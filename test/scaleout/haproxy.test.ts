@@ -16,7 +16,13 @@
  *     HAProxy takes it out of the rotation within its check interval, and
  *     every request started after inter × (fall + 1) plus a margin
  *     succeeds. Failures before that are allowed (HAProxy's retries and
- *     redispatch usually hide them) and printed.
+ *     redispatch usually hide them) and printed: a connection HAProxy made
+ *     that was still in the listener's queue when the listeners closed is
+ *     reset after the request went out, a 502 HAProxy does not retry;
+ *   - the rolling restart that avoids those: the stopped host started again
+ *     on its ports, the other one set to `drain` on HAProxy's runtime API
+ *     (no new request goes to it), SIGTERM once its last session ended —
+ *     no request fails.
  *
  * HAProxy runs in the foreground (-db), with its own configuration, stats
  * socket and ports in a temporary folder, and is stopped by its pid at the
@@ -74,10 +80,11 @@ interface Host {
   exited: boolean;
 }
 
-async function startHost(): Promise<Host> {
-  const args = ['dist/plugins/http.wasm', '--listen', '127.0.0.1:0'];
+/** Starts a host on free ports, or on `ports` (a restart where HAProxy expects it). */
+async function startHost(ports?: { traffic: number; admin: number }): Promise<Host> {
+  const args = ['dist/plugins/http.wasm', '--listen', `127.0.0.1:${ports?.traffic ?? 0}`];
   if (PROXY) args.push('--proxy-protocol');
-  args.push('--admin', '127.0.0.1:0', '--drain-timeout', '2000');
+  args.push('--admin', `127.0.0.1:${ports?.admin ?? 0}`, '--drain-timeout', '2000');
   const run = await startRun(args);
   const m = /admin endpoint on http:\/\/127\.0\.0\.1:(\d+)/.exec(run.output().stdout);
   if (!m) throw new Error(`no admin line in: ${run.output().stdout}`);
@@ -167,35 +174,42 @@ async function stopHaproxy(h: Haproxy): Promise<void> {
 interface ServerStat {
   status: string;
   checkStatus: string;
+  /** Sessions sent to the server in all, and open now. */
   sessions: number;
+  current: number;
 }
 
-/** HAProxy's `show stat` for the backend's servers, by name. */
-function stats(h: Haproxy): Promise<Map<string, ServerStat>> {
+/** One command on HAProxy's runtime API (its stats socket); resolves with the answer. */
+function runtimeApi(h: Haproxy, command: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = connect(h.socket, () => s.write('show stat\n'));
+    const s = connect(h.socket, () => s.write(`${command}\n`));
     let text = '';
     s.setEncoding('utf8');
     s.on('data', (d) => (text += d));
     s.on('error', reject);
-    s.on('end', () => {
-      const [head, ...rows] = text.trim().split('\n');
-      if (!head?.startsWith('# ')) return reject(new Error(`not a stat answer: ${text}`));
-      const cols = head.slice(2).split(',');
-      const col = (name: string) => cols.indexOf(name);
-      const out = new Map<string, ServerStat>();
-      for (const r of rows) {
-        const f = r.split(',');
-        if (f[col('pxname')] !== 'wasmux' || f[col('svname')] === 'BACKEND') continue;
-        out.set(f[col('svname')]!, {
-          status: f[col('status')]!,
-          checkStatus: f[col('check_status')]!,
-          sessions: Number(f[col('stot')]),
-        });
-      }
-      resolve(out);
-    });
+    s.on('end', () => resolve(text));
   });
+}
+
+/** HAProxy's `show stat` for the backend's servers, by name. */
+async function stats(h: Haproxy): Promise<Map<string, ServerStat>> {
+  const text = await runtimeApi(h, 'show stat');
+  const [head, ...rows] = text.trim().split('\n');
+  if (!head?.startsWith('# ')) throw new Error(`not a stat answer: ${text}`);
+  const cols = head.slice(2).split(',');
+  const col = (name: string) => cols.indexOf(name);
+  const out = new Map<string, ServerStat>();
+  for (const r of rows) {
+    const f = r.split(',');
+    if (f[col('pxname')] !== 'wasmux' || f[col('svname')] === 'BACKEND') continue;
+    out.set(f[col('svname')]!, {
+      status: f[col('status')]!,
+      checkStatus: f[col('check_status')]!,
+      sessions: Number(f[col('stot')]),
+      current: Number(f[col('scur')]),
+    });
+  }
+  return out;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -350,5 +364,44 @@ describe.skipIf(missing !== null)(`HAProxy in front of two wasmux hosts${missing
     expect(bAfter - bBefore).toBeGreaterThan(after.length / 2);
     // HAProxy still serves with one host: the other's rotation is not empty.
     expect((await stats(haproxy!)).get('wasmux2')!.status).toBe('UP');
+  });
+
+  it('restarts a host without a failed request when HAProxy is told first: drain on its runtime API, then SIGTERM', async () => {
+    // Host 1 again (stopped above), on the ports HAProxy expects it on.
+    const ports = { traffic: hosts[0]!.run.port, admin: hosts[0]!.adminPort };
+    let restarted: Host | null = null;
+    for (let attempt = 1; restarted === null; attempt++) {
+      try {
+        restarted = await startHost(ports);
+      } catch (e) {
+        if (attempt >= 5) throw e;
+        await sleep(200);
+      }
+    }
+    hosts[0] = restarted;
+    const b = hosts[1]!;
+    await expect.poll(async () => (await stats(haproxy!)).get('wasmux1')!.status, { timeout: 5000, interval: 50 }).toBe('UP');
+
+    const t0 = performance.now();
+    const loading = load(haproxy!.port, { ms: 3000, max: 20_000, concurrency: 4 });
+    await sleep(800);
+    const drainAt = performance.now();
+    expect((await runtimeApi(haproxy!, 'set server wasmux/wasmux2 state drain')).trim()).toBe('');
+    // No new request goes to host 2; the ones it has finish.
+    await expect.poll(async () => (await stats(haproxy!)).get('wasmux2')!.current, { timeout: 5000, interval: 20 }).toBe(0);
+    const stopAt = performance.now();
+    const end = await b.run.stop('SIGTERM');
+    const results = await loading;
+    const failures = results.filter((o) => !ok(o));
+    console.log(
+      `haproxy: ${results.length} requests in ${Math.round(performance.now() - t0)} ms; host 2 set to drain at +${Math.round(drainAt - t0)} ms, ` +
+        `its last session done ${Math.round(stopAt - drainAt)} ms later, then SIGTERM: exited after ${Math.round(end.ms)} ms (code ${end.code}); ` +
+        `${failures.length} failed, ${results.filter((o) => o.start >= stopAt).length} started after the SIGTERM`,
+    );
+    for (const o of failures)
+      console.log(`  failed: started at ${Math.round(o.start - stopAt)} ms from the SIGTERM: ${o.error ?? `status ${o.status}`}`);
+    expect(end.code).toBe(0);
+    expect(failures).toEqual([]);
+    expect(results.filter((o) => o.start >= stopAt + 500).length).toBeGreaterThan(50);
   });
 });
