@@ -270,6 +270,19 @@ describe('deploy/haproxy/haproxy.cfg', () => {
     for (const s of servers) expect(s).toMatch(/ port "\$\{WASMUX_ADMIN_PORT\d-\d+\}"$/);
   });
 
+  it("is what the README's Scaling out section quotes", () => {
+    const readme = read('README.md');
+    const section = readme.slice(readme.indexOf('## Scaling out'));
+    const quoted = /Its heart:\n\n```\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(quoted).toBeDefined();
+    const quotedLines = quoted!
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
+    expect(quotedLines.length).toBeGreaterThan(5);
+    for (const l of quotedLines) expect(lines, l).toContain(l);
+  });
+
   const haproxy = spawnSync('haproxy', ['-v'], { encoding: 'utf8' });
   const noHaproxy = haproxy.error !== undefined || haproxy.status !== 0;
   if (noHaproxy && process.env.WASMUX_REQUIRE_HAPROXY === '1') throw new Error('WASMUX_REQUIRE_HAPROXY=1 but haproxy is not installed');
