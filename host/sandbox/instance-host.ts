@@ -39,6 +39,7 @@ import {
   CTRL_HANDOVER,
   CTRL_STOP,
   DRAIN_DONE,
+  DRAIN_STOP,
   STAT_ACCEPTED,
   STAT_ADOPTED,
   STAT_GIVEN,
@@ -242,6 +243,8 @@ export class InstanceHost implements GuestHost {
   private readonly sweepEveryMs: number;
   private nextSweep: number;
   private drainedListeners = false;
+  /** Drained listeners the guest had registered: told (readable) of connections still handed out on them. */
+  private readonly drainedHeard = new Set<number>();
   private refusedLogged = false;
   /** Per slot: the listen address (index in limits.listen) of a listener, or that a stream was accepted on; -1: none. */
   private readonly addrIndex: Int16Array;
@@ -325,6 +328,7 @@ export class InstanceHost implements GuestHost {
     const { table } = this;
     const slot = this.owned(h);
     if (slot < 0) return fail(ErrorCode.BadHandle);
+    if (this.drainedHeard.delete(slot)) return 0; // a drained listener: its socket is gone already
     if (table.registered[slot] === 0) return fail(ErrorCode.Closed);
     const r = this.backend.deregister(table.fds[slot]!);
     table.registered[slot] = 0;
@@ -354,6 +358,7 @@ export class InstanceHost implements GuestHost {
     for (;;) {
       if (Atomics.load(control, CTRL_STOP) !== 0) throw gate.die(this.stop);
       if (control[CTRL_DRAIN] !== 0 && !this.drainedListeners) {
+        if (control[CTRL_DRAIN] === DRAIN_STOP) this.takeKernelQueues();
         gate.enter();
         this.drainListeners();
         gate.leave();
@@ -487,7 +492,11 @@ export class InstanceHost implements GuestHost {
     const { table } = this;
     const slot = table.lookup(h);
     if (slot < 0 || (table.kind[slot] !== KIND_LISTENER && table.kind[slot] !== KIND_DRAINED)) return fail(ErrorCode.BadHandle);
-    if (table.kind[slot] === KIND_DRAINED) return fail(ErrorCode.WouldBlock); // draining: no new connections
+    // Draining: no new connections, only those taken before the listener closed (drainListeners).
+    if (table.kind[slot] === KIND_DRAINED) {
+      const queue = this.readyQueue.get(slot);
+      return queue !== undefined && queue.length > 0 ? this.handOut(queue.shift()!, slot) : fail(ErrorCode.WouldBlock);
+    }
     if (this.scratch !== null) return this.acceptProxied(slot);
     if (this.cachedWouldBlock(slot, READ)) return fail(ErrorCode.WouldBlock);
     this.gate.enter();
@@ -598,6 +607,7 @@ export class InstanceHost implements GuestHost {
     }
     // Connections accepted on this listener that the guest has not taken yet go with it.
     if (this.readyQueue.size > 0 && table.kind[slot] !== KIND_STREAM) this.closeQueued(slot);
+    this.drainedHeard.delete(slot);
     const fd = table.remove(slot);
     if (fd >= 0) this.backend.closeSocket(fd);
     return 0;
@@ -811,32 +821,36 @@ export class InstanceHost implements GuestHost {
         if (codeOf(r) === ErrorCode.WouldBlock) this.drained(listenerSlot, READ);
         return this.other('accept', r);
       }
-      const slot = table.lookup(r);
-      table.kind[slot] = KIND_PENDING;
-      this.proxied[slot] = undefined;
-      const p: PendingHeader = {
-        slot,
-        handle: r,
-        listener,
-        until: this.time.nowMs() + this.limits.proxyHeaderTimeoutMs,
-        bytes: null,
-        n: 0,
-      };
-      const got = this.readHeader(p);
-      if (got === HEADER_DONE) return this.handOut(slot, listenerSlot);
-      if (got === HEADER_REJECTED) continue;
-      // Its next bytes come with an event under its own handle, which the guest never sees.
-      const reg = this.backend.register(table.fds[slot]!, r, INTEREST_READABLE);
-      if (reg < 0) {
-        this.rejectHeader(p, 'truncated');
-        continue;
-      }
-      table.registered[slot] = 1;
-      this.pendingHeaders.set(slot, p);
-      this.headers.push(p);
+      if (this.startHeader(r, listener) === HEADER_DONE) return this.handOut(table.lookup(r), listenerSlot);
     }
     // A flood of connections: the guest retries shortly (as at the connection cap).
     return fail(ErrorCode.Limit);
+  }
+
+  // Reads the header of `h`, just accepted on `listener`: HEADER_DONE,
+  // HEADER_REJECTED (closed, counted), or HEADER_INCOMPLETE: then it is
+  // pending, registered under its own handle (which the guest never sees)
+  // for the rest, until its deadline.
+  private startHeader(h: number, listener: number): number {
+    const { table } = this;
+    const slot = table.lookup(h);
+    table.kind[slot] = KIND_PENDING;
+    this.proxied[slot] = undefined;
+    const p: PendingHeader = {
+      slot,
+      handle: h,
+      listener,
+      until: this.time.nowMs() + this.limits.proxyHeaderTimeoutMs,
+      bytes: null,
+      n: 0,
+    };
+    const got = this.readHeader(p);
+    if (got !== HEADER_INCOMPLETE) return got;
+    if (this.backend.register(table.fds[slot]!, h, INTEREST_READABLE) < 0) return this.rejectHeader(p, 'truncated');
+    table.registered[slot] = 1;
+    this.pendingHeaders.set(slot, p);
+    this.headers.push(p);
+    return HEADER_INCOMPLETE;
   }
 
   // A connection with its header read becomes the guest's: a stream, its
@@ -940,16 +954,21 @@ export class InstanceHost implements GuestHost {
         continue;
       }
       if (this.readHeader(p) !== HEADER_DONE) continue;
-      // Its listener is told (readable), once per wait; a listener closed meanwhile takes it with it.
+      // Its listener is told (readable), once per wait; a listener closed
+      // meanwhile takes it with it. A drained one still hands out what
+      // completes during the drain, if its guest hears of it.
       const l = table.lookup(p.listener);
-      if (l < 0 || table.kind[l] !== KIND_LISTENER) {
+      const heard = l >= 0 && (table.kind[l] === KIND_LISTENER || this.drainedHeard.has(l));
+      if (!heard) {
         this.dropPending(slot);
         continue;
       }
       let queue = this.readyQueue.get(l);
       if (queue === undefined) this.readyQueue.set(l, (queue = []));
       queue.push(slot);
-      if (table.registered[l] && !this.notified(l)) this.synthetic.push(table.tokenLo[l]!, table.tokenHi[l]!, READY_READABLE);
+      if ((table.registered[l] || this.drainedHeard.has(l)) && !this.notified(l)) {
+        this.synthetic.push(table.tokenLo[l]!, table.tokenHi[l]!, READY_READABLE);
+      }
     }
     return kept;
   }
@@ -1181,11 +1200,10 @@ export class InstanceHost implements GuestHost {
   private drainListeners(): void {
     const { table } = this;
     this.drainedListeners = true;
-    // Connections the guest has not seen (a PROXY header pending, or read
-    // and not accepted yet) are closed: a draining guest accepts no more.
-    for (const slot of this.pendingHeaders.keys()) this.dropPending(slot, true);
-    for (const slot of [...this.readyQueue.keys()]) this.closeQueued(slot);
-    this.headers = [];
+    // Connections already taken from the kernel (a PROXY header read, or
+    // takeKernelQueues) stay queued on their listener for the guest's
+    // accept, which it is told of before the hang-up; those whose header is
+    // still coming are handed out as it completes (within its deadline).
     for (const slot of table.openSlots()) {
       if (table.kind[slot] !== KIND_LISTENER) continue;
       const fd = table.fds[slot]!;
@@ -1193,12 +1211,49 @@ export class InstanceHost implements GuestHost {
       // descriptor (epoll), and the socket outlives this descriptor.
       if (table.registered[slot]) {
         this.backend.deregister(fd);
+        if ((this.readyQueue.get(slot)?.length ?? 0) > 0) this.synthetic.push(table.tokenLo[slot]!, table.tokenHi[slot]!, READY_READABLE);
         this.synthetic.push(table.tokenLo[slot]!, table.tokenHi[slot]!, READY_HANG_UP);
+        this.drainedHeard.add(slot);
+      } else {
+        // Nobody will hear of them: closed with the listener, as before.
+        this.closeQueued(slot);
       }
       table.fds[slot] = NO_FD;
       table.kind[slot] = KIND_DRAINED;
       table.registered[slot] = 0;
       this.backend.closeSocket(fd);
+    }
+  }
+
+  // A stop (DRAIN_STOP), before the listeners close: takes every connection
+  // the kernel has queued on them (closing a listener resets those: the
+  // client had its handshake, and a proxy in front has sent it a request)
+  // into the listener's ready queue, for the guest to accept before the
+  // hang-up. Bounded by the backlog and the connection cap (acceptOne
+  // closes what is over it, counted as refused). With proxyProtocol each
+  // header is read at once; one not complete yet is pending like any other
+  // and handed out when it completes. A connection that completes its
+  // handshake between the last accept and the close is still reset: the
+  // window is this call.
+  private takeKernelQueues(): void {
+    const { table } = this;
+    for (const l of table.openSlots()) {
+      if (table.kind[l] !== KIND_LISTENER || !table.registered[l]) continue;
+      const listener = table.handleOf(l);
+      let queue = this.readyQueue.get(l);
+      for (let i = 0; i < this.limits.maxBacklog; i++) {
+        this.gate.enter();
+        const r = this.acceptOne(table.fds[l]!);
+        this.gate.leave();
+        if (r < 0) break;
+        if (this.scratch !== null) {
+          if (this.startHeader(r, listener) !== HEADER_DONE) continue; // pending (handed out when complete) or refused
+        } else {
+          table.kind[table.lookup(r)] = KIND_PENDING;
+        }
+        if (queue === undefined) this.readyQueue.set(l, (queue = []));
+        queue.push(table.lookup(r));
+      }
     }
   }
 

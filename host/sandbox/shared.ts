@@ -23,6 +23,15 @@ export const CTRL_RUN_SEQ = 2;
 export const CTRL_DRAIN = 3;
 export const DRAIN_DONE = 2;
 /**
+ * CTRL_DRAIN's value for a stop (PluginServer.drain), not a reload: before
+ * closing a listener the instance takes the connections the kernel has
+ * queued on it (closing would reset them, and no other instance of this
+ * plugin will take them), and its guest accepts them before the hang-up.
+ * On a reload (value 1) the socket lives on in the new version: they wait
+ * there.
+ */
+export const DRAIN_STOP = 3;
+/**
  * Live handover (wit/handover.wit): bit i set when the new version takes
  * connections on listen address i (set by the supervisor before CTRL_DRAIN);
  * `handover.give` of a connection from another address says `denied`.

@@ -23,6 +23,7 @@ import {
   CTRL_HANDOVER,
   CTRL_RUN_SEQ,
   DRAIN_DONE,
+  DRAIN_STOP,
   CTRL_STATE,
   CTRL_STOP,
   STAT_ACCEPTED,
@@ -1230,8 +1231,7 @@ export class PluginServer {
   // Until every instance of `gen` that still runs has closed its listeners
   // (CTRL_DRAIN is DRAIN_DONE), at most LISTENERS_CLOSED_MS: a guest busy
   // outside poll.wait closes them at its next wait.
-  private async listenersClosed(gen: Generation): Promise<void> {
-    const deadline = performance.now() + LISTENERS_CLOSED_MS;
+  private async listenersClosed(gen: Generation, deadline = performance.now() + LISTENERS_CLOSED_MS): Promise<void> {
     const open = () =>
       gen.slots.some(
         (s) => s.current !== null && s.current.exitReason === null && Atomics.load(s.current.control, CTRL_DRAIN) !== DRAIN_DONE,
@@ -1296,9 +1296,12 @@ export class PluginServer {
     for (const slot of this.allSlots()) {
       const inc = slot.current;
       if (!inc) continue;
-      Atomics.store(inc.control, CTRL_DRAIN, 1);
+      Atomics.store(inc.control, CTRL_DRAIN, DRAIN_STOP);
       if (inc.wakeTarget >= 0 && inc.exitReason === null) this.opts.backend.wake(inc.wakeTarget);
     }
+    // Open counts mean something once the listeners are closed: until then
+    // an instance may still take the connections queued on them.
+    await this.listenersClosed(this.gen, Math.min(deadline, performance.now() + LISTENERS_CLOSED_MS));
     while (performance.now() < deadline && !this.stopping) {
       if (this.stats().every((s) => !s.running || s.open === 0)) break;
       await new Promise((r) => setTimeout(r, 10));
