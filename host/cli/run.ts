@@ -105,6 +105,7 @@ ${knobHelp()}
 Host options:
 ${optionHelp('--backend <name>', `I/O backend: auto, ${BACKEND_NAMES.join(', ')}`, `auto = ${auto} here`)}
 ${optionHelp('--drain-timeout <ms>', 'on SIGTERM/SIGINT, and for the old version on a reload (SIGHUP), time open connections get to finish after the listeners close', String(DRAIN_DEFAULT_MS))}
+${optionHelp('--shutdown-delay <ms>', 'on SIGTERM/SIGINT, first keep serving and accepting this long, /readyz saying 503 "stopping", so that a load balancer stops sending before the listeners close (its check interval times the failures it needs); then drain', '0')}
 ${optionHelp('--manifest <host.json>', 'plugins to serve: {"plugins": [{"plugin": "x.wasm", "listen": [...], "workers": 1, "config": "", "policy": {...}}]}')}
 ${optionHelp('--admin <host:port>', 'serve the admin endpoint there (HTTP): /metrics (Prometheus), /healthz, /readyz, /plugins; port 0 picks a free port (printed at start)', 'none')}
 ${optionHelp('--log-level <level>', 'trace, debug, info, warn, error', 'info')}
@@ -167,6 +168,7 @@ function parseCommandLine(argv: string[]) {
         ...Object.fromEntries([...SWITCH_BY_FLAG.keys()].map((flag) => [flag, { type: 'boolean' as const }])),
         backend: { type: 'string' },
         'drain-timeout': { type: 'string' },
+        'shutdown-delay': { type: 'string' },
         manifest: { type: 'string' },
         'log-level': { type: 'string' },
         admin: { type: 'string' },
@@ -337,6 +339,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const drainMs =
     integer('--drain-timeout', typeof host['drain-timeout'] === 'string' ? host['drain-timeout'] : undefined) ?? DRAIN_DEFAULT_MS;
+  const delayMs = integer('--shutdown-delay', typeof host['shutdown-delay'] === 'string' ? host['shutdown-delay'] : undefined) ?? 0;
   const backend = typeof host.backend === 'string' ? host.backend : undefined;
   const format = typeof host['log-format'] === 'string' ? host['log-format'] : 'text';
   if (format !== 'text' && format !== 'json') {
@@ -356,11 +359,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   const adminAt = typeof host.admin === 'string' ? parseAdminAddress(host.admin) : null;
 
   const servers: PluginServer[] = [];
+  // Set by the first SIGTERM/SIGINT; /readyz says 503 from then on (--shutdown-delay).
+  let signalled = false;
+  let delay: NodeJS.Timeout | null = null;
   // The admin endpoint first: a port in use fails before any plugin starts,
   // and /readyz says 503 while they start.
   let admin: AdminServer | null = null;
   if (adminAt) {
-    admin = await serveAdmin({ ...adminAt, servers: () => servers, expected: specs.length });
+    admin = await serveAdmin({ ...adminAt, servers: () => servers, expected: specs.length, stopping: () => signalled });
     const h = admin.host.includes(':') ? `[${admin.host}]` : admin.host;
     say(`wasmux: admin endpoint on http://${h}:${admin.port}`, 'info', 'stdout');
   }
@@ -388,16 +394,22 @@ export async function runCommand(argv: string[]): Promise<number> {
     throw e;
   }
 
-  let signalled = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (signalled) {
+      if (delay) clearTimeout(delay);
       say(`wasmux: ${sig} again, stopping at once`);
       void stopAll();
       return;
     }
     signalled = true;
-    say(`wasmux: ${sig}, draining (up to ${drainMs} ms)`);
-    void Promise.all(servers.map((s) => s.drain(drainMs)));
+    const drain = () => {
+      delay = null;
+      say(`wasmux: ${sig}, draining (up to ${drainMs} ms)`);
+      void Promise.all(servers.map((s) => s.drain(drainMs)));
+    };
+    if (delayMs === 0) return drain();
+    say(`wasmux: ${sig}, not ready (/readyz 503); serving ${delayMs} ms more before draining`);
+    delay = setTimeout(drain, delayMs);
   };
   const onUsr2 = () => printStats(servers);
   // SIGHUP: every plugin reloaded from what the command line names, read
@@ -478,6 +490,7 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   // Every plugin ends: drained and stopped by a signal, or by itself.
   await Promise.all(servers.map((s) => s.finished()));
+  if (delay) clearTimeout(delay);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.off('SIGUSR2', onUsr2);

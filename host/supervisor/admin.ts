@@ -6,7 +6,7 @@
  *
  *   GET /metrics   Prometheus text exposition (prom-client)
  *   GET /healthz   200: the process is alive
- *   GET /readyz    200 when every plugin has all its instances running; 503 otherwise
+ *   GET /readyz    200 when every plugin has all its instances running; 503 otherwise (and once stopping)
  *   GET /plugins   JSON: each plugin, its version, sha256, instances, policy
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -49,6 +49,8 @@ export interface AdminOptions {
   servers: () => readonly PluginServer[];
   /** How many plugins there will be: /readyz says 503 until that many exist and are ready. */
   expected: number;
+  /** True once the process is stopping (`wasmux run --shutdown-delay`): /readyz says 503 "stopping" while it still serves. */
+  stopping?: () => boolean;
 }
 
 type Labels = 'plugin' | 'instance';
@@ -301,6 +303,7 @@ export async function serveAdmin(opts: AdminOptions): Promise<AdminServer> {
     const servers = opts.servers();
     if (path === '/healthz') return send(res, 200, 'text/plain; charset=utf-8', 'ok\n', head);
     if (path === '/readyz') {
+      if (opts.stopping?.()) return send(res, 503, 'text/plain; charset=utf-8', 'stopping\n', head);
       const ready = servers.length === opts.expected && servers.every(pluginReady);
       return send(res, ready ? 200 : 503, 'text/plain; charset=utf-8', ready ? 'ready\n' : 'not ready\n', head);
     }

@@ -51,6 +51,8 @@ const FALL = 1;
 const RISE = 1;
 /** After a host stops, the time HAProxy may take to notice: a check interval to the next check, `fall` failed checks, a margin for two busy cores. */
 const NOTICE_MS = INTER_MS * (FALL + 1) + 500;
+/** --shutdown-delay of the last test: longer than HAProxy needs to notice. */
+const DELAY_MS = NOTICE_MS + 300;
 /** The client's source address, distinct from HAProxy's own (127.0.0.1). */
 const CLIENT_ADDRESS = '127.0.0.2';
 
@@ -81,10 +83,10 @@ interface Host {
 }
 
 /** Starts a host on free ports, or on `ports` (a restart where HAProxy expects it). */
-async function startHost(ports?: { traffic: number; admin: number }): Promise<Host> {
+async function startHost(ports?: { traffic: number; admin: number }, extra: string[] = []): Promise<Host> {
   const args = ['dist/plugins/http.wasm', '--listen', `127.0.0.1:${ports?.traffic ?? 0}`];
   if (PROXY) args.push('--proxy-protocol');
-  args.push('--admin', `127.0.0.1:${ports?.admin ?? 0}`, '--drain-timeout', '2000');
+  args.push('--admin', `127.0.0.1:${ports?.admin ?? 0}`, '--drain-timeout', '2000', ...extra);
   const run = await startRun(args);
   const m = /admin endpoint on http:\/\/127\.0\.0\.1:(\d+)/.exec(run.output().stdout);
   if (!m) throw new Error(`no admin line in: ${run.output().stdout}`);
@@ -403,5 +405,55 @@ describe.skipIf(missing !== null)(`HAProxy in front of two wasmux hosts${missing
     expect(end.code).toBe(0);
     expect(failures).toEqual([]);
     expect(results.filter((o) => o.start >= stopAt + 500).length).toBeGreaterThan(50);
+  });
+
+  it('stops a host with --shutdown-delay without a failed request: /readyz says 503 while it still serves, HAProxy stops sending, then it drains', async () => {
+    // Host 2 again (stopped above), on its ports, now with a shutdown delay
+    // longer than HAProxy needs to notice (NOTICE_MS).
+    const ports = { traffic: hosts[1]!.run.port, admin: hosts[1]!.adminPort };
+    let restarted: Host | null = null;
+    for (let attempt = 1; restarted === null; attempt++) {
+      try {
+        restarted = await startHost(ports, ['--shutdown-delay', String(DELAY_MS)]);
+      } catch (e) {
+        if (attempt >= 5) throw e;
+        await sleep(200);
+      }
+    }
+    hosts[1] = restarted;
+    // The test above left it in HAProxy's drain state.
+    expect((await runtimeApi(haproxy!, 'set server wasmux/wasmux2 state ready')).trim()).toBe('');
+    await expect.poll(async () => (await stats(haproxy!)).get('wasmux2')!.status, { timeout: 5000, interval: 50 }).toBe('UP');
+
+    const t0 = performance.now();
+    const loading = load(haproxy!.port, { ms: 3000, max: 20_000, concurrency: 4 });
+    await sleep(800);
+    const stopAt = performance.now();
+    const stopped = restarted.run.stop('SIGTERM');
+    let downAt: number | null = null;
+    let downStatus = '';
+    while (downAt === null && performance.now() - stopAt < 5000) {
+      const s = (await stats(haproxy!)).get('wasmux2')!;
+      if (s.status.startsWith('DOWN')) {
+        downAt = performance.now();
+        downStatus = s.checkStatus;
+      } else await sleep(20);
+    }
+    const results = await loading;
+    const end = await stopped;
+    const failures = results.filter((o) => !ok(o));
+    console.log(
+      `haproxy: ${results.length} requests in ${Math.round(performance.now() - t0)} ms; host 2 (--shutdown-delay ${DELAY_MS}) got SIGTERM at +${Math.round(stopAt - t0)} ms, ` +
+        `marked DOWN by HAProxy after ${downAt === null ? '—' : Math.round(downAt - stopAt)} ms (${downStatus}), exited after ${Math.round(end.ms)} ms (code ${end.code}); ` +
+        `${failures.length} failed, ${results.filter((o) => o.start >= stopAt).length} started after the SIGTERM`,
+    );
+    for (const o of failures)
+      console.log(`  failed: started at ${Math.round(o.start - stopAt)} ms from the SIGTERM: ${o.error ?? `status ${o.status}`}`);
+    expect(end.code).toBe(0);
+    expect(end.stderr).toMatch(/SIGTERM, not ready \(\/readyz 503\); serving \d+ ms more before draining/);
+    expect(downAt).not.toBeNull();
+    expect(downAt! - stopAt).toBeLessThan(DELAY_MS);
+    expect(end.ms).toBeGreaterThanOrEqual(DELAY_MS);
+    expect(failures).toEqual([]);
   });
 });
