@@ -241,6 +241,15 @@ int main(int argc, char **argv) {
                     if (bad[i] || got[i] == want_len) continue;
                     ssize_t r = recv(conns[i].fd, b, want_len - got[i] + 1, MSG_DONTWAIT);
                     if (r == 0 || (r > 0 && (got[i] + (size_t)r > want_len || memcmp(b, want + got[i], (size_t)r) != 0))) {
+                        if (wrong < 3) {
+                            /* What went wrong, for the log: end of stream, or the bytes (hex) after what matched. */
+                            fprintf(stderr, "idlegen: connection %d: after %zu bytes as expected, ", i, got[i]);
+                            if (r == 0) fprintf(stderr, "end of stream\n");
+                            else {
+                                for (ssize_t k = 0; k < r && k < 32; k++) fprintf(stderr, "%02x", (unsigned char)b[k]);
+                                fprintf(stderr, " (%zd bytes)\n", r);
+                            }
+                        }
                         bad[i] = 1;
                         wrong++;
                         continue;

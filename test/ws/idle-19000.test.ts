@@ -80,7 +80,12 @@ describe.skipIf(noCc !== null)(`ws with ${CONNS} idle clients${noCc ? ` — skip
     g.stdin!.write(`expect \\x81\\x${MESSAGE.length.toString(16).padStart(2, '0')}${MESSAGE} 60000\n`);
     speaker.send(MESSAGE);
     const got = await next(90_000);
-    expect(got).toEqual({ matched: CONNS, wrong: 0, missing: 0 });
+    // On a mismatch, what idlegen saw (its stderr: the first wrong answers) and what the instance counted.
+    expect(got, `idlegen: ${stderr}; the instance: ${JSON.stringify(ws.server.stats()[0])}`).toEqual({
+      matched: CONNS,
+      wrong: 0,
+      missing: 0,
+    });
     speaker.terminate();
 
     g.stdin!.end('close\n');
