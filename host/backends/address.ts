@@ -1,3 +1,10 @@
+/** A socket address as plain data: what crosses threads (a posted SocketAddress loses its methods). */
+export interface AddressData {
+  v6: boolean;
+  groups: number[];
+  port: number;
+}
+
 /**
  * A socket address as the host passes it around: the WIT `socket-address`
  * shape (IPv4 bytes in groups[0..4], IPv6 16-bit groups), reusable in place
@@ -28,6 +35,18 @@ export class SocketAddress {
     if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) return null;
     out.port = Number(portText);
     return (out.v6 ? parseV6(host, out.groups) : parseV4(host, out.groups)) ? out : null;
+  }
+
+  static fromData(d: AddressData): SocketAddress {
+    const a = new SocketAddress();
+    a.v6 = d.v6;
+    a.groups.set(d.groups);
+    a.port = d.port;
+    return a;
+  }
+
+  toData(): AddressData {
+    return { v6: this.v6, groups: Array.from(this.groups), port: this.port };
   }
 
   copyFrom(o: SocketAddress): void {

@@ -32,7 +32,7 @@ import {
   READY_WRITABLE,
 } from '../generated/contract.js';
 import { codeOf, fail, type Backend } from '../backends/backend.js';
-import { SocketAddress } from '../backends/address.js';
+import { SocketAddress, type AddressData } from '../backends/address.js';
 import {
   CTRL_DRAIN,
   CTRL_ADOPT_SEQ,
@@ -164,15 +164,8 @@ export interface HandedOver {
   state: Uint8Array;
   /** The version it came from (for the supervisor's counts). */
   from: number;
-  /** The client a PROXY protocol header named (proxyProtocol), as plain data: its peer-address here too. */
-  peer?: PeerData;
-}
-
-/** A socket address as plain data (what crosses threads: a SocketAddress loses its methods there). */
-export interface PeerData {
-  v6: boolean;
-  groups: ArrayLike<number>;
-  port: number;
+  /** The client a PROXY protocol header named (proxyProtocol): its peer-address here too. */
+  peer?: AddressData;
 }
 
 /**
@@ -191,7 +184,7 @@ export interface HandoverLink {
    * A connection was given: its outgoing cell, listen address and a copy
    * of its state (posted at once, so that it outlives a trap of the giver).
    */
-  gave(cell: number, listen: number, state: Uint8Array, peer?: PeerData): void;
+  gave(cell: number, listen: number, state: Uint8Array, peer?: AddressData): void;
   /**
    * The guest waits again: the connections given since its last wait are a
    * batch, which the new version adopts together (a chat room's members
@@ -208,6 +201,12 @@ export interface HandoverLink {
 
 /** How long a connection handed over may wait for the guest's adopt before the host closes it. */
 export const ADOPT_DEADLINE_MS = 5000;
+
+/** A wait's slice (ms, -1: no bound) shortened to end within `dueInMs`. */
+function wakeBy(slice: number, dueInMs: number): number {
+  const t = Math.max(0, Math.ceil(dueInMs));
+  return slice < 0 || slice > t ? t : slice;
+}
 
 /** Connections closed at the cap within one accept call before the guest is told to retry. */
 const REFUSE_BATCH = 256;
@@ -376,16 +375,9 @@ export class InstanceHost implements GuestHost {
       if (sweepEveryMs > 0 && (slice < 0 || slice > sweepEveryMs)) slice = sweepEveryMs;
       // Log lines were suppressed: write their summary when due, even if the guest has gone quiet.
       if (logLimit.summaryDue !== Infinity) slice = logLimit.wakeForSummary(now, slice);
-      // A handed-over connection's adopt deadline.
-      if (this.handed.length > 0) {
-        const t = Math.max(0, Math.ceil(this.handed[0]!.until - now));
-        if (slice < 0 || slice > t) slice = t;
-      }
-      // A PROXY protocol header's deadline.
-      if (this.headers.length > 0) {
-        const t = Math.max(0, Math.ceil(this.headers[0]!.until - now));
-        if (slice < 0 || slice > t) slice = t;
-      }
+      // The earliest adopt deadline of a handed-over connection, and of a PROXY protocol header.
+      if (this.handed.length > 0) slice = wakeBy(slice, this.handed[0]!.until - now);
+      if (this.headers.length > 0) slice = wakeBy(slice, this.headers[0]!.until - now);
       // Refused once the instance is dead (a trap is final): it never blocks again.
       gate.enterWait();
       n = backend.wait(out, max, slice);
@@ -653,7 +645,7 @@ export class InstanceHost implements GuestHost {
     this.outCell = (cell + 1) % cells.length;
     const copy = state.slice();
     const carried = this.proxied[slot];
-    const peer = carried && { v6: carried.v6, groups: Array.from(carried.groups), port: carried.port };
+    const peer = carried?.toData();
     this.gate.enter();
     const fd = table.fds[slot]!;
     if (table.registered[slot]) this.backend.deregister(fd);
@@ -715,27 +707,20 @@ export class InstanceHost implements GuestHost {
       stats[STAT_ADOPTED]++;
       table.active[s] = this.clock.nowMs;
       this.addrIndex[s] = listen;
-      this.proxied[s] = undefined;
-      if (x.peer) {
-        const a = new SocketAddress();
-        a.v6 = x.peer.v6;
-        a.groups.set(x.peer.groups);
-        a.port = x.peer.port;
-        this.proxied[s] = a;
-      }
+      this.proxied[s] = x.peer && SocketAddress.fromData(x.peer);
       this.adoptedState = x.state;
       link.ended(x.from, true);
       return h;
     }
   }
 
-  // Connections the supervisor handed over since the last look: queued for
-  // adopt, their listener told (readable); those past their deadline closed.
   // Connections posted for adoption since the last look (CTRL_ADOPT_SEQ), or adopt deadlines to keep.
   private handoverDue(): boolean {
     return this.opts.handover !== undefined && (this.handed.length > 0 || Atomics.load(this.control, CTRL_ADOPT_SEQ) !== this.adoptSeq);
   }
 
+  // Connections the supervisor handed over since the last look: queued for
+  // adopt, their listener told (readable); those past their deadline closed.
   private takeHandedOver(now: number): void {
     const link = this.opts.handover!;
     // Read before the messages: a batch posted meanwhile moves the sequence again.

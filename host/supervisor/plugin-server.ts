@@ -14,7 +14,6 @@ import { capModule } from '../sandbox/module-limits.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
 import { openFileLimit } from '../ffi/open-files.js';
 import { PROXY_REASONS, type ProxyReason } from '../sandbox/proxy-header.js';
-import type { PeerData } from '../sandbox/instance-host.js';
 import { MIB, buildPolicy, describePolicy, instanceKnobs, type Policy, type PolicyInput, type PolicyLayer } from '../sandbox/policy.js';
 import {
   CTRL_COUNT,
@@ -271,7 +270,7 @@ class Incarnation {
   /** Bit i: its guest takes connections handed over on address i (it called handover.adopt there). */
   adopting = 0;
   /** Connections it gave in the batch under way (routed at its end, or when the thread is gone). */
-  giving: { cell: number; listen: number; state: Uint8Array; peer?: PeerData }[] = [];
+  giving: { cell: number; listen: number; state: Uint8Array; peer?: AddressData }[] = [];
   /** Its plugin-defined metrics: values shared with the thread, definitions as it posted them. */
   readonly metricValues: Float64Array;
   readonly metricDefs = new Map<number, MetricDef>();
@@ -545,7 +544,7 @@ export class PluginServer {
         backend: o.backend.name,
         instance: slot.index,
         config: gen.config,
-        listen: this.addresses.map((a): AddressData => ({ v6: a.v6, groups: Array.from(a.groups), port: a.port })),
+        listen: this.addresses.map((a) => a.toData()),
         sharedListen: true,
         limits: {
           ...instanceKnobs(p),
@@ -1165,7 +1164,7 @@ export class PluginServer {
     listen: number,
     state: Uint8Array,
     batches: Map<Incarnation, AdoptMessage['batch']>,
-    peer?: PeerData,
+    peer?: AddressData,
   ): void {
     const fd = inc.outgoing ? Atomics.exchange(inc.outgoing, cell, -1) : -1;
     if (fd < 0) return; // the thread is gone and onGone closed it (counted there)

@@ -13,7 +13,7 @@ import { GuestMemory, memoryNote } from '../wit/guest-memory.js';
 import { PluginInstance } from '../wit/instance.js';
 import { describeEnd, type ExitReason } from '../sandbox/traps.js';
 import { Gate } from '../sandbox/gate.js';
-import type { AddressData, AdoptMessage, WorkerInput, WorkerMessage } from './protocol.js';
+import type { AdoptMessage, WorkerInput, WorkerMessage } from './protocol.js';
 import { STAT_LOG, STAT_MEMORY } from '../sandbox/shared.js';
 import { parseConnectRule, ruleAllows } from '../sandbox/policy.js';
 import { threadCpuClocks } from '../ffi/thread-cpu.js';
@@ -26,18 +26,6 @@ import { MetricsStore } from '../sandbox/metrics.js';
 const input = workerData as WorkerInput;
 const port = parentPort!;
 const post = (m: WorkerMessage) => port.postMessage(m);
-
-function toAddress(d: AddressData): SocketAddress {
-  const a = new SocketAddress();
-  a.v6 = d.v6;
-  a.groups.set(d.groups);
-  a.port = d.port;
-  return a;
-}
-
-function toData(a: SocketAddress): AddressData {
-  return { v6: a.v6, groups: Array.from(a.groups), port: a.port };
-}
 
 const connectRules = input.limits.connect.map((t) => parseConnectRule(t));
 const table = new HandleTable(input.registry, crypto.getRandomValues(new Uint32Array(1))[0]!);
@@ -91,7 +79,7 @@ const host = new InstanceHost({
   table,
   backend,
   limits: {
-    listen: input.listen.map(toAddress),
+    listen: input.listen.map(SocketAddress.fromData),
     connectAllowed: (addr) => connectRules.some((r) => ruleAllows(r, addr)),
     sharedListen: input.sharedListen,
     ...input.limits,
@@ -101,7 +89,7 @@ const host = new InstanceHost({
   gate,
   logLimit,
   log,
-  listening: (addr, fd) => post({ type: 'listening', address: toData(addr), fd }),
+  listening: (addr, fd) => post({ type: 'listening', address: addr.toData(), fd }),
   inherited: input.inherited ? new Float64Array(input.inherited) : undefined,
   handover,
   metrics,

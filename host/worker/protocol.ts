@@ -5,7 +5,8 @@
  * sandbox/shared.ts.
  */
 import type { BackendName } from '../backends/backend.js';
-import type { LogLevel, LogOrigin, PeerData } from '../sandbox/instance-host.js';
+import type { AddressData } from '../backends/address.js';
+import type { LogLevel, LogOrigin } from '../sandbox/instance-host.js';
 import type { LogBucket } from '../sandbox/log-limiter.js';
 import type { InstanceKnobs } from '../sandbox/policy.js';
 import type { MetricDef, SeriesDef } from '../sandbox/metrics.js';
@@ -13,11 +14,7 @@ import type { TraceTail } from '../trace/recorder.js';
 
 // ---- messages ------------------------------------------------------------------------
 
-export interface AddressData {
-  v6: boolean;
-  groups: number[];
-  port: number;
-}
+export type { AddressData };
 
 /** What the worker gets when it starts. */
 export interface WorkerInput {
@@ -89,7 +86,7 @@ export type WorkerMessage =
   | { type: 'listening'; address: AddressData; fd: number }
   | { type: 'exit'; reason: ExitReason; message: string | null }
   /** handover.give succeeded: the socket is in outgoing cell `cell`. */
-  | { type: 'gave'; cell: number; listen: number; state: Uint8Array; peer?: PeerData }
+  | { type: 'gave'; cell: number; listen: number; state: Uint8Array; peer?: AddressData }
   /** The guest waits again: the connections given since its last wait are one batch. */
   | { type: 'gave-end' }
   /** The guest called handover.adopt on a listener of address `listen` for the first time. */
@@ -105,5 +102,5 @@ export type WorkerMessage =
 export interface AdoptMessage {
   type: 'adopt';
   /** Per connection: the incoming cell holding the socket, its listen address, its state, the version it came from. */
-  batch: { cell: number; listen: number; state: Uint8Array; from: number; peer?: PeerData }[];
+  batch: { cell: number; listen: number; state: Uint8Array; from: number; peer?: AddressData }[];
 }
