@@ -2,19 +2,13 @@
 import { createServer, connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveAdmin } from '../../host/supervisor/admin.js';
-import { startRun, type Running } from '../helpers/cli.js';
+import { adminUrl, startRun, type Running } from '../helpers/cli.js';
 
 let run: Running | null = null;
 afterEach(async () => {
   await run?.stop('SIGKILL');
   run = null;
 });
-
-function adminUrl(r: Running): string {
-  const m = /admin endpoint on (http:\/\/\S+)/.exec(r.output().stdout);
-  if (!m) throw new Error(`no admin line in: ${r.output().stdout}`);
-  return m[1]!;
-}
 
 /** Resolves true if something can listen on 127.0.0.1:port now. */
 function portFree(port: number): Promise<boolean> {

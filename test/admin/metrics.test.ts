@@ -2,19 +2,13 @@
 import { readFileSync } from 'node:fs';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
-import { echoOnce, ROOT, startRun, type Running } from '../helpers/cli.js';
+import { adminUrl, echoOnce, ROOT, startRun, type Running } from '../helpers/cli.js';
 
 let run: Running | null = null;
 afterEach(async () => {
   await run?.stop();
   run = null;
 });
-
-function adminUrl(r: Running): string {
-  const m = /admin endpoint on (http:\/\/\S+)/.exec(r.output().stdout);
-  if (!m) throw new Error(`no admin line in: ${r.output().stdout}`);
-  return m[1]!;
-}
 
 /** Metric name -> plugin/instance -> value, from one scrape. */
 async function scrape(base: string) {

@@ -6,19 +6,13 @@
  */
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startRun, type Running } from '../helpers/cli.js';
+import { adminUrl, startRun, type Running } from '../helpers/cli.js';
 
 let run: Running | null = null;
 afterEach(async () => {
   await run?.stop('SIGKILL');
   run = null;
 });
-
-function adminUrl(r: Running): string {
-  const m = /admin endpoint on (http:\/\/\S+)/.exec(r.output().stdout);
-  if (!m) throw new Error(`no admin line in: ${r.output().stdout}`);
-  return m[1]!;
-}
 
 /** One echo round trip on a new connection: the plugin still accepts and serves. */
 function echoes(port: number): Promise<boolean> {

@@ -86,6 +86,13 @@ export function startRun(args: string[], timeoutMs = 15_000, options: { cli?: st
 }
 
 /** Connects to 127.0.0.1:port, writes `text`, half-closes, and resolves with everything read until the server ends. */
+/** The admin endpoint's base URL (`http://host:port`) from `wasmux run --admin`'s start line. */
+export function adminUrl(r: Running): string {
+  const m = /admin endpoint on (http:\/\/\S+)/.exec(r.output().stdout);
+  if (!m) throw new Error(`no admin line in: ${r.output().stdout}`);
+  return m[1]!;
+}
+
 export function echoOnce(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1', () => s.end(text));

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startRun, type Running } from '../helpers/cli.js';
+import { adminUrl, startRun, type Running } from '../helpers/cli.js';
 import { GET_IP, body200, destroyClients, exchange, v1, v2 } from './proxy.js';
 
 let run: Running | null = null;
@@ -20,12 +20,6 @@ afterEach(async () => {
   run = null;
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function adminUrl(r: Running): string {
-  const m = /admin endpoint on (http:\/\/\S+)/.exec(r.output().stdout);
-  if (!m) throw new Error(`no admin line in: ${r.output().stdout}`);
-  return m[1]!;
-}
 
 async function rejectedSamples(base: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${base}/metrics`)).text();

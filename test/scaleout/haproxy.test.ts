@@ -95,6 +95,16 @@ async function startHost(ports?: { traffic: number; admin: number }, extra: stri
   return host;
 }
 
+/** When HAProxy (its stats socket) marks `server` down, within 5 s of `since` (null: it did not), and its check status then. */
+async function markedDown(h: Haproxy, server: string, since: number): Promise<{ downAt: number | null; downStatus: string }> {
+  while (performance.now() - since < 5000) {
+    const s = (await stats(h)).get(server)!;
+    if (s.status.startsWith('DOWN')) return { downAt: performance.now(), downStatus: s.checkStatus };
+    await sleep(20);
+  }
+  return { downAt: null, downStatus: '' };
+}
+
 /** Connections the host accepted (every instance), from its admin /metrics. */
 async function accepted(h: Host): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${h.adminPort}/metrics`)).text();
@@ -322,16 +332,7 @@ describe.skipIf(missing !== null)(`HAProxy in front of two wasmux hosts${missing
     await sleep(800);
     const stopAt = performance.now();
     const stopped = a.run.stop('SIGTERM');
-    // When HAProxy marks the host down, from its stats socket.
-    let downAt: number | null = null;
-    let downStatus = '';
-    while (downAt === null && performance.now() - stopAt < 5000) {
-      const s = (await stats(haproxy!)).get('wasmux1')!;
-      if (s.status.startsWith('DOWN')) {
-        downAt = performance.now();
-        downStatus = s.checkStatus;
-      } else await sleep(20);
-    }
+    const { downAt, downStatus } = await markedDown(haproxy!, 'wasmux1', stopAt);
     const results = await loading;
     const end = await stopped;
     const bAfter = await accepted(b);
@@ -430,15 +431,7 @@ describe.skipIf(missing !== null)(`HAProxy in front of two wasmux hosts${missing
     await sleep(800);
     const stopAt = performance.now();
     const stopped = restarted.run.stop('SIGTERM');
-    let downAt: number | null = null;
-    let downStatus = '';
-    while (downAt === null && performance.now() - stopAt < 5000) {
-      const s = (await stats(haproxy!)).get('wasmux2')!;
-      if (s.status.startsWith('DOWN')) {
-        downAt = performance.now();
-        downStatus = s.checkStatus;
-      } else await sleep(20);
-    }
+    const { downAt, downStatus } = await markedDown(haproxy!, 'wasmux2', stopAt);
     const results = await loading;
     const end = await stopped;
     const failures = results.filter((o) => !ok(o));
