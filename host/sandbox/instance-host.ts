@@ -55,7 +55,7 @@ import {
   STAT_WAITS,
   TURN_BOUNDS,
 } from './shared.js';
-import type { MetricsStore } from './metrics.js';
+import { observe, type MetricsStore } from './metrics.js';
 import { KIND_DRAINED, KIND_LISTENER, KIND_PENDING, KIND_STREAM, NO_FD, type HandleTable } from './handle-table.js';
 import { PROXY_MAX_BYTES, PROXY_REASONS, parseProxyHeader, type ProxyReason } from './proxy-header.js';
 import { addressOf as nativeAddressOf } from '../ffi/native-memory.js';
@@ -1029,11 +1029,7 @@ export class InstanceHost implements GuestHost {
 
   // One loop turn of `seconds` into the histogram (sandbox/shared.ts STAT_TURN).
   private turn(seconds: number): void {
-    const stats = this.stats;
-    let b = 0;
-    while (b < TURN_BOUNDS.length && seconds > TURN_BOUNDS[b]!) b++;
-    stats[STAT_TURN + b]++;
-    stats[STAT_TURN_SUM] += seconds;
+    observe(this.stats, STAT_TURN, TURN_BOUNDS, STAT_TURN_SUM, seconds);
   }
 
   // ---- log ----------------------------------------------------------------------------

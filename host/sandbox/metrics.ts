@@ -61,6 +61,19 @@ export interface MetricsSink {
   capReached(cap: number): void;
 }
 
+/**
+ * One observation `v` into a histogram laid out as counts per bound of
+ * `bounds` from `at`, then +Inf (not cumulative), and its sum at `sumAt`:
+ * the layout of a plugin's histogram series here and of the host's
+ * loop-turn histogram (shared.ts STAT_TURN).
+ */
+export function observe(values: Float64Array, at: number, bounds: readonly number[], sumAt: number, v: number): void {
+  let b = 0;
+  while (b < bounds.length && v > bounds[b]!) b++;
+  values[at + b]!++;
+  values[sumAt]! += v;
+}
+
 /** The shared values of an instance with a cap of `cap` series. */
 export function metricValuesBuffer(cap: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(1, cap * SERIES_SLOTS) * 8);
@@ -184,10 +197,7 @@ export class MetricsStore {
       const slot = s * SERIES_SLOTS;
       const bounds = seriesBounds[s];
       if (bounds) {
-        let b = 0;
-        while (b < bounds.length && v > bounds[b]!) b++;
-        values[slot + b]!++;
-        values[slot + SERIES_SLOTS - 1]! += v;
+        observe(values, slot, bounds, slot + SERIES_SLOTS - 1, v);
       } else if (metrics[seriesMetric[s]!]!.def.kind === 'counter') {
         if (v < 0) {
           first ||= fail(ErrorCode.Invalid);
