@@ -304,14 +304,17 @@ export function get(path = '/', extra = ''): string {
 /**
  * GET /stats once the server has closed every other connection (open === 1,
  * the /stats connection itself), polling for up to `timeoutMs`: a client
- * that just closed may not have been noticed yet. Returns the last reading.
+ * that just closed may not have been noticed yet. Returns the last reading,
+ * and how many /stats connections it took (`asked`).
  */
-export async function settledStats(port: number, timeoutMs = 3_000): Promise<PluginStats> {
+export async function settledStats(port: number, timeoutMs = 3_000): Promise<PluginStats & { asked: number }> {
   const deadline = Date.now() + timeoutMs;
+  let asked = 1;
   let s = await pluginStats(port);
   while (s.open !== 1 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 20));
     s = await pluginStats(port);
+    asked++;
   }
-  return s;
+  return { ...s, asked };
 }

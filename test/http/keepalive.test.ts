@@ -108,6 +108,8 @@ describe('http keep-alive', () => {
     }
     const s = await settledStats(http.port);
     expect(s.open).toBe(1);
-    expect(s.connections).toBe(21);
+    // A close is seen when the server next reads that connection, which may
+    // come after it answers the first /stats: each /stats asked is one more.
+    expect(s.connections).toBe(20 + s.asked);
   });
 });
