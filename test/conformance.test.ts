@@ -368,7 +368,7 @@ for (const target of targets) {
       log.push(...(await reregisterCase(target)));
     }, 20_000);
 
-    it(`wait with nothing registered ends within ±${TIMEOUT_SLACK_MS} ms of its timeout (0, 10, 50, 200 ms)`, async () => {
+    it(`wait with nothing registered never ends early, and ends within ${TIMEOUT_SLACK_MS} ms of its timeout (0, 10, 50, 200 ms)`, async () => {
       const proc = startWasmux(target, ['run', WAIT_TIMEOUTS, '--backend', target.name, '--listen', '127.0.0.1:0', ...POLICY]);
       const exit = await withTimeout(proc.exited, 20_000, 'wait-timeouts plugin');
       expect(exit.code, proc.stderr()).toBe(0);
@@ -376,11 +376,21 @@ for (const target of targets) {
         .map((m) => /^wait (\d+) ms: (\d+) events in (\d+) us$/.exec(m))
         .filter((m) => m !== null);
       expect(waits.map((m) => Number(m[1]))).toEqual([0, 0, 0, 10, 10, 10, 50, 50, 50, 200, 200, 200]);
+      // Early is a bug at any load (1 ms: the OS timers' granularity). Late is
+      // what a busy machine does to any timer (the guest's thread was not
+      // running), so the bound on lateness holds for the quickest of each three.
+      const took = new Map<number, number[]>();
       for (const [, t, n, us] of waits) {
         const ms = Number(us) / 1000;
         expect(Number(n), `wait ${t} ms returned events`).toBe(0);
-        expect(Math.abs(ms - Number(t)), `wait ${t} ms took ${ms} ms`).toBeLessThanOrEqual(TIMEOUT_SLACK_MS);
-        log.push(`wait ${t} ms: ${n} events, within ±${TIMEOUT_SLACK_MS} ms`);
+        expect(ms, `wait ${t} ms took ${ms} ms`).toBeGreaterThanOrEqual(Number(t) - 1);
+        took.set(Number(t), [...(took.get(Number(t)) ?? []), ms]);
+      }
+      for (const [t, all] of took) {
+        const quickest = Math.min(...all);
+        expect(quickest - t, `wait ${t} ms took ${all.join(', ')} ms`).toBeLessThanOrEqual(TIMEOUT_SLACK_MS);
+        // The transcript is compared across backends: what held, not the times measured.
+        log.push(`wait ${t} ms: no events, never early, the quickest of ${all.length} within +${TIMEOUT_SLACK_MS} ms`);
       }
     }, 30_000);
 

@@ -53,9 +53,9 @@ describe('half-open connections', () => {
     const resetQueuedMs = performance.now() - t;
 
     // 3. Silence: connected, then nothing, no FIN, no reset.
+    t = performance.now(); // before the accepts that start their idle clocks
     const silent = await Promise.all(Array.from({ length: 5 }, () => connect(p.port)));
     expect(await waitFor(() => open() === 5, 2000)).toBe(true);
-    t = performance.now();
     expect(await waitFor(() => open() === 0, IDLE_MS + 2000, 5)).toBe(true);
     const silentMs = performance.now() - t;
     expect(p.server.stats()[0]!.idleClosed).toBe(5);

@@ -47,12 +47,13 @@ describe('slowloris', () => {
     })();
 
     // The slow ones: a partial request line (echoed back: their last traffic), and a silent one.
+    // Each stamp is taken before its traffic: the server's own last traffic comes after it.
     const partial = await connect(p.port);
+    const lastPartial = performance.now();
     partial.write('GET / HTTP/1.1\r\nHost: exa');
     await readUntil(partial, /Host: exa$/);
-    const lastPartial = performance.now();
-    const silent = await connect(p.port);
     const lastSilent = performance.now();
+    const silent = await connect(p.port);
     expect(await waitFor(() => p.server.stats()[0]!.open === 3, 5000)).toBe(true);
 
     const [partialMs, silentMs] = await Promise.all([
@@ -63,17 +64,18 @@ describe('slowloris', () => {
       `slowloris: idle connections shut down ${partialMs.toFixed(0)} ms (partial line) and ${silentMs.toFixed(0)} ms (silent) after their last traffic (idleTimeoutMs ${IDLE_MS})`,
     );
     for (const ms of [partialMs, silentMs]) {
-      expect(ms).toBeGreaterThanOrEqual(IDLE_MS - 20);
-      expect(ms).toBeLessThan(IDLE_MS + 500);
+      expect(ms).toBeGreaterThanOrEqual(IDLE_MS - 5); // 5: the two threads' clocks, rounded
+      expect(ms).toBeLessThan(IDLE_MS + 1_500);
     }
     expect(await waitFor(() => p.server.stats()[0]!.open === 1, 5000)).toBe(true);
 
     // The normal client went on through all of it, and goes on well past the timeout.
+    const r0 = rounds;
     await sleep(3 * IDLE_MS);
+    expect(await waitFor(() => rounds >= r0 + 5 || normalError !== null, 5000)).toBe(true);
     going = false;
     await busy;
     expect(normalError).toBeNull();
-    expect(rounds).toBeGreaterThan(10);
     expect(normal.destroyed).toBe(false);
     expect(p.server.stats()[0]).toMatchObject({ idleClosed: 2, open: 1, accepted: 3 });
     expect(p.logs.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);

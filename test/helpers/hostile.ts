@@ -9,6 +9,7 @@
  * `cleanUp()` (call it in afterEach) even when a test fails midway.
  */
 import type net from 'node:net';
+import { expect } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +101,30 @@ export function msSinceLoop(loopLine: Stamped, ns: bigint): number {
   const m = /looping since (\d+)/.exec(loopLine.message);
   if (!m) throw new Error(`not a loop line: ${loopLine.message}`);
   return Number(ns - BigInt(m[1]!)) / 1e6;
+}
+
+/** Wall time a test allows between a loop's start and its kill, past the budget: a guard against a watchdog that never fires. */
+export const KILL_WALL_GUARD_MS = 3000;
+
+/**
+ * The watchdog's timing, as a test can hold it on a shared machine. The kill
+ * message says how long the guest ran by the watchdog's clock: its thread's
+ * CPU time where the OS has one ("of CPU"), wall time elsewhere. That is past
+ * the budget and within 100 ms of it. In wall time from the loop's start
+ * (`wallMs`) the kill never comes before the budget; on a quiet machine it
+ * comes within budget + 100 ms too, but on two cores the neighbour's thread,
+ * this process and anything else running take CPU from the looping thread,
+ * and a CPU budget is not charged for that wait: here the wall-time bound is
+ * only a guard against a kill that never comes.
+ */
+export function expectKilledOnTime(message: string, wallMs: number, budget: number): void {
+  const m = /killed: ran (\d+) ms( of CPU)? without returning to poll\.wait/.exec(message);
+  if (!m) throw new Error(`not a kill line: ${message}`);
+  const ran = Number(m[1]);
+  expect(ran, message).toBeGreaterThanOrEqual(budget);
+  expect(ran, message).toBeLessThan(budget + 100);
+  expect(wallMs, message).toBeGreaterThanOrEqual(budget);
+  expect(wallMs, message).toBeLessThan(m[2] ? budget + KILL_WALL_GUARD_MS : budget + 100);
 }
 
 /**

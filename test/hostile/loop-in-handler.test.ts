@@ -1,6 +1,7 @@
 // A plugin that serves normally, then spins inside a connection handler
 // (assembly/test-plugins/loop-in-handler: it loops once it has read a byte).
-// The watchdog kills it within cpuBudget + 100 ms of the loop starting; the
+// The watchdog kills it within cpuBudget + 100 ms of CPU (helpers/hostile.ts:
+// expectKilledOnTime says what a test on a shared machine can hold); the
 // supervisor closes every descriptor the dead instance held (its clients see
 // their connections end) and restarts it, listening again on the same port.
 // An echo plugin served beside it keeps echoing; each death is logged once.
@@ -11,6 +12,7 @@ import {
   connect,
   dump,
   endOf,
+  expectKilledOnTime,
   fdBaseline,
   host,
   msSinceLoop,
@@ -29,6 +31,7 @@ async function loopInHandler(budget: number | undefined) {
   const neighbour = await Neighbour.start();
   const loop = await host(testPlugin('loop-in-handler'), { policy: budget ? { cpuBudgetMs: budget } : {} });
   const killMs: number[] = [];
+  const killLines: string[] = [];
   const restartMs: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     // A bystander connection on the same instance, and the one that triggers the loop.
@@ -39,6 +42,7 @@ async function loopInHandler(budget: number | undefined) {
     const looping = await loop.line(/^looping since \d+$/, round);
     const killed = await loop.line(/^killed: /, round, 5000);
     killMs.push(msSinceLoop(looping, killed.ns));
+    killLines.push(killed.message);
     expect(killed.message).toMatch(new RegExp(`^killed: ran \\d+ ms( of CPU)? without returning to poll\\.wait \\(cpu budget ${b} ms\\)$`));
     // The dead instance's sockets were closed by the supervisor: both clients see the end.
     await Promise.all([endOf(bystander), endOf(trigger)]);
@@ -51,10 +55,7 @@ async function loopInHandler(budget: number | undefined) {
     `loop-in-handler, budget ${b} ms: killed ${killMs.map((x) => x.toFixed(0)).join(', ')} ms after the loop started; ` +
       `listening again ${restartMs.map((x) => x.toFixed(0)).join(', ')} ms after each kill (backoff 100, 200, 400 ms included)`,
   );
-  for (const ms of killMs) {
-    expect(ms).toBeGreaterThanOrEqual(b);
-    expect(ms).toBeLessThan(b + 100);
-  }
+  killMs.forEach((ms, i) => expectKilledOnTime(killLines[i]!, ms, b));
   // Each restart: the backoff (100, 200, 400 ms: these deaths came soon after start) plus a worker's start-up.
   restartMs.forEach((ms, i) => expect(ms).toBeLessThan(100 * 2 ** i + 1000));
 

@@ -1,7 +1,7 @@
 // A plugin whose core module has a start function that loops forever. The
 // start function runs inside instantiation, before `run`: the watchdog's
 // clock must already be running there. Each incarnation is killed within
-// budget + 100 ms and logged as killed; after 5 deaths at start the plugin is
+// budget + 100 ms of CPU and logged as killed; after 5 deaths at start the plugin is
 // stopped with WASMUX_ERR_CRASH_LOOP. An echo neighbour keeps answering.
 //
 // Nothing can log from a start function (its imports trap), so when the
@@ -10,7 +10,7 @@
 // end, less X, is the worker's start-up plus, for the loop, the time to the
 // kill; the difference of the two medians is the kill's delay.
 import { describe, it, expect, afterEach } from 'vitest';
-import { Neighbour, cleanUp, dump, host, type Hosted, withTimeout } from '../helpers/hostile.js';
+import { KILL_WALL_GUARD_MS, Neighbour, cleanUp, dump, host, type Hosted, withTimeout } from '../helpers/hostile.js';
 import { baseline, expectContained } from '../helpers/containment.js';
 import { IMPORTS, listenThen, runtime, watPlugin } from '../helpers/wat.js';
 
@@ -73,7 +73,8 @@ describe('a plugin whose start function loops forever', () => {
       expect(ms).toBeGreaterThanOrEqual(BUDGET_MS);
       expect(ms).toBeLessThan(BUDGET_MS + 100);
     }
-    expect(delay).toBeLessThan(BUDGET_MS + 100);
+    // In wall time only a guard (helpers/hostile.ts: expectKilledOnTime says why).
+    expect(delay).toBeLessThan(BUDGET_MS + (KILLED.exec(p.lines(KILLED)[0]!.message)![2] ? KILL_WALL_GUARD_MS : 100));
     expect(p.count(/failed 5 times in a row at start \(last: killed: /)).toBe(1);
     expect(p.server.stats()[0]).toMatchObject({ running: false, restarts: 4, ends: { killed: 5 } });
 

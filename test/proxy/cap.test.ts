@@ -34,7 +34,7 @@ describe('PROXY protocol: pending headers and maxConnections', () => {
     expect(over.ended).toBe('closed');
     await expect.poll(() => http.server.stats()[0]!.refused, { timeout: 3_000 }).toBeGreaterThanOrEqual(1);
     await expect.poll(() => rejected(http.server).timeout, { timeout: 3_000 }).toBe(4);
-    expect(http.server.stats()[0]!.open).toBe(0);
+    await expect.poll(() => http.server.stats()[0]!.open, { timeout: 3_000 }).toBe(0); // counted, then closed
     for (const s of silent) s.destroy();
     await stillServes(http.port);
   });

@@ -240,7 +240,8 @@ describe.skipIf('skip' in standIn)(`kqueue stand-in${'skip' in standIn ? ` — s
     const t = performance.now();
     k.trigger(0x77616b65);
     expect(await waited).toBe(1);
-    expect(performance.now() - t).toBeLessThan(100);
+    // The wait has no timeout: without the trigger it would never end. The bound only says so.
+    expect(performance.now() - t).toBeLessThan(1_000);
     expect([events.ident(0), events.filter(0), events.udata(0)]).toEqual([0x77616b65, EVFILT_USER, 9]);
     expect(k.wait(0)).toEqual([]); // EV_CLEAR
     k.trigger(0x77616b65);
@@ -251,7 +252,7 @@ describe.skipIf('skip' in standIn)(`kqueue stand-in${'skip' in standIn ? ` — s
     const k = openKqueue(64, 'bsd');
     let t = performance.now();
     expect(k.wait(0)).toEqual([]);
-    expect(performance.now() - t).toBeLessThan(20);
+    expect(performance.now() - t).toBeLessThan(40); // far below the 50 ms wait below: zero does not block
     t = performance.now();
     expect(k.wait(50)).toEqual([]);
     expect(performance.now() - t).toBeGreaterThanOrEqual(49);
