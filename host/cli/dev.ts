@@ -7,10 +7,11 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   serve,
+  loadPlugin,
   buildPolicy,
   parseAddress,
   resolveBackend,
@@ -22,6 +23,7 @@ import {
   POLICY_SWITCHES,
   SWITCH_NAMES,
   type KnobName,
+  type LoadedPlugin,
   type Logger,
   type PluginServer,
   type PolicyInput,
@@ -32,6 +34,7 @@ import { BUILD_TARGETS, type BuiltPlugin } from '../build/plugin-build.js';
 import { BuildThread } from '../build/build-thread.js';
 import { SourceWatcher, watchedRoots } from '../build/watch.js';
 import { escapeControl, writeStderrLine } from '../supervisor/logger.js';
+import { parseAdminAddress, serveAdmin, type AdminServer } from '../supervisor/admin.js';
 import { integer, parsed } from './args.js';
 import { DRAIN_DEFAULT_MS, knobHelp, optionHelp, readJson } from './run.js';
 
@@ -70,7 +73,7 @@ Plugin options (as wasmux run's):
 ${optionHelp(`--${POLICY_LISTS.listen.flag} ${POLICY_LISTS.listen.arg}`, 'an address to serve; repeat for several. Without one: the --listen of package.json\'s "start" script (what wasmux new writes), else 127.0.0.1:0 (a free port, printed)')}
 ${optionHelp('--workers <n>', 'instances sharing the addresses', String(DEFAULTS.workers))}
 ${optionHelp('--config <string>', 'passed to the plugin as ctx.config', '""')}
-${optionHelp('--policy <file.json>', "the plugin's policy; flags override it")}
+${optionHelp('--policy <file.json>', "the plugin's policy; flags override it. Watched: a change reloads the version served with it (no build); one that cannot be used is said, and the policy before stays")}
 ${optionHelp(`--${POLICY_LISTS.connect.flag} ${POLICY_LISTS.connect.arg}`, 'allow outbound connections; repeat for several', 'none allowed')}
 ${SWITCH_NAMES.map((k) => optionHelp(`--${POLICY_SWITCHES[k].flag}`, POLICY_SWITCHES[k].help, 'off')).join('\n')}
 ${knobHelp()}
@@ -79,6 +82,7 @@ Host options:
 ${optionHelp('--backend <name>', 'I/O backend (see wasmux run --help)', 'auto')}
 ${optionHelp('--drain-timeout <ms>', "the time open connections get to finish: the old version's after a reload, and on SIGTERM/SIGINT", String(DRAIN_DEFAULT_MS))}
 ${optionHelp('--log-level <level>', 'trace, debug, info, warn, error', 'info')}
+${optionHelp('--admin <host:port>', "the admin endpoint of wasmux run (/metrics with the plugin's own metrics, /healthz, /readyz, /plugins) for the version served now; /readyz says 503 while nothing is served (before the first good build); port 0 picks a free port (printed)", 'none')}
 ${optionHelp('-h, --help', 'show this help')}
 
 Signals: SIGTERM/SIGINT stop watching, drain and stop (a second one stops at
@@ -92,10 +96,16 @@ interface DevOptions {
   listen: string[];
   workers?: number;
   config?: string;
-  policy: PolicyLayer[];
+  /** The command line's policy flags (the top layer). */
+  flags: PolicyInput;
+  /** --policy, resolved (null: none); watched, and applied again when it changes. */
+  policyFile: string | null;
+  /** The policy file as read at start (null: none). */
+  policyInput: PolicyInput | null;
   backend?: string;
   drainMs: number;
   logger: Logger;
+  admin: { host: string; port: number } | null;
 }
 
 const KNOB_BY_FLAG = new Map<string, KnobName>(KNOB_NAMES.map((k) => [POLICY_KNOBS[k].flag, k]));
@@ -129,6 +139,7 @@ async function parseDevArgs(argv: string[]): Promise<DevOptions | null> {
         backend: { type: 'string' },
         'drain-timeout': { type: 'string' },
         'log-level': { type: 'string' },
+        admin: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }),
@@ -161,32 +172,45 @@ async function parseDevArgs(argv: string[]): Promise<DevOptions | null> {
   for (const k of SWITCH_NAMES) if (byName[POLICY_SWITCHES[k].flag] === true) flags[k] = true;
   const connect = byName[POLICY_LISTS.connect.flag] as string[] | undefined;
   if (connect) flags.connect = connect;
-  const policy: PolicyLayer[] = [{ where: 'command line', input: flags }];
-  const policyFile = values.policy as string | undefined;
-  if (policyFile) policy.unshift({ where: `policy ${policyFile}`, input: (await readJson(policyFile, 'policy')) as PolicyInput });
+  const policyFile = typeof values.policy === 'string' ? resolve(values.policy) : null;
+  const policyInput = policyFile ? ((await readJson(policyFile, 'policy')) as PolicyInput) : null;
 
   const given = (values.listen as string[] | undefined) ?? [];
   const listen = given.length > 0 ? given : startScriptListen(projectDir);
   const backend = values.backend as string | undefined;
   // Everything the command line can get wrong is said now, not after the first build.
-  buildPolicy(policy);
+  buildPolicy(policyLayers(policyFile, policyInput, flags));
   for (const a of listen) parseAddress(a);
   if (backend !== undefined) resolveBackend(backend);
   const workers = integer('--workers', values.workers as string | undefined);
   if (workers !== undefined && (workers < 1 || workers > 256))
     throw new WasmuxError('WASMUX_ERR_BAD_ARGUMENT', `--workers must be an integer from 1 to 256 (got ${workers})`);
+  const admin = typeof values.admin === 'string' ? parseAdminAddress(values.admin) : null;
   return {
     projectDir,
     target,
     listen: listen.length > 0 ? listen : [FALLBACK_LISTEN],
     workers,
     config: values.config as string | undefined,
-    policy,
+    flags,
+    policyFile,
+    policyInput,
     backend,
     drainMs: integer('--drain-timeout', values['drain-timeout'] as string | undefined) ?? DRAIN_DEFAULT_MS,
     logger: stderrLogger(level as 'info'),
+    admin,
   };
 }
+
+/** The policy's layers: the file's, then the command line's flags over it. */
+function policyLayers(file: string | null, input: PolicyInput | null, flags: PolicyInput): PolicyLayer[] {
+  const layers: PolicyLayer[] = [{ where: 'command line', input: flags }];
+  if (file !== null && input !== null) layers.unshift({ where: `policy ${file}`, input });
+  return layers;
+}
+
+/** What onChange is told when the --policy file changed (never a source path: those are relative). */
+const POLICY_CHANGED = '\0policy';
 
 /** Ends dev with a status (not an error of its own: what went wrong is printed). */
 class EndWith extends Error {
@@ -206,11 +230,19 @@ class DevSession {
   private server: PluginServer | null = null;
   /** The sha256 of the version served (null: none). */
   private served: string | null = null;
+  /** The version served, as loaded: a policy change reloads it (the file may hold a newer build that failed). */
+  private servedPlugin: LoadedPlugin | null = null;
   /** Whether a server ever started: an address in use then is no reason to end dev. */
   private servedOnce = false;
   /** The addresses served the first time, port 0 resolved: a new server after one ended takes them again. */
   private listen: string[];
   private watcher: SourceWatcher | null = null;
+  /** The watch of the --policy file's directory (null: no --policy). */
+  private policyWatcher: SourceWatcher | null = null;
+  /** The policy of the version served (or of the next serve). */
+  private policy: PolicyLayer[];
+  /** The --policy file as read again, not yet served: the next serve or reload takes it (null: none). */
+  private nextPolicy: PolicyLayer[] | null = null;
   /** The builds' thread, kept from one build to the next (restarted when package.json changes). */
   private readonly builder = new BuildThread();
   private cycle: Promise<void> | null = null;
@@ -224,6 +256,7 @@ class DevSession {
 
   constructor(private readonly o: DevOptions) {
     this.listen = o.listen;
+    this.policy = policyLayers(o.policyFile, o.policyInput, o.flags);
     this.ended = new Promise((res, rej) => {
       this.finish = res;
       this.fail = rej;
@@ -232,7 +265,23 @@ class DevSession {
 
   start(): void {
     this.watch();
+    if (this.o.policyFile !== null) {
+      const name = basename(this.o.policyFile);
+      this.policyWatcher = new SourceWatcher(dirname(this.o.policyFile), [{ dir: '', recursive: false }], (paths) => {
+        if (paths.includes(name)) this.onChange([POLICY_CHANGED]);
+      });
+    }
     this.onChange([]);
+  }
+
+  /** The server of the version served now (none before the first good build, or after it ended). */
+  servers(): PluginServer[] {
+    return this.server ? [this.server] : [];
+  }
+
+  /** Whether a signal has come (the admin endpoint's /readyz then says 503 "stopping"). */
+  get isStopping(): boolean {
+    return this.stopping;
   }
 
   /** Watches what asconfig.json's entries name now (again, after it changed). */
@@ -240,7 +289,12 @@ class DevSession {
     const before = this.watcher?.roots;
     this.watcher?.close();
     const roots = watchedRoots(this.o.projectDir);
-    this.watcher = new SourceWatcher(this.o.projectDir, roots, (paths) => this.onChange(paths));
+    const policyPath = this.o.policyFile === null ? null : relative(this.o.projectDir, this.o.policyFile);
+    // The --policy file, when it is among the sources, is the policy watch's: no build for it.
+    this.watcher = new SourceWatcher(this.o.projectDir, roots, (paths) => {
+      const sources = paths.filter((p) => p !== policyPath);
+      if (sources.length > 0) this.onChange(sources);
+    });
     const names = roots.map((r) => (r.dir === '' ? '.' : `${r.dir}/`)).join(', ');
     if (before === undefined) say(`watching ${names} in ${this.o.projectDir} (target ${this.o.target})`);
     else if (JSON.stringify(before) !== JSON.stringify(roots)) say(`watching ${names} now`);
@@ -258,6 +312,16 @@ class DevSession {
       let first = true;
       while (!this.stopping && (first || this.changed.length > 0)) {
         const paths = this.changed.splice(0);
+        if (paths.includes(POLICY_CHANGED)) {
+          paths.splice(paths.indexOf(POLICY_CHANGED), 1);
+          await this.readPolicy();
+          // Only the policy changed: the version served is reloaded with it, nothing is built.
+          if (paths.length === 0) {
+            first = false;
+            if (this.nextPolicy !== null && this.server !== null) await this.applyPolicy(this.server);
+            continue;
+          }
+        }
         // The toolchain may have changed (npm install): the next build loads it anew.
         if (paths.includes('package.json')) await this.builder.restart();
         // The entries may be elsewhere now.
@@ -322,7 +386,8 @@ class DevSession {
       return;
     }
     if (this.server !== null && built.sha256 === this.served) {
-      say(`built in ${seconds(buildMs)}: sha256 unchanged (${built.sha256}); not reloaded`);
+      if (this.nextPolicy !== null) await this.applyPolicy(this.server);
+      else say(`built in ${seconds(buildMs)}: sha256 unchanged (${built.sha256}); not reloaded`);
       return;
     }
     if (this.server === null) await this.serveFirst(out, built.sha256);
@@ -331,13 +396,15 @@ class DevSession {
 
   private async serveFirst(file: string, sha256: string): Promise<void> {
     let server: PluginServer;
+    let plugin: LoadedPlugin;
     try {
+      plugin = await loadPlugin(file);
       server = await serve({
-        plugin: file,
+        plugin,
         listen: this.listen,
         workers: this.o.workers,
         config: this.o.config,
-        policy: this.o.policy,
+        policy: this.nextPolicy ?? this.policy,
         backend: this.o.backend,
         logger: this.o.logger,
       });
@@ -364,7 +431,10 @@ class DevSession {
     }
     this.server = server;
     this.served = sha256;
+    this.servedPlugin = plugin;
     this.servedOnce = true;
+    this.policy = this.nextPolicy ?? this.policy;
+    this.nextPolicy = null;
     this.listen = server.addresses.map(String);
     const n = server.stats().length;
     // wasmux run's start line, word for word.
@@ -377,6 +447,7 @@ class DevSession {
       if (this.stopping || this.server !== server) return;
       this.server = null;
       this.served = null;
+      this.servedPlugin = null;
       await server.stop(); // its addresses released for the next
       writeStderrLine(
         `wasmux dev: ${server.name} ended${server.failed ? ` (${server.failed.code}: ${server.failed.message})` : ''}; serving it again at the next change`,
@@ -387,9 +458,14 @@ class DevSession {
   private async reload(server: PluginServer, file: string, sha256: string, buildMs: number): Promise<void> {
     const old = this.served;
     try {
-      const r = await server.reload({ plugin: file, drainTimeoutMs: this.o.drainMs });
+      const policy = this.nextPolicy ?? this.policy;
+      const plugin = await loadPlugin(file);
+      const r = await server.reload({ plugin, policy, drainTimeoutMs: this.o.drainMs });
       if (this.stopping) return;
       this.served = r.sha256;
+      this.servedPlugin = plugin;
+      this.policy = policy;
+      this.nextPolicy = null;
       say(`reloaded ${server.name}: sha256 ${old} -> ${r.sha256} (built in ${seconds(buildMs)}, ready in ${Math.round(r.readyMs)} ms)`);
     } catch (e) {
       if (this.stopping) return;
@@ -399,10 +475,49 @@ class DevSession {
     }
   }
 
+  /** Reads the --policy file again: a policy that cannot be used is said, and the one before stays. */
+  private async readPolicy(): Promise<void> {
+    const file = this.o.policyFile!;
+    let layers: PolicyLayer[];
+    try {
+      layers = policyLayers(file, (await readJson(file, 'policy')) as PolicyInput, this.o.flags);
+      buildPolicy(layers);
+    } catch (e) {
+      if (!(e instanceof WasmuxError)) throw e;
+      writeStderrLine(`wasmux: error ${e.code}: ${e.message}`);
+      writeStderrLine(
+        `wasmux dev: policy ${file} not applied; ${this.served ? 'still serving with the policy before it' : 'nothing served yet'}; waiting for a change`,
+      );
+      return;
+    }
+    say(`changed policy ${file}${this.server ? '; reloading' : ''}`);
+    this.nextPolicy = layers;
+  }
+
+  /** Reloads the version served with the policy read last. */
+  private async applyPolicy(server: PluginServer): Promise<void> {
+    try {
+      const r = await server.reload({ plugin: this.servedPlugin!, policy: this.nextPolicy!, drainTimeoutMs: this.o.drainMs });
+      if (this.stopping) return;
+      this.policy = this.nextPolicy!;
+      this.nextPolicy = null;
+      say(`reloaded ${server.name} with policy ${this.o.policyFile}: sha256 ${r.sha256} (ready in ${Math.round(r.readyMs)} ms)`);
+    } catch (e) {
+      if (this.stopping) return;
+      if (!(e instanceof WasmuxError)) throw e;
+      writeStderrLine(`wasmux: error ${e.code}: ${e.message}`);
+      // Dropped: the versions built next are served with the policy before it.
+      writeStderrLine(`wasmux dev: policy ${this.o.policyFile} not applied; still serving with the policy before it; waiting for a change`);
+      this.nextPolicy = null;
+    }
+  }
+
   /** Stops watching and building; drains the server, or stops it at once. */
   private async stopAll(now: boolean): Promise<void> {
     this.watcher?.close();
     this.watcher = null;
+    this.policyWatcher?.close();
+    this.policyWatcher = null;
     const build = this.builder.close();
     if (now) await this.server?.stop();
     else await this.server?.drain(this.o.drainMs);
@@ -426,6 +541,13 @@ export async function devCommand(argv: string[]): Promise<number> {
   const o = await parseDevArgs(argv);
   if (o === null) return 0;
   const session = new DevSession(o);
+  // The admin endpoint first, as in wasmux run: an address in use ends dev before the first build.
+  let admin: AdminServer | null = null;
+  if (o.admin) {
+    admin = await serveAdmin({ ...o.admin, servers: () => session.servers(), expected: 1, stopping: () => session.isStopping });
+    const h = admin.host.includes(':') ? `[${admin.host}]` : admin.host;
+    process.stdout.write(`wasmux: admin endpoint on http://${h}:${admin.port}\n`);
+  }
   let signalled = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (signalled) {
@@ -445,5 +567,6 @@ export async function devCommand(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await admin?.close();
   }
 }
