@@ -99,6 +99,22 @@ export function validLabelName(name: string, kind: MetricKind): boolean {
   );
 }
 
+/** One series as plain data (MetricsStore.samples): what a simulation's scenario and result show. */
+export interface MetricSample {
+  /** The name the plugin defined (without the `<plugin>_` prefix the admin endpoint adds). */
+  name: string;
+  kind: MetricKind;
+  help: string;
+  /** The plugin's labels, by name. */
+  labels: Record<string, string>;
+  /** A counter's or gauge's value; a histogram's count of observations. */
+  value: number;
+  /** Histograms: the sum of the observations. */
+  sum?: number;
+  /** Histograms: per bound, the observations at or below it (cumulative, as Prometheus's `le`). */
+  buckets?: { le: number; count: number }[];
+}
+
 interface Metric {
   def: MetricDef;
   /** Series by their label values (as JSON). */
@@ -170,6 +186,27 @@ export class MetricsStore {
     metric.series.set(key, id);
     this.sink.seriesAdded({ id, metric: m, values: [...values] });
     return id;
+  }
+
+  /** Every series and its value now, in the order defined. */
+  samples(): MetricSample[] {
+    const out: MetricSample[] = [];
+    for (const { def, series } of this.metrics) {
+      for (const [key, id] of series) {
+        const values = JSON.parse(key) as string[];
+        const labels = Object.fromEntries(def.labels.map((l, i) => [l, values[i]!]));
+        const at = (id - 1) * SERIES_SLOTS;
+        const sample: MetricSample = { name: def.name, kind: def.kind, help: def.help, labels, value: this.values[at]! };
+        if (def.kind === 'histogram') {
+          let total = 0;
+          sample.buckets = def.buckets.map((le, i) => ({ le, count: (total += this.values[at + i]!) }));
+          sample.value = total + this.values[at + def.buckets.length]!;
+          sample.sum = this.values[at + SERIES_SLOTS - 1]!;
+        }
+        out.push(sample);
+      }
+    }
+    return out;
   }
 
   /**

@@ -24,6 +24,7 @@ import { Gate } from '../sandbox/gate.js';
 import { HandleTable, newRegistry } from '../sandbox/handle-table.js';
 import { InstanceHost, type LogLevel, type LogOrigin } from '../sandbox/instance-host.js';
 import { LOG_BURST, LOG_SHARED_SLOTS, LogLimiter } from '../sandbox/log-limiter.js';
+import { MetricsStore, metricValuesBuffer, type MetricSample } from '../sandbox/metrics.js';
 import { capModule } from '../sandbox/module-limits.js';
 import { MIB, buildPolicy, instanceKnobs, ruleAllows, type Policy, type PolicyInput } from '../sandbox/policy.js';
 import { CTRL_COUNT, CTRL_STOP, STAT_COUNT, STAT_LOG } from '../sandbox/shared.js';
@@ -66,7 +67,17 @@ export interface Net {
   until(pred: () => boolean, timeoutMs: number): Generator<ScenarioStep, boolean, void>;
   /** Adds a line to the transcript. */
   note(text: string): void;
+  /**
+   * The plugin's own metrics (wit/metrics.wit) now: every series. The SDK
+   * reports its updates before each wait, so while the scenario runs (the
+   * plugin is quiet, in its wait) they are all here.
+   */
+  metrics(): MetricSample[];
+  /** One series' value (a histogram's: its count), by metric name and the plugin's labels; undefined: no such series. */
+  metric(name: string, labels?: Record<string, string>): number | undefined;
 }
+
+export type { MetricSample } from '../sandbox/metrics.js';
 
 export interface SimOptions {
   readonly scenario: Scenario;
@@ -109,6 +120,8 @@ export interface SimResult {
   readonly failure: string | null;
   /** How many backend calls the run made. */
   readonly steps: number;
+  /** The plugin's own metrics at the end of the run (Net.metrics). */
+  readonly metrics: readonly MetricSample[];
 }
 
 /** A plugin compiled for simulation (its memory and table caps written in): compile once, simulate many seeds. */
@@ -259,6 +272,12 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
     0,
   );
   const gate = new Gate(control, stats);
+  // The plugin's metrics, as a worker keeps them (no supervisor to tell of definitions).
+  const metrics = new MetricsStore(policy.metricSeries, new Float64Array(metricValuesBuffer(policy.metricSeries)), {
+    defined() {},
+    seriesAdded() {},
+    capReached() {},
+  });
   const mem = new GuestMemory();
   const table = new HandleTable(newRegistry(policy.maxConnections + listen.length + 64), Random.stream(seed, 2).next());
   const host = new InstanceHost({
@@ -282,6 +301,7 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
     time: clock,
     log,
     listening: () => {},
+    metrics,
   });
 
   const scenarioNet: Net = {
@@ -310,6 +330,13 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
       return false;
     },
     note: (text) => net.note(`scenario: ${oneLine(text)}`),
+    metrics: () => metrics.samples(),
+    metric(name, labels = {}) {
+      const want = Object.entries(labels);
+      return metrics
+        .samples()
+        .find((m) => m.name === name && want.length === Object.keys(m.labels).length && want.every(([k, v]) => m.labels[k] === v))?.value;
+    },
   };
   const driver = new Driver(opts.scenario(scenarioNet), net, clock, control, opts.maxBusyWaits ?? 100_000, opts.maxVirtualMs ?? 3_600_000);
   net.driver = driver;
@@ -345,5 +372,6 @@ export function runSimulation(plugin: SimPlugin, opts: SimOptions): SimResult {
     end: { reason, message },
     failure,
     steps: net.steps,
+    metrics: metrics.samples(),
   };
 }
