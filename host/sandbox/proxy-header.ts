@@ -100,7 +100,15 @@ function v1Address(text: string, v6: boolean): SocketAddress | null {
     const a = SocketAddress.parse(`${text}:0`);
     return a && !a.v6 ? a : null;
   }
-  if (!/^[0-9a-fA-F:]+$/.test(text)) return null; // no embedded IPv4 form (SocketAddress.parse has none)
+  // The embedded IPv4 form (`::ffff:192.0.2.1`, what inet_ntop writes for a
+  // v4-mapped address) as two hex groups: SocketAddress.parse reads only those.
+  const embedded = /^([0-9a-fA-F:]*:)((?:0|[1-9]\d{0,2})(?:\.(?:0|[1-9]\d{0,2})){3})$/.exec(text);
+  if (embedded) {
+    const q = embedded[2]!.split('.').map(Number);
+    if (q.some((b) => b > 255)) return null;
+    text = `${embedded[1]}${((q[0]! << 8) | q[1]!).toString(16)}:${((q[2]! << 8) | q[3]!).toString(16)}`;
+  }
+  if (!/^[0-9a-fA-F:]+$/.test(text)) return null;
   const a = SocketAddress.parse(`[${text}]:0`);
   return a?.v6 ? a : null;
 }

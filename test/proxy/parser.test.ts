@@ -14,6 +14,11 @@ describe('PROXY header parser', () => {
   const valid: [string, Buffer, string | null][] = [
     ['v1 TCP4', v1('PROXY TCP4 203.0.113.7 192.0.2.1 51234 80\r\n'), '203.0.113.7:51234'],
     ['v1 TCP6', v1('PROXY TCP6 2001:db8::7 ::1 1 65535\r\n'), '[2001:db8::7]:1'],
+    [
+      'v1 TCP6, a v4-mapped source in the embedded IPv4 form',
+      v1('PROXY TCP6 ::ffff:192.0.2.33 ::ffff:10.0.0.1 4000 80\r\n'),
+      '[::ffff:c000:221]:4000',
+    ],
     ['v1 UNKNOWN', v1('PROXY UNKNOWN\r\n'), null],
     ['v1 UNKNOWN with addresses', v1('PROXY UNKNOWN ffff:f...f:ffff ffff:f...f:ffff 65535 65535\r\n'), null],
     ['v2 IPv4', v2({ src: '198.51.100.23', sport: 4242 }), '198.51.100.23:4242'],
@@ -54,6 +59,18 @@ describe('PROXY header parser', () => {
     expect(parse(v1(`PROXY UNKNOWN ${'a'.repeat(PROXY_V1_MAX_BYTES - 16)}\r\n`))).toMatchObject({ state: 'done', length: 107 });
     expect(parse(v2({ length: PROXY_V2_MAX_BYTES - 15 }).subarray(0, 16))).toEqual({ state: 'bad', reason: 'oversized' });
     expect(parse(v2({ length: PROXY_V2_MAX_BYTES - 16 }).subarray(0, 16))).toMatchObject({ state: 'need', upTo: PROXY_V2_MAX_BYTES - 16 });
+  });
+
+  it('v1 TCP6 addresses: the embedded IPv4 form read as its two groups; a bad quad, or IPv4 alone, refused', () => {
+    const source = (line: string) => {
+      const r = parse(v1(`${line}\r\n`));
+      return r.state === 'done' ? String(r.source) : r;
+    };
+    expect(source('PROXY TCP6 ::1.2.3.4 ::1 1 2')).toBe('[::102:304]:1');
+    expect(source('PROXY TCP6 1:2:3:4:5:6:1.2.3.4 ::1 1 2')).toBe('[1:2:3:4:5:6:102:304]:1');
+    for (const bad of ['::ffff:192.0.2.333', '::ffff:192.0.02.3', '::ffff:1.2.3', '1.2.3.4', '1:2:3:4:5:6:7:1.2.3.4', '::ffff:1.2.3.4.5']) {
+      expect(source(`PROXY TCP6 ${bad} ::1 1 2`), bad).toEqual({ state: 'bad', reason: 'malformed' });
+    }
   });
 
   it('v2 PROXY over UDP or UNIX sockets is unsupported; LOCAL over them is fine', () => {
