@@ -11,7 +11,11 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, Registry } from 'prom-client';
+// Loaded by serveAdmin, not with this module: importing wasmux (the CLI's
+// other commands, simulate(), serve() without --admin) does not pay for it.
+import type { Counter, Gauge, Registry } from 'prom-client';
+
+type PromClient = typeof import('prom-client');
 import { WasmuxError } from '../errors.js';
 import { describePolicy } from '../sandbox/policy.js';
 import { SERIES_SLOTS } from '../sandbox/metrics.js';
@@ -139,7 +143,8 @@ function pluginFamilies(servers: readonly PluginServer[]): Map<string, Family & 
 }
 
 /** The metrics, each filled at scrape time from the servers' counters. */
-function registry(servers: () => readonly PluginServer[]): Registry {
+function registry(prom: PromClient, servers: () => readonly PluginServer[]): Registry {
+  const { Counter, Gauge, Registry } = prom;
   const reg = new Registry();
   const perInstance = (
     name: string,
@@ -290,7 +295,8 @@ function send(res: ServerResponse, status: number, type: string, body: string, h
 
 /** Starts the admin endpoint; a listen failure is WASMUX_ERR_LISTEN. */
 export async function serveAdmin(opts: AdminOptions): Promise<AdminServer> {
-  const reg = registry(opts.servers);
+  const prom = await import('prom-client');
+  const reg = registry(prom, opts.servers);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     const known = ['/metrics', '/healthz', '/readyz', '/plugins'];
@@ -312,7 +318,7 @@ export async function serveAdmin(opts: AdminOptions): Promise<AdminServer> {
     const families = pluginFamilies(servers);
     let text = await reg.metrics();
     if (families.size > 0) {
-      const own = new Registry();
+      const own = new prom.Registry();
       for (const f of families.values()) own.registerMetric(familyMetric(f.name, f.help, f.type, () => f.values) as never);
       text += `\n${await own.metrics()}`;
     }
