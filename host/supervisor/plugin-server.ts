@@ -863,10 +863,18 @@ export class PluginServer {
 
   // Every plugin server of this process adds what its policy lets it
   // open; past the process's open-file limit, accepts would fail with
-  // EMFILE long before the policies' caps: say so at start.
+  // EMFILE long before the policies' caps: say so at start, and at a
+  // reload whose policy changes it (this server's share is replaced).
   private promiseDescriptors(n: number): void {
-    descriptorsPromised += n;
-    void this.done.then(() => (descriptorsPromised -= n));
+    if (!this.promising) {
+      this.promising = true;
+      void this.done.then(() => {
+        descriptorsPromised -= this.promised;
+        this.promised = 0;
+      });
+    }
+    descriptorsPromised += n - this.promised;
+    this.promised = n;
     const limit = openFileLimit();
     if (limit !== null && descriptorsPromised > limit) {
       this.log(
@@ -876,6 +884,10 @@ export class PluginServer {
       );
     }
   }
+
+  /** This server's share of descriptorsPromised (workers × maxConnections of the version serving). */
+  private promised = 0;
+  private promising = false;
 
   private log(level: 'debug' | 'info' | 'warn' | 'error', message: string, instance?: number): void {
     this.opts.logger({ level, source: this.name, instance, origin: 'host', message });
@@ -1058,6 +1070,7 @@ export class PluginServer {
     await this.firstWaits(gen);
     // 3b. Ready: it serves; the old version drains.
     this.gen = gen;
+    if (policy.maxConnections !== old.policy.maxConnections) this.promiseDescriptors(this.opts.workers * policy.maxConnections);
     this.readyResolve(); // (a reload before the first version got ready: the new one is)
     this.reloadCounts.done++;
     const readyMs = Math.round(performance.now() - t0);
