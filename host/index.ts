@@ -42,6 +42,7 @@ export {
   simulate,
   prepareSimulation,
   runSimulation,
+  type MetricSample,
   type Net,
   type Scenario,
   type ScenarioStep,

@@ -69,6 +69,8 @@ export interface SourceWatcherOptions {
   readonly debounceMs?: number;
   /** A burst is reported at the latest this long after its first event. [1000] */
   readonly maxDelayMs?: number;
+  /** Which changed files count (a path relative to the project, `/`-separated). [isSource] */
+  readonly counts?: (path: string) => boolean;
 }
 
 /** A directory not to descend into: node_modules, or hidden (.git). */
@@ -90,6 +92,7 @@ export class SourceWatcher {
   private closed = false;
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
+  private readonly counts: (path: string) => boolean;
 
   /** Starts watching `roots` of `projectDir`; `onChange` gets the changed sources of each burst (relative paths, sorted; a directory that appeared ends with /). */
   constructor(
@@ -100,6 +103,7 @@ export class SourceWatcher {
   ) {
     this.debounceMs = opts.debounceMs ?? 100;
     this.maxDelayMs = opts.maxDelayMs ?? 1000;
+    this.counts = opts.counts ?? isSource;
     try {
       for (const root of roots) this.watchDir(root.dir, root.recursive);
     } catch (e) {
@@ -172,7 +176,7 @@ export class SourceWatcher {
         return;
       }
     }
-    if (isSource(rel)) this.add(rel);
+    if (this.counts(rel.split(sep).join('/'))) this.add(rel);
   }
 
   private add(path: string): void {

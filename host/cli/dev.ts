@@ -7,12 +7,13 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { basename, dirname, relative, resolve } from 'node:path';
+import { basename, dirname, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   serve,
   loadPlugin,
   buildPolicy,
+  describePolicy,
   parseAddress,
   resolveBackend,
   stderrLogger,
@@ -266,10 +267,14 @@ class DevSession {
   start(): void {
     this.watch();
     if (this.o.policyFile !== null) {
+      // Its directory's watch, for this one name (whatever it ends with; a rename over it included).
       const name = basename(this.o.policyFile);
-      this.policyWatcher = new SourceWatcher(dirname(this.o.policyFile), [{ dir: '', recursive: false }], (paths) => {
-        if (paths.includes(name)) this.onChange([POLICY_CHANGED]);
-      });
+      this.policyWatcher = new SourceWatcher(
+        dirname(this.o.policyFile),
+        [{ dir: '', recursive: false }],
+        () => this.onChange([POLICY_CHANGED]),
+        { counts: (path) => path === name },
+      );
     }
     this.onChange([]);
   }
@@ -289,7 +294,7 @@ class DevSession {
     const before = this.watcher?.roots;
     this.watcher?.close();
     const roots = watchedRoots(this.o.projectDir);
-    const policyPath = this.o.policyFile === null ? null : relative(this.o.projectDir, this.o.policyFile);
+    const policyPath = this.o.policyFile === null ? null : relative(this.o.projectDir, this.o.policyFile).split(sep).join('/');
     // The --policy file, when it is among the sources, is the policy watch's: no build for it.
     this.watcher = new SourceWatcher(this.o.projectDir, roots, (paths) => {
       const sources = paths.filter((p) => p !== policyPath);
@@ -314,11 +319,12 @@ class DevSession {
         const paths = this.changed.splice(0);
         if (paths.includes(POLICY_CHANGED)) {
           paths.splice(paths.indexOf(POLICY_CHANGED), 1);
+          // The version served is reloaded with the new policy first, without a build; a policy it
+          // refuses is dropped there. Sources changed too: they are built next, under what is in force.
           await this.readPolicy();
-          // Only the policy changed: the version served is reloaded with it, nothing is built.
+          if (this.nextPolicy !== null && this.server !== null) await this.applyPolicy(this.server);
           if (paths.length === 0) {
             first = false;
-            if (this.nextPolicy !== null && this.server !== null) await this.applyPolicy(this.server);
             continue;
           }
         }
@@ -386,8 +392,7 @@ class DevSession {
       return;
     }
     if (this.server !== null && built.sha256 === this.served) {
-      if (this.nextPolicy !== null) await this.applyPolicy(this.server);
-      else say(`built in ${seconds(buildMs)}: sha256 unchanged (${built.sha256}); not reloaded`);
+      say(`built in ${seconds(buildMs)}: sha256 unchanged (${built.sha256}); not reloaded`);
       return;
     }
     if (this.server === null) await this.serveFirst(out, built.sha256);
@@ -458,14 +463,12 @@ class DevSession {
   private async reload(server: PluginServer, file: string, sha256: string, buildMs: number): Promise<void> {
     const old = this.served;
     try {
-      const policy = this.nextPolicy ?? this.policy;
+      // The policy in force (a new one was applied, or dropped, before the build).
       const plugin = await loadPlugin(file);
-      const r = await server.reload({ plugin, policy, drainTimeoutMs: this.o.drainMs });
+      const r = await server.reload({ plugin, policy: this.policy, drainTimeoutMs: this.o.drainMs });
       if (this.stopping) return;
       this.served = r.sha256;
       this.servedPlugin = plugin;
-      this.policy = policy;
-      this.nextPolicy = null;
       say(`reloaded ${server.name}: sha256 ${old} -> ${r.sha256} (built in ${seconds(buildMs)}, ready in ${Math.round(r.readyMs)} ms)`);
     } catch (e) {
       if (this.stopping) return;
@@ -488,6 +491,13 @@ class DevSession {
       writeStderrLine(
         `wasmux dev: policy ${file} not applied; ${this.served ? 'still serving with the policy before it' : 'nothing served yet'}; waiting for a change`,
       );
+      return;
+    }
+    // Saved without a change (an editor's save): nothing to reload.
+    if (
+      JSON.stringify(describePolicy(buildPolicy(layers))) === JSON.stringify(describePolicy(buildPolicy(this.nextPolicy ?? this.policy)))
+    ) {
+      say(`policy ${file} saved unchanged; not reloaded`);
       return;
     }
     say(`changed policy ${file}${this.server ? '; reloading' : ''}`);

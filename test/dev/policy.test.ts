@@ -30,7 +30,7 @@ async function answeredAtOnce(port: number, n: number): Promise<number> {
   const clients = await Promise.all(Array.from({ length: n }, () => lineClient(port)));
   const replies = await Promise.all(clients.map((c) => c.ask('PING').catch(() => 'closed')));
   for (const c of clients) c.close();
-  return replies.filter((r) => r === 'PONG').length;
+  return replies.filter((r) => r.startsWith('PONG')).length;
 }
 
 describe('wasmux dev --policy: the file is watched', () => {
@@ -75,6 +75,48 @@ describe('wasmux dev --policy: the file is watched', () => {
       await dev.waitFor(/wasmux dev: reloaded devplug-debug: sha256 /, 30_000, from);
       expect(await askOnce(port, 'PING')).toBe('PONG v2');
       expect(await maxConnections(adminPort)).toBe(3);
+    } finally {
+      const end = await dev.stop('SIGTERM');
+      await p.remove();
+      await rm(elsewhere, { recursive: true, force: true });
+      expect(end.code, dev.output()).toBe(0);
+    }
+  }, 90_000);
+
+  it('a policy and a source saved at once (one burst or two): the policy is applied or refused first, then the build; a refused policy does not hold up the build', async () => {
+    const p = await lineProject();
+    const elsewhere = await mkdtemp(join(tmpdir(), 'wasmux-dev-policy-'));
+    // Any name: a hidden one that is no source file kind is watched all the same.
+    const policy = join(elsewhere, '.wasmux-policy');
+    await writeFile(policy, JSON.stringify({ maxConnections: 1 }));
+    const dev = startDev(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--policy', policy], p.dir);
+    try {
+      const adminPort = Number((await dev.waitFor(ADMIN))[1]);
+      const port = Number((await dev.waitFor(LISTENING))[1]);
+
+      // Saved as it is: nothing reloaded.
+      let from = dev.output().length;
+      await savePolicy(policy, JSON.stringify({ maxConnections: 1 }));
+      await dev.waitFor(/wasmux dev: policy \S+ saved unchanged; not reloaded\n/, 20_000, from);
+      expect(dev.output().slice(from)).not.toMatch(/reloaded devplug/);
+
+      // A refused policy (a listen address not served) and a source edit in one burst.
+      from = dev.output().length;
+      await savePolicy(policy, JSON.stringify({ maxConnections: 2, listen: ['127.0.0.1:1'] }));
+      await editFile(p.index, 'c.write("PONG\\n");', 'c.write("PONG v2\\n");');
+      await dev.waitFor(NOT_APPLIED, 20_000, from);
+      await dev.waitFor(/wasmux dev: reloaded devplug-debug: sha256 /, 30_000, from);
+      expect(await askOnce(port, 'PING')).toBe('PONG v2');
+      expect(await maxConnections(adminPort)).toBe(1);
+
+      // A good policy and a source edit in one burst: both in force.
+      from = dev.output().length;
+      await savePolicy(policy, JSON.stringify({ maxConnections: 2 }));
+      await editFile(p.index, 'c.write("PONG v2\\n");', 'c.write("PONG v3\\n");');
+      await dev.waitFor(/wasmux dev: reloaded devplug-debug: sha256 /, 30_000, from);
+      await expect.poll(() => maxConnections(adminPort), { timeout: 10_000 }).toBe(2);
+      expect(await askOnce(port, 'PING')).toBe('PONG v3');
+      expect(await answeredAtOnce(port, 2)).toBe(2);
     } finally {
       const end = await dev.stop('SIGTERM');
       await p.remove();
