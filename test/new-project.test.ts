@@ -129,7 +129,7 @@ describe('a plugin project from wasmux new, outside the repository', () => {
         const port = Number((await dev.waitFor(LISTENING, 30_000))[1]);
         expect(await askOnce(port, 'PING')).toBe('PONG');
         await editFile(join(dir, 'assembly/index.ts'), 'c.write("PONG\\n");', 'c.write("PONG from dev\\n");');
-        await dev.waitFor(/wasmux dev: reloaded hello-debug: sha256 [0-9a-f]{64} -> [0-9a-f]{64} /, 30_000);
+        await dev.waitFor(/wasmux dev: reloaded hello: sha256 [0-9a-f]{64} -> [0-9a-f]{64} /, 30_000);
         expect(await askOnce(port, 'PING')).toBe('PONG from dev');
       } finally {
         const end = await dev.stop('SIGTERM');

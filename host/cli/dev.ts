@@ -39,6 +39,23 @@ import { parseAdminAddress, serveAdmin, type AdminServer } from '../supervisor/a
 import { integer, parsed } from './args.js';
 import { DRAIN_DEFAULT_MS, knobHelp, optionHelp, readJson } from './run.js';
 
+/**
+ * The name dev serves the plugin under: the one `wasmux run` gives the
+ * project's release build (asconfig.json's `targets.release.outFile`, or
+ * `options.outFile`, without `.wasm`), so that log lines and metric names
+ * are those of production; else the built file's.
+ */
+export function servedName(projectDir: string, builtFile: string): string {
+  try {
+    const c = JSON.parse(readFileSync(resolve(projectDir, 'asconfig.json'), 'utf8'));
+    const out = c?.targets?.release?.outFile ?? c?.options?.outFile;
+    if (typeof out === 'string' && /[^/\\]\.wasm$/.test(out)) return basename(out).replace(/\.wasm$/, '');
+  } catch {
+    // the build read it: a file it could not read has no say here
+  }
+  return basename(builtFile).replace(/\.wasm$/, '');
+}
+
 /** Where a project serves when neither --listen nor its package.json says: a free port, printed. */
 const FALLBACK_LISTEN = '127.0.0.1:0';
 
@@ -403,7 +420,7 @@ class DevSession {
     let server: PluginServer;
     let plugin: LoadedPlugin;
     try {
-      plugin = await loadPlugin(file);
+      plugin = await loadPlugin(file, servedName(this.o.projectDir, file));
       server = await serve({
         plugin,
         listen: this.listen,
@@ -464,7 +481,7 @@ class DevSession {
     const old = this.served;
     try {
       // The policy in force (a new one was applied, or dropped, before the build).
-      const plugin = await loadPlugin(file);
+      const plugin = await loadPlugin(file, server.name);
       const r = await server.reload({ plugin, policy: this.policy, drainTimeoutMs: this.o.drainMs });
       if (this.stopping) return;
       this.served = r.sha256;

@@ -56,12 +56,13 @@ export async function compilePlugin(bytes: Uint8Array, name: string): Promise<Lo
   return { name, info, module };
 }
 
-export async function loadPlugin(path: string): Promise<LoadedPlugin> {
+/** Reads and compiles the plugin at `path`, named `name` (default: the file's name without `.wasm`). */
+export async function loadPlugin(path: string, name = basename(path).replace(/\.wasm$/, '')): Promise<LoadedPlugin> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
   } catch (e) {
     throw new WasmuxError('WASMUX_ERR_IO', `cannot read plugin ${path}: ${(e as Error).message}`, { cause: e });
   }
-  return compilePlugin(bytes, basename(path).replace(/\.wasm$/, ''));
+  return compilePlugin(bytes, name);
 }

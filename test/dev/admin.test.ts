@@ -11,7 +11,7 @@ import { wasmux } from '../helpers/cli.js';
 import { LISTENING, lineClient, lineProject, startDev } from '../helpers/dev.js';
 
 const ADMIN = /wasmux: admin endpoint on http:\/\/127\.0\.0\.1:(\d+)\n/;
-const RELOADED = /wasmux dev: reloaded devplug-debug: sha256 [0-9a-f]{64} -> ([0-9a-f]{64})/;
+const RELOADED = /wasmux dev: reloaded devplug: sha256 [0-9a-f]{64} -> ([0-9a-f]{64})/;
 
 async function get(base: string, path: string): Promise<{ status: number; body: string }> {
   const r = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5_000) });
@@ -40,7 +40,7 @@ describe('wasmux dev --admin', () => {
       expect((await get(base, '/readyz')).status).toBe(200);
       const { plugins } = JSON.parse((await get(base, '/plugins')).body);
       expect(plugins).toHaveLength(1);
-      expect(plugins[0]).toMatchObject({ name: 'devplug-debug', state: 'serving', ready: true, sha256: first[2] });
+      expect(plugins[0]).toMatchObject({ name: 'devplug', state: 'serving', ready: true, sha256: first[2] });
 
       // An edit that counts commands with the SDK's Counter (one atomic save).
       const source = await readFile(p.index, 'utf8');
@@ -72,11 +72,11 @@ describe('wasmux dev --admin', () => {
       let metrics = '';
       for (const deadline = Date.now() + 5_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
         metrics = (await get(base, '/metrics')).body;
-        if (/devplug_debug_commands_total\{[^}]*\} 2\n/.test(metrics)) break;
+        if (/devplug_commands_total\{[^}]*\} 2\n/.test(metrics)) break;
       }
-      expect(metrics).toContain('# HELP devplug_debug_commands_total Commands answered');
-      expect(metrics).toMatch(/^devplug_debug_commands_total\{plugin="devplug-debug",instance="0"\} 2$/m);
-      expect(metrics).toMatch(/^wasmux_connections_accepted_total\{plugin="devplug-debug",instance="0"\} \d+$/m);
+      expect(metrics).toContain('# HELP devplug_commands_total Commands answered');
+      expect(metrics).toMatch(/^devplug_commands_total\{plugin="devplug",instance="0"\} 2$/m);
+      expect(metrics).toMatch(/^wasmux_connections_accepted_total\{plugin="devplug",instance="0"\} \d+$/m);
     } finally {
       const end = await dev.stop('SIGTERM');
       await p.remove();

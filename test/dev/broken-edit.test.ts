@@ -27,7 +27,7 @@ describe('wasmux dev: a change that does not work', () => {
 
       from = dev.output().length;
       await editFile(p.index, 'c.write("PONG v2\\n";', 'c.write("PONG v2\\n");');
-      const r = await dev.waitFor(/reloaded devplug-debug: sha256 ([0-9a-f]{64}) -> ([0-9a-f]{64})/, 20_000, from);
+      const r = await dev.waitFor(/reloaded devplug: sha256 ([0-9a-f]{64}) -> ([0-9a-f]{64})/, 20_000, from);
       expect(r[1]).toBe(first[2]);
       expect(await askOnce(port, 'PING')).toBe('PONG v2');
     } finally {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wasmux, ROOT } from '../helpers/cli.js';
 import { lineProject, startDev, askOnce, LISTENING } from '../helpers/dev.js';
-import { startScriptListen } from '../../dist/host/cli/dev.js';
+import { servedName, startScriptListen } from '../../dist/host/cli/dev.js';
 
 /** A port free a moment ago. */
 function freePort(): Promise<number> {
@@ -99,6 +99,25 @@ describe('wasmux dev: the command line', () => {
     }
   });
 
+  it("names the plugin as wasmux run names the release build: asconfig.json's release outFile, else the built file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wasmux-dev-name-'));
+    try {
+      const named = async (asconfig: unknown) => {
+        await writeFile(join(dir, 'asconfig.json'), typeof asconfig === 'string' ? asconfig : JSON.stringify(asconfig));
+        return servedName(dir, join(dir, 'build/x-debug.wasm'));
+      };
+      expect(await named({ targets: { release: { outFile: 'build/shop.wasm' }, debug: { outFile: 'build/shop-debug.wasm' } } })).toBe(
+        'shop',
+      );
+      expect(await named({ options: { outFile: 'out/cart.wasm' }, targets: { debug: {} } })).toBe('cart');
+      expect(await named({ targets: { debug: { outFile: 'build/x-debug.wasm' } } })).toBe('x-debug');
+      expect(await named({ targets: { release: { outFile: 'build/' } } })).toBe('x-debug');
+      expect(await named('{ not json')).toBe('x-debug');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('without --listen: serves where package.json\'s "start" script does, with the debug target', async () => {
     const p = await lineProject();
     const port = await freePort();
@@ -113,7 +132,7 @@ describe('wasmux dev: the command line', () => {
       expect(Number(m[1])).toBe(port);
       expect(dev.output()).toMatch(/^wasmux dev: watching \., assembly\/ in \S+devplug \(target debug\)\n/);
       // The debug target's file (asconfig.json's targets.debug.outFile) is the one served.
-      expect(dev.output()).toMatch(/wasmux: devplug-debug listening on/);
+      expect(dev.output()).toMatch(/wasmux: devplug listening on/);
       expect(await askOnce(port, 'PING')).toBe('PONG');
       expect((await dev.stop('SIGTERM')).code).toBe(0);
     } finally {

@@ -20,12 +20,12 @@ describe('wasmux dev: asconfig.json changes', () => {
       asconfig.entries = ['src/index.ts'];
       await writeFile(asconfigFile, JSON.stringify(asconfig, null, 2));
       await dev.waitFor(/wasmux dev: watching \., src\/ now\n/, 20_000, from);
-      await dev.waitFor(/reloaded devplug-debug/, 20_000, from);
+      await dev.waitFor(/reloaded devplug/, 20_000, from);
       expect(await askOnce(port, 'PING')).toBe('PONG from src');
 
       const from2 = dev.output().length;
       await editFile(moved, 'PONG from src', 'PONG from src, edited');
-      await dev.waitFor(/wasmux dev: changed src\/index\.ts; building\n[\s\S]*reloaded devplug-debug/, 20_000, from2);
+      await dev.waitFor(/wasmux dev: changed src\/index\.ts; building\n[\s\S]*reloaded devplug/, 20_000, from2);
       expect(await askOnce(port, 'PING')).toBe('PONG from src, edited');
     } finally {
       const end = await dev.stop('SIGTERM');

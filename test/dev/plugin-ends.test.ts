@@ -39,7 +39,7 @@ describe('wasmux dev: a plugin that ends by itself', () => {
       const first = await dev.waitFor(LISTENING);
       const port = Number(first[1]);
       await knock(port);
-      await dev.waitFor(/wasmux dev: devplug-debug ended; serving it again at the next change\n/);
+      await dev.waitFor(/wasmux dev: devplug ended; serving it again at the next change\n/);
       expect(dev.output()).toContain('version one saw a connection; returning');
 
       const from = dev.output().length;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { LISTENING, askOnce, editFile, lineClient, lineProject, startDev } from '../helpers/dev.js';
 
 const ADMIN = /wasmux: admin endpoint on http:\/\/127\.0\.0\.1:(\d+)\n/;
-const POLICY_RELOADED = /wasmux dev: reloaded devplug-debug with policy \S+: sha256 ([0-9a-f]{64}) \(ready in \d+ ms\)\n/;
+const POLICY_RELOADED = /wasmux dev: reloaded devplug with policy \S+: sha256 ([0-9a-f]{64}) \(ready in \d+ ms\)\n/;
 const NOT_APPLIED = /wasmux dev: policy \S+ not applied; still serving with the policy before it; waiting for a change\n/;
 
 /** Writes the policy the way an editor that saves atomically does. */
@@ -72,7 +72,7 @@ describe('wasmux dev --policy: the file is watched', () => {
       // A source edit after them is served with the policy in force.
       from = dev.output().length;
       await editFile(p.index, 'c.write("PONG\\n");', 'c.write("PONG v2\\n");');
-      await dev.waitFor(/wasmux dev: reloaded devplug-debug: sha256 /, 30_000, from);
+      await dev.waitFor(/wasmux dev: reloaded devplug: sha256 /, 30_000, from);
       expect(await askOnce(port, 'PING')).toBe('PONG v2');
       expect(await maxConnections(adminPort)).toBe(3);
     } finally {
@@ -105,7 +105,7 @@ describe('wasmux dev --policy: the file is watched', () => {
       await savePolicy(policy, JSON.stringify({ maxConnections: 2, listen: ['127.0.0.1:1'] }));
       await editFile(p.index, 'c.write("PONG\\n");', 'c.write("PONG v2\\n");');
       await dev.waitFor(NOT_APPLIED, 20_000, from);
-      await dev.waitFor(/wasmux dev: reloaded devplug-debug: sha256 /, 30_000, from);
+      await dev.waitFor(/wasmux dev: reloaded devplug: sha256 /, 30_000, from);
       expect(await askOnce(port, 'PING')).toBe('PONG v2');
       expect(await maxConnections(adminPort)).toBe(1);
 
@@ -113,7 +113,7 @@ describe('wasmux dev --policy: the file is watched', () => {
       from = dev.output().length;
       await savePolicy(policy, JSON.stringify({ maxConnections: 2 }));
       await editFile(p.index, 'c.write("PONG v2\\n");', 'c.write("PONG v3\\n");');
-      await dev.waitFor(/wasmux dev: reloaded devplug-debug: sha256 /, 30_000, from);
+      await dev.waitFor(/wasmux dev: reloaded devplug: sha256 /, 30_000, from);
       await expect.poll(() => maxConnections(adminPort), { timeout: 10_000 }).toBe(2);
       expect(await askOnce(port, 'PING')).toBe('PONG v3');
       expect(await answeredAtOnce(port, 2)).toBe(2);

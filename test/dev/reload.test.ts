@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { editFile, lineClient, lineProject, startDev, askOnce, LISTENING } from '../helpers/dev.js';
 
-const RELOADED = /wasmux dev: reloaded devplug-debug: sha256 ([0-9a-f]{64}) -> ([0-9a-f]{64}) \(built in ([\d.]+) s, ready in (\d+) ms\)\n/;
+const RELOADED = /wasmux dev: reloaded devplug: sha256 ([0-9a-f]{64}) -> ([0-9a-f]{64}) \(built in ([\d.]+) s, ready in (\d+) ms\)\n/;
 
 describe('wasmux dev: reload on a change', () => {
   it('an edit is served on the same port; a connection opened before it still works', async () => {
