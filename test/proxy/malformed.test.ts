@@ -5,34 +5,10 @@
  * `malformed`; the instance keeps serving good clients, its neighbour too,
  * and the guest never saw a refused connection (accepted counts only the good).
  */
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import {
-  GET_IP,
-  V2_SIGNATURE,
-  destroyClients,
-  exchange,
-  neighbourServes,
-  rejected,
-  startNeighbour,
-  startProxiedHttp,
-  stillServes,
-  v1,
-  v2,
-  type ProxiedHttp,
-} from './proxy.js';
+import { describe, it, expect } from 'vitest';
+import { proxiedWithNeighbour, GET_IP, V2_SIGNATURE, exchange, neighbourServes, rejected, stillServes, v1, v2 } from './proxy.js';
 
-let http: ProxiedHttp;
-let neighbour: ProxiedHttp;
-
-beforeAll(async () => {
-  http = await startProxiedHttp();
-  neighbour = await startNeighbour();
-});
-afterEach(() => destroyClients());
-afterAll(async () => {
-  await http?.stop();
-  await neighbour?.stop();
-});
+const p = proxiedWithNeighbour();
 
 const BAD: [string, Buffer][] = [
   ['binary garbage', Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc])],
@@ -55,35 +31,35 @@ const BAD: [string, Buffer][] = [
 
 describe('PROXY protocol: malformed headers', () => {
   it('each is closed without an answer, counted as malformed, and the guest never sees it', async () => {
-    const before = http.server.stats()[0]!.accepted;
+    const before = p.http.server.stats()[0]!.accepted;
     for (const [what, bytes] of BAD) {
-      const r = await exchange(http.port, [Buffer.concat([bytes, Buffer.from(GET_IP)])]);
+      const r = await exchange(p.http.port, [Buffer.concat([bytes, Buffer.from(GET_IP)])]);
       expect(r.ended, what).toBe('closed');
       expect(r.data.length, `${what}: no byte of an answer`).toBe(0);
     }
-    expect(rejected(http.server).malformed).toBe(BAD.length);
-    expect(http.server.stats()[0]!.accepted).toBe(before);
-    await stillServes(http.port);
-    expect(http.server.stats()[0]!.accepted).toBe(before + 1);
-    await neighbourServes(neighbour.port);
-    expect(http.server.stats()[0]!.restarts).toBe(0);
+    expect(rejected(p.http.server).malformed).toBe(BAD.length);
+    expect(p.http.server.stats()[0]!.accepted).toBe(before);
+    await stillServes(p.http.port);
+    expect(p.http.server.stats()[0]!.accepted).toBe(before + 1);
+    await neighbourServes(p.neighbour.port);
+    expect(p.http.server.stats()[0]!.restarts).toBe(0);
     // One warning per refusal (within the log rate), naming the reason.
-    expect(http.logs.filter((e) => /PROXY protocol: .* malformed header/.test(e.message)).length).toBeGreaterThan(0);
+    expect(p.http.logs.filter((e) => /PROXY protocol: .* malformed header/.test(e.message)).length).toBeGreaterThan(0);
   });
 
   it('v2 families that are not TCP (UDP, UNIX) are refused as unsupported', async () => {
-    const before = rejected(http.server).unsupported ?? 0;
+    const before = rejected(p.http.server).unsupported ?? 0;
     for (const famProto of [0x12, 0x22, 0x31]) {
-      const r = await exchange(http.port, [Buffer.concat([v2({ famProto }), Buffer.from(GET_IP)])]);
+      const r = await exchange(p.http.port, [Buffer.concat([v2({ famProto }), Buffer.from(GET_IP)])]);
       expect(r.ended).toBe('closed');
       expect(r.data.length).toBe(0);
     }
-    expect(rejected(http.server).unsupported).toBe(before + 3);
-    await stillServes(http.port);
+    expect(rejected(p.http.server).unsupported).toBe(before + 3);
+    await stillServes(p.http.port);
   });
 
   it('a v2 UNSPEC header keeps the real peer', async () => {
-    const r = await exchange(http.port, [Buffer.concat([v2({ famProto: 0x00 }), Buffer.from(GET_IP)])]);
+    const r = await exchange(p.http.port, [Buffer.concat([v2({ famProto: 0x00 }), Buffer.from(GET_IP)])]);
     expect(r.data.toString()).toMatch(/\r\n\r\n127\.0\.0\.1\n$/);
   });
 });

@@ -4,6 +4,7 @@
  * client that writes bytes and collects what comes back until the server
  * closes (every socket tracked: destroyClients() in afterEach).
  */
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import net from 'node:net';
 import { serve, type LogEntry, type PluginServer, type ServeOptions } from '../../dist/host/index.js';
 import { BACKEND_UNDER_TEST, assertBackend } from '../helpers/backend-under-test.js';
@@ -34,6 +35,25 @@ export async function startProxiedHttp(
   if (backend === BACKEND_UNDER_TEST) assertBackend(server.backend);
   await server.ready;
   return { server, port: server.addresses[0]!.port, logs, stop: () => server.stop() };
+}
+
+/**
+ * The shape of the refusal tests: a proxied http server (with `policy`) and
+ * an echo neighbour, started before the file's tests and stopped after them,
+ * clients destroyed after each test. Read `http` and `neighbour` in tests.
+ */
+export function proxiedWithNeighbour(policy?: Record<string, unknown>): { readonly http: ProxiedHttp; readonly neighbour: ProxiedHttp } {
+  const pair = {} as { http: ProxiedHttp; neighbour: ProxiedHttp };
+  beforeAll(async () => {
+    pair.http = await startProxiedHttp({ policy });
+    pair.neighbour = await startNeighbour();
+  });
+  afterEach(() => destroyClients());
+  afterAll(async () => {
+    await pair.http?.stop();
+    await pair.neighbour?.stop();
+  });
+  return pair;
 }
 
 /** Refused headers, by reason, over every instance. */

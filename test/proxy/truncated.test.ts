@@ -4,34 +4,12 @@
  * after the timeout, and counted as `truncated`; so is a reset. The
  * instance keeps serving good clients, and its neighbour too.
  */
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import net from 'node:net';
-import {
-  destroyClients,
-  exchange,
-  neighbourServes,
-  rejected,
-  startNeighbour,
-  startProxiedHttp,
-  stillServes,
-  v1,
-  v2,
-  type ProxiedHttp,
-} from './proxy.js';
+import { proxiedWithNeighbour, exchange, neighbourServes, rejected, stillServes, v1, v2 } from './proxy.js';
 
-let http: ProxiedHttp;
-let neighbour: ProxiedHttp;
-
-beforeAll(async () => {
-  // A long timeout: a truncated header must be closed by its end of stream, not by the clock.
-  http = await startProxiedHttp({ policy: { proxyHeaderTimeoutMs: 30_000 } });
-  neighbour = await startNeighbour();
-});
-afterEach(() => destroyClients());
-afterAll(async () => {
-  await http?.stop();
-  await neighbour?.stop();
-});
+// A long timeout: a truncated header must be closed by its end of stream, not by the clock.
+const p = proxiedWithNeighbour({ proxyHeaderTimeoutMs: 30_000 });
 
 describe('PROXY protocol: truncated headers', () => {
   it('a partial header then end of stream: closed at once, counted as truncated', async () => {
@@ -49,21 +27,21 @@ describe('PROXY protocol: truncated headers', () => {
     const ROUNDS = 10;
     for (let round = 0; round < ROUNDS; round++) {
       for (const cut of cuts) {
-        const r = await exchange(http.port, cut.length > 0 ? [cut] : [], { end: true, timeoutMs: 5_000 });
+        const r = await exchange(p.http.port, cut.length > 0 ? [cut] : [], { end: true, timeoutMs: 5_000 });
         expect(r.ended, `${JSON.stringify(cut.toString('latin1'))}, round ${round}`).toBe('closed');
         expect(r.data.length).toBe(0);
         expect(r.ms).toBeLessThan(2_000);
       }
     }
-    expect(rejected(http.server).truncated).toBe(ROUNDS * cuts.length);
-    await stillServes(http.port);
-    await neighbourServes(neighbour.port);
+    expect(rejected(p.http.server).truncated).toBe(ROUNDS * cuts.length);
+    await stillServes(p.http.port);
+    await neighbourServes(p.neighbour.port);
   });
 
   it('a reset in the middle of a header is counted as truncated too', async () => {
-    const before = rejected(http.server).truncated!;
+    const before = rejected(p.http.server).truncated!;
     await new Promise<void>((resolve) => {
-      const s = net.connect(http.port, '127.0.0.1', () => {
+      const s = net.connect(p.http.port, '127.0.0.1', () => {
         s.write(v2({}).subarray(0, 20));
         setTimeout(() => {
           s.resetAndDestroy();
@@ -72,8 +50,8 @@ describe('PROXY protocol: truncated headers', () => {
       });
       s.on('error', () => {});
     });
-    await expect.poll(() => rejected(http.server).truncated, { timeout: 3_000 }).toBe(before + 1);
-    await expect.poll(() => http.server.stats()[0]!.open, { timeout: 3_000 }).toBe(0); // counted, then closed
-    await stillServes(http.port);
+    await expect.poll(() => rejected(p.http.server).truncated, { timeout: 3_000 }).toBe(before + 1);
+    await expect.poll(() => p.http.server.stats()[0]!.open, { timeout: 3_000 }).toBe(0); // counted, then closed
+    await stillServes(p.http.port);
   });
 });
