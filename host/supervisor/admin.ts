@@ -189,31 +189,38 @@ function registry(prom: PromClient, servers: () => readonly PluginServer[]): Reg
         for (const st of s.stats()) if (st.cpuMs !== null) this.inc({ plugin: s.name, instance: String(st.instance) }, st.cpuMs / 1000);
     },
   });
-  new Counter<Labels | 'cause'>({
-    name: 'wasmux_instance_ends_total',
-    help: 'Incarnations ended, by cause (trapped, killed, failed, crashed, returned, stopped...)',
-    labelNames: ['plugin', 'instance', 'cause'],
-    registers: [reg],
-    collect() {
-      this.reset();
-      for (const s of servers())
-        for (const st of s.stats())
-          for (const [cause, n] of Object.entries(st.ends)) this.inc({ plugin: s.name, instance: String(st.instance), cause }, n);
-    },
-  });
-  new Counter<Labels | 'reason'>({
-    name: 'wasmux_proxy_headers_rejected_total',
-    help: 'Connections closed before the guest saw them: PROXY protocol header malformed (or missing), truncated, timeout, oversized, unsupported',
-    labelNames: ['plugin', 'instance', 'reason'],
-    registers: [reg],
-    collect() {
-      this.reset();
-      for (const s of servers())
-        for (const st of s.stats())
-          for (const [reason, n] of Object.entries(st.proxyRejected))
-            this.inc({ plugin: s.name, instance: String(st.instance), reason }, n);
-    },
-  });
+  // A counter per instance and one more label, from a count per label value.
+  const perInstanceBy = (
+    name: string,
+    help: string,
+    label: string,
+    counts: (st: ReturnType<PluginServer['stats']>[number]) => Record<string, number>,
+  ) =>
+    new Counter<string>({
+      name,
+      help,
+      labelNames: ['plugin', 'instance', label],
+      registers: [reg],
+      collect() {
+        this.reset();
+        for (const s of servers())
+          for (const st of s.stats())
+            for (const [value, n] of Object.entries(counts(st)))
+              this.inc({ plugin: s.name, instance: String(st.instance), [label]: value }, n);
+      },
+    });
+  perInstanceBy(
+    'wasmux_instance_ends_total',
+    'Incarnations ended, by cause (trapped, killed, failed, crashed, returned, stopped...)',
+    'cause',
+    (st) => st.ends,
+  );
+  perInstanceBy(
+    'wasmux_proxy_headers_rejected_total',
+    'Connections closed before the guest saw them: PROXY protocol header malformed (or missing), truncated, timeout, oversized, unsupported',
+    'reason',
+    (st) => st.proxyRejected,
+  );
   const perPlugin = (name: string, help: string, kind: 'counter' | 'gauge', value: (s: PluginServer) => number) => {
     const collect = function (this: Counter<'plugin'> | Gauge<'plugin'>) {
       this.reset();
