@@ -37,7 +37,7 @@ import { SourceWatcher, watchedRoots } from '../build/watch.js';
 import { escapeControl, writeStderrLine } from '../supervisor/logger.js';
 import { parseAdminAddress, serveAdmin, type AdminServer } from '../supervisor/admin.js';
 import { integer, parsed } from './args.js';
-import { DRAIN_DEFAULT_MS, knobHelp, optionHelp, readJson } from './run.js';
+import { DRAIN_DEFAULT_MS, knobHelp, optionHelp, policyLayers, readJson, switchHelp } from './run.js';
 
 /**
  * The name dev serves the plugin under: the one `wasmux run` gives the
@@ -93,7 +93,7 @@ ${optionHelp('--workers <n>', 'instances sharing the addresses', String(DEFAULTS
 ${optionHelp('--config <string>', 'passed to the plugin as ctx.config', '""')}
 ${optionHelp('--policy <file.json>', "the plugin's policy; flags override it. Watched: a change reloads the version served with it (no build); one that cannot be used is said, and the policy before stays")}
 ${optionHelp(`--${POLICY_LISTS.connect.flag} ${POLICY_LISTS.connect.arg}`, 'allow outbound connections; repeat for several', 'none allowed')}
-${SWITCH_NAMES.map((k) => optionHelp(`--${POLICY_SWITCHES[k].flag}`, POLICY_SWITCHES[k].help, 'off')).join('\n')}
+${switchHelp()}
 ${knobHelp()}
 
 Host options:
@@ -220,16 +220,6 @@ async function parseDevArgs(argv: string[]): Promise<DevOptions | null> {
   };
 }
 
-/** The policy's layers: the file's, then the command line's flags over it. */
-function policyLayers(file: string | null, input: PolicyInput | null, flags: PolicyInput): PolicyLayer[] {
-  const layers: PolicyLayer[] = [{ where: 'command line', input: flags }];
-  if (file !== null && input !== null) layers.unshift({ where: `policy ${file}`, input });
-  return layers;
-}
-
-/** What onChange is told when the --policy file changed (never a source path: those are relative). */
-const POLICY_CHANGED = '\0policy';
-
 /** Ends dev with a status (not an error of its own: what went wrong is printed). */
 class EndWith extends Error {
   constructor(readonly status: number) {
@@ -245,9 +235,8 @@ const say = (line: string) => process.stdout.write(`wasmux dev: ${escapeControl(
 const FATAL_SERVE = new Set(['WASMUX_ERR_LISTEN', 'WASMUX_ERR_BACKEND_UNAVAILABLE', 'WASMUX_ERR_BAD_ARGUMENT', 'WASMUX_ERR_BAD_POLICY']);
 
 class DevSession {
+  /** The server of the version served (null: none); its sha256 is that version's. */
   private server: PluginServer | null = null;
-  /** The sha256 of the version served (null: none). */
-  private served: string | null = null;
   /** The version served, as loaded: a policy change reloads it (the file may hold a newer build that failed). */
   private servedPlugin: LoadedPlugin | null = null;
   /** Whether a server ever started: an address in use then is no reason to end dev. */
@@ -259,8 +248,8 @@ class DevSession {
   private policyWatcher: SourceWatcher | null = null;
   /** The policy of the version served (or of the next serve). */
   private policy: PolicyLayer[];
-  /** The --policy file as read again, not yet served: the next serve or reload takes it (null: none). */
-  private nextPolicy: PolicyLayer[] | null = null;
+  /** The --policy file changed and has not been read since. */
+  private policyChanged = false;
   /** The builds' thread, kept from one build to the next (restarted when package.json changes). */
   private readonly builder = new BuildThread();
   private cycle: Promise<void> | null = null;
@@ -289,7 +278,10 @@ class DevSession {
       this.policyWatcher = new SourceWatcher(
         dirname(this.o.policyFile),
         [{ dir: '', recursive: false }],
-        () => this.onChange([POLICY_CHANGED]),
+        () => {
+          this.policyChanged = true;
+          this.onChange([]);
+        },
         { counts: (path) => path === name },
       );
     }
@@ -332,19 +324,21 @@ class DevSession {
   private async runCycle(): Promise<void> {
     try {
       let first = true;
-      while (!this.stopping && (first || this.changed.length > 0)) {
-        const paths = this.changed.splice(0);
-        if (paths.includes(POLICY_CHANGED)) {
-          paths.splice(paths.indexOf(POLICY_CHANGED), 1);
+      while (!this.stopping && (first || this.changed.length > 0 || this.policyChanged)) {
+        if (this.policyChanged) {
           // The version served is reloaded with the new policy first, without a build; a policy it
           // refuses is dropped there. Sources changed too: they are built next, under what is in force.
-          await this.readPolicy();
-          if (this.nextPolicy !== null && this.server !== null) await this.applyPolicy(this.server);
-          if (paths.length === 0) {
+          this.policyChanged = false;
+          const layers = await this.readPolicy();
+          if (layers !== null && this.server !== null) await this.applyPolicy(this.server, layers);
+          else if (layers !== null) this.policy = layers;
+          // Nothing else changed: no build (but the very first one).
+          if (this.changed.length === 0 && this.builtOnce) {
             first = false;
             continue;
           }
         }
+        const paths = this.changed.splice(0);
         // The toolchain may have changed (npm install): the next build loads it anew.
         if (paths.includes('package.json')) await this.builder.restart();
         // The entries may be elsewhere now.
@@ -390,7 +384,7 @@ class DevSession {
       )
         throw new EndWith(1);
       writeStderrLine(
-        `wasmux dev: build failed after ${seconds(performance.now() - t0)}; ${this.served ? `still serving sha256 ${this.served}` : 'nothing served yet'}; waiting for a change`,
+        `wasmux dev: build failed after ${seconds(performance.now() - t0)}; ${this.server ? `still serving sha256 ${this.server.sha256}` : 'nothing served yet'}; waiting for a change`,
       );
       return;
     }
@@ -405,18 +399,18 @@ class DevSession {
       await rename(`${out}.partial`, out);
     } catch (e) {
       writeStderrLine(`wasmux: error WASMUX_ERR_IO: cannot write ${out}: ${(e as Error).message}`);
-      writeStderrLine(`wasmux dev: ${this.served ? `still serving sha256 ${this.served}` : 'nothing served'}; waiting for a change`);
+      writeStderrLine(`wasmux dev: ${this.server ? `still serving sha256 ${this.server.sha256}` : 'nothing served'}; waiting for a change`);
       return;
     }
-    if (this.server !== null && built.sha256 === this.served) {
+    if (this.server !== null && built.sha256 === this.server.sha256) {
       say(`built in ${seconds(buildMs)}: sha256 unchanged (${built.sha256}); not reloaded`);
       return;
     }
-    if (this.server === null) await this.serveFirst(out, built.sha256);
+    if (this.server === null) await this.serveFirst(out);
     else await this.reload(this.server, out, built.sha256, buildMs);
   }
 
-  private async serveFirst(file: string, sha256: string): Promise<void> {
+  private async serveFirst(file: string): Promise<void> {
     let server: PluginServer;
     let plugin: LoadedPlugin;
     try {
@@ -426,7 +420,7 @@ class DevSession {
         listen: this.listen,
         workers: this.o.workers,
         config: this.o.config,
-        policy: this.nextPolicy ?? this.policy,
+        policy: this.policy,
         backend: this.o.backend,
         logger: this.o.logger,
       });
@@ -452,11 +446,8 @@ class DevSession {
       return;
     }
     this.server = server;
-    this.served = sha256;
     this.servedPlugin = plugin;
     this.servedOnce = true;
-    this.policy = this.nextPolicy ?? this.policy;
-    this.nextPolicy = null;
     this.listen = server.addresses.map(String);
     const n = server.stats().length;
     // wasmux run's start line, word for word.
@@ -468,7 +459,6 @@ class DevSession {
     void server.finished().then(async () => {
       if (this.stopping || this.server !== server) return;
       this.server = null;
-      this.served = null;
       this.servedPlugin = null;
       await server.stop(); // its addresses released for the next
       writeStderrLine(
@@ -478,13 +468,12 @@ class DevSession {
   }
 
   private async reload(server: PluginServer, file: string, sha256: string, buildMs: number): Promise<void> {
-    const old = this.served;
+    const old = server.sha256;
     try {
       // The policy in force (a new one was applied, or dropped, before the build).
-      const plugin = await loadPlugin(file, server.name);
+      const plugin = await loadPlugin(file);
       const r = await server.reload({ plugin, policy: this.policy, drainTimeoutMs: this.o.drainMs });
       if (this.stopping) return;
-      this.served = r.sha256;
       this.servedPlugin = plugin;
       say(`reloaded ${server.name}: sha256 ${old} -> ${r.sha256} (built in ${seconds(buildMs)}, ready in ${Math.round(r.readyMs)} ms)`);
     } catch (e) {
@@ -495,47 +484,45 @@ class DevSession {
     }
   }
 
-  /** Reads the --policy file again: a policy that cannot be used is said, and the one before stays. */
-  private async readPolicy(): Promise<void> {
+  /** Reads the --policy file again: its layers, or null when it cannot be used (said) or changes nothing. */
+  private async readPolicy(): Promise<PolicyLayer[] | null> {
     const file = this.o.policyFile!;
     let layers: PolicyLayer[];
+    let built: ReturnType<typeof buildPolicy>;
     try {
       layers = policyLayers(file, (await readJson(file, 'policy')) as PolicyInput, this.o.flags);
-      buildPolicy(layers);
+      built = buildPolicy(layers);
     } catch (e) {
       if (!(e instanceof WasmuxError)) throw e;
       writeStderrLine(`wasmux: error ${e.code}: ${e.message}`);
       writeStderrLine(
-        `wasmux dev: policy ${file} not applied; ${this.served ? 'still serving with the policy before it' : 'nothing served yet'}; waiting for a change`,
+        `wasmux dev: policy ${file} not applied; ${this.server ? 'still serving with the policy before it' : 'nothing served yet'}; waiting for a change`,
       );
-      return;
+      return null;
     }
     // Saved without a change (an editor's save): nothing to reload.
-    if (
-      JSON.stringify(describePolicy(buildPolicy(layers))) === JSON.stringify(describePolicy(buildPolicy(this.nextPolicy ?? this.policy)))
-    ) {
+    // (Against the layers in force, not the server's policy: serve() adds the served addresses to that.)
+    const current = buildPolicy(this.policy);
+    if (JSON.stringify(describePolicy(built)) === JSON.stringify(describePolicy(current))) {
       say(`policy ${file} saved unchanged; not reloaded`);
-      return;
+      return null;
     }
     say(`changed policy ${file}${this.server ? '; reloading' : ''}`);
-    this.nextPolicy = layers;
+    return layers;
   }
 
-  /** Reloads the version served with the policy read last. */
-  private async applyPolicy(server: PluginServer): Promise<void> {
+  /** Reloads the version served with `layers`; a policy it refuses is dropped (the one before stays). */
+  private async applyPolicy(server: PluginServer, layers: PolicyLayer[]): Promise<void> {
     try {
-      const r = await server.reload({ plugin: this.servedPlugin!, policy: this.nextPolicy!, drainTimeoutMs: this.o.drainMs });
+      const r = await server.reload({ plugin: this.servedPlugin!, policy: layers, drainTimeoutMs: this.o.drainMs });
       if (this.stopping) return;
-      this.policy = this.nextPolicy!;
-      this.nextPolicy = null;
+      this.policy = layers;
       say(`reloaded ${server.name} with policy ${this.o.policyFile}: sha256 ${r.sha256} (ready in ${Math.round(r.readyMs)} ms)`);
     } catch (e) {
       if (this.stopping) return;
       if (!(e instanceof WasmuxError)) throw e;
       writeStderrLine(`wasmux: error ${e.code}: ${e.message}`);
-      // Dropped: the versions built next are served with the policy before it.
       writeStderrLine(`wasmux dev: policy ${this.o.policyFile} not applied; still serving with the policy before it; waiting for a change`);
-      this.nextPolicy = null;
     }
   }
 
@@ -572,8 +559,7 @@ export async function devCommand(argv: string[]): Promise<number> {
   let admin: AdminServer | null = null;
   if (o.admin) {
     admin = await serveAdmin({ ...o.admin, servers: () => session.servers(), expected: 1, stopping: () => session.isStopping });
-    const h = admin.host.includes(':') ? `[${admin.host}]` : admin.host;
-    process.stdout.write(`wasmux: admin endpoint on http://${h}:${admin.port}\n`);
+    process.stdout.write(`wasmux: admin endpoint on ${admin.url}\n`);
   }
   let signalled = false;
   const onSignal = (sig: NodeJS.Signals) => {

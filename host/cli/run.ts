@@ -71,6 +71,11 @@ export function optionHelp(name: string, text: string, dflt?: string): string {
 }
 
 /** The policy's flags, from POLICY_KNOBS. */
+/** The policy's on/off flags, as --help lists them. */
+export function switchHelp(): string {
+  return SWITCH_NAMES.map((k) => optionHelp(`--${POLICY_SWITCHES[k].flag}`, POLICY_SWITCHES[k].help, 'off')).join('\n');
+}
+
 export function knobHelp(): string {
   return KNOB_NAMES.map((k) => {
     const knob = POLICY_KNOBS[k];
@@ -99,7 +104,7 @@ ${optionHelp('--workers <n>', 'instances sharing the addresses (SO_REUSEPORT)', 
 ${optionHelp('--config <string>', 'passed to the plugin as ctx.config', '""')}
 ${optionHelp('--policy <file.json>', "the plugin's policy (the keys are the flags below in camelCase: maxConnections...); flags override it")}
 ${optionHelp(`--${POLICY_LISTS.connect.flag} ${POLICY_LISTS.connect.arg}`, 'allow outbound connections: host[/prefix]:port[-port] or host:*, IPv6 in brackets; repeat for several', 'none allowed')}
-${SWITCH_NAMES.map((k) => optionHelp(`--${POLICY_SWITCHES[k].flag}`, POLICY_SWITCHES[k].help, 'off')).join('\n')}
+${switchHelp()}
 ${knobHelp()}
 
 Host options:
@@ -292,12 +297,16 @@ function printStats(servers: PluginServer[]): void {
 }
 
 /** The policy layers of a spec: its file (read now), then its flags. */
-async function policyLayers(spec: PluginSpec): Promise<PolicyLayer[]> {
-  // The file first, then the flags: a flag overrides the file's value, connect rules add up.
-  const policy: PolicyLayer[] = [{ where: 'command line', input: spec.policy }];
-  if (spec.policyFile)
-    policy.unshift({ where: `policy ${spec.policyFile}`, input: (await readJson(spec.policyFile, 'policy')) as PolicyInput });
-  return policy;
+/** A policy's layers: the file's (as read), then the flags over it: a flag overrides the file's value, connect rules add up. */
+export function policyLayers(file: string | null, input: PolicyInput | null, flags: PolicyInput): PolicyLayer[] {
+  const layers: PolicyLayer[] = [{ where: 'command line', input: flags }];
+  if (file !== null && input !== null) layers.unshift({ where: `policy ${file}`, input });
+  return layers;
+}
+
+async function specPolicy(spec: PluginSpec): Promise<PolicyLayer[]> {
+  const file = spec.policyFile || null;
+  return policyLayers(file, file === null ? null : ((await readJson(file, 'policy')) as PolicyInput), spec.policy);
 }
 
 /**
@@ -367,14 +376,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   let admin: AdminServer | null = null;
   if (adminAt) {
     admin = await serveAdmin({ ...adminAt, servers: () => servers, expected: specs.length, stopping: () => signalled });
-    const h = admin.host.includes(':') ? `[${admin.host}]` : admin.host;
-    say(`wasmux: admin endpoint on http://${h}:${admin.port}`, 'info', 'stdout');
+    say(`wasmux: admin endpoint on ${admin.url}`, 'info', 'stdout');
   }
   const stopAll = () => Promise.all(servers.map((s) => s.stop()));
   try {
     for (const [i, spec] of specs.entries()) {
       const record = recordFiles === null ? undefined : { file: recordFiles[i]!, maxBytes: recordMaxBytes };
-      const policy = await policyLayers(spec);
+      const policy = await specPolicy(spec);
       servers.push(
         await serve({
           plugin: spec.plugin,
@@ -446,7 +454,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           const r = await s.reload({
             plugin: spec.plugin,
             config: spec.config ?? '',
-            policy: await policyLayers(spec),
+            policy: await specPolicy(spec),
             drainTimeoutMs: drainMs,
           });
           say(`wasmux: ${s.name} reloaded: version ${r.generation} (sha256 ${r.sha256}) serving, ready in ${r.readyMs} ms`);

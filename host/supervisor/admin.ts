@@ -42,6 +42,8 @@ export interface AdminServer {
   /** Where it listens (the concrete port when asked for port 0). */
   readonly host: string;
   readonly port: number;
+  /** `http://host:port` (an IPv6 host in brackets). */
+  readonly url: string;
   /** Closes the listener and every open admin connection. Idempotent. */
   close(): Promise<void>;
 }
@@ -350,6 +352,7 @@ export async function serveAdmin(opts: AdminOptions): Promise<AdminServer> {
   return {
     host: addr.address,
     port: addr.port,
+    url: `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`,
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
