@@ -431,6 +431,8 @@ export class PluginServer {
   readonly ready: Promise<void>;
   /** Resolves when the plugin has ended: stopped, every instance returned, or given up on. */
   readonly done: Promise<void>;
+  /** This server's share of descriptorsPromised (workers × maxConnections of the version serving). */
+  private promised = 0;
 
   private constructor(
     plugin: LoadedPlugin,
@@ -452,6 +454,11 @@ export class PluginServer {
       () => {}, // observed through `ready`
     );
     this.done = new Promise((res) => (this.doneResolve = res));
+    // Ended: its share of the descriptors promised (promiseDescriptors) is given back.
+    void this.done.then(() => {
+      descriptorsPromised -= this.promised;
+      this.promised = 0;
+    });
     void this.done.then(() => (this.ended = true));
     // A kill comes at most one tick after the budget: keep ticks short
     // (<= 20 ms, a tenth of the budget), well inside budget + 100 ms.
@@ -866,13 +873,6 @@ export class PluginServer {
   // EMFILE long before the policies' caps: say so at start, and at a
   // reload whose policy changes it (this server's share is replaced).
   private promiseDescriptors(n: number): void {
-    if (!this.promising) {
-      this.promising = true;
-      void this.done.then(() => {
-        descriptorsPromised -= this.promised;
-        this.promised = 0;
-      });
-    }
     descriptorsPromised += n - this.promised;
     this.promised = n;
     const limit = openFileLimit();
@@ -884,10 +884,6 @@ export class PluginServer {
       );
     }
   }
-
-  /** This server's share of descriptorsPromised (workers × maxConnections of the version serving). */
-  private promised = 0;
-  private promising = false;
 
   private log(level: 'debug' | 'info' | 'warn' | 'error', message: string, instance?: number): void {
     this.opts.logger({ level, source: this.name, instance, origin: 'host', message });
