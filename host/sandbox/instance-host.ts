@@ -264,7 +264,7 @@ export class InstanceHost implements GuestHost {
   private lastReturn = -1;
   private metricCapLogged = false;
   /** PROXY protocol (limits.proxyProtocol): per slot, the client address its header carried (undefined: the socket's own peer). */
-  private readonly proxied: (SocketAddress | undefined)[] = [];
+  private readonly proxied: (SocketAddress | undefined)[];
   /** Connections reading their header, oldest (earliest deadline) first; entries of connections since done are skipped. */
   private headers: PendingHeader[] = [];
   /** The same connections by slot. */
@@ -299,6 +299,8 @@ export class InstanceHost implements GuestHost {
     this.sweepEveryMs = idleMs > 0 ? Math.max(10, Math.min(1000, Math.floor(idleMs / 4))) : 0;
     this.nextSweep = this.time.nowMs() + this.sweepEveryMs;
     this.addrIndex = new Int16Array(this.table.fds.length).fill(-1);
+    // Sized once, as the table (written at every close): a packed array, not a sparse one.
+    this.proxied = new Array<SocketAddress | undefined>(this.table.fds.length).fill(undefined);
     if (this.limits.proxyProtocol) {
       if (!this.backend.peek) {
         throw new WasmuxError(
@@ -327,7 +329,8 @@ export class InstanceHost implements GuestHost {
     const { table } = this;
     const slot = this.owned(h);
     if (slot < 0) return fail(ErrorCode.BadHandle);
-    if (this.drainedHeard.delete(slot)) return 0; // a drained listener: its socket is gone already
+    // A drained listener: its socket is gone already.
+    if (table.kind[slot] === KIND_DRAINED && this.drainedHeard.delete(slot)) return 0;
     if (table.registered[slot] === 0) return fail(ErrorCode.Closed);
     const r = this.backend.deregister(table.fds[slot]!);
     table.registered[slot] = 0;
@@ -484,11 +487,13 @@ export class InstanceHost implements GuestHost {
     const { table } = this;
     const slot = table.lookup(h);
     if (slot < 0 || (table.kind[slot] !== KIND_LISTENER && table.kind[slot] !== KIND_DRAINED)) return fail(ErrorCode.BadHandle);
-    // Draining: no new connections, only those taken before the listener closed (drainListeners).
-    if (table.kind[slot] === KIND_DRAINED) {
+    // Connections taken already (before a drain closed the listener, or whose PROXY header completed): first.
+    if (this.readyQueue.size > 0) {
       const queue = this.readyQueue.get(slot);
-      return queue !== undefined && queue.length > 0 ? this.handOut(queue.shift()!, slot) : fail(ErrorCode.WouldBlock);
+      if (queue !== undefined && queue.length > 0) return this.handOut(queue.shift()!, slot);
     }
+    // Draining: no new connections.
+    if (table.kind[slot] === KIND_DRAINED) return fail(ErrorCode.WouldBlock);
     if (this.scratch !== null) return this.acceptProxied(slot);
     if (this.cachedWouldBlock(slot, READ)) return fail(ErrorCode.WouldBlock);
     this.gate.enter();
@@ -599,7 +604,7 @@ export class InstanceHost implements GuestHost {
     }
     // Connections accepted on this listener that the guest has not taken yet go with it.
     if (this.readyQueue.size > 0 && table.kind[slot] !== KIND_STREAM) this.closeQueued(slot);
-    this.drainedHeard.delete(slot);
+    if (table.kind[slot] === KIND_DRAINED) this.drainedHeard.delete(slot);
     const fd = table.remove(slot);
     if (fd >= 0) this.backend.closeSocket(fd);
     return 0;
@@ -794,8 +799,6 @@ export class InstanceHost implements GuestHost {
   // guest misses none).
   private acceptProxied(listenerSlot: number): number {
     const { table } = this;
-    const queue = this.readyQueue.get(listenerSlot);
-    if (queue !== undefined && queue.length > 0) return this.handOut(queue.shift()!, listenerSlot);
     if (this.cachedWouldBlock(listenerSlot, READ)) return fail(ErrorCode.WouldBlock);
     const listener = table.handleOf(listenerSlot);
     for (let i = 0; i < REFUSE_BATCH; i++) {
@@ -1229,11 +1232,11 @@ export class InstanceHost implements GuestHost {
         if (r < 0) break;
         if (this.scratch !== null) {
           if (this.startHeader(r, listener) !== HEADER_DONE) continue; // pending (handed out when complete) or refused
-        } else {
-          table.kind[table.lookup(r)] = KIND_PENDING;
         }
+        const slot = table.lookup(r);
+        if (this.scratch === null) table.kind[slot] = KIND_PENDING;
         if (queue === undefined) this.readyQueue.set(l, (queue = []));
-        queue.push(table.lookup(r));
+        queue.push(slot);
       }
     }
   }

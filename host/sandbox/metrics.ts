@@ -127,6 +127,8 @@ export class MetricsStore {
   /** Per series id - 1: its metric's index, and (histograms) its bounds. */
   private readonly seriesMetric: number[] = [];
   private readonly seriesBounds: (readonly number[] | null)[] = [];
+  /** Per series id - 1: whether it is a counter's (report adds), else a gauge's (report sets) when not a histogram's. */
+  private readonly seriesAdds: boolean[] = [];
 
   constructor(
     /** Series at most (policy metricSeries). */
@@ -182,6 +184,7 @@ export class MetricsStore {
     }
     this.seriesMetric.push(m - 1);
     this.seriesBounds.push(metric.def.kind === 'histogram' ? metric.def.buckets : null);
+    this.seriesAdds.push(metric.def.kind === 'counter');
     const id = this.seriesMetric.length;
     metric.series.set(key, id);
     this.sink.seriesAdded({ id, metric: m, values: [...values] });
@@ -216,7 +219,7 @@ export class MetricsStore {
    */
   report(u32: Uint32Array, f64: Float64Array, at: number, count: number): number {
     if (count > REPORT_MAX) return fail(ErrorCode.Limit);
-    const { values, seriesMetric, seriesBounds, metrics } = this;
+    const { values, seriesMetric, seriesBounds, seriesAdds } = this;
     const u = at >>> 2;
     const f = (at >>> 3) + 1;
     let first = 0;
@@ -235,7 +238,7 @@ export class MetricsStore {
       const bounds = seriesBounds[s];
       if (bounds) {
         observe(values, slot, bounds, slot + SERIES_SLOTS - 1, v);
-      } else if (metrics[seriesMetric[s]!]!.def.kind === 'counter') {
+      } else if (seriesAdds[s]) {
         if (v < 0) {
           first ||= fail(ErrorCode.Invalid);
           continue;

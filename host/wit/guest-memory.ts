@@ -93,8 +93,8 @@ export class GuestMemory {
   }
 
   /** Traps unless a `size`-byte area at `ptr` is in memory and `align`-aligned. */
-  checkArea(ptr: number, size: number, align: number): void {
-    if ((ptr & (align - 1)) !== 0) throw new GuestTrap(`misaligned return area at ${ptr} (needs ${align})`);
+  checkArea(ptr: number, size: number, align: number, what = 'return area'): void {
+    if ((ptr & (align - 1)) !== 0) throw new GuestTrap(`misaligned ${what} at ${ptr} (needs ${align})`);
     this.check(ptr, size);
   }
 

@@ -20,7 +20,6 @@ import {
   METRIC_NAME_MAX,
   REPORT_MAX,
 } from '../sandbox/metrics.js';
-import { GuestTrap } from '../sandbox/traps.js';
 import type { GlueContext } from './context.js';
 import type { GuestMemory } from './guest-memory.js';
 import { liftEnum, lowerU32, lowerUnit } from './abi.js';
@@ -41,8 +40,7 @@ function liftString(mem: GuestMemory, ptr: number, len: number, max: number): st
 
 /** A list's bounds and alignment, as lifting it checks them (a trap). */
 function checkList(mem: GuestMemory, ptr: number, len: number, size: number, align: number, what: string): void {
-  if ((ptr & (align - 1)) !== 0) throw new GuestTrap(`misaligned ${what} list at ${ptr} (needs ${align})`);
-  mem.check(ptr, len * size);
+  mem.checkArea(ptr, len * size, align, `${what} list`);
 }
 
 /** list<string> (each string bounds-checked), or null when one is over `max` bytes or not UTF-8. */
